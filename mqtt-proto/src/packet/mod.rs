@@ -1,0 +1,396 @@
+//! The [`Packet`] enum, the fixed header, and the entry points [`decode`] and [`frame_len`].
+
+mod ack;
+mod check;
+mod connect;
+mod disconnect;
+mod publish;
+mod sink;
+mod subscribe;
+
+pub use ack::Ack;
+pub use connect::{ConnAck, Connect, Will};
+pub use disconnect::{Auth, Disconnect};
+pub use publish::{Publish, QosPid};
+pub use subscribe::{
+    RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe,
+};
+
+use sink::{SliceSink, Sink};
+
+use crate::error::{DecodeError, EncodeError};
+use crate::reason::PacketType;
+use crate::rule::rules;
+use crate::types::ProtocolVersion;
+use crate::varint;
+
+/// Limits applied while decoding.
+///
+/// ```
+/// let mut limits = mqtt_proto::Limits::default();
+/// limits.max_packet_size = 64 * 1024;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The largest whole packet accepted, fixed header included. A fixed header announcing a
+    /// larger packet is rejected at once, before its body arrives.
+    pub max_packet_size: u32,
+}
+
+impl Limits {
+    /// The largest packet MQTT can express: 1 + 4 + 268,435,455 bytes.
+    pub const PROTOCOL_MAX_PACKET_SIZE: u32 = 1 + 4 + varint::MAX;
+
+    /// Limits with the given maximum packet size.
+    pub const fn with_max_packet_size(max_packet_size: u32) -> Self {
+        Self { max_packet_size }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::with_max_packet_size(Self::PROTOCOL_MAX_PACKET_SIZE)
+    }
+}
+
+/// An MQTT control packet of either protocol version, borrowing from the bytes it was decoded
+/// from (or from the values it was built from, to encode).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Packet<'a> {
+    /// CONNECT.
+    Connect(Connect<'a>),
+    /// CONNACK.
+    ConnAck(ConnAck<'a>),
+    /// PUBLISH.
+    Publish(Publish<'a>),
+    /// PUBACK.
+    PubAck(Ack<'a>),
+    /// PUBREC.
+    PubRec(Ack<'a>),
+    /// PUBREL.
+    PubRel(Ack<'a>),
+    /// PUBCOMP.
+    PubComp(Ack<'a>),
+    /// SUBSCRIBE.
+    Subscribe(Subscribe<'a>),
+    /// SUBACK.
+    SubAck(SubAck<'a>),
+    /// UNSUBSCRIBE.
+    Unsubscribe(Unsubscribe<'a>),
+    /// UNSUBACK.
+    UnsubAck(UnsubAck<'a>),
+    /// PINGREQ.
+    PingReq,
+    /// PINGRESP.
+    PingResp,
+    /// DISCONNECT.
+    Disconnect(Disconnect<'a>),
+    /// AUTH (MQTT 5.0 only).
+    Auth(Auth<'a>),
+}
+
+/// The fixed header: packet type, flags and the length of the rest.
+struct FixedHeader {
+    packet_type: PacketType,
+    flags: u8,
+    header_len: usize,
+    remaining: usize,
+}
+
+/// Reads the fixed header; `Ok(None)` if it is not complete yet.
+fn fixed_header(input: &[u8], limits: &Limits) -> Result<Option<FixedHeader>, DecodeError> {
+    let Some((&first, rest)) = input.split_first() else {
+        return Ok(None);
+    };
+    let Some((remaining, n)) = varint::decode(rest)? else {
+        return Ok(None);
+    };
+    let header_len = 1 + n;
+    let total = header_len + remaining as usize;
+    if total > limits.max_packet_size as usize {
+        return Err(DecodeError::PacketTooLarge {
+            len: total,
+            max: limits.max_packet_size,
+        });
+    }
+    let packet_type = PacketType::from_u8(first >> 4).ok_or(DecodeError::malformed(
+        rules::PACKET_TYPE_RESERVED,
+        "packet type 0 is reserved",
+    ))?;
+    Ok(Some(FixedHeader {
+        packet_type,
+        flags: first & 0x0F,
+        header_len,
+        remaining: remaining as usize,
+    }))
+}
+
+/// The length of the whole packet at the start of `input`, once its fixed header is complete.
+///
+/// Lets a transport size its reads. `Ok(None)`: the fixed header is not complete yet. A
+/// packet over `limits.max_packet_size` is an error as soon as its header is seen.
+///
+/// ```
+/// use mqtt_proto::{frame_len, Limits};
+/// // PINGREQ: two bytes in all.
+/// assert_eq!(frame_len(&[0xC0, 0x00], &Limits::default()), Ok(Some(2)));
+/// assert_eq!(frame_len(&[0x30], &Limits::default()), Ok(None));
+/// ```
+pub fn frame_len(input: &[u8], limits: &Limits) -> Result<Option<usize>, DecodeError> {
+    Ok(fixed_header(input, limits)?.map(|h| h.header_len + h.remaining))
+}
+
+/// Checks the flags of the fixed header for every type but PUBLISH [MQTT-2.2.2-1].
+fn check_flags(h: &FixedHeader) -> Result<(), DecodeError> {
+    let expected = match h.packet_type {
+        PacketType::Publish => return Ok(()),
+        PacketType::PubRel | PacketType::Subscribe | PacketType::Unsubscribe => 0b0010,
+        _ => 0,
+    };
+    if h.flags == expected {
+        Ok(())
+    } else {
+        Err(DecodeError::malformed(
+            rules::FIXED_HEADER_FLAGS,
+            "reserved flags of the fixed header have the wrong value",
+        ))
+    }
+}
+
+/// Decodes one packet from the start of `input`.
+///
+/// - `Ok(None)`: `input` holds only part of a packet; call again with more bytes.
+/// - `Ok(Some((packet, consumed)))`: one packet, made of the first `consumed` bytes.
+/// - `Err(_)`: the bytes are not a valid packet of `version`; close the connection.
+///
+/// The size limit is checked from the fixed header, before the body arrives. Nothing is
+/// allocated unless the packet carries a list longer than its inline capacity (SUBSCRIBE,
+/// SUBACK, UNSUBSCRIBE, UNSUBACK).
+///
+/// ```
+/// use mqtt_proto::{decode, Limits, Packet, ProtocolVersion, QoS};
+/// let bytes = [0x30, 0x07, 0x00, 0x03, b'a', b'/', b'b', b'h', b'i'];
+/// let (packet, used) = decode(&bytes, ProtocolVersion::V311, &Limits::default())
+///     .unwrap()
+///     .unwrap();
+/// assert_eq!(used, 9);
+/// let Packet::Publish(p) = packet else { panic!() };
+/// assert_eq!((p.topic.as_str(), p.payload, p.qos.qos()), ("a/b", &b"hi"[..], QoS::AtMostOnce));
+/// // A partial packet is not an error.
+/// assert_eq!(decode(&bytes[..4], ProtocolVersion::V311, &Limits::default()), Ok(None));
+/// ```
+pub fn decode<'a>(
+    input: &'a [u8],
+    version: ProtocolVersion,
+    limits: &Limits,
+) -> Result<Option<(Packet<'a>, usize)>, DecodeError> {
+    let Some(h) = fixed_header(input, limits)? else {
+        return Ok(None);
+    };
+    if h.packet_type == PacketType::Auth && version == ProtocolVersion::V311 {
+        return Err(DecodeError::malformed(
+            rules::PACKET_TYPE_RESERVED,
+            "packet type 15 is reserved in MQTT 3.1.1",
+        ));
+    }
+    check_flags(&h)?;
+    let total = h.header_len + h.remaining;
+    let Some(body) = input.get(h.header_len..total) else {
+        return Ok(None);
+    };
+    let v = version;
+    let packet = match h.packet_type {
+        PacketType::Connect => Packet::Connect(Connect::decode(body, v)?),
+        PacketType::ConnAck => Packet::ConnAck(ConnAck::decode(body, v)?),
+        PacketType::Publish => Packet::Publish(Publish::decode(h.flags, body, v)?),
+        PacketType::PubAck => Packet::PubAck(Ack::decode(PacketType::PubAck, body, v)?),
+        PacketType::PubRec => Packet::PubRec(Ack::decode(PacketType::PubRec, body, v)?),
+        PacketType::PubRel => Packet::PubRel(Ack::decode(PacketType::PubRel, body, v)?),
+        PacketType::PubComp => Packet::PubComp(Ack::decode(PacketType::PubComp, body, v)?),
+        PacketType::Subscribe => Packet::Subscribe(Subscribe::decode(body, v)?),
+        PacketType::SubAck => Packet::SubAck(SubAck::decode(body, v)?),
+        PacketType::Unsubscribe => Packet::Unsubscribe(Unsubscribe::decode(body, v)?),
+        PacketType::UnsubAck => Packet::UnsubAck(UnsubAck::decode(body, v)?),
+        PacketType::PingReq | PacketType::PingResp => {
+            if !body.is_empty() {
+                return Err(DecodeError::malformed(
+                    rules::PACKET_LENGTH,
+                    "PINGREQ and PINGRESP have no body",
+                ));
+            }
+            if h.packet_type == PacketType::PingReq {
+                Packet::PingReq
+            } else {
+                Packet::PingResp
+            }
+        }
+        PacketType::Disconnect => Packet::Disconnect(Disconnect::decode(body, v)?),
+        PacketType::Auth => Packet::Auth(Auth::decode(body)?),
+    };
+    Ok(Some((packet, total)))
+}
+
+impl Packet<'_> {
+    /// The type of this packet.
+    pub fn packet_type(&self) -> PacketType {
+        match self {
+            Self::Connect(_) => PacketType::Connect,
+            Self::ConnAck(_) => PacketType::ConnAck,
+            Self::Publish(_) => PacketType::Publish,
+            Self::PubAck(_) => PacketType::PubAck,
+            Self::PubRec(_) => PacketType::PubRec,
+            Self::PubRel(_) => PacketType::PubRel,
+            Self::PubComp(_) => PacketType::PubComp,
+            Self::Subscribe(_) => PacketType::Subscribe,
+            Self::SubAck(_) => PacketType::SubAck,
+            Self::Unsubscribe(_) => PacketType::Unsubscribe,
+            Self::UnsubAck(_) => PacketType::UnsubAck,
+            Self::PingReq => PacketType::PingReq,
+            Self::PingResp => PacketType::PingResp,
+            Self::Disconnect(_) => PacketType::Disconnect,
+            Self::Auth(_) => PacketType::Auth,
+        }
+    }
+
+    /// The low nibble of the first byte.
+    fn flags(&self) -> u8 {
+        match self {
+            Self::Publish(p) => p.flags(),
+            Self::PubRel(_) | Self::Subscribe(_) | Self::Unsubscribe(_) => 0b0010,
+            _ => 0,
+        }
+    }
+
+    /// Validates the packet for `v` and returns the length of its body.
+    fn body_len(&self, v: ProtocolVersion) -> Result<usize, EncodeError> {
+        match self {
+            Self::Connect(p) => p.body_len(v),
+            Self::ConnAck(p) => p.body_len(v),
+            Self::Publish(p) => p.body_len(v),
+            Self::PubAck(p) | Self::PubRec(p) | Self::PubRel(p) | Self::PubComp(p) => {
+                p.body_len(self.packet_type(), v)
+            }
+            Self::Subscribe(p) => p.body_len(v),
+            Self::SubAck(p) => p.body_len(v),
+            Self::Unsubscribe(p) => p.body_len(v),
+            Self::UnsubAck(p) => p.body_len(v),
+            Self::PingReq | Self::PingResp => Ok(0),
+            Self::Disconnect(p) => p.body_len(v),
+            Self::Auth(p) => p.body_len(v),
+        }
+    }
+
+    fn write_body<S: Sink>(&self, v: ProtocolVersion, s: &mut S) {
+        match self {
+            Self::Connect(p) => p.write_body(v, s),
+            Self::ConnAck(p) => p.write_body(v, s),
+            Self::Publish(p) => p.write_body(v, s),
+            Self::PubAck(p) | Self::PubRec(p) | Self::PubRel(p) | Self::PubComp(p) => {
+                p.write_body(v, s)
+            }
+            Self::Subscribe(p) => p.write_body(v, s),
+            Self::SubAck(p) => p.write_body(v, s),
+            Self::Unsubscribe(p) => p.write_body(v, s),
+            Self::UnsubAck(p) => p.write_body(v, s),
+            Self::PingReq | Self::PingResp => {}
+            Self::Disconnect(p) => p.write_body(v, s),
+            Self::Auth(p) => p.write_body(v, s),
+        }
+    }
+
+    /// Validates the packet and returns (body length, whole length).
+    fn lengths(&self, v: ProtocolVersion) -> Result<(usize, usize), EncodeError> {
+        let body = self.body_len(v)?;
+        if body > varint::MAX as usize {
+            return Err(EncodeError::PacketTooLarge {
+                len: body.saturating_add(5),
+                max: Limits::PROTOCOL_MAX_PACKET_SIZE as usize,
+            });
+        }
+        Ok((body, 1 + varint::len(body as u32) + body))
+    }
+
+    fn write<S: Sink>(&self, v: ProtocolVersion, body: usize, s: &mut S) {
+        s.put_u8(((self.packet_type() as u8) << 4) | self.flags());
+        s.put_varint(body as u32);
+        self.write_body(v, s);
+    }
+
+    /// The exact number of bytes [`Packet::encode`] writes, after validating the packet.
+    pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        self.lengths(version).map(|(_, total)| total)
+    }
+
+    /// Appends the packet to `out` and returns the number of bytes written.
+    ///
+    /// Every field is validated first: on error nothing is appended.
+    ///
+    /// ```
+    /// use mqtt_proto::{Packet, ProtocolVersion};
+    /// let mut out = Vec::new();
+    /// assert_eq!(Packet::PingReq.encode(ProtocolVersion::V311, &mut out), Ok(2));
+    /// assert_eq!(out, [0xC0, 0x00]);
+    /// ```
+    pub fn encode(
+        &self,
+        version: ProtocolVersion,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, EncodeError> {
+        let (body, total) = self.lengths(version)?;
+        out.reserve(total);
+        self.write(version, body, out);
+        Ok(total)
+    }
+
+    /// Writes the packet at the start of `buf` and returns the number of bytes written.
+    ///
+    /// For targets without a heap. If `buf` is too small the error says how many bytes are
+    /// needed and nothing is written.
+    ///
+    /// ```
+    /// use mqtt_proto::{EncodeError, Packet, ProtocolVersion};
+    /// let mut small = [0u8; 1];
+    /// assert_eq!(
+    ///     Packet::PingReq.encode_to_slice(ProtocolVersion::V5, &mut small),
+    ///     Err(EncodeError::BufferTooSmall { required: 2 })
+    /// );
+    /// assert_eq!(small, [0]);
+    /// ```
+    pub fn encode_to_slice(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        let (body, total) = self.lengths(version)?;
+        let Some(dest) = buf.get_mut(..total) else {
+            return Err(EncodeError::BufferTooSmall { required: total });
+        };
+        let mut sink = SliceSink::new(dest);
+        self.write(version, body, &mut sink);
+        debug_assert_eq!(sink.written(), total, "encoded_len disagrees with the writer");
+        Ok(total)
+    }
+}
+
+macro_rules! packet_from {
+    ($($variant:ident($ty:ident)),*) => {
+        $(impl<'a> From<$ty<'a>> for Packet<'a> {
+            fn from(p: $ty<'a>) -> Self {
+                Self::$variant(p)
+            }
+        })*
+    };
+}
+
+packet_from!(
+    Connect(Connect),
+    ConnAck(ConnAck),
+    Publish(Publish),
+    Subscribe(Subscribe),
+    SubAck(SubAck),
+    Unsubscribe(Unsubscribe),
+    UnsubAck(UnsubAck),
+    Disconnect(Disconnect),
+    Auth(Auth)
+);

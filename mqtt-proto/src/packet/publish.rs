@@ -1,0 +1,161 @@
+//! PUBLISH (§3.3).
+
+use super::check::{properties_len, str_len};
+use super::sink::Sink;
+use crate::error::{DecodeError, EncodeError};
+use crate::parse::{self, packet_id, topic_name, PResult};
+use crate::properties::{properties, Properties, PropertyContext};
+use crate::rule::rules;
+use crate::types::{PacketId, ProtocolVersion, QoS, TopicName};
+
+/// The QoS of a PUBLISH together with its packet identifier: QoS 0 has none, QoS 1 and 2
+/// always have one [MQTT-2.3.1-5], [MQTT-2.3.1-1].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QosPid {
+    /// QoS 0, no packet identifier.
+    AtMostOnce,
+    /// QoS 1 with its packet identifier.
+    AtLeastOnce(PacketId),
+    /// QoS 2 with its packet identifier.
+    ExactlyOnce(PacketId),
+}
+
+impl QosPid {
+    /// Pairs `qos` with `id`; the id is ignored for QoS 0.
+    pub const fn new(qos: QoS, id: PacketId) -> Self {
+        match qos {
+            QoS::AtMostOnce => Self::AtMostOnce,
+            QoS::AtLeastOnce => Self::AtLeastOnce(id),
+            QoS::ExactlyOnce => Self::ExactlyOnce(id),
+        }
+    }
+
+    /// The QoS.
+    pub const fn qos(self) -> QoS {
+        match self {
+            Self::AtMostOnce => QoS::AtMostOnce,
+            Self::AtLeastOnce(_) => QoS::AtLeastOnce,
+            Self::ExactlyOnce(_) => QoS::ExactlyOnce,
+        }
+    }
+
+    /// The packet identifier, `None` for QoS 0.
+    pub const fn packet_id(self) -> Option<PacketId> {
+        match self {
+            Self::AtMostOnce => None,
+            Self::AtLeastOnce(id) | Self::ExactlyOnce(id) => Some(id),
+        }
+    }
+}
+
+/// PUBLISH: an application message (§3.3).
+///
+/// ```
+/// use mqtt_proto::{Packet, ProtocolVersion, Publish, QosPid, TopicName, PacketId};
+/// let topic = TopicName::new("a/b").unwrap();
+/// let publish = Publish::new(topic, b"hello", QosPid::AtLeastOnce(PacketId::new(10).unwrap()));
+/// let mut out = Vec::new();
+/// Packet::Publish(publish).encode(ProtocolVersion::V311, &mut out).unwrap();
+/// assert_eq!(out[0], 0x32); // PUBLISH, QoS 1
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Publish<'a> {
+    /// Set when this is a redelivery of a QoS 1 or 2 message; always clear for QoS 0
+    /// [MQTT-3.3.1-2].
+    pub dup: bool,
+    /// QoS and packet identifier.
+    pub qos: QosPid,
+    /// Whether the server should retain the message.
+    pub retain: bool,
+    /// The topic; empty only in 5.0 together with a Topic Alias property.
+    pub topic: TopicName<'a>,
+    /// PUBLISH properties (5.0).
+    pub properties: Properties<'a>,
+    /// The application payload.
+    pub payload: &'a [u8],
+}
+
+impl<'a> Publish<'a> {
+    /// A PUBLISH with no DUP, no retain and no properties.
+    pub const fn new(topic: TopicName<'a>, payload: &'a [u8], qos: QosPid) -> Self {
+        Self {
+            dup: false,
+            qos,
+            retain: false,
+            topic,
+            properties: Properties::EMPTY,
+            payload,
+        }
+    }
+
+    pub(super) fn flags(&self) -> u8 {
+        (u8::from(self.dup) << 3) | (self.qos.qos().as_u8() << 1) | u8::from(self.retain)
+    }
+
+    pub(super) fn decode(flags: u8, body: &'a [u8], v: ProtocolVersion) -> Result<Self, DecodeError> {
+        let dup = flags & 0b1000 != 0;
+        let retain = flags & 0b0001 != 0;
+        let qos = parse::qos((flags >> 1) & 0b11, rules::PUBLISH_QOS_INVALID, "PUBLISH with QoS 3")?;
+        if dup && qos == QoS::AtMostOnce {
+            return Err(DecodeError::malformed(rules::PUBLISH_DUP_QOS0, "DUP set on a QoS 0 PUBLISH"));
+        }
+        let (topic, qos, properties, payload) = parse::all(publish_body(body, v, qos))?;
+        if topic.is_empty() && properties.topic_alias().is_none() {
+            return Err(DecodeError::protocol(
+                rules::TOPIC_EMPTY_WITHOUT_ALIAS,
+                "PUBLISH with an empty topic name and no topic alias",
+            ));
+        }
+        Ok(Self { dup, qos, retain, topic, properties, payload })
+    }
+
+    pub(super) fn body_len(&self, v: ProtocolVersion) -> Result<usize, EncodeError> {
+        if self.dup && self.qos == QosPid::AtMostOnce {
+            return Err(EncodeError::invalid(rules::PUBLISH_DUP_QOS0, "DUP must be clear on a QoS 0 PUBLISH"));
+        }
+        if self.topic.is_empty() && (v == ProtocolVersion::V311 || self.properties.topic_alias().is_none()) {
+            return Err(EncodeError::invalid(
+                rules::TOPIC_EMPTY_WITHOUT_ALIAS,
+                "an empty topic name needs a topic alias (MQTT 5.0 only)",
+            ));
+        }
+        let id = if self.qos.packet_id().is_some() { 2 } else { 0 };
+        Ok(str_len(self.topic.as_str())?
+            + id
+            + properties_len(&self.properties, v, PropertyContext::Publish)?
+            + self.payload.len())
+    }
+
+    pub(super) fn write_body<S: Sink>(&self, v: ProtocolVersion, s: &mut S) {
+        s.put_prefixed(self.topic.as_str().as_bytes());
+        if let Some(id) = self.qos.packet_id() {
+            s.put_u16(id.get());
+        }
+        if v == ProtocolVersion::V5 {
+            s.put_properties(&self.properties);
+        }
+        s.put(self.payload);
+    }
+}
+
+fn publish_body(
+    i: &[u8],
+    v: ProtocolVersion,
+    qos: QoS,
+) -> PResult<'_, (TopicName<'_>, QosPid, Properties<'_>, &[u8])> {
+    let (i, topic) = topic_name(i, v == ProtocolVersion::V5)?;
+    let (i, qos) = match qos {
+        QoS::AtMostOnce => (i, QosPid::AtMostOnce),
+        q => {
+            let (i, id) = packet_id(i)?;
+            (i, QosPid::new(q, id))
+        }
+    };
+    let (i, props) = match v {
+        ProtocolVersion::V5 => properties(i, PropertyContext::Publish)?,
+        ProtocolVersion::V311 => (i, Properties::EMPTY),
+    };
+    // The payload is everything that is left; an empty payload is valid.
+    Ok((&[], (topic, qos, props, i)))
+}
+

@@ -1,0 +1,666 @@
+//! MQTT 5.0 properties (§2.2.2): validated once at decode, then read lazily from the packet's
+//! own bytes, so decoding a packet with properties allocates nothing.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::error::{DecodeError, ValueError};
+use crate::parse::{self, binary, fail, string, u16_, u32_, u8_, varint, PResult};
+use crate::rule::rules;
+use crate::types::{check_binary, check_mqtt_str, TopicName};
+use crate::varint;
+
+/// The place a property list appears in: a packet type, or the will properties of CONNECT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PropertyContext {
+    /// CONNECT.
+    Connect,
+    /// The will properties inside CONNECT's payload.
+    Will,
+    /// CONNACK.
+    ConnAck,
+    /// PUBLISH.
+    Publish,
+    /// PUBACK.
+    PubAck,
+    /// PUBREC.
+    PubRec,
+    /// PUBREL.
+    PubRel,
+    /// PUBCOMP.
+    PubComp,
+    /// SUBSCRIBE.
+    Subscribe,
+    /// SUBACK.
+    SubAck,
+    /// UNSUBSCRIBE.
+    Unsubscribe,
+    /// UNSUBACK.
+    UnsubAck,
+    /// DISCONNECT.
+    Disconnect,
+    /// AUTH.
+    Auth,
+}
+
+/// One MQTT 5.0 property (§2.2.2.2), borrowing its strings and binary data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Property<'a> {
+    /// 0x01: 0 = unspecified bytes, 1 = UTF-8 payload.
+    PayloadFormatIndicator(u8),
+    /// 0x02: lifetime of the message in seconds.
+    MessageExpiryInterval(u32),
+    /// 0x03: content type of the payload.
+    ContentType(&'a str),
+    /// 0x08: topic name for a response.
+    ResponseTopic(&'a str),
+    /// 0x09: correlation data of a request/response.
+    CorrelationData(&'a [u8]),
+    /// 0x0B: subscription identifier (1..=268,435,455).
+    SubscriptionIdentifier(u32),
+    /// 0x11: session expiry interval in seconds.
+    SessionExpiryInterval(u32),
+    /// 0x12: client identifier assigned by the server.
+    AssignedClientIdentifier(&'a str),
+    /// 0x13: keep alive chosen by the server, in seconds.
+    ServerKeepAlive(u16),
+    /// 0x15: name of the enhanced authentication method.
+    AuthenticationMethod(&'a str),
+    /// 0x16: enhanced authentication data.
+    AuthenticationData(&'a [u8]),
+    /// 0x17: 0 or 1.
+    RequestProblemInformation(u8),
+    /// 0x18: delay before the will is published, in seconds.
+    WillDelayInterval(u32),
+    /// 0x19: 0 or 1.
+    RequestResponseInformation(u8),
+    /// 0x1A: basis for response topics.
+    ResponseInformation(&'a str),
+    /// 0x1C: another server to use.
+    ServerReference(&'a str),
+    /// 0x1F: human-readable reason.
+    ReasonString(&'a str),
+    /// 0x21: how many QoS 1/2 publishes the sender accepts at once (not 0).
+    ReceiveMaximum(u16),
+    /// 0x22: highest topic alias the sender accepts.
+    TopicAliasMaximum(u16),
+    /// 0x23: topic alias (not 0).
+    TopicAlias(u16),
+    /// 0x24: 0 or 1.
+    MaximumQoS(u8),
+    /// 0x25: 0 or 1.
+    RetainAvailable(u8),
+    /// 0x26: a name/value pair; may repeat.
+    UserProperty(&'a str, &'a str),
+    /// 0x27: largest packet the sender accepts (not 0).
+    MaximumPacketSize(u32),
+    /// 0x28: 0 or 1.
+    WildcardSubscriptionAvailable(u8),
+    /// 0x29: 0 or 1.
+    SubscriptionIdentifierAvailable(u8),
+    /// 0x2A: 0 or 1.
+    SharedSubscriptionAvailable(u8),
+}
+
+impl Property<'_> {
+    /// The property's identifier byte.
+    pub const fn id(&self) -> u8 {
+        match self {
+            Self::PayloadFormatIndicator(_) => 0x01,
+            Self::MessageExpiryInterval(_) => 0x02,
+            Self::ContentType(_) => 0x03,
+            Self::ResponseTopic(_) => 0x08,
+            Self::CorrelationData(_) => 0x09,
+            Self::SubscriptionIdentifier(_) => 0x0B,
+            Self::SessionExpiryInterval(_) => 0x11,
+            Self::AssignedClientIdentifier(_) => 0x12,
+            Self::ServerKeepAlive(_) => 0x13,
+            Self::AuthenticationMethod(_) => 0x15,
+            Self::AuthenticationData(_) => 0x16,
+            Self::RequestProblemInformation(_) => 0x17,
+            Self::WillDelayInterval(_) => 0x18,
+            Self::RequestResponseInformation(_) => 0x19,
+            Self::ResponseInformation(_) => 0x1A,
+            Self::ServerReference(_) => 0x1C,
+            Self::ReasonString(_) => 0x1F,
+            Self::ReceiveMaximum(_) => 0x21,
+            Self::TopicAliasMaximum(_) => 0x22,
+            Self::TopicAlias(_) => 0x23,
+            Self::MaximumQoS(_) => 0x24,
+            Self::RetainAvailable(_) => 0x25,
+            Self::UserProperty(..) => 0x26,
+            Self::MaximumPacketSize(_) => 0x27,
+            Self::WildcardSubscriptionAvailable(_) => 0x28,
+            Self::SubscriptionIdentifierAvailable(_) => 0x29,
+            Self::SharedSubscriptionAvailable(_) => 0x2A,
+        }
+    }
+
+    /// Whether the property may appear in `ctx` (the table of §2.2.2.2).
+    pub fn allowed_in(&self, ctx: PropertyContext) -> bool {
+        use PropertyContext as C;
+        match self {
+            Self::PayloadFormatIndicator(_)
+            | Self::MessageExpiryInterval(_)
+            | Self::ContentType(_)
+            | Self::ResponseTopic(_)
+            | Self::CorrelationData(_) => matches!(ctx, C::Publish | C::Will),
+            Self::SubscriptionIdentifier(_) => matches!(ctx, C::Publish | C::Subscribe),
+            Self::SessionExpiryInterval(_) => matches!(ctx, C::Connect | C::ConnAck | C::Disconnect),
+            Self::AssignedClientIdentifier(_)
+            | Self::ServerKeepAlive(_)
+            | Self::ResponseInformation(_)
+            | Self::MaximumQoS(_)
+            | Self::RetainAvailable(_)
+            | Self::WildcardSubscriptionAvailable(_)
+            | Self::SubscriptionIdentifierAvailable(_)
+            | Self::SharedSubscriptionAvailable(_) => ctx == C::ConnAck,
+            Self::AuthenticationMethod(_) | Self::AuthenticationData(_) => {
+                matches!(ctx, C::Connect | C::ConnAck | C::Auth)
+            }
+            Self::RequestProblemInformation(_) | Self::RequestResponseInformation(_) => {
+                ctx == C::Connect
+            }
+            Self::WillDelayInterval(_) => ctx == C::Will,
+            Self::ServerReference(_) => matches!(ctx, C::ConnAck | C::Disconnect),
+            Self::ReasonString(_) => !matches!(
+                ctx,
+                C::Connect | C::Will | C::Publish | C::Subscribe | C::Unsubscribe
+            ),
+            Self::ReceiveMaximum(_) | Self::TopicAliasMaximum(_) | Self::MaximumPacketSize(_) => {
+                matches!(ctx, C::Connect | C::ConnAck)
+            }
+            Self::TopicAlias(_) => ctx == C::Publish,
+            Self::UserProperty(..) => true,
+        }
+    }
+
+    /// Whether the property may appear more than once in `ctx`: User Property always,
+    /// Subscription Identifier in PUBLISH only (§3.3.2.3.8, §3.8.2.1.2).
+    pub fn may_repeat_in(&self, ctx: PropertyContext) -> bool {
+        match self {
+            Self::UserProperty(..) => true,
+            Self::SubscriptionIdentifier(_) => ctx == PropertyContext::Publish,
+            _ => false,
+        }
+    }
+
+    /// Checks the value against the range the specification gives it.
+    pub fn check_value(&self) -> Result<(), ValueError> {
+        let bad = |what| Err(ValueError { rule: rules::PROPERTY_VALUE, what });
+        match *self {
+            Self::PayloadFormatIndicator(v)
+            | Self::RequestProblemInformation(v)
+            | Self::RequestResponseInformation(v)
+            | Self::MaximumQoS(v)
+            | Self::RetainAvailable(v)
+            | Self::WildcardSubscriptionAvailable(v)
+            | Self::SubscriptionIdentifierAvailable(v)
+            | Self::SharedSubscriptionAvailable(v)
+                if v > 1 =>
+            {
+                bad("this property's value must be 0 or 1")
+            }
+            Self::SubscriptionIdentifier(v) if v == 0 || v > varint::MAX => Err(ValueError {
+                rule: rules::SUBSCRIPTION_ID_ZERO,
+                what: "a subscription identifier must be between 1 and 268435455",
+            }),
+            Self::ReceiveMaximum(0) => Err(ValueError {
+                rule: rules::RECEIVE_MAXIMUM_ZERO,
+                what: "Receive Maximum must not be 0",
+            }),
+            Self::MaximumPacketSize(0) => Err(ValueError {
+                rule: rules::MAXIMUM_PACKET_SIZE_ZERO,
+                what: "Maximum Packet Size must not be 0",
+            }),
+            Self::TopicAlias(0) => Err(ValueError {
+                rule: rules::TOPIC_ALIAS_ZERO,
+                what: "a topic alias must not be 0",
+            }),
+            Self::ResponseTopic(t) => TopicName::new(t).map(|_| ()),
+            Self::ContentType(s)
+            | Self::AssignedClientIdentifier(s)
+            | Self::AuthenticationMethod(s)
+            | Self::ResponseInformation(s)
+            | Self::ServerReference(s)
+            | Self::ReasonString(s) => check_mqtt_str(s),
+            Self::UserProperty(k, v) => check_mqtt_str(k).and_then(|()| check_mqtt_str(v)),
+            Self::CorrelationData(b) | Self::AuthenticationData(b) => check_binary(b),
+            _ => Ok(()),
+        }
+    }
+
+    /// The number of bytes this property takes when encoded.
+    pub(crate) fn encoded_len(&self) -> usize {
+        1 + match self {
+            Self::PayloadFormatIndicator(_)
+            | Self::RequestProblemInformation(_)
+            | Self::RequestResponseInformation(_)
+            | Self::MaximumQoS(_)
+            | Self::RetainAvailable(_)
+            | Self::WildcardSubscriptionAvailable(_)
+            | Self::SubscriptionIdentifierAvailable(_)
+            | Self::SharedSubscriptionAvailable(_) => 1,
+            Self::ServerKeepAlive(_)
+            | Self::ReceiveMaximum(_)
+            | Self::TopicAliasMaximum(_)
+            | Self::TopicAlias(_) => 2,
+            Self::MessageExpiryInterval(_)
+            | Self::SessionExpiryInterval(_)
+            | Self::WillDelayInterval(_)
+            | Self::MaximumPacketSize(_) => 4,
+            Self::SubscriptionIdentifier(v) => varint::len(*v),
+            Self::ContentType(s)
+            | Self::ResponseTopic(s)
+            | Self::AssignedClientIdentifier(s)
+            | Self::AuthenticationMethod(s)
+            | Self::ResponseInformation(s)
+            | Self::ServerReference(s)
+            | Self::ReasonString(s) => 2 + s.len(),
+            Self::CorrelationData(b) | Self::AuthenticationData(b) => 2 + b.len(),
+            Self::UserProperty(k, v) => 4 + k.len() + v.len(),
+        }
+    }
+
+    /// Appends the encoded property; the value must have passed [`Property::check_value`].
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        out.push(self.id());
+        let put_str = |out: &mut Vec<u8>, b: &[u8]| {
+            // Lengths were checked by check_value; truncation cannot happen.
+            out.extend_from_slice(&(b.len() as u16).to_be_bytes());
+            out.extend_from_slice(b);
+        };
+        match *self {
+            Self::PayloadFormatIndicator(v)
+            | Self::RequestProblemInformation(v)
+            | Self::RequestResponseInformation(v)
+            | Self::MaximumQoS(v)
+            | Self::RetainAvailable(v)
+            | Self::WildcardSubscriptionAvailable(v)
+            | Self::SubscriptionIdentifierAvailable(v)
+            | Self::SharedSubscriptionAvailable(v) => out.push(v),
+            Self::ServerKeepAlive(v)
+            | Self::ReceiveMaximum(v)
+            | Self::TopicAliasMaximum(v)
+            | Self::TopicAlias(v) => out.extend_from_slice(&v.to_be_bytes()),
+            Self::MessageExpiryInterval(v)
+            | Self::SessionExpiryInterval(v)
+            | Self::WillDelayInterval(v)
+            | Self::MaximumPacketSize(v) => out.extend_from_slice(&v.to_be_bytes()),
+            Self::SubscriptionIdentifier(v) => {
+                let mut buf = [0; 4];
+                let n = varint::write(v, &mut buf);
+                out.extend_from_slice(&buf[..n]);
+            }
+            Self::ContentType(s)
+            | Self::ResponseTopic(s)
+            | Self::AssignedClientIdentifier(s)
+            | Self::AuthenticationMethod(s)
+            | Self::ResponseInformation(s)
+            | Self::ServerReference(s)
+            | Self::ReasonString(s) => put_str(out, s.as_bytes()),
+            Self::CorrelationData(b) | Self::AuthenticationData(b) => put_str(out, b),
+            Self::UserProperty(k, v) => {
+                put_str(out, k.as_bytes());
+                put_str(out, v.as_bytes());
+            }
+        }
+    }
+}
+
+/// Parses one property (identifier and value), without context checks.
+fn property(i: &[u8]) -> PResult<'_, Property<'_>> {
+    let (i, id) = varint(i)?;
+    let mal = |what| DecodeError::malformed(rules::PROPERTY_NOT_ALLOWED, what);
+    let (i, p) = match id {
+        0x01 => u8_(i).map(|(i, v)| (i, Property::PayloadFormatIndicator(v)))?,
+        0x02 => u32_(i).map(|(i, v)| (i, Property::MessageExpiryInterval(v)))?,
+        0x03 => string(i).map(|(i, v)| (i, Property::ContentType(v)))?,
+        0x08 => string(i).map(|(i, v)| (i, Property::ResponseTopic(v)))?,
+        0x09 => binary(i).map(|(i, v)| (i, Property::CorrelationData(v)))?,
+        0x0B => varint(i).map(|(i, v)| (i, Property::SubscriptionIdentifier(v)))?,
+        0x11 => u32_(i).map(|(i, v)| (i, Property::SessionExpiryInterval(v)))?,
+        0x12 => string(i).map(|(i, v)| (i, Property::AssignedClientIdentifier(v)))?,
+        0x13 => u16_(i).map(|(i, v)| (i, Property::ServerKeepAlive(v)))?,
+        0x15 => string(i).map(|(i, v)| (i, Property::AuthenticationMethod(v)))?,
+        0x16 => binary(i).map(|(i, v)| (i, Property::AuthenticationData(v)))?,
+        0x17 => u8_(i).map(|(i, v)| (i, Property::RequestProblemInformation(v)))?,
+        0x18 => u32_(i).map(|(i, v)| (i, Property::WillDelayInterval(v)))?,
+        0x19 => u8_(i).map(|(i, v)| (i, Property::RequestResponseInformation(v)))?,
+        0x1A => string(i).map(|(i, v)| (i, Property::ResponseInformation(v)))?,
+        0x1C => string(i).map(|(i, v)| (i, Property::ServerReference(v)))?,
+        0x1F => string(i).map(|(i, v)| (i, Property::ReasonString(v)))?,
+        0x21 => u16_(i).map(|(i, v)| (i, Property::ReceiveMaximum(v)))?,
+        0x22 => u16_(i).map(|(i, v)| (i, Property::TopicAliasMaximum(v)))?,
+        0x23 => u16_(i).map(|(i, v)| (i, Property::TopicAlias(v)))?,
+        0x24 => u8_(i).map(|(i, v)| (i, Property::MaximumQoS(v)))?,
+        0x25 => u8_(i).map(|(i, v)| (i, Property::RetainAvailable(v)))?,
+        0x26 => {
+            let (i, k) = string(i)?;
+            let (i, v) = string(i)?;
+            (i, Property::UserProperty(k, v))
+        }
+        0x27 => u32_(i).map(|(i, v)| (i, Property::MaximumPacketSize(v)))?,
+        0x28 => u8_(i).map(|(i, v)| (i, Property::WildcardSubscriptionAvailable(v)))?,
+        0x29 => u8_(i).map(|(i, v)| (i, Property::SubscriptionIdentifierAvailable(v)))?,
+        0x2A => u8_(i).map(|(i, v)| (i, Property::SharedSubscriptionAvailable(v)))?,
+        _ => return fail(mal("unknown property identifier")),
+    };
+    Ok((i, p))
+}
+
+/// Checks a whole property list for `ctx`: structure, placement, repetition and values.
+fn validate(raw: &[u8], ctx: PropertyContext) -> Result<(), DecodeError> {
+    let mut seen: u64 = 0;
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let (next, p) = parse::run(property(rest))?;
+        rest = next;
+        if !p.allowed_in(ctx) {
+            return Err(DecodeError::malformed(
+                rules::PROPERTY_NOT_ALLOWED,
+                "a property appears in a packet that does not allow it",
+            ));
+        }
+        let bit = 1u64 << p.id();
+        if seen & bit != 0 && !p.may_repeat_in(ctx) {
+            return Err(DecodeError::protocol(
+                rules::PROPERTY_DUPLICATE,
+                "a property that may appear only once is repeated",
+            ));
+        }
+        seen |= bit;
+        // A value out of range (or a wildcard in a Response Topic) is a Protocol Error.
+        p.check_value()
+            .map_err(|e| DecodeError::protocol(e.rule, e.what))?;
+    }
+    Ok(())
+}
+
+/// Parses the property length and list at the start of `i` for `ctx` (5.0 only).
+pub(crate) fn properties(i: &[u8], ctx: PropertyContext) -> PResult<'_, Properties<'_>> {
+    let (i, len) = varint(i)?;
+    let (i, raw) = nom::bytes::complete::take(len as usize)(i)?;
+    match validate(raw, ctx) {
+        Ok(()) => Ok((i, Properties { raw })),
+        Err(e) => fail(e),
+    }
+}
+
+/// A validated list of MQTT 5.0 properties, read lazily from the bytes it was decoded from.
+///
+/// Empty for every MQTT 3.1.1 packet. Build one to send with [`PropertiesBuf`].
+///
+/// ```
+/// use mqtt_proto::{Property, PropertiesBuf};
+/// let mut buf = PropertiesBuf::new();
+/// buf.push(Property::MessageExpiryInterval(60)).unwrap();
+/// buf.push(Property::UserProperty("unit", "celsius")).unwrap();
+/// let props = buf.as_properties();
+/// assert_eq!(props.message_expiry_interval(), Some(60));
+/// assert_eq!(props.user_properties().collect::<Vec<_>>(), [("unit", "celsius")]);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Properties<'a> {
+    raw: &'a [u8],
+}
+
+impl<'a> Properties<'a> {
+    /// No properties.
+    pub const EMPTY: Properties<'static> = Properties { raw: &[] };
+
+    /// Validates `raw` (the property list without its length prefix) for `ctx`.
+    pub fn parse(raw: &'a [u8], ctx: PropertyContext) -> Result<Self, DecodeError> {
+        validate(raw, ctx)?;
+        Ok(Self { raw })
+    }
+
+    /// The encoded property list, without its length prefix.
+    pub const fn as_bytes(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// Whether there are no properties.
+    pub const fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The properties in the order they were written.
+    pub fn iter(&self) -> PropertyIter<'a> {
+        PropertyIter { rest: self.raw }
+    }
+
+    /// Checks that every property may appear in `ctx`, as when decoding.
+    pub(crate) fn check(&self, ctx: PropertyContext) -> Result<(), DecodeError> {
+        validate(self.raw, ctx)
+    }
+
+    /// The bytes the property list takes in a packet, length prefix included.
+    pub(crate) fn wire_len(&self) -> usize {
+        varint::len(self.raw.len() as u32) + self.raw.len()
+    }
+
+    fn find<T>(&self, f: impl FnMut(Property<'a>) -> Option<T>) -> Option<T> {
+        self.iter().find_map(f)
+    }
+
+    /// Session Expiry Interval (0x11), seconds.
+    pub fn session_expiry_interval(&self) -> Option<u32> {
+        self.find(|p| match p {
+            Property::SessionExpiryInterval(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Receive Maximum (0x21).
+    pub fn receive_maximum(&self) -> Option<u16> {
+        self.find(|p| match p {
+            Property::ReceiveMaximum(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Maximum Packet Size (0x27), bytes.
+    pub fn maximum_packet_size(&self) -> Option<u32> {
+        self.find(|p| match p {
+            Property::MaximumPacketSize(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Topic Alias Maximum (0x22).
+    pub fn topic_alias_maximum(&self) -> Option<u16> {
+        self.find(|p| match p {
+            Property::TopicAliasMaximum(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Topic Alias (0x23).
+    pub fn topic_alias(&self) -> Option<u16> {
+        self.find(|p| match p {
+            Property::TopicAlias(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Server Keep Alive (0x13), seconds.
+    pub fn server_keep_alive(&self) -> Option<u16> {
+        self.find(|p| match p {
+            Property::ServerKeepAlive(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Assigned Client Identifier (0x12).
+    pub fn assigned_client_identifier(&self) -> Option<&'a str> {
+        self.find(|p| match p {
+            Property::AssignedClientIdentifier(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Maximum QoS (0x24).
+    pub fn maximum_qos(&self) -> Option<u8> {
+        self.find(|p| match p {
+            Property::MaximumQoS(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Retain Available (0x25).
+    pub fn retain_available(&self) -> Option<bool> {
+        self.find(|p| match p {
+            Property::RetainAvailable(v) => Some(v == 1),
+            _ => None,
+        })
+    }
+
+    /// Message Expiry Interval (0x02), seconds.
+    pub fn message_expiry_interval(&self) -> Option<u32> {
+        self.find(|p| match p {
+            Property::MessageExpiryInterval(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Response Topic (0x08).
+    pub fn response_topic(&self) -> Option<&'a str> {
+        self.find(|p| match p {
+            Property::ResponseTopic(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Correlation Data (0x09).
+    pub fn correlation_data(&self) -> Option<&'a [u8]> {
+        self.find(|p| match p {
+            Property::CorrelationData(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Reason String (0x1F).
+    pub fn reason_string(&self) -> Option<&'a str> {
+        self.find(|p| match p {
+            Property::ReasonString(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Authentication Method (0x15).
+    pub fn authentication_method(&self) -> Option<&'a str> {
+        self.find(|p| match p {
+            Property::AuthenticationMethod(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Every User Property (0x26), in order.
+    pub fn user_properties(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.iter().filter_map(|p| match p {
+            Property::UserProperty(k, v) => Some((k, v)),
+            _ => None,
+        })
+    }
+
+    /// Every Subscription Identifier (0x0B), in order.
+    pub fn subscription_identifiers(&self) -> impl Iterator<Item = u32> + 'a {
+        self.iter().filter_map(|p| match p {
+            Property::SubscriptionIdentifier(v) => Some(v),
+            _ => None,
+        })
+    }
+}
+
+impl fmt::Debug for Properties<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> IntoIterator for Properties<'a> {
+    type Item = Property<'a>;
+    type IntoIter = PropertyIter<'a>;
+    fn into_iter(self) -> PropertyIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over a [`Properties`] list.
+#[derive(Clone, Debug)]
+pub struct PropertyIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for PropertyIter<'a> {
+    type Item = Property<'a>;
+    fn next(&mut self) -> Option<Property<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        // The list was validated when it was built, so this cannot fail; stop if it does.
+        match property(self.rest) {
+            Ok((rest, p)) => {
+                self.rest = rest;
+                Some(p)
+            }
+            Err(_) => {
+                self.rest = &[];
+                None
+            }
+        }
+    }
+}
+
+/// An owned, growable property list for sending.
+///
+/// Values are checked as they are pushed; whether a property suits the packet is checked when
+/// the packet is encoded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PropertiesBuf {
+    raw: Vec<u8>,
+}
+
+impl PropertiesBuf {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self { raw: Vec::new() }
+    }
+
+    /// Appends a property after checking its value range.
+    pub fn push(&mut self, p: Property<'_>) -> Result<&mut Self, ValueError> {
+        p.check_value()?;
+        if self.raw.len() + p.encoded_len() > varint::MAX as usize {
+            return Err(ValueError {
+                rule: rules::PACKET_TOO_LARGE,
+                what: "the property list exceeds the largest packet MQTT can carry",
+            });
+        }
+        p.write(&mut self.raw);
+        Ok(self)
+    }
+
+    /// Copies a validated property list.
+    pub fn from_properties(props: Properties<'_>) -> Self {
+        Self {
+            raw: props.raw.to_vec(),
+        }
+    }
+
+    /// Removes every property.
+    pub fn clear(&mut self) {
+        self.raw.clear();
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// A borrowed view to put in a packet.
+    pub fn as_properties(&self) -> Properties<'_> {
+        Properties { raw: &self.raw }
+    }
+}

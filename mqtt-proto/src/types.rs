@@ -1,0 +1,365 @@
+//! Validated value types: QoS, packet identifiers, topics, protocol versions.
+
+use core::fmt;
+use core::num::NonZeroU16;
+
+use crate::error::ValueError;
+use crate::rule::rules;
+
+/// The protocol version a packet is read or written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProtocolVersion {
+    /// MQTT 3.1.1 (protocol level 4).
+    V311,
+    /// MQTT 5.0 (protocol level 5).
+    V5,
+}
+
+impl ProtocolVersion {
+    /// The protocol level byte written in CONNECT.
+    pub const fn level(self) -> u8 {
+        match self {
+            Self::V311 => 4,
+            Self::V5 => 5,
+        }
+    }
+
+    /// The version with the given CONNECT protocol level, if this codec speaks it.
+    pub const fn from_level(level: u8) -> Option<Self> {
+        match level {
+            4 => Some(Self::V311),
+            5 => Some(Self::V5),
+            _ => None,
+        }
+    }
+}
+
+/// Quality of service of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[repr(u8)]
+pub enum QoS {
+    /// At most once (0).
+    #[default]
+    AtMostOnce = 0,
+    /// At least once (1).
+    AtLeastOnce = 1,
+    /// Exactly once (2).
+    ExactlyOnce = 2,
+}
+
+impl QoS {
+    /// The QoS with the given number, or `None` for 3 and above [MQTT-3.3.1-4].
+    pub const fn from_u8(value: u8) -> Option<Self> {
+        match value {
+            0 => Some(Self::AtMostOnce),
+            1 => Some(Self::AtLeastOnce),
+            2 => Some(Self::ExactlyOnce),
+            _ => None,
+        }
+    }
+
+    /// The number of this QoS (0, 1 or 2).
+    pub const fn as_u8(self) -> u8 {
+        self as u8
+    }
+}
+
+impl TryFrom<u8> for QoS {
+    type Error = ValueError;
+    fn try_from(value: u8) -> Result<Self, ValueError> {
+        Self::from_u8(value).ok_or(ValueError {
+            rule: rules::PUBLISH_QOS_INVALID,
+            what: "QoS must be 0, 1 or 2",
+        })
+    }
+}
+
+/// A packet identifier: a 16-bit number that is never zero [MQTT-2.3.1-1].
+///
+/// ```
+/// use mqtt_proto::PacketId;
+/// assert!(PacketId::new(0).is_none());
+/// assert_eq!(PacketId::new(300).map(PacketId::get), Some(300));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PacketId(NonZeroU16);
+
+impl PacketId {
+    /// The smallest identifier, 1.
+    pub const MIN: Self = Self(NonZeroU16::MIN);
+    /// The largest identifier, 65535.
+    pub const MAX: Self = Self(NonZeroU16::MAX);
+
+    /// The identifier with this value; `None` for 0.
+    pub const fn new(value: u16) -> Option<Self> {
+        match NonZeroU16::new(value) {
+            Some(v) => Some(Self(v)),
+            None => None,
+        }
+    }
+
+    /// The numeric value, never 0.
+    pub const fn get(self) -> u16 {
+        self.0.get()
+    }
+
+    /// The identifier after this one, wrapping from 65535 to 1 (0 is skipped).
+    pub const fn next(self) -> Self {
+        match NonZeroU16::new(self.0.get().wrapping_add(1)) {
+            Some(v) => Self(v),
+            None => Self::MIN,
+        }
+    }
+}
+
+impl From<PacketId> for u16 {
+    fn from(id: PacketId) -> Self {
+        id.get()
+    }
+}
+
+impl fmt::Display for PacketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Checks the rules every topic shares: length, and no U+0000 [MQTT-4.7.3-2], [MQTT-4.7.3-3].
+fn check_topic_common(s: &str) -> Result<(), ValueError> {
+    if s.len() > usize::from(u16::MAX) {
+        return Err(ValueError {
+            rule: rules::TOPIC_TOO_LONG,
+            what: "a topic is at most 65535 bytes long",
+        });
+    }
+    if s.as_bytes().contains(&0) {
+        return Err(ValueError {
+            rule: rules::TOPIC_NULL,
+            what: "a topic must not contain U+0000",
+        });
+    }
+    Ok(())
+}
+
+/// A topic name: what a PUBLISH is sent to.
+///
+/// It is UTF-8 (guaranteed by `&str`), contains no wildcard `+` or `#` [MQTT-3.3.2-2] and no
+/// U+0000 [MQTT-4.7.3-2], is at most 65,535 bytes long [MQTT-4.7.3-3] and is not empty
+/// [MQTT-4.7.3-1]. The only empty topic name is [`TopicName::EMPTY`], which MQTT 5.0 uses
+/// together with a Topic Alias.
+///
+/// ```
+/// use mqtt_proto::TopicName;
+/// assert!(TopicName::new("sensors/kitchen/temp").is_ok());
+/// assert!(TopicName::new("sensors/+/temp").is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicName<'a>(&'a str);
+
+impl<'a> TopicName<'a> {
+    /// The empty topic name of an MQTT 5.0 PUBLISH that uses a Topic Alias.
+    pub const EMPTY: TopicName<'static> = TopicName("");
+
+    /// Validates `s` as a topic name.
+    pub fn new(s: &'a str) -> Result<Self, ValueError> {
+        if s.is_empty() {
+            return Err(ValueError {
+                rule: rules::TOPIC_EMPTY,
+                what: "a topic name must not be empty",
+            });
+        }
+        Self::new_allow_empty(s)
+    }
+
+    /// Validates `s` as a topic name, accepting the empty name (used with topic aliases).
+    pub(crate) fn new_allow_empty(s: &'a str) -> Result<Self, ValueError> {
+        check_topic_common(s)?;
+        if s.bytes().any(|b| b == b'+' || b == b'#') {
+            return Err(ValueError {
+                rule: rules::TOPIC_NAME_WILDCARD,
+                what: "a topic name must not contain the wildcards '+' or '#'",
+            });
+        }
+        Ok(Self(s))
+    }
+
+    /// The topic as a string slice.
+    pub const fn as_str(&self) -> &'a str {
+        self.0
+    }
+
+    /// Whether this is the empty name used with a topic alias.
+    pub const fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for TopicName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl AsRef<str> for TopicName<'_> {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+/// A topic filter: what a SUBSCRIBE or UNSUBSCRIBE names, possibly with wildcards.
+///
+/// Besides the rules of every topic, `#` must be the last character and stand alone in its
+/// level [MQTT-4.7.1-2], and `+` must occupy a whole level [MQTT-4.7.1-3]. MQTT 5.0 adds
+/// rules for shared subscriptions, checked by [`TopicFilter::check_shared_v5`].
+///
+/// ```
+/// use mqtt_proto::TopicFilter;
+/// assert!(TopicFilter::new("sensors/+/temp").is_ok());
+/// assert!(TopicFilter::new("sensors/#").is_ok());
+/// assert!(TopicFilter::new("sensors/te#").is_err());
+/// assert!(TopicFilter::new("sensors/t+").is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicFilter<'a>(&'a str);
+
+impl<'a> TopicFilter<'a> {
+    /// Validates `s` as a topic filter.
+    pub fn new(s: &'a str) -> Result<Self, ValueError> {
+        if s.is_empty() {
+            return Err(ValueError {
+                rule: rules::TOPIC_EMPTY,
+                what: "a topic filter must not be empty",
+            });
+        }
+        check_topic_common(s)?;
+        check_filter_levels(s)?;
+        Ok(Self(s))
+    }
+
+    /// In MQTT 5.0, a filter starting with `$share/` must be `$share/{name}/{filter}` with a
+    /// non-empty name free of wildcards and a non-empty filter [MQTT-4.8.2-1], [MQTT-4.8.2-2].
+    /// (In 3.1.1 `$share` has no special meaning.)
+    pub fn check_shared_v5(&self) -> Result<(), ValueError> {
+        if let Some(rest) = self.0.strip_prefix("$share/") {
+            let (share, filter) = rest.split_once('/').unwrap_or((rest, ""));
+            if share.is_empty() || share.contains(['+', '#']) || filter.is_empty() {
+                return Err(ValueError {
+                    rule: rules::SHARED_SUBSCRIPTION,
+                    what: "a shared subscription is $share/{name}/{filter} with a non-empty name free of wildcards",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The filter as a string slice.
+    pub const fn as_str(&self) -> &'a str {
+        self.0
+    }
+
+    /// Whether this filter is a shared subscription (`$share/...`, MQTT 5.0).
+    pub fn is_shared(&self) -> bool {
+        self.0.starts_with("$share/")
+    }
+
+    /// Whether this filter contains a wildcard.
+    pub fn has_wildcards(&self) -> bool {
+        self.0.bytes().any(|b| b == b'+' || b == b'#')
+    }
+
+    /// Whether a message published to `topic` matches this filter.
+    ///
+    /// Follows [MQTT-4.7.2-1]: filters starting with a wildcard do not match topics that
+    /// start with `$`. A shared subscription matches by the filter after its share name.
+    ///
+    /// ```
+    /// use mqtt_proto::{TopicFilter, TopicName};
+    /// let f = TopicFilter::new("home/+/temp").unwrap();
+    /// assert!(f.matches(TopicName::new("home/kitchen/temp").unwrap()));
+    /// assert!(!f.matches(TopicName::new("home/kitchen/humidity").unwrap()));
+    /// let all = TopicFilter::new("#").unwrap();
+    /// assert!(!all.matches(TopicName::new("$SYS/uptime").unwrap()));
+    /// ```
+    pub fn matches(&self, topic: TopicName<'_>) -> bool {
+        let filter = match self.0.strip_prefix("$share/") {
+            Some(rest) => rest.split_once('/').map_or("", |(_, f)| f),
+            None => self.0,
+        };
+        let topic = topic.as_str();
+        if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+            return false;
+        }
+        let mut f_levels = filter.split('/');
+        let mut t_levels = topic.split('/');
+        loop {
+            match (f_levels.next(), t_levels.next()) {
+                // "a/#" also matches "a" itself [MQTT-4.7.1-2 non-normative example].
+                (Some("#"), _) => return true,
+                (Some("+"), Some(_)) => {}
+                (Some(f), Some(t)) if f == t => {}
+                (None, None) => return true,
+                _ => return false,
+            }
+        }
+    }
+}
+
+fn check_filter_levels(s: &str) -> Result<(), ValueError> {
+    let mut levels = s.split('/').peekable();
+    while let Some(level) = levels.next() {
+        if level.contains('#') && (level != "#" || levels.peek().is_some()) {
+            return Err(ValueError {
+                rule: rules::FILTER_MULTI_LEVEL,
+                what: "'#' must be the last level of a topic filter and stand alone in it",
+            });
+        }
+        if level.contains('+') && level != "+" {
+            return Err(ValueError {
+                rule: rules::FILTER_SINGLE_LEVEL,
+                what: "'+' must occupy an entire level of a topic filter",
+            });
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Display for TopicFilter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl AsRef<str> for TopicFilter<'_> {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+/// Checks an MQTT UTF-8 encoded string that is not a topic: at most 65,535 bytes and free of
+/// U+0000 [MQTT-1.5.3-2]. Well-formedness is guaranteed by `&str`.
+pub(crate) fn check_mqtt_str(s: &str) -> Result<(), ValueError> {
+    if s.len() > usize::from(u16::MAX) {
+        return Err(ValueError {
+            rule: rules::STRING_TOO_LONG,
+            what: "a UTF-8 string field is at most 65535 bytes long",
+        });
+    }
+    if s.as_bytes().contains(&0) {
+        return Err(ValueError {
+            rule: rules::UTF8_NO_NULL,
+            what: "a UTF-8 string field must not contain U+0000",
+        });
+    }
+    Ok(())
+}
+
+/// Checks binary data: at most 65,535 bytes.
+pub(crate) fn check_binary(b: &[u8]) -> Result<(), ValueError> {
+    if b.len() > usize::from(u16::MAX) {
+        return Err(ValueError {
+            rule: rules::BINARY_TOO_LONG,
+            what: "a binary data field is at most 65535 bytes long",
+        });
+    }
+    Ok(())
+}
