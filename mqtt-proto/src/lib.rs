@@ -7,8 +7,8 @@
 //!   version is an argument of [`decode`] and [`Packet::encode`]. MQTT 5.0 fields (reason
 //!   codes, [`Properties`]) are empty or `Success` in 3.1.1.
 //! - **Borrowed decoding.** Topics, payloads, strings and properties point into the input.
-//!   Decoding allocates nothing except for lists longer than their inline capacity
-//!   (SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK).
+//!   Decoding allocates nothing except for the topic lists of SUBSCRIBE and UNSUBSCRIBE
+//!   (packets a client never receives), and SUBACK/UNSUBACK code lists longer than eight.
 //! - **Incomplete input is normal.** [`decode`] returns `Ok(None)` until a whole packet is
 //!   there; [`frame_len`] tells the size of the next packet as soon as its fixed header is in,
 //!   and rejects one over [`Limits::max_packet_size`] before its body arrives.
@@ -65,5 +65,5 @@ pub use types::{PacketId, ProtocolVersion, QoS, TopicFilter, TopicName};
 /// The largest value of a Variable Byte Integer, and so of a remaining length: 268,435,455.
 pub const VARINT_MAX: u32 = varint::MAX;
 
-/// Re-exported so users can name the list types of [`Subscribe`], [`SubAck`], ...
+/// Re-exported so users can name the code lists of [`SubAck`] and [`UnsubAck`].
 pub use smallvec;

@@ -165,8 +165,8 @@ fn check_flags(h: &FixedHeader) -> Result<(), DecodeError> {
 /// - `Err(_)`: the bytes are not a valid packet of `version`; close the connection.
 ///
 /// The size limit is checked from the fixed header, before the body arrives. Nothing is
-/// allocated unless the packet carries a list longer than its inline capacity (SUBSCRIBE,
-/// SUBACK, UNSUBSCRIBE, UNSUBACK).
+/// allocated except for the topic lists of SUBSCRIBE and UNSUBSCRIBE, and for SUBACK and
+/// UNSUBACK code lists longer than eight.
 ///
 /// ```
 /// use mqtt_proto::{decode, Limits, Packet, ProtocolVersion, QoS};

@@ -1,5 +1,7 @@
 //! SUBSCRIBE, SUBACK, UNSUBSCRIBE and UNSUBACK (§3.8-§3.11).
 
+use alloc::vec::Vec;
+
 use smallvec::SmallVec;
 
 use super::check::{decode_reason, properties_len, str_len};
@@ -90,7 +92,10 @@ pub struct Subscribe<'a> {
     /// SUBSCRIBE properties (5.0): subscription identifier, user properties.
     pub properties: Properties<'a>,
     /// The subscriptions; at least one [MQTT-3.8.3-3].
-    pub subscriptions: SmallVec<[Subscription<'a>; 4]>,
+    ///
+    /// A `Vec` rather than an inline list: `SmallVec` would make the packet invariant over
+    /// `'a`, so packets with different borrows could not be compared or mixed.
+    pub subscriptions: Vec<Subscription<'a>>,
 }
 
 impl<'a> Subscribe<'a> {
@@ -153,7 +158,7 @@ fn subscribe(i: &[u8], v: ProtocolVersion) -> PResult<'_, Subscribe<'_>> {
         ProtocolVersion::V5 => properties(i, PropertyContext::Subscribe)?,
         ProtocolVersion::V311 => (i, Properties::EMPTY),
     };
-    let mut subscriptions = SmallVec::new();
+    let mut subscriptions = Vec::new();
     while !i.is_empty() {
         let (j, filter) = topic_filter(i)?;
         let (j, byte) = u8_(j)?;
@@ -290,7 +295,7 @@ pub struct Unsubscribe<'a> {
     /// UNSUBSCRIBE properties (5.0): user properties.
     pub properties: Properties<'a>,
     /// The filters to remove; at least one [MQTT-3.10.3-2].
-    pub filters: SmallVec<[TopicFilter<'a>; 4]>,
+    pub filters: Vec<TopicFilter<'a>>,
 }
 
 impl<'a> Unsubscribe<'a> {
@@ -331,7 +336,7 @@ fn unsubscribe(i: &[u8], v: ProtocolVersion) -> PResult<'_, Unsubscribe<'_>> {
         ProtocolVersion::V5 => properties(i, PropertyContext::Unsubscribe)?,
         ProtocolVersion::V311 => (i, Properties::EMPTY),
     };
-    let mut filters = SmallVec::new();
+    let mut filters = Vec::new();
     while !i.is_empty() {
         let (j, f) = topic_filter(i)?;
         i = j;
