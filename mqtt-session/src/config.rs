@@ -1,0 +1,144 @@
+//! [`SessionConfig`] (identity and limits, fixed for the Session's life) and
+//! [`ConnectOptions`] (parameters of one connection).
+
+use alloc::string::String;
+use core::time::Duration;
+
+use mqtt_proto::{Properties, ProtocolVersion, Will};
+
+/// Identity, protocol version and limits of a [`Session`](crate::Session).
+///
+/// Every collection the Session keeps is bounded by a field here; when a bound is reached the
+/// command that would exceed it returns an error and an event tells when there is room again.
+///
+/// ```
+/// use mqtt_session::SessionConfig;
+/// use mqtt_proto::ProtocolVersion;
+/// let mut config = SessionConfig::new("sensor-17", false, ProtocolVersion::V5);
+/// config.max_inflight = 16;
+/// config.max_queued = 100;
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// The client identifier. May be empty only with `clean_session` [MQTT-3.1.3-7]; then
+    /// the broker assigns one (5.0 reports it, and the Session reuses it on reconnect).
+    pub client_id: String,
+    /// `true`: every connection starts a new session. `false`: the broker keeps
+    /// subscriptions and queued messages, and the Session keeps unacknowledged outgoing
+    /// messages and half-done incoming QoS 2 messages across disconnects.
+    pub clean_session: bool,
+    /// The protocol version spoken on every connection.
+    pub version: ProtocolVersion,
+    /// Most outgoing QoS 1/2 messages awaiting acknowledgement at once. The window used is
+    /// the smaller of this and the broker's Receive Maximum (5.0).
+    pub max_inflight: u16,
+    /// Most publishes waiting to enter the window (made while disconnected, or while the
+    /// window was full). Policy: when full, `publish` returns
+    /// [`PublishError::QueueFull`](crate::PublishError::QueueFull) and
+    /// [`Event::PublishUnblocked`](crate::Event::PublishUnblocked) follows when room frees
+    /// up. 0 disables queueing: a full window is an error at once.
+    pub max_queued: usize,
+    /// Most SUBSCRIBE/UNSUBSCRIBE requests awaiting acknowledgement or a connection.
+    pub max_pending_requests: usize,
+    /// Most incoming QoS 2 messages held until their PUBREL. Sent to a 5.0 broker as
+    /// Receive Maximum; a broker exceeding it is a protocol error (5.0 reason 0x93).
+    pub max_incoming_qos2: u16,
+    /// Largest incoming packet accepted, in bytes. Sent to a 5.0 broker as Maximum Packet
+    /// Size; a larger packet closes the connection (5.0 reason 0x95).
+    pub max_packet_size: u32,
+    /// Most bytes waiting in the Session for `poll_transmit`. Past it, QoS 0 publishes are
+    /// refused with `QueueFull`: the transport is not keeping up.
+    pub max_transmit_bytes: usize,
+    /// Most topic aliases the broker may use towards us (5.0 Topic Alias Maximum); 0 = none.
+    pub topic_alias_maximum: u16,
+    /// How long to wait for CONNACK after CONNECT.
+    pub connack_timeout: Duration,
+    /// How long the broker may stay silent before the connection is declared lost.
+    /// `None`: 1.5 x keepalive, as the seed does.
+    pub keepalive_timeout: Option<Duration>,
+    /// When the broker did not resume the session (CONNACK session present = 0) but the
+    /// client had subscriptions: subscribe to them again automatically.
+    pub resubscribe_on_session_loss: bool,
+    /// MQTT 3.1.1 only: resend unacknowledged publishes (with DUP) after this long within the
+    /// same connection, as the seed did every 20 s. Off by default; MQTT 5.0 forbids it
+    /// [MQTT-4.4.0-1], so it is ignored there.
+    pub retry_interval_v311: Option<Duration>,
+    /// MQTT 5.0 Session Expiry Interval in seconds. `None`: 0 with a clean session, and
+    /// 0xFFFFFFFF (never) without one, which is what 3.1.1 means by a persistent session.
+    pub session_expiry_interval: Option<u32>,
+}
+
+impl SessionConfig {
+    /// A configuration with the given identity and defaults for every limit.
+    pub fn new(client_id: impl Into<String>, clean_session: bool, version: ProtocolVersion) -> Self {
+        Self {
+            client_id: client_id.into(),
+            clean_session,
+            version,
+            max_inflight: 100,
+            max_queued: 1000,
+            max_pending_requests: 64,
+            max_incoming_qos2: 100,
+            max_packet_size: 1024 * 1024,
+            max_transmit_bytes: 1024 * 1024,
+            topic_alias_maximum: 0,
+            connack_timeout: Duration::from_secs(30),
+            keepalive_timeout: None,
+            resubscribe_on_session_loss: false,
+            retry_interval_v311: None,
+            session_expiry_interval: None,
+        }
+    }
+}
+
+/// Parameters of one connection, given to [`Session::connect`](crate::Session::connect).
+///
+/// ```
+/// use mqtt_session::ConnectOptions;
+/// let options = ConnectOptions::new(60).credentials("user", b"secret");
+/// assert_eq!(options.keep_alive, 60);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectOptions<'a> {
+    /// Keepalive in seconds: a PINGREQ goes out when nothing was sent for this long; 0 = off.
+    /// A 5.0 broker may override it (Server Keep Alive).
+    pub keep_alive: u16,
+    /// The will message, published by the broker if the connection ends without DISCONNECT.
+    pub will: Option<Will<'a>>,
+    /// User name.
+    pub username: Option<&'a str>,
+    /// Password.
+    pub password: Option<&'a [u8]>,
+    /// Extra MQTT 5.0 CONNECT properties (user properties, authentication method, request
+    /// problem/response information). The Session adds Session Expiry Interval, Receive
+    /// Maximum, Maximum Packet Size and Topic Alias Maximum itself from [`SessionConfig`].
+    pub properties: Properties<'a>,
+}
+
+impl<'a> ConnectOptions<'a> {
+    /// Options with this keepalive and nothing else.
+    pub const fn new(keep_alive: u16) -> Self {
+        Self { keep_alive, will: None, username: None, password: None, properties: Properties::EMPTY }
+    }
+
+    /// Sets the will message.
+    pub const fn will(mut self, will: Will<'a>) -> Self {
+        self.will = Some(will);
+        self
+    }
+
+    /// Sets user name and password.
+    pub const fn credentials(mut self, username: &'a str, password: &'a [u8]) -> Self {
+        self.username = Some(username);
+        self.password = Some(password);
+        self
+    }
+
+    /// Sets the extra 5.0 CONNECT properties.
+    pub const fn properties(mut self, properties: Properties<'a>) -> Self {
+        self.properties = properties;
+        self
+    }
+}

@@ -1,0 +1,545 @@
+//! [`Dispatcher`]: picks the callback for an [`Event`] by the seed's rules.
+//!
+//! Handlers are registered per [`Command`] (the seed's `on(command, callback, condition,
+//! priority)`). A handler with a [`Condition`] is *specific*; a command has at most one
+//! handler without a condition, its *generic* handler. For an event of that command exactly
+//! one handler is chosen:
+//!
+//! 1. among the specific handlers whose condition returns true, the one with the highest
+//!    priority, and on a tie the one registered first;
+//! 2. if no condition is true, the generic handler;
+//! 3. otherwise none.
+//!
+//! Conditions are tried from the highest priority down and the first true one wins, so a
+//! condition may not be called at all; conditions should be pure. Selection does not
+//! allocate. The dispatcher is pure: it stores handlers of any type `H` and never calls
+//! them itself, except through [`Dispatcher::dispatch`], which reports the handler's error
+//! instead of swallowing it (the seed's loop swallowed a callback's exception).
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+use core::fmt;
+
+use mqtt_proto::{PacketId, TopicFilter, ValueError};
+
+use crate::event::{Command, Event};
+
+/// A condition: true when the callback wants this event (the seed's `condition(data)`).
+pub type Condition = Box<dyn Fn(&Event) -> bool + Send>;
+
+/// Identifies a registered handler, for [`Dispatcher::remove`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HandlerId(u64);
+
+struct Specific<H> {
+    id: HandlerId,
+    command: Command,
+    priority: i32,
+    condition: Condition,
+    handler: H,
+}
+
+struct Generic<H> {
+    id: HandlerId,
+    command: Command,
+    handler: H,
+}
+
+enum Slot {
+    Specific(usize),
+    Generic(usize),
+}
+
+/// Callback registry with the seed's selection rule: for an event, among the specific
+/// handlers of its command whose [`Condition`] is true, the highest priority wins (the first
+/// registered on a tie); if no condition is true, the command's generic handler runs.
+///
+/// `H` is whatever the caller runs: a boxed closure taking the client, a channel, a label.
+///
+/// ```
+/// use mqtt_proto::QoS;
+/// use mqtt_session::{Command, Dispatcher, Event, Message};
+///
+/// // The seed's example: `on(PUBLISH, print_cool_stuff, is_cool)` beside a generic callback.
+/// let mut d = Dispatcher::new();
+/// let is_cool = Box::new(|e: &Event| e.message().is_some_and(|m| m.topic() == "cool"));
+/// d.on(Command::Publish, "print_cool_stuff", Some(is_cool), 0);
+/// d.on(Command::Publish, "print_generic_stuff", None, 0);
+///
+/// let cool = Event::Message(Message::new("cool", b"ice", QoS::AtMostOnce, false)?);
+/// let warm = Event::Message(Message::new("warm", b"tea", QoS::AtMostOnce, false)?);
+/// assert_eq!(d.select(&cool), Some(&"print_cool_stuff"));
+/// assert_eq!(d.select(&warm), Some(&"print_generic_stuff"));
+///
+/// // `dispatch` runs the chosen handler and hands back its error.
+/// let ran = d.dispatch(&cool, |name, event| {
+///     assert_eq!(*name, "print_cool_stuff");
+///     assert_eq!(event.message().map(Message::payload), Some(&b"ice"[..]));
+///     Err("disk full")
+/// });
+/// assert_eq!(ran, Err("disk full"));
+/// assert_eq!(d.dispatch(&Event::PingResp, |_, _| Ok::<(), ()>(())), Ok(false));
+/// # Ok::<(), mqtt_proto::ValueError>(())
+/// ```
+pub struct Dispatcher<H> {
+    /// Sorted by command, then priority (highest first), then registration order.
+    specific: Vec<Specific<H>>,
+    /// At most one per command.
+    generic: Vec<Generic<H>>,
+    /// The PUBLISH handler added by the last [`Dispatcher::on_message`].
+    on_message: Option<HandlerId>,
+    next_id: u64,
+}
+
+impl<H> Dispatcher<H> {
+    /// An empty dispatcher.
+    pub const fn new() -> Self {
+        Self {
+            specific: Vec::new(),
+            generic: Vec::new(),
+            on_message: None,
+            next_id: 0,
+        }
+    }
+
+    fn next_id(&mut self) -> HandlerId {
+        self.next_id = self.next_id.wrapping_add(1);
+        HandlerId(self.next_id)
+    }
+
+    /// Registers `handler` for `command` (the seed's `on`). With a condition it is a specific
+    /// handler; without one it becomes *the* generic handler of `command`, and the previous
+    /// generic handler is dropped (use [`Dispatcher::set_generic`] to get it back).
+    /// `priority` only matters among specific handlers.
+    pub fn on(
+        &mut self,
+        command: Command,
+        handler: H,
+        condition: Option<Condition>,
+        priority: i32,
+    ) -> HandlerId {
+        let Some(condition) = condition else {
+            return self.set_generic(command, handler).0;
+        };
+        let id = self.next_id();
+        let key = (command, Reverse(priority));
+        // After every handler with the same key: the first registered wins a tie.
+        let at = self
+            .specific
+            .partition_point(|s| (s.command, Reverse(s.priority)) <= key);
+        self.specific.insert(
+            at,
+            Specific {
+                id,
+                command,
+                priority,
+                condition,
+                handler,
+            },
+        );
+        id
+    }
+
+    /// Makes `handler` the generic handler of `command`, returning the one it replaces.
+    pub fn set_generic(&mut self, command: Command, handler: H) -> (HandlerId, Option<H>) {
+        let id = self.next_id();
+        match self.generic.iter_mut().find(|g| g.command == command) {
+            Some(g) => {
+                g.id = id;
+                (id, Some(core::mem::replace(&mut g.handler, handler)))
+            }
+            None => {
+                self.generic.push(Generic {
+                    id,
+                    command,
+                    handler,
+                });
+                (id, None)
+            }
+        }
+    }
+
+    /// Unregisters a handler and returns it; `None` if it is not (or no longer) registered.
+    pub fn remove(&mut self, id: HandlerId) -> Option<H> {
+        if let Some(i) = self.specific.iter().position(|s| s.id == id) {
+            return Some(self.specific.remove(i).handler);
+        }
+        let i = self.generic.iter().position(|g| g.id == id)?;
+        Some(self.generic.swap_remove(i).handler)
+    }
+
+    fn find(&self, event: &Event) -> Option<Slot> {
+        let command = event.command()?;
+        let start = self.specific.partition_point(|s| s.command < command);
+        let same_command = self.specific.get(start..).unwrap_or_default();
+        let specific = same_command
+            .iter()
+            .take_while(|s| s.command == command)
+            .position(|s| (s.condition)(event))
+            .map(|i| Slot::Specific(start + i));
+        specific.or_else(|| {
+            self.generic
+                .iter()
+                .position(|g| g.command == command)
+                .map(Slot::Generic)
+        })
+    }
+
+    /// The handler for `event`: among the specific handlers of the event's command
+    /// ([`Event::command`]) whose condition is true, the one with the highest priority, the
+    /// first registered on a tie; if no condition is true, the generic handler; else `None`.
+    pub fn select(&self, event: &Event) -> Option<&H> {
+        match self.find(event)? {
+            Slot::Specific(i) => self.specific.get(i).map(|s| &s.handler),
+            Slot::Generic(i) => self.generic.get(i).map(|g| &g.handler),
+        }
+    }
+
+    /// [`Dispatcher::select`], mutably (for `FnMut` handlers).
+    pub fn select_mut(&mut self, event: &Event) -> Option<&mut H> {
+        match self.find(event)? {
+            Slot::Specific(i) => self.specific.get_mut(i).map(|s| &mut s.handler),
+            Slot::Generic(i) => self.generic.get_mut(i).map(|g| &mut g.handler),
+        }
+    }
+
+    /// Runs the selected handler with `run` and reports what happened: `Ok(true)` it ran,
+    /// `Ok(false)` no handler wanted the event, `Err(e)` the handler failed. The error is
+    /// passed on, never swallowed (unlike the seed's loop).
+    pub fn dispatch<E>(
+        &mut self,
+        event: &Event,
+        run: impl FnOnce(&mut H, &Event) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        match self.select_mut(event) {
+            Some(handler) => run(handler, event).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// The seed's `loop(on_message)`: `handler` is called once for every application message,
+    /// whatever its QoS. It is registered as the generic PUBREL handler (a QoS 2 message is
+    /// delivered on release) and as a specific PUBLISH handler with priority -1 whose condition
+    /// is "the event carries a message" (so a QoS 2 PUBLISH, which carries only its id, does
+    /// not trigger it). A specific PUBLISH handler with a higher priority and a true condition
+    /// still takes the message, as in the seed, and any specific PUBREL handler with a true
+    /// condition does.
+    ///
+    /// Returns the ids of the PUBLISH and the PUBREL registration. Calling it again replaces
+    /// both registrations (the seed calls `loop` once).
+    pub fn on_message(&mut self, handler: H) -> (HandlerId, HandlerId)
+    where
+        H: Clone,
+    {
+        if let Some(old) = self.on_message.take() {
+            self.remove(old);
+        }
+        let carries_message = Box::new(|e: &Event| e.message().is_some());
+        let publish = self.on(Command::Publish, handler.clone(), Some(carries_message), -1);
+        let pubrel = self.set_generic(Command::PubRel, handler).0;
+        self.on_message = Some(publish);
+        (publish, pubrel)
+    }
+
+    /// The number of registered handlers, specific and generic.
+    pub fn len(&self) -> usize {
+        self.specific.len() + self.generic.len()
+    }
+
+    /// Whether no handler is registered.
+    pub fn is_empty(&self) -> bool {
+        self.specific.is_empty() && self.generic.is_empty()
+    }
+}
+
+impl<H> Default for Dispatcher<H> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<H> fmt::Debug for Dispatcher<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("specific", &self.specific.len())
+            .field("generic", &self.generic.len())
+            .finish()
+    }
+}
+
+/// A condition true when the event carries a message whose topic matches `filter`, with
+/// MQTT wildcards (`+`, `#`; a filter starting with a wildcard does not match a topic
+/// starting with `$` [MQTT-4.7.2-1]). An invalid filter, or a malformed `$share/` filter,
+/// is an error.
+pub fn topic_condition(filter: &str) -> Result<Condition, ValueError> {
+    TopicFilter::new(filter)?.check_shared_v5()?;
+    let filter: Box<str> = filter.into();
+    Ok(Box::new(move |event: &Event| {
+        event.message().is_some_and(|m| {
+            // Validated above; validating again is cheap and keeps the closure 'static.
+            TopicFilter::new(&filter).is_ok_and(|f| f.matches(m.topic_name()))
+        })
+    }))
+}
+
+/// A condition true when the event concerns packet id `id` ([`Event::packet_id`]; the seed's
+/// conditions on `mid`, e.g. the PUBACK of the publish that returned `id`).
+pub fn packet_id_condition(id: PacketId) -> Condition {
+    Box::new(move |event: &Event| event.packet_id() == Some(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Message;
+    use alloc::vec;
+    use mqtt_proto::{QoS, ReasonCode};
+
+    fn msg(topic: &str, payload: &[u8], qos: QoS, id: u16) -> Message {
+        let mut m = Message::new(topic, payload, qos, false).unwrap();
+        m.packet_id = PacketId::new(id);
+        m
+    }
+
+    fn publish(topic: &str) -> Event {
+        Event::Message(msg(topic, b"x", QoS::AtMostOnce, 0))
+    }
+
+    fn when(f: impl Fn(&Event) -> bool + Send + 'static) -> Option<Condition> {
+        Some(Box::new(f))
+    }
+
+    fn id(n: u16) -> PacketId {
+        PacketId::new(n).unwrap()
+    }
+
+    /// The seed's `on()` example: `is_cool` checks for a message (a QoS 2 PUBLISH has none).
+    #[test]
+    fn seed_example_specific_beats_generic_and_generic_runs_when_condition_false() {
+        let is_cool = |e: &Event| e.message().is_some_and(|m| m.topic() == "cool");
+        let mut d = Dispatcher::new();
+        d.on(Command::Publish, "print_cool_stuff", when(is_cool), 0);
+        d.on(Command::Publish, "print_generic_stuff", None, 0);
+        assert_eq!(d.select(&publish("cool")), Some(&"print_cool_stuff"));
+        assert_eq!(d.select(&publish("not/cool")), Some(&"print_generic_stuff"));
+        let qos2 = Event::Qos2Received { id: id(1) };
+        assert_eq!(d.select(&qos2), Some(&"print_generic_stuff"));
+        assert_eq!(d.select(&Event::PingResp), None, "no PINGRESP handler");
+    }
+
+    #[test]
+    fn higher_priority_wins_regardless_of_registration_order() {
+        let mut d = Dispatcher::new();
+        d.on(Command::Publish, "low", when(|_| true), 1);
+        d.on(Command::Publish, "high", when(|_| true), 5);
+        d.on(Command::Publish, "mid", when(|_| true), 3);
+        d.on(Command::Publish, "higher-but-false", when(|_| false), 9);
+        assert_eq!(d.select(&publish("a")), Some(&"high"));
+    }
+
+    #[test]
+    fn tie_goes_to_first_registered() {
+        let mut d = Dispatcher::new();
+        d.on(Command::Publish, "first", when(|_| true), 2);
+        d.on(Command::Publish, "second", when(|_| true), 2);
+        assert_eq!(d.select(&publish("a")), Some(&"first"));
+    }
+
+    #[test]
+    fn new_generic_replaces_old() {
+        let mut d = Dispatcher::new();
+        let old = d.on(Command::Publish, "old", None, 0);
+        d.on(Command::Publish, "new", None, 0);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d.select(&publish("a")), Some(&"new"));
+        assert_eq!(d.remove(old), None, "the replaced handler is gone");
+        assert_eq!(d.set_generic(Command::Publish, "newer").1, Some("new"));
+    }
+
+    #[test]
+    fn generic_runs_only_when_no_condition_is_true_and_only_for_its_command() {
+        let mut d = Dispatcher::new();
+        d.on(Command::Publish, "generic", None, 0);
+        d.on(
+            Command::Publish,
+            "a-only",
+            when(|e| e.message().is_some_and(|m| m.topic() == "a")),
+            0,
+        );
+        d.on(Command::PubAck, "puback", None, 0);
+        assert_eq!(d.select(&publish("a")), Some(&"a-only"));
+        assert_eq!(d.select(&publish("b")), Some(&"generic"));
+        let puback = Event::PubAck {
+            id: id(1),
+            reason: ReasonCode::Success,
+        };
+        assert_eq!(d.select(&puback), Some(&"puback"));
+        assert_eq!(
+            d.select(&Event::PublishUnblocked),
+            None,
+            "no command, no handler"
+        );
+    }
+
+    #[test]
+    fn remove_unregisters_specific_and_generic() {
+        let mut d = Dispatcher::new();
+        let s = d.on(Command::Publish, "specific", when(|_| true), 0);
+        let g = d.on(Command::Publish, "generic", None, 0);
+        assert_eq!(d.remove(s), Some("specific"));
+        assert_eq!(d.select(&publish("a")), Some(&"generic"));
+        assert_eq!(d.remove(s), None);
+        assert_eq!(d.remove(g), Some("generic"));
+        assert_eq!(d.select(&publish("a")), None);
+        assert!(d.is_empty());
+    }
+
+    /// Feeds events through `dispatch` and returns the names of the handlers that ran.
+    fn run_all(d: &mut Dispatcher<&'static str>, events: &[Event]) -> Vec<&'static str> {
+        let mut ran = Vec::new();
+        for e in events {
+            d.dispatch(e, |h, _| {
+                ran.push(*h);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        }
+        ran
+    }
+
+    /// The seed's `loop(on_message)`: each message once, a QoS 2 one on its PUBREL.
+    #[test]
+    fn on_message_gets_every_qos_exactly_once() {
+        let mut d = Dispatcher::new();
+        d.on_message("on_message");
+        let events = [
+            Event::Message(msg("t", b"0", QoS::AtMostOnce, 0)),
+            Event::Message(msg("t", b"1", QoS::AtLeastOnce, 1)),
+            Event::Qos2Received { id: id(2) },
+            Event::MessageReleased(msg("t", b"2", QoS::ExactlyOnce, 2)),
+        ];
+        assert_eq!(run_all(&mut d, &events), ["on_message"; 3]);
+        assert_eq!(
+            d.select(&events[2]),
+            None,
+            "a QoS 2 PUBLISH alone does not trigger it"
+        );
+        // Calling it again replaces, rather than doubles, the registrations.
+        d.on_message("again");
+        assert_eq!(d.len(), 2);
+        assert_eq!(run_all(&mut d, &events), ["again"; 3]);
+    }
+
+    #[test]
+    fn user_specific_publish_handler_with_priority_0_beats_on_message() {
+        let mut d = Dispatcher::new();
+        d.on_message("on_message");
+        d.on(
+            Command::Publish,
+            "cool",
+            when(|e| e.message().is_some_and(|m| m.topic() == "cool")),
+            0,
+        );
+        d.on(Command::Publish, "below", when(|_| true), -2);
+        assert_eq!(d.select(&publish("cool")), Some(&"cool"));
+        assert_eq!(d.select(&publish("warm")), Some(&"on_message"));
+    }
+
+    /// Regression: the seed's loop swallowed an exception raised in a callback.
+    #[test]
+    fn dispatch_reports_the_handlers_error() {
+        let mut d = Dispatcher::new();
+        d.on(Command::Publish, "failing", None, 0);
+        assert_eq!(d.dispatch(&publish("a"), |_, _| Err("boom")), Err("boom"));
+        assert_eq!(
+            d.dispatch(&publish("a"), |_, _| Ok::<(), &str>(())),
+            Ok(true)
+        );
+        assert_eq!(
+            d.dispatch(&Event::PingResp, |_, _| Err("never run")),
+            Ok(false)
+        );
+    }
+
+    #[test]
+    fn dispatch_lets_handlers_keep_state() {
+        let mut d = Dispatcher::new();
+        d.on(Command::Publish, 0u32, None, 0);
+        for _ in 0..3 {
+            d.dispatch(&publish("a"), |n, _| {
+                *n += 1;
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        }
+        assert_eq!(d.select(&publish("a")), Some(&3));
+    }
+
+    #[test]
+    fn topic_condition_follows_mqtt_wildcards() {
+        let cases = [
+            ("home/+/temp", "home/kitchen/temp", true),
+            ("home/+/temp", "home/kitchen/hum", false),
+            ("home/+/temp", "home/a/b/temp", false),
+            ("home/#", "home", true),
+            ("home/#", "home/a/b", true),
+            ("#", "anything/at/all", true),
+            ("#", "$SYS/uptime", false),
+            ("+/uptime", "$SYS/uptime", false),
+            ("$SYS/#", "$SYS/uptime", true),
+            ("$SYS/+", "$SYS/uptime", true),
+            ("$share/group/home/+", "home/x", true),
+        ];
+        for (filter, topic, expected) in cases {
+            let c = topic_condition(filter).unwrap();
+            assert_eq!(c(&publish(topic)), expected, "{filter} vs {topic}");
+            let released = Event::MessageReleased(msg(topic, b"", QoS::ExactlyOnce, 3));
+            assert_eq!(c(&released), expected, "{filter} vs {topic} on PUBREL");
+        }
+        let any = topic_condition("#").unwrap();
+        assert!(
+            !any(&Event::Qos2Received { id: id(3) }),
+            "no message, no match"
+        );
+    }
+
+    #[test]
+    fn topic_condition_rejects_invalid_filters() {
+        for bad in [
+            "",
+            "a/#/b",
+            "a/b#",
+            "a+/b",
+            "a\0b",
+            "$share/",
+            "$share/g+/a",
+            "$share/g",
+        ] {
+            assert!(topic_condition(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn packet_id_condition_matches_only_that_id() {
+        let c = packet_id_condition(id(7));
+        let puback = |n| Event::PubAck {
+            id: id(n),
+            reason: ReasonCode::Success,
+        };
+        let suback = |n| Event::SubAck {
+            id: id(n),
+            results: vec![ReasonCode::GrantedQoS1].into(),
+        };
+        assert!(c(&puback(7)));
+        assert!(c(&suback(7)));
+        assert!(!c(&puback(8)));
+        assert!(!c(&suback(6)));
+        assert!(!c(&Event::PingResp));
+        // Used as the seed uses `mid`: a callback for one publish's PUBACK.
+        let mut d = Dispatcher::new();
+        d.on(Command::PubAck, "mine", Some(c), 0);
+        assert_eq!(d.select(&puback(7)), Some(&"mine"));
+        assert_eq!(d.select(&puback(8)), None);
+    }
+}

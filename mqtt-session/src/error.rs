@@ -1,0 +1,181 @@
+//! Errors: the peer's ([`ProtocolError`], reported through [`DisconnectReason`]) and the
+//! caller's ([`PublishError`], [`SubscribeError`], [`ConnectError`]).
+
+use core::fmt;
+
+use mqtt_proto::{DecodeError, EncodeError, QoS, ReasonCode, Rule, ValueError};
+
+/// The broker broke a rule of the protocol. The Session closes the connection (5.0: with a
+/// DISCONNECT carrying [`ProtocolError::reason_code`]) and keeps every unacknowledged message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProtocolError {
+    /// The rule that was broken.
+    pub rule: Rule,
+    /// What was wrong, in words.
+    pub what: &'static str,
+    /// The MQTT 5.0 reason code for the DISCONNECT.
+    pub reason_code: ReasonCode,
+}
+
+impl ProtocolError {
+    pub(crate) const fn new(rule: Rule, what: &'static str, reason_code: ReasonCode) -> Self {
+        Self { rule, what, reason_code }
+    }
+}
+
+impl From<DecodeError> for ProtocolError {
+    fn from(e: DecodeError) -> Self {
+        let what = match e {
+            DecodeError::Malformed { what, .. } | DecodeError::Protocol { what, .. } => what,
+            DecodeError::PacketTooLarge { .. } => "packet larger than our maximum packet size",
+            DecodeError::UnsupportedProtocolVersion { .. } => "unexpected protocol version",
+            _ => "invalid packet",
+        };
+        Self { rule: e.rule(), what, reason_code: e.reason_code() }
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the broker broke the protocol: {} [{}]", self.what, self.rule)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ProtocolError {}
+
+/// Why a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The application called [`Session::disconnect`](crate::Session::disconnect).
+    Local,
+    /// The broker sent DISCONNECT (5.0) with this reason.
+    Remote(ReasonCode),
+    /// The broker broke the protocol.
+    Protocol(ProtocolError),
+    /// Nothing arrived from the broker within the keepalive timeout.
+    KeepAliveTimeout,
+    /// No CONNACK arrived within the CONNACK timeout.
+    ConnAckTimeout,
+    /// The broker refused the connection.
+    Refused(ReasonCode),
+    /// The transport reported the connection closed ([`Session::handle_closed`](crate::Session::handle_closed)).
+    TransportClosed,
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local => f.write_str("disconnected by the application"),
+            Self::Remote(r) => write!(f, "the broker disconnected: {r}"),
+            Self::Protocol(e) => e.fmt(f),
+            Self::KeepAliveTimeout => f.write_str("nothing heard from the broker within the keepalive timeout"),
+            Self::ConnAckTimeout => f.write_str("the broker did not answer CONNECT in time"),
+            Self::Refused(r) => write!(f, "the broker refused the connection: {r}"),
+            Self::TransportClosed => f.write_str("the connection was closed by the transport"),
+        }
+    }
+}
+
+/// A publish the Session did not accept. Nothing was queued or sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The topic name is not valid (wildcards, U+0000, empty, too long).
+    InvalidTopic(ValueError),
+    /// The packet would exceed the broker's Maximum Packet Size (5.0) or MQTT's own limit.
+    PacketTooLarge {
+        /// The size of the PUBLISH packet.
+        len: usize,
+        /// The largest size allowed.
+        max: usize,
+    },
+    /// The in-flight window is full and the queue is full (or disabled); wait for
+    /// [`Event::PublishUnblocked`](crate::Event::PublishUnblocked).
+    QueueFull,
+    /// 65,535 messages are in flight: no packet identifier is free.
+    PacketIdsExhausted,
+    /// The broker's Maximum QoS (5.0) is lower than the QoS asked for.
+    QosNotSupported {
+        /// The highest QoS the broker accepts.
+        max: QoS,
+    },
+    /// The broker does not support retained messages (5.0).
+    RetainNotSupported,
+    /// The message cannot be encoded (for example properties not allowed in PUBLISH).
+    Invalid(EncodeError),
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidTopic(e) => write!(f, "invalid topic name: {e}"),
+            Self::PacketTooLarge { len, max } => write!(f, "PUBLISH of {len} bytes exceeds the maximum packet size of {max} bytes; send a smaller payload"),
+            Self::QueueFull => f.write_str("the in-flight window and the publish queue are full; wait for Event::PublishUnblocked or raise SessionConfig::max_queued"),
+            Self::PacketIdsExhausted => f.write_str("all 65535 packet identifiers are in use; wait for acknowledgements"),
+            Self::QosNotSupported { max } => write!(f, "the broker accepts at most QoS {}; publish with a lower QoS", max.as_u8()),
+            Self::RetainNotSupported => f.write_str("the broker does not support retained messages; publish with retain = false"),
+            Self::Invalid(e) => write!(f, "cannot encode the message: {e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for PublishError {}
+
+/// A SUBSCRIBE or UNSUBSCRIBE the Session did not accept. Nothing was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// The list of filters is empty [MQTT-3.8.3-3], [MQTT-3.10.3-2].
+    Empty,
+    /// A topic filter is not valid.
+    InvalidFilter(ValueError),
+    /// All 65,535 packet identifiers are in use.
+    PacketIdsExhausted,
+    /// Too many requests are waiting for their acknowledgement.
+    QueueFull,
+    /// The packet cannot be encoded (for example a 5.0 option in a 3.1.1 session).
+    Invalid(EncodeError),
+}
+
+impl fmt::Display for SubscribeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("at least one topic filter is needed"),
+            Self::InvalidFilter(e) => write!(f, "invalid topic filter: {e}"),
+            Self::PacketIdsExhausted => f.write_str("all 65535 packet identifiers are in use; wait for acknowledgements"),
+            Self::QueueFull => f.write_str("too many subscription requests wait for an answer; wait for SUBACK/UNSUBACK"),
+            Self::Invalid(e) => write!(f, "cannot encode the request: {e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for SubscribeError {}
+
+/// A `connect` the Session did not accept. Nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The session is already connecting or connected; disconnect first.
+    AlreadyConnected,
+    /// An empty client identifier needs `clean_session = true` [MQTT-3.1.3-7].
+    EmptyClientIdRequiresCleanSession,
+    /// The CONNECT cannot be encoded (invalid will topic, credentials too long, ...).
+    Invalid(EncodeError),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AlreadyConnected => f.write_str("the session is already connecting or connected; call disconnect first"),
+            Self::EmptyClientIdRequiresCleanSession => f.write_str("an empty client identifier needs clean_session = true [MQTT-3.1.3-7]"),
+            Self::Invalid(e) => write!(f, "cannot encode CONNECT: {e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ConnectError {}

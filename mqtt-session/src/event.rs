@@ -1,0 +1,171 @@
+//! What the Session reports: [`Event`], and the [`Command`] each event is dispatched under.
+
+use mqtt_proto::{PacketId, ReasonCode};
+use smallvec::SmallVec;
+
+use crate::error::DisconnectReason;
+use crate::message::Message;
+
+/// The control packet kinds that callbacks are registered for (the seed's `command`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Command {
+    /// CONNACK received (5.0 users; also fires for 3.1.1).
+    ConnAck,
+    /// PUBLISH received: data carries the message for QoS 0 and 1, only the id for QoS 2.
+    Publish,
+    /// PUBACK received.
+    PubAck,
+    /// PUBREC received.
+    PubRec,
+    /// PUBREL received: data carries the QoS 2 message, delivered now, exactly once.
+    PubRel,
+    /// PUBCOMP received.
+    PubComp,
+    /// SUBACK received.
+    SubAck,
+    /// UNSUBACK received.
+    UnsubAck,
+    /// PINGREQ (a client never receives one; kept for the seed's command list).
+    PingReq,
+    /// PINGRESP received.
+    PingResp,
+    /// The connection ended (5.0: possibly with a DISCONNECT from the server).
+    Disconnect,
+    /// AUTH received (5.0).
+    Auth,
+}
+
+/// Something that happened, returned by [`Session::poll_event`](crate::Session::poll_event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// CONNACK accepted the connection.
+    Connected {
+        /// Whether the broker resumed a stored session.
+        session_present: bool,
+    },
+    /// The broker did not resume the session the client holds state for (clean session, or
+    /// the broker lost it). Unacknowledged publishes are being sent again as new messages.
+    SessionLost {
+        /// How many outgoing messages are sent again from the start.
+        resent: usize,
+        /// QoS 2 messages the broker had received (PUBREC) but not completed; they are not
+        /// sent again, since that could deliver them twice.
+        unconfirmed: usize,
+        /// Incoming QoS 2 messages whose PUBREL will now never come; they are delivered as
+        /// [`Event::MessageReleased`] just before this event.
+        released: usize,
+    },
+    /// CONNACK refused the connection.
+    ConnectRefused {
+        /// The broker's reason (a 3.1.1 return code maps onto its 5.0 equivalent).
+        reason: ReasonCode,
+    },
+    /// An application message of QoS 0 or 1 arrived (on PUBLISH).
+    Message(Message),
+    /// A QoS 2 PUBLISH arrived and is stored until the broker releases it.
+    Qos2Received {
+        /// Its packet identifier.
+        id: PacketId,
+    },
+    /// A QoS 2 message was released (on PUBREL) and is delivered now, exactly once.
+    MessageReleased(Message),
+    /// PUBACK for one of our QoS 1 publishes.
+    PubAck {
+        /// The publish's packet identifier.
+        id: PacketId,
+        /// The broker's reason code (always Success in 3.1.1).
+        reason: ReasonCode,
+    },
+    /// PUBREC for one of our QoS 2 publishes. With an error reason (5.0) the flow ends here.
+    PubRec {
+        /// The publish's packet identifier.
+        id: PacketId,
+        /// The broker's reason code.
+        reason: ReasonCode,
+    },
+    /// PUBCOMP: one of our QoS 2 publishes is complete.
+    PubComp {
+        /// The publish's packet identifier.
+        id: PacketId,
+        /// The broker's reason code.
+        reason: ReasonCode,
+    },
+    /// SUBACK: one code per requested filter, in order.
+    SubAck {
+        /// The SUBSCRIBE's packet identifier.
+        id: PacketId,
+        /// Granted QoS (as `Success`, `GrantedQoS1`, `GrantedQoS2`) or a failure code.
+        results: SmallVec<[ReasonCode; 4]>,
+    },
+    /// UNSUBACK (5.0: one code per filter; 3.1.1: empty).
+    UnsubAck {
+        /// The UNSUBSCRIBE's packet identifier.
+        id: PacketId,
+        /// Reason codes (5.0 only).
+        results: SmallVec<[ReasonCode; 4]>,
+    },
+    /// PINGRESP arrived.
+    PingResp,
+    /// The in-flight window or the queue has room again after a publish was refused.
+    PublishUnblocked,
+    /// The connection is over; emitted once per connection. Drain `poll_transmit` (it may
+    /// hold a final DISCONNECT), then close the transport.
+    Disconnected {
+        /// Why.
+        reason: DisconnectReason,
+    },
+}
+
+impl Event {
+    /// The command a callback for this event is registered under, if any.
+    pub fn command(&self) -> Option<Command> {
+        Some(match self {
+            Self::Connected { .. } | Self::ConnectRefused { .. } => Command::ConnAck,
+            Self::Message(_) | Self::Qos2Received { .. } => Command::Publish,
+            Self::MessageReleased(_) => Command::PubRel,
+            Self::PubAck { .. } => Command::PubAck,
+            Self::PubRec { .. } => Command::PubRec,
+            Self::PubComp { .. } => Command::PubComp,
+            Self::SubAck { .. } => Command::SubAck,
+            Self::UnsubAck { .. } => Command::UnsubAck,
+            Self::PingResp => Command::PingResp,
+            Self::Disconnected { .. } => Command::Disconnect,
+            Self::SessionLost { .. } | Self::PublishUnblocked => return None,
+        })
+    }
+
+    /// The application message this event carries, if any.
+    pub fn message(&self) -> Option<&Message> {
+        match self {
+            Self::Message(m) | Self::MessageReleased(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The packet identifier this event concerns (the seed's `mid`), if any.
+    pub fn packet_id(&self) -> Option<PacketId> {
+        match self {
+            Self::Message(m) | Self::MessageReleased(m) => m.packet_id,
+            Self::Qos2Received { id }
+            | Self::PubAck { id, .. }
+            | Self::PubRec { id, .. }
+            | Self::PubComp { id, .. }
+            | Self::SubAck { id, .. }
+            | Self::UnsubAck { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// The reason or return code this event carries, if any.
+    pub fn reason(&self) -> Option<ReasonCode> {
+        match self {
+            Self::ConnectRefused { reason }
+            | Self::PubAck { reason, .. }
+            | Self::PubRec { reason, .. }
+            | Self::PubComp { reason, .. } => Some(*reason),
+            Self::Connected { .. } => Some(ReasonCode::Success),
+            _ => None,
+        }
+    }
+}

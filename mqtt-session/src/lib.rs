@@ -1,0 +1,111 @@
+//! # mqtt-session
+//!
+//! The sans-IO MQTT client: a pure [`Session`] state machine for MQTT 3.1.1 and 5.0 that
+//! consumes bytes and time and produces bytes and [`Event`]s. It never touches a socket, a
+//! clock, a thread or a random number generator, so the same Session runs under a `mio`
+//! loop, any async executor, a microcontroller's main loop, or a fuzzer.
+//!
+//! ## The run loop
+//!
+//! A transport owns the socket and a clock, and drives the Session:
+//!
+//! 1. Open the connection (TCP, TLS, ...), then call [`Session::connect`].
+//! 2. **Drain**: call [`Session::poll_transmit`] until `None` and write the bytes to the
+//!    socket; call [`Session::poll_event`] until `None` and act on the events.
+//! 3. **Wait** for the earliest of: the socket being readable, the instant
+//!    [`Session::poll_timeout`] returned, or an application command.
+//! 4. **Feed** what happened: [`Session::handle_read`] with the bytes read,
+//!    [`Session::handle_timeout`] when the deadline passed, [`Session::handle_closed`] when the
+//!    socket closed; or call a command ([`Session::publish`], [`Session::subscribe`], ...).
+//! 5. Go to 2. After [`Event::Disconnected`], drain once more, close the socket, and call
+//!    `connect` again on a new one when you want to reconnect: unacknowledged messages are
+//!    resent in their original order with their original packet identifiers.
+//!
+//! [`Session::handle_input`] and [`Session::poll_output`] offer the same loop through one
+//! input enum and one output enum.
+//!
+//! ```no_run
+//! # use mqtt_proto::{ProtocolVersion, QoS};
+//! # use mqtt_session::{ConnectOptions, Event, Instant, Session, SessionConfig};
+//! # fn clock() -> Instant { Instant::from_millis(0) }
+//! # fn write_all(_: &[u8]) {}
+//! # fn wait_readable_until(_: Option<Instant>) -> Option<Vec<u8>> { None }
+//! let mut session = Session::new(SessionConfig::new("sensor-17", false, ProtocolVersion::V311));
+//! session.connect(clock(), &ConnectOptions::new(30))?;
+//! let mut out = Vec::new();
+//! loop {
+//!     while let Some(_) = session.poll_transmit(clock(), &mut out) {}
+//!     write_all(&out);
+//!     out.clear();
+//!     while let Some(event) = session.poll_event() {
+//!         if let Event::Message(m) = event {
+//!             println!("{} = {:?}", m.topic(), m.payload());
+//!         }
+//!     }
+//!     match wait_readable_until(session.poll_timeout()) {
+//!         Some(bytes) => session.handle_read(clock(), &bytes),
+//!         None => session.handle_timeout(clock()),
+//!     }
+//! }
+//! # Ok::<(), mqtt_session::ConnectError>(())
+//! ```
+//!
+//! ## Time
+//!
+//! [`Instant`] is a millisecond count on a clock the caller chooses. Every call that can
+//! change a timer or send takes `now`; an older `now` than one seen before counts as the
+//! latest. Keepalive counts from the last packet handed out by `poll_transmit`; calling
+//! `handle_timeout` early or twice does nothing.
+//!
+//! ## Errors
+//!
+//! - The **broker's** faults (malformed packets, protocol violations) are never returned:
+//!   the connection ends with [`Event::Disconnected`] carrying a [`ProtocolError`] that
+//!   names the rule, a 5.0 DISCONNECT with the matching reason code is queued, nothing
+//!   unacknowledged is lost, and further input is ignored until the next `connect`.
+//! - The **caller's** mistakes ([`PublishError`], [`SubscribeError`], [`ConnectError`]) are
+//!   returned by the command, and then nothing was sent, queued or changed.
+//! - The **transport's** faults live in the transport; the Session only hears
+//!   [`Session::handle_closed`].
+//!
+//! ## Limits
+//!
+//! Every queue is bounded by [`SessionConfig`]: the in-flight window, the publish queue,
+//! pending subscription requests, unreleased incoming QoS 2 messages, incoming packet size
+//! and bytes waiting to be sent. A full queue is an error at the call and an
+//! [`Event::PublishUnblocked`] later, never a silent drop.
+//!
+//! ## Callbacks
+//!
+//! [`Dispatcher`] implements the seed library's `on(command, callback, condition, priority)`
+//! rule over [`Event`]s, outside the Session, so handlers can publish from inside.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod config;
+mod dispatch;
+mod error;
+mod event;
+mod io;
+mod message;
+mod outgoing;
+mod packet_id;
+mod session;
+mod time;
+mod transmit;
+
+pub use config::{ConnectOptions, SessionConfig};
+pub use dispatch::{packet_id_condition, topic_condition, Condition, Dispatcher, HandlerId};
+pub use error::{ConnectError, DisconnectReason, ProtocolError, PublishError, SubscribeError};
+pub use event::{Command, Event};
+pub use io::{Input, Output};
+pub use message::Message;
+pub use session::{Session, SessionState};
+pub use time::Instant;
+
+pub use mqtt_proto;

@@ -1,0 +1,119 @@
+//! [`Message`]: an owned application message, stored in a single allocation.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use mqtt_proto::{PacketId, Properties, PropertyContext, Publish, QoS, TopicName, ValueError};
+
+/// An application message: topic, payload, QoS, retain, DUP, packet id and (5.0) properties.
+///
+/// Topic, properties and payload live in one buffer, so receiving a message costs one
+/// allocation.
+///
+/// ```
+/// use mqtt_session::Message;
+/// use mqtt_proto::QoS;
+/// let m = Message::new("home/kitchen/temp", b"21.5", QoS::AtLeastOnce, false).unwrap();
+/// assert_eq!(m.topic(), "home/kitchen/temp");
+/// assert_eq!(m.payload(), b"21.5");
+/// assert!(Message::new("home/+/temp", b"", QoS::AtMostOnce, false).is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Message {
+    buf: Vec<u8>,
+    topic_len: usize,
+    props_len: usize,
+    /// Quality of service the message was sent or received with.
+    pub qos: QoS,
+    /// Whether the message is (to be) retained by the broker.
+    pub retain: bool,
+    /// Whether the packet carrying it was marked as a redelivery.
+    pub dup: bool,
+    /// The packet identifier (the seed's `mid`); `None` for QoS 0.
+    pub packet_id: Option<PacketId>,
+}
+
+impl Message {
+    /// A message to publish. Fails on an invalid topic name [MQTT-3.3.2-2], [MQTT-4.7.3-1].
+    pub fn new(topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Result<Self, ValueError> {
+        let topic = TopicName::new(topic)?;
+        Ok(Self::build(topic, Properties::EMPTY, payload, qos, retain, false, None))
+    }
+
+    /// Attaches MQTT 5.0 PUBLISH properties (message expiry, user properties, response topic,
+    /// ...). They must be allowed in PUBLISH.
+    pub fn with_properties(mut self, props: Properties<'_>) -> Result<Self, mqtt_proto::DecodeError> {
+        // Re-validate for PUBLISH so a CONNECT-only property cannot slip in.
+        let props = Properties::parse(props.as_bytes(), PropertyContext::Publish)?;
+        let mut buf = Vec::with_capacity(self.topic_len + props.as_bytes().len() + self.payload().len());
+        buf.extend_from_slice(&self.buf[..self.topic_len]);
+        buf.extend_from_slice(props.as_bytes());
+        buf.extend_from_slice(self.payload());
+        self.props_len = props.as_bytes().len();
+        self.buf = buf;
+        Ok(self)
+    }
+
+    pub(crate) fn build(
+        topic: TopicName<'_>,
+        props: Properties<'_>,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        dup: bool,
+        packet_id: Option<PacketId>,
+    ) -> Self {
+        let t = topic.as_str().as_bytes();
+        let p = props.as_bytes();
+        let mut buf = Vec::with_capacity(t.len() + p.len() + payload.len());
+        buf.extend_from_slice(t);
+        buf.extend_from_slice(p);
+        buf.extend_from_slice(payload);
+        Self { buf, topic_len: t.len(), props_len: p.len(), qos, retain, dup, packet_id }
+    }
+
+    /// A received PUBLISH, copied out of the read buffer.
+    pub(crate) fn from_publish(p: &Publish<'_>, topic: TopicName<'_>) -> Self {
+        Self::build(topic, p.properties, p.payload, p.qos.qos(), p.retain, p.dup, p.qos.packet_id())
+    }
+
+    /// The topic the message was published to.
+    pub fn topic(&self) -> &str {
+        // The bytes came from a validated TopicName.
+        core::str::from_utf8(self.buf.get(..self.topic_len).unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// The topic as a validated [`TopicName`].
+    pub fn topic_name(&self) -> TopicName<'_> {
+        TopicName::new(self.topic()).unwrap_or(TopicName::EMPTY)
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &[u8] {
+        self.buf.get(self.topic_len + self.props_len..).unwrap_or_default()
+    }
+
+    /// The MQTT 5.0 PUBLISH properties (empty in 3.1.1).
+    pub fn properties(&self) -> Properties<'_> {
+        let raw = self.buf.get(self.topic_len..self.topic_len + self.props_len).unwrap_or_default();
+        Properties::parse(raw, PropertyContext::Publish).unwrap_or(Properties::EMPTY)
+    }
+
+    /// The payload as UTF-8, if it is.
+    pub fn payload_str(&self) -> Option<&str> {
+        core::str::from_utf8(self.payload()).ok()
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("topic", &self.topic())
+            .field("payload_len", &self.payload().len())
+            .field("qos", &self.qos)
+            .field("retain", &self.retain)
+            .field("dup", &self.dup)
+            .field("packet_id", &self.packet_id)
+            .finish()
+    }
+}
