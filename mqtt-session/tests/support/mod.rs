@@ -1,0 +1,651 @@
+//! Test harness for the Session: a scripted, sans-IO broker model built on mqtt-proto
+//! ([`SimBroker`]) and a [`Pair`] that connects it to a client Session through a simulated
+//! network with latency, re-chunked reads and a fake clock that jumps to the next deadline.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use mqtt_proto::{
+    decode, Ack, ConnAck, Disconnect, Limits, Packet, PacketId, Properties, PropertiesBuf,
+    Property, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, SubAck, TopicFilter, TopicName,
+    UnsubAck,
+};
+use mqtt_session::{ConnectOptions, Event, Instant, Session, SessionConfig};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// An application message as the broker saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: QoS,
+    pub dup: bool,
+    pub id: Option<u16>,
+}
+
+/// A packet the broker received, kept as its bytes plus a short description.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub bytes: Vec<u8>,
+    pub kind: &'static str,
+}
+
+/// What the broker does with what it receives; tests flip these to script misbehaviour.
+#[derive(Clone, Debug)]
+pub struct Script {
+    /// Do not answer PUBLISH with PUBACK/PUBREC.
+    pub withhold_pub_acks: bool,
+    /// Do not answer PUBREL with PUBCOMP.
+    pub withhold_pubcomp: bool,
+    /// Do not answer SUBSCRIBE / UNSUBSCRIBE.
+    pub withhold_sub_acks: bool,
+    /// Do not answer PINGREQ.
+    pub withhold_pingresp: bool,
+    /// Do not answer CONNECT at all.
+    pub silent_on_connect: bool,
+    /// Refuse CONNECT with this reason.
+    pub refuse: Option<ReasonCode>,
+    /// Forget the stored session at the next CONNECT (a broker restart without persistence).
+    pub lose_session: bool,
+    /// 5.0 CONNACK properties to send (Receive Maximum, Maximum Packet Size, ...).
+    pub connack_properties: PropertiesBuf,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Self {
+            withhold_pub_acks: false,
+            withhold_pubcomp: false,
+            withhold_sub_acks: false,
+            withhold_pingresp: false,
+            silent_on_connect: false,
+            refuse: None,
+            lose_session: false,
+            connack_properties: PropertiesBuf::new(),
+        }
+    }
+}
+
+/// Broker-side state of the client's session (kept across connections without clean start).
+#[derive(Clone, Debug, Default)]
+struct BrokerSession {
+    subscriptions: BTreeMap<String, QoS>,
+    /// Outgoing to the client, awaiting PUBACK/PUBREC (message) or PUBCOMP (None).
+    outgoing: BTreeMap<u16, (Option<Delivered>, bool /* pubrel sent */)>,
+    out_order: Vec<u16>,
+    next_id: u16,
+    /// Incoming QoS 2 ids received and not yet released (Method B: delivered on PUBLISH).
+    incoming_qos2: BTreeSet<u16>,
+}
+
+/// A small MQTT broker for one client, sans-IO like the Session.
+pub struct SimBroker {
+    pub version: ProtocolVersion,
+    pub script: Script,
+    pub connected: bool,
+    session: Option<BrokerSession>,
+    rx: Vec<u8>,
+    out: Vec<u8>,
+    /// Every packet received, across connections.
+    pub seen: Vec<Seen>,
+    /// Application messages accepted from the client (each QoS 2 message once).
+    pub accepted: Vec<Delivered>,
+    pub connects: usize,
+    pub pingreqs: usize,
+    pub disconnects: usize,
+    /// A protocol error the broker found in the client's bytes.
+    pub client_error: Option<String>,
+}
+
+impl SimBroker {
+    pub fn new(version: ProtocolVersion) -> Self {
+        Self {
+            version,
+            script: Script::default(),
+            connected: false,
+            session: None,
+            rx: Vec::new(),
+            out: Vec::new(),
+            seen: Vec::new(),
+            accepted: Vec::new(),
+            connects: 0,
+            pingreqs: 0,
+            disconnects: 0,
+            client_error: None,
+        }
+    }
+
+    fn send(&mut self, p: Packet<'_>) {
+        p.encode(self.version, &mut self.out).expect("the broker model writes valid packets");
+    }
+
+    /// Takes what the broker wants to send.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The connection dropped.
+    pub fn connection_lost(&mut self) {
+        self.connected = false;
+        self.rx.clear();
+        self.out.clear();
+    }
+
+    /// Bytes from the client.
+    pub fn handle(&mut self, bytes: &[u8]) {
+        self.rx.extend_from_slice(bytes);
+        loop {
+            let rx = std::mem::take(&mut self.rx);
+            match decode(&rx, self.version, &Limits::default()) {
+                Ok(Some((packet, n))) => {
+                    let frame = rx[..n].to_vec();
+                    self.on_packet(packet, frame);
+                    self.rx = rx[n..].to_vec();
+                }
+                Ok(None) => {
+                    self.rx = rx;
+                    break;
+                }
+                Err(e) => {
+                    self.client_error = Some(e.to_string());
+                    self.connected = false;
+                    break;
+                }
+            }
+        }
+    }
+
+    fn on_packet(&mut self, packet: Packet<'_>, bytes: Vec<u8>) {
+        let kind = packet.packet_type().name();
+        self.seen.push(Seen { bytes, kind });
+        match packet {
+            Packet::Connect(c) => {
+                self.connects += 1;
+                if self.script.silent_on_connect {
+                    return;
+                }
+                if let Some(reason) = self.script.refuse {
+                    self.send(Packet::ConnAck(ConnAck {
+                        session_present: false,
+                        reason,
+                        properties: Properties::EMPTY,
+                    }));
+                    return;
+                }
+                if self.script.lose_session {
+                    self.session = None;
+                    self.script.lose_session = false;
+                }
+                let present = !c.clean_start && self.session.is_some();
+                if c.clean_start || self.session.is_none() {
+                    self.session = Some(BrokerSession { next_id: 0, ..Default::default() });
+                }
+                self.connected = true;
+                let props = self.script.connack_properties.clone();
+                let properties = match self.version {
+                    ProtocolVersion::V5 => props.as_properties(),
+                    ProtocolVersion::V311 => Properties::EMPTY,
+                };
+                self.send(Packet::ConnAck(ConnAck {
+                    session_present: present,
+                    reason: ReasonCode::Success,
+                    properties,
+                }));
+                if present {
+                    self.resend_session();
+                }
+            }
+            Packet::Publish(p) => self.on_publish(&p),
+            Packet::PubRel(a) => {
+                if let Some(s) = self.session.as_mut() {
+                    s.incoming_qos2.remove(&a.packet_id.get());
+                }
+                if !self.script.withhold_pubcomp {
+                    self.send(Packet::PubComp(Ack::new(a.packet_id)));
+                }
+            }
+            Packet::PubAck(a) | Packet::PubComp(a) => {
+                if let Some(s) = self.session.as_mut() {
+                    s.outgoing.remove(&a.packet_id.get());
+                    s.out_order.retain(|&i| i != a.packet_id.get());
+                }
+            }
+            Packet::PubRec(a) => {
+                if let Some(s) = self.session.as_mut() {
+                    if let Some(entry) = s.outgoing.get_mut(&a.packet_id.get()) {
+                        *entry = (None, true);
+                    }
+                }
+                self.send(Packet::PubRel(Ack::new(a.packet_id)));
+            }
+            Packet::Subscribe(s) => {
+                if self.script.withhold_sub_acks {
+                    return;
+                }
+                let mut codes = mqtt_proto::smallvec::SmallVec::new();
+                for sub in &s.subscriptions {
+                    if let Some(sess) = self.session.as_mut() {
+                        sess.subscriptions.insert(sub.filter.as_str().to_string(), sub.options.qos);
+                    }
+                    codes.push(match sub.options.qos {
+                        QoS::AtMostOnce => ReasonCode::GRANTED_QOS_0,
+                        QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+                        QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+                    });
+                }
+                self.send(Packet::SubAck(SubAck {
+                    packet_id: s.packet_id,
+                    properties: Properties::EMPTY,
+                    reason_codes: codes,
+                }));
+            }
+            Packet::Unsubscribe(u) => {
+                if self.script.withhold_sub_acks {
+                    return;
+                }
+                for f in &u.filters {
+                    if let Some(sess) = self.session.as_mut() {
+                        sess.subscriptions.remove(f.as_str());
+                    }
+                }
+                let mut ack = UnsubAck::new(u.packet_id);
+                if self.version == ProtocolVersion::V5 {
+                    ack.reason_codes = u.filters.iter().map(|_| ReasonCode::Success).collect();
+                }
+                self.send(Packet::UnsubAck(ack));
+            }
+            Packet::PingReq => {
+                self.pingreqs += 1;
+                if !self.script.withhold_pingresp {
+                    self.send(Packet::PingResp);
+                }
+            }
+            Packet::Disconnect(_) => {
+                self.disconnects += 1;
+                self.connected = false;
+            }
+            other => self.client_error = Some(format!("unexpected packet from client: {other:?}")),
+        }
+    }
+
+    fn on_publish(&mut self, p: &Publish<'_>) {
+        let d = Delivered {
+            topic: p.topic.as_str().to_string(),
+            payload: p.payload.to_vec(),
+            qos: p.qos.qos(),
+            dup: p.dup,
+            id: p.qos.packet_id().map(PacketId::get),
+        };
+        match p.qos {
+            QosPid::AtMostOnce => self.accept(d),
+            QosPid::AtLeastOnce(id) => {
+                self.accept(d);
+                if !self.script.withhold_pub_acks {
+                    self.send(Packet::PubAck(Ack::new(id)));
+                }
+            }
+            QosPid::ExactlyOnce(id) => {
+                let first = self
+                    .session
+                    .as_mut()
+                    .is_some_and(|s| s.incoming_qos2.insert(id.get()));
+                if first {
+                    self.accept(d);
+                }
+                if !self.script.withhold_pub_acks {
+                    self.send(Packet::PubRec(Ack::new(id)));
+                }
+            }
+        }
+    }
+
+    /// An accepted message is recorded and routed to the client's matching subscriptions.
+    fn accept(&mut self, d: Delivered) {
+        self.accepted.push(d.clone());
+        let topic = TopicName::new(&d.topic).expect("valid topic");
+        let granted = self.session.as_ref().and_then(|s| {
+            s.subscriptions
+                .iter()
+                .filter(|(f, _)| TopicFilter::new(f).is_ok_and(|f| f.matches(topic)))
+                .map(|(_, q)| *q)
+                .max()
+        });
+        if let Some(q) = granted {
+            self.deliver(&d.topic, &d.payload, d.qos.min(q));
+        }
+    }
+
+    /// Sends an application message to the client (as if another client published it).
+    pub fn deliver(&mut self, topic: &str, payload: &[u8], qos: QoS) {
+        let Some(s) = self.session.as_mut() else { return };
+        let qos_pid = match qos {
+            QoS::AtMostOnce => QosPid::AtMostOnce,
+            q => {
+                s.next_id = s.next_id.wrapping_add(1).max(1);
+                let id = s.next_id;
+                s.outgoing.insert(
+                    id,
+                    (
+                        Some(Delivered {
+                            topic: topic.to_string(),
+                            payload: payload.to_vec(),
+                            qos: q,
+                            dup: false,
+                            id: Some(id),
+                        }),
+                        false,
+                    ),
+                );
+                s.out_order.push(id);
+                QosPid::new(q, PacketId::new(id).expect("non-zero"))
+            }
+        };
+        if self.connected {
+            let topic = TopicName::new(topic).expect("valid topic");
+            self.send(Packet::Publish(Publish::new(topic, payload, qos_pid)));
+        }
+    }
+
+    /// Resends unacknowledged messages to the client after it resumed its session.
+    fn resend_session(&mut self) {
+        let Some(s) = self.session.clone() else { return };
+        for id in &s.out_order {
+            let Some((msg, _)) = s.outgoing.get(id) else { continue };
+            let pid = PacketId::new(*id).expect("non-zero");
+            match msg {
+                Some(m) => {
+                    let topic = TopicName::new(&m.topic).expect("valid topic");
+                    let mut p = Publish::new(topic, &m.payload, QosPid::new(m.qos, pid));
+                    p.dup = true;
+                    self.send(Packet::Publish(p));
+                }
+                None => self.send(Packet::PubRel(Ack::new(pid))),
+            }
+        }
+    }
+
+    /// Sends raw bytes to the client (malformed packets, scripted sequences).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Sends a packet to the client.
+    pub fn send_packet(&mut self, p: Packet<'_>) {
+        self.send(p);
+    }
+
+    /// Sends a 5.0 DISCONNECT to the client.
+    pub fn disconnect_client(&mut self, reason: ReasonCode) {
+        self.send(Packet::Disconnect(Disconnect { reason, properties: Properties::EMPTY }));
+    }
+
+    /// Packets of a kind the broker received, as their bytes.
+    pub fn received(&self, kind: &str) -> Vec<Vec<u8>> {
+        self.seen.iter().filter(|s| s.kind == kind).map(|s| s.bytes.clone()).collect()
+    }
+
+    /// Decodes the received packets of a kind.
+    pub fn received_packets(&self, kind: &str) -> Vec<Packet<'_>> {
+        self.seen
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| decode(&s.bytes, self.version, &Limits::default()).unwrap().unwrap().0)
+            .collect()
+    }
+
+    /// Messages the broker still has to get acknowledged by the client.
+    pub fn unacked_to_client(&self) -> usize {
+        self.session.as_ref().map_or(0, |s| s.outgoing.len())
+    }
+
+    pub fn set_receive_maximum(&mut self, n: u16) {
+        self.script.connack_properties.push(Property::ReceiveMaximum(n)).unwrap();
+    }
+}
+
+/// How bytes are re-chunked on their way to the client.
+#[derive(Clone, Copy, Debug)]
+pub enum Split {
+    Whole,
+    EveryByte,
+    Seeded(u64),
+}
+
+/// A client Session and a SimBroker joined by a simulated network and a fake clock.
+pub struct Pair {
+    pub client: Session,
+    pub broker: SimBroker,
+    pub now: Instant,
+    pub latency: Duration,
+    pub split: Split,
+    to_broker: VecDeque<(Instant, Vec<u8>)>,
+    to_client: VecDeque<(Instant, Vec<u8>)>,
+    /// Every event the client emitted, with when.
+    pub events: Vec<(Instant, Event)>,
+    /// Every packet the client sent, with when (across connections).
+    pub client_sent: Vec<(Instant, Vec<u8>)>,
+    pub link_up: bool,
+    rng: StdRng,
+    buf: Vec<u8>,
+}
+
+pub const MS: Duration = Duration::from_millis(1);
+
+impl Pair {
+    pub fn new(config: SessionConfig) -> Self {
+        let version = config.version;
+        Self {
+            client: Session::new(config),
+            broker: SimBroker::new(version),
+            now: Instant::from_millis(0),
+            latency: Duration::from_millis(10),
+            split: Split::Whole,
+            to_broker: VecDeque::new(),
+            to_client: VecDeque::new(),
+            events: Vec::new(),
+            client_sent: Vec::new(),
+            link_up: false,
+            rng: StdRng::seed_from_u64(7),
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn v311(client_id: &str, clean: bool) -> Self {
+        Self::new(SessionConfig::new(client_id, clean, ProtocolVersion::V311))
+    }
+
+    pub fn v5(client_id: &str, clean: bool) -> Self {
+        Self::new(SessionConfig::new(client_id, clean, ProtocolVersion::V5))
+    }
+
+    /// Opens the link and starts the MQTT handshake; does not drive.
+    pub fn open(&mut self, options: &ConnectOptions<'_>) {
+        self.link_up = true;
+        self.broker.connection_lost();
+        self.client.connect(self.now, options).expect("connect accepted");
+    }
+
+    /// Opens the link, connects, and drives until idle.
+    pub fn connect(&mut self, keep_alive: u16) {
+        self.open(&ConnectOptions::new(keep_alive));
+        self.drive();
+    }
+
+    /// Drains the client's output and events.
+    fn drain_client(&mut self) -> bool {
+        let mut progressed = false;
+        loop {
+            self.buf.clear();
+            let Some(_) = self.client.poll_transmit(self.now, &mut self.buf) else { break };
+            progressed = true;
+            self.client_sent.push((self.now, self.buf.clone()));
+            if self.link_up {
+                let at = self.now.checked_add(self.latency).unwrap();
+                self.to_broker.push_back((at, self.buf.clone()));
+            }
+        }
+        while let Some(e) = self.client.poll_event() {
+            progressed = true;
+            if matches!(e, Event::Disconnected { .. }) {
+                // The transport closes after the final drain: bytes in flight are lost.
+                self.link_up = false;
+                self.to_client.clear();
+                self.broker.connection_lost();
+            }
+            self.events.push((self.now, e));
+        }
+        progressed
+    }
+
+    fn deliver_due(&mut self) -> bool {
+        let mut progressed = false;
+        while self.to_broker.front().is_some_and(|(t, _)| *t <= self.now) {
+            let (_, bytes) = self.to_broker.pop_front().unwrap();
+            if self.link_up {
+                self.broker.handle(&bytes);
+                let out = self.broker.take_output();
+                if !out.is_empty() {
+                    let at = self.now.checked_add(self.latency).unwrap();
+                    self.to_client.push_back((at, out));
+                }
+            }
+            progressed = true;
+        }
+        while self.to_client.front().is_some_and(|(t, _)| *t <= self.now) {
+            let (_, bytes) = self.to_client.pop_front().unwrap();
+            self.feed_client(&bytes);
+            progressed = true;
+        }
+        progressed
+    }
+
+    /// Feeds bytes to the client as the configured split dictates.
+    pub fn feed_client(&mut self, bytes: &[u8]) {
+        match self.split {
+            Split::Whole => self.client.handle_read(self.now, bytes),
+            Split::EveryByte => {
+                for b in bytes {
+                    self.client.handle_read(self.now, std::slice::from_ref(b));
+                }
+            }
+            Split::Seeded(_) => {
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    let n = self.rng.gen_range(1..=rest.len());
+                    let (a, b) = rest.split_at(n);
+                    self.client.handle_read(self.now, a);
+                    rest = b;
+                }
+            }
+        }
+    }
+
+    /// Pushes broker output (e.g. after `broker.deliver`) onto the wire.
+    pub fn flush_broker(&mut self) {
+        let out = self.broker.take_output();
+        if !out.is_empty() && self.link_up {
+            let at = self.now.checked_add(self.latency).unwrap();
+            self.to_client.push_back((at, out));
+        }
+    }
+
+    fn next_arrival(&self) -> Option<Instant> {
+        [self.to_broker.front().map(|x| x.0), self.to_client.front().map(|x| x.0)]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Runs until no bytes are in flight and nothing is pending, without firing timers
+    /// unless bytes in flight need time to pass. Bounded.
+    pub fn drive(&mut self) {
+        self.flush_broker();
+        for _ in 0..100_000 {
+            let a = self.drain_client();
+            let b = self.deliver_due();
+            if a || b {
+                continue;
+            }
+            match self.next_arrival() {
+                Some(t) => self.now = t.max(self.now),
+                None => return,
+            }
+        }
+        panic!("drive did not settle within 100000 steps");
+    }
+
+    /// Advances the clock to `until`, firing client timers and delivering bytes on the way;
+    /// time jumps from one deadline or arrival to the next.
+    pub fn run_until(&mut self, until: Instant) {
+        self.flush_broker();
+        for _ in 0..1_000_000 {
+            let a = self.drain_client();
+            let b = self.deliver_due();
+            if a || b {
+                continue;
+            }
+            let next = [self.next_arrival(), self.client.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            match next {
+                Some(t) if t <= until => {
+                    self.now = t.max(self.now);
+                    if self.client.poll_timeout().is_some_and(|d| d <= self.now) {
+                        self.client.handle_timeout(self.now);
+                    }
+                }
+                _ => {
+                    self.now = until.max(self.now);
+                    return;
+                }
+            }
+        }
+        panic!("run_until did not finish within 1000000 steps");
+    }
+
+    pub fn advance(&mut self, d: Duration) {
+        let until = self.now.checked_add(d).unwrap();
+        self.run_until(until);
+    }
+
+    /// Cuts the connection now: bytes in flight are lost; both sides see the close.
+    pub fn drop_connection(&mut self) {
+        self.to_broker.clear();
+        self.to_client.clear();
+        self.link_up = false;
+        self.broker.connection_lost();
+        self.client.handle_closed(self.now);
+        self.drain_client();
+    }
+
+    /// Reconnects on a new link and drives until idle.
+    pub fn reconnect(&mut self, keep_alive: u16) {
+        self.connect(keep_alive);
+    }
+
+    /// Events emitted since index `from`.
+    pub fn events_since(&self, from: usize) -> Vec<Event> {
+        self.events[from..].iter().map(|(_, e)| e.clone()).collect()
+    }
+
+    pub fn all_events(&self) -> Vec<Event> {
+        self.events.iter().map(|(_, e)| e.clone()).collect()
+    }
+
+    /// Packets the client sent of a given type (first byte high nibble), as bytes.
+    pub fn client_sent_of(&self, packet_type: u8) -> Vec<(Instant, Vec<u8>)> {
+        self.client_sent.iter().filter(|(_, b)| b[0] >> 4 == packet_type).cloned().collect()
+    }
+
+    /// Application messages the client delivered (Message and MessageReleased events).
+    pub fn client_messages(&self) -> Vec<(String, Vec<u8>, QoS)> {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| e.message())
+            .map(|m| (m.topic().to_string(), m.payload().to_vec(), m.qos))
+            .collect()
+    }
+}
