@@ -79,7 +79,7 @@ pub(crate) fn u32_(i: &[u8]) -> PResult<'_, u32> {
 /// Variable Byte Integer (§1.5.5 in 5.0, §2.2.3 in 3.1.1): at most four bytes, minimal form.
 pub(crate) fn varint(i: &[u8]) -> PResult<'_, u32> {
     match crate::varint::decode(i) {
-        Ok(Some((v, n))) => Ok((&i[n..], v)),
+        Ok(Some((v, n))) => Ok((i.get(n..).unwrap_or_default(), v)),
         Ok(None) => fail(DecodeError::malformed(
             rules::PACKET_LENGTH,
             "a variable byte integer extends past the end of the packet",

@@ -291,7 +291,7 @@ impl Property<'_> {
             Self::SubscriptionIdentifier(v) => {
                 let mut buf = [0; 4];
                 let n = varint::write(v, &mut buf);
-                out.extend_from_slice(&buf[..n]);
+                out.extend_from_slice(buf.get(..n).unwrap_or_default());
             }
             Self::ContentType(s)
             | Self::ResponseTopic(s)

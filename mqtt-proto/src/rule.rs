@@ -6,7 +6,7 @@ use core::fmt;
 ///
 /// The two versions number some statements differently, so a rule carries the tag of each
 /// version that has one. Where a version states the requirement without a conformance tag,
-/// the section number is given instead (for example `5.0 §2.1.3`).
+/// the section number is given instead (for example `5.0 §2.1.2`).
 ///
 /// ```
 /// use mqtt_proto::rules;
@@ -70,7 +70,7 @@ pub mod rules {
     /// Packet type 0 is reserved, and 15 (AUTH) is reserved in 3.1.1.
     pub const PACKET_TYPE_RESERVED: Rule = Rule::split("3.1.1 §2.2.1", "5.0 §2.1.2");
     /// The flags of the fixed header must have the values the packet type prescribes.
-    pub const FIXED_HEADER_FLAGS: Rule = Rule::split("MQTT-2.2.2-1", "5.0 §2.1.3");
+    pub const FIXED_HEADER_FLAGS: Rule = Rule::split("MQTT-2.2.2-1", "MQTT-2.1.3-1");
     /// The remaining length is at most four bytes long.
     pub const REMAINING_LENGTH_TOO_LONG: Rule = Rule::split("3.1.1 §2.2.3", "5.0 §1.5.5");
     /// A variable byte integer uses the fewest bytes possible.
@@ -106,7 +106,7 @@ pub mod rules {
     /// An empty client identifier needs a clean session.
     pub const EMPTY_CLIENT_ID: Rule = Rule::split("MQTT-3.1.3-7", "MQTT-3.1.3-8");
     /// The reserved bits of the CONNACK acknowledge flags are zero.
-    pub const CONNACK_RESERVED_FLAGS: Rule = Rule::split("3.1.1 §3.2.2.1", "5.0 §3.2.2.1");
+    pub const CONNACK_RESERVED_FLAGS: Rule = Rule::split("3.1.1 §3.2.2.1", "MQTT-3.2.2-1");
     /// A refusing CONNACK does not claim a session is present.
     pub const CONNACK_SESSION_PRESENT: Rule = Rule::split("MQTT-3.2.2-4", "MQTT-3.2.2-6");
     /// The CONNACK return code is one of 0..=5 (3.1.1) or a CONNACK reason code (5.0).
@@ -126,7 +126,7 @@ pub mod rules {
     /// An empty topic name needs a topic alias (5.0).
     pub const TOPIC_EMPTY_WITHOUT_ALIAS: Rule = Rule::only_v5("5.0 §3.3.2.1");
     /// A topic alias is not zero.
-    pub const TOPIC_ALIAS_ZERO: Rule = Rule::only_v5("5.0 §3.3.2.3.4");
+    pub const TOPIC_ALIAS_ZERO: Rule = Rule::only_v5("MQTT-3.3.2-8");
     /// `#` stands alone in the last level of a topic filter.
     pub const FILTER_MULTI_LEVEL: Rule = Rule::split("MQTT-4.7.1-2", "MQTT-4.7.1-1");
     /// `+` occupies an entire level of a topic filter.

@@ -53,7 +53,9 @@ pub(crate) fn write(mut value: u32, out: &mut [u8; 4]) -> usize {
         if value > 0 {
             byte |= 0x80;
         }
-        out[n] = byte;
+        if let Some(slot) = out.get_mut(n) {
+            *slot = byte;
+        }
         n += 1;
         if value == 0 || n == 4 {
             return n;

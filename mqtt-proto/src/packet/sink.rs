@@ -20,7 +20,7 @@ pub(crate) trait Sink {
     fn put_varint(&mut self, v: u32) {
         let mut buf = [0; 4];
         let n = varint::write(v, &mut buf);
-        self.put(&buf[..n]);
+        self.put(buf.get(..n).unwrap_or_default());
     }
 
     /// A length-prefixed field; its length was validated to fit in 16 bits.

@@ -192,7 +192,15 @@ fn subscription_options(b: u8, v: ProtocolVersion) -> Result<SubscriptionOptions
     if b & reserved != 0 {
         return Err(bad);
     }
-    let qos = QoS::from_u8(b & 0b11).ok_or(bad)?;
+    let qos = match QoS::from_u8(b & 0b11) {
+        Some(q) => q,
+        // 5.0 §3.8.3.1: "It is a Protocol Error if the Maximum QoS field has the value 3."
+        // (3.1.1 [MQTT-3-8.3-4] calls it malformed.)
+        None if v == ProtocolVersion::V5 => {
+            return Err(DecodeError::protocol(rules::SUBSCRIPTION_OPTIONS, "subscription QoS 3 is not valid"))
+        }
+        None => return Err(bad),
+    };
     let retain_handling = match (b >> 4) & 0b11 {
         0 => RetainHandling::SendAtSubscribe,
         1 => RetainHandling::SendAtSubscribeIfNew,
