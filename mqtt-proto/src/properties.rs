@@ -375,6 +375,19 @@ fn validate(raw: &[u8], ctx: PropertyContext) -> Result<(), DecodeError> {
         p.check_value()
             .map_err(|e| DecodeError::protocol(e.rule, e.what))?;
     }
+    let has = |id: u8| seen & (1u64 << id) != 0;
+    if ctx == PropertyContext::Connect && has(0x16) && !has(0x15) {
+        return Err(DecodeError::protocol(
+            rules::AUTH_DATA_WITHOUT_METHOD,
+            "Authentication Data without an Authentication Method",
+        ));
+    }
+    if ctx == PropertyContext::Auth && !raw.is_empty() && !has(0x15) {
+        return Err(DecodeError::protocol(
+            rules::AUTH_METHOD_MISSING,
+            "AUTH properties without an Authentication Method",
+        ));
+    }
     Ok(())
 }
 

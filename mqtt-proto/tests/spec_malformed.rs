@@ -1393,3 +1393,54 @@ fn rules_carry_the_conformance_tags_of_both_versions() {
         assert_eq!((rule.v311(), rule.v5()), (v311, v5), "{rule}");
     }
 }
+
+// ---------------------------------------------------------------- authentication, shared filters, early failure
+
+#[test]
+fn auth_with_reason_but_no_method_is_a_protocol_error() {
+    // AUTH, remaining length 1, Continue authentication, no properties: only the empty short
+    // form may leave out the Authentication Method [5.0 §3.15.2.2.2].
+    assert_protocol(&[0xF0, 0x01, 0x18], V5, rules::AUTH_METHOD_MISSING);
+    // With properties but still no method (a Reason String only).
+    assert_protocol(
+        &[0xF0, 0x07, 0x18, 0x05, 0x1F, 0x00, 0x02, b'h', b'i'],
+        V5,
+        rules::AUTH_METHOD_MISSING,
+    );
+}
+
+#[test]
+fn connect_with_authentication_data_but_no_method_is_a_protocol_error() {
+    // [5.0 §3.1.2.11.10] CONNECT v5, clean start, keep alive 0, properties: Authentication
+    // Data (0x16) "x" only; client id "c".
+    let bytes = [
+        0x10, 0x12, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x00, 0x04, 0x16, 0x00,
+        0x01, b'x', 0x00, 0x01, b'c',
+    ];
+    assert_protocol(&bytes, V5, rules::AUTH_DATA_WITHOUT_METHOD);
+}
+
+#[test]
+fn v5_unsubscribe_with_a_malformed_shared_filter_is_rejected() {
+    // [MQTT-4.8.2-1] "$share/g" names no filter after the share name.
+    let bytes = [
+        0xA2, 0x0D, 0x00, 0x01, 0x00, 0x00, 0x08, b'$', b's', b'h', b'a', b'r', b'e', b'/', b'g',
+    ];
+    let e = decode(&bytes[..bytes.len()], V5, &Limits::default());
+    assert!(e.is_err(), "{e:?}");
+    assert_eq!(e.unwrap_err().rule(), rules::SHARED_SUBSCRIPTION);
+    // In 3.1.1 "$share" is an ordinary topic level.
+    let v311 = [
+        0xA2, 0x0C, 0x00, 0x01, 0x00, 0x08, b'$', b's', b'h', b'a', b'r', b'e', b'/', b'g',
+    ];
+    assert!(matches!(decode(&v311, V311, &Limits::default()), Ok(Some(_))));
+}
+
+#[test]
+fn publish_qos3_and_dup_on_qos0_fail_from_the_fixed_header_alone() {
+    // [MQTT-3.3.1-4], [MQTT-3.3.1-2]: the first byte shows the fault; no body is needed.
+    for v in [V311, V5] {
+        assert_eq!(decode_err(&[0x36, 0x7F], v).rule(), rules::PUBLISH_QOS_INVALID);
+        assert_eq!(decode_err(&[0x38, 0x7F], v).rule(), rules::PUBLISH_DUP_QOS0);
+    }
+}

@@ -10,6 +10,8 @@ use crate::message::Message;
 /// Where an outgoing QoS 1/2 message is in its flow. The message body is kept only while a
 /// resend of the PUBLISH may still be needed.
 #[derive(Clone, Debug)]
+// The names follow the QoS flows of the specification: "awaiting PUBACK", ...
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum OutgoingState {
     /// QoS 1 PUBLISH sent (or to be sent); waiting for PUBACK.
     AwaitingPubAck(Message),

@@ -57,6 +57,13 @@ pub struct Auth<'a> {
 impl<'a> Auth<'a> {
     pub(super) fn decode(body: &'a [u8]) -> Result<Self, DecodeError> {
         let (reason, properties) = parse::all(reason_and_properties(body, PacketType::Auth))?;
+        // Only the empty short form may leave the method out (§3.15.2.1, §3.15.2.2.2).
+        if !body.is_empty() && properties.authentication_method().is_none() {
+            return Err(DecodeError::protocol(
+                rules::AUTH_METHOD_MISSING,
+                "AUTH without an Authentication Method",
+            ));
+        }
         Ok(Self { reason, properties })
     }
 
@@ -66,6 +73,13 @@ impl<'a> Auth<'a> {
         }
         reason(self.reason, PacketType::Auth, v)?;
         let props = properties_len(&self.properties, v, PropertyContext::Auth)?;
+        let short = self.reason == ReasonCode::Success && self.properties.is_empty();
+        if !short && self.properties.authentication_method().is_none() {
+            return Err(EncodeError::invalid(
+                rules::AUTH_METHOD_MISSING,
+                "AUTH needs an Authentication Method unless it is the empty short form",
+            ));
+        }
         Ok(short_form_len(v, self.reason, &self.properties, props))
     }
 

@@ -322,6 +322,9 @@ impl<'a> Unsubscribe<'a> {
         }
         let mut len = 2 + properties_len(&self.properties, v, PropertyContext::Unsubscribe)?;
         for f in &self.filters {
+            if v == ProtocolVersion::V5 {
+                f.check_shared_v5()?;
+            }
             len += str_len(f.as_str())?;
         }
         Ok(len)
@@ -348,6 +351,11 @@ fn unsubscribe(i: &[u8], v: ProtocolVersion) -> PResult<'_, Unsubscribe<'_>> {
     while !i.is_empty() {
         let (j, f) = topic_filter(i)?;
         i = j;
+        if v == ProtocolVersion::V5 {
+            if let Err(e) = f.check_shared_v5() {
+                return fail(DecodeError::protocol(e.rule, e.what));
+            }
+        }
         filters.push(f);
     }
     if filters.is_empty() {
