@@ -4,12 +4,16 @@
 //! Run with `cargo run -p mqtt-proto --example codec_tour`.
 
 use mqtt_proto::{
-    decode, Connect, Limits, Packet, PacketId, Property, PropertiesBuf, ProtocolVersion, Publish,
+    decode, Connect, Limits, Packet, PacketId, PropertiesBuf, Property, ProtocolVersion, Publish,
     QoS, QosPid, Subscribe, Subscription, TopicFilter, TopicName,
 };
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,7 +33,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let packets = [
             Packet::Connect(Connect::new("tour", true, 30)),
-            Packet::Subscribe(Subscribe::new(id, [Subscription::new(filter, QoS::ExactlyOnce)])),
+            Packet::Subscribe(Subscribe::new(
+                id,
+                [Subscription::new(filter, QoS::ExactlyOnce)],
+            )),
             Packet::Publish(publish),
             Packet::PingReq,
         ];

@@ -147,7 +147,9 @@ impl Property<'_> {
             | Self::ResponseTopic(_)
             | Self::CorrelationData(_) => matches!(ctx, C::Publish | C::Will),
             Self::SubscriptionIdentifier(_) => matches!(ctx, C::Publish | C::Subscribe),
-            Self::SessionExpiryInterval(_) => matches!(ctx, C::Connect | C::ConnAck | C::Disconnect),
+            Self::SessionExpiryInterval(_) => {
+                matches!(ctx, C::Connect | C::ConnAck | C::Disconnect)
+            }
             Self::AssignedClientIdentifier(_)
             | Self::ServerKeepAlive(_)
             | Self::ResponseInformation(_)
@@ -188,7 +190,12 @@ impl Property<'_> {
 
     /// Checks the value against the range the specification gives it.
     pub fn check_value(&self) -> Result<(), ValueError> {
-        let bad = |what| Err(ValueError { rule: rules::PROPERTY_VALUE, what });
+        let bad = |what| {
+            Err(ValueError {
+                rule: rules::PROPERTY_VALUE,
+                what,
+            })
+        };
         match *self {
             Self::PayloadFormatIndicator(v)
             | Self::RequestProblemInformation(v)

@@ -1433,14 +1433,20 @@ fn v5_unsubscribe_with_a_malformed_shared_filter_is_rejected() {
     let v311 = [
         0xA2, 0x0C, 0x00, 0x01, 0x00, 0x08, b'$', b's', b'h', b'a', b'r', b'e', b'/', b'g',
     ];
-    assert!(matches!(decode(&v311, V311, &Limits::default()), Ok(Some(_))));
+    assert!(matches!(
+        decode(&v311, V311, &Limits::default()),
+        Ok(Some(_))
+    ));
 }
 
 #[test]
 fn publish_qos3_and_dup_on_qos0_fail_from_the_fixed_header_alone() {
     // [MQTT-3.3.1-4], [MQTT-3.3.1-2]: the first byte shows the fault; no body is needed.
     for v in [V311, V5] {
-        assert_eq!(decode_err(&[0x36, 0x7F], v).rule(), rules::PUBLISH_QOS_INVALID);
+        assert_eq!(
+            decode_err(&[0x36, 0x7F], v).rule(),
+            rules::PUBLISH_QOS_INVALID
+        );
         assert_eq!(decode_err(&[0x38, 0x7F], v).rule(), rules::PUBLISH_DUP_QOS0);
     }
 }

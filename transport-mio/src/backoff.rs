@@ -34,7 +34,13 @@ impl Backoff {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0x9E37_79B9_7F4A_7C15)
             | 1;
-        Self { min, max: max.max(min), max_attempts: None, attempt: 0, seed }
+        Self {
+            min,
+            max: max.max(min),
+            max_attempts: None,
+            attempt: 0,
+            seed,
+        }
     }
 
     /// Gives up after `n` attempts in a row.

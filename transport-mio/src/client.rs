@@ -11,7 +11,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant as StdInstant};
 
 use mio::{Events, Poll, Token, Waker};
-use mqtt_proto::{PacketId, Properties, ProtocolVersion, QoS, ReasonCode, Subscription, TopicFilter, TopicName, Will};
+use mqtt_proto::{
+    PacketId, Properties, ProtocolVersion, QoS, ReasonCode, Subscription, TopicFilter, TopicName,
+    Will,
+};
 use mqtt_session::{
     Command, ConnectError, ConnectOptions, DisconnectReason, Dispatcher, Event, HandlerId,
     PublishError, SessionConfig, SubscribeError,
@@ -166,7 +169,11 @@ impl ClientOptions {
 
     /// Sets TCP keepalive: `count` probes, after `idle`, every `interval`.
     pub fn sock_keepalive(mut self, count: u32, idle: Duration, interval: Duration) -> Self {
-        self.sock_keepalive = Some(SockKeepalive { count, idle, interval });
+        self.sock_keepalive = Some(SockKeepalive {
+            count,
+            idle,
+            interval,
+        });
         self
     }
 
@@ -297,7 +304,11 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Client {
     /// A client speaking MQTT 3.1.1. An empty `client_id` needs `clean_session`.
     pub fn new(client_id: &str, clean_session: bool) -> Self {
-        Self::with_config(SessionConfig::new(client_id, clean_session, ProtocolVersion::V311))
+        Self::with_config(SessionConfig::new(
+            client_id,
+            clean_session,
+            ProtocolVersion::V311,
+        ))
     }
 
     /// A client with a full Session configuration (protocol version, limits).
@@ -343,7 +354,12 @@ impl Client {
 
     /// Sets the will message for the next connections.
     pub fn set_will(&self, topic: &str, payload: &[u8], qos: QoS, retain: bool) {
-        self.core().will = Some(OwnedWill { topic: topic.to_string(), payload: payload.to_vec(), qos, retain });
+        self.core().will = Some(OwnedWill {
+            topic: topic.to_string(),
+            payload: payload.to_vec(),
+            qos,
+            retain,
+        });
     }
 
     /// Sets the credentials for the next connections.
@@ -357,14 +373,26 @@ impl Client {
     ///
     /// Starts the I/O thread, which from then on answers the protocol (acks, pings) and,
     /// unless turned off, reconnects by itself when the connection drops.
-    pub fn connect(&self, host: &str, keep_alive: u16, options: ClientOptions) -> Result<bool, ClientError> {
-        let port = options.port.unwrap_or(if options.tls.is_some() { 8883 } else { 1883 });
+    pub fn connect(
+        &self,
+        host: &str,
+        keep_alive: u16,
+        options: ClientOptions,
+    ) -> Result<bool, ClientError> {
+        let port = options
+            .port
+            .unwrap_or(if options.tls.is_some() { 8883 } else { 1883 });
         {
             let mut core = self.core();
             if core.io_thread.is_some() {
                 return Err(ClientError::Connect(ConnectError::AlreadyConnected));
             }
-            core.settings = Some(Settings { host: host.to_string(), port, keep_alive, options });
+            core.settings = Some(Settings {
+                host: host.to_string(),
+                port,
+                keep_alive,
+                options,
+            });
             core.stop = false;
             core.connect_state = ConnectState::default();
         }
@@ -374,7 +402,9 @@ impl Client {
         *lock(&self.shared.waker) = Some(waker);
         // The socket was registered with a temporary registry by dial_and_open; move it.
         let me = self.clone();
-        let handle = thread::Builder::new().name("mqtt-io".into()).spawn(move || me.io_loop(poll))?;
+        let handle = thread::Builder::new()
+            .name("mqtt-io".into())
+            .spawn(move || me.io_loop(poll))?;
         self.core().io_thread = Some(handle.thread().id());
         lock(&self.shared.threads).push(handle);
         // Wait for CONNACK (or its timeout, which the Session enforces).
@@ -394,7 +424,12 @@ impl Client {
             if left.is_zero() {
                 return Err(ClientError::Timeout);
             }
-            core = self.shared.changed.wait_timeout(core, left).unwrap_or_else(|p| p.into_inner()).0;
+            core = self
+                .shared
+                .changed
+                .wait_timeout(core, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
@@ -426,7 +461,11 @@ impl Client {
 
     /// Registers a callback for `command` without a condition: the generic callback, run
     /// when no specific callback's condition is true (a new one replaces the old).
-    pub fn on(&self, command: Command, callback: impl FnMut(&Self, &Event) -> CallbackResult + Send + 'static) -> HandlerId {
+    pub fn on(
+        &self,
+        command: Command,
+        callback: impl FnMut(&Self, &Event) -> CallbackResult + Send + 'static,
+    ) -> HandlerId {
         let cb: Callback = Arc::new(Mutex::new(callback));
         lock(&self.shared.dispatcher).on(command, cb, None, 0)
     }
@@ -464,7 +503,10 @@ impl Client {
             return;
         }
         let me = self.clone();
-        if let Ok(handle) = thread::Builder::new().name("mqtt-loop".into()).spawn(move || me.dispatch_loop()) {
+        if let Ok(handle) = thread::Builder::new()
+            .name("mqtt-loop".into())
+            .spawn(move || me.dispatch_loop())
+        {
             self.core().dispatch_thread = Some(handle.thread().id());
             lock(&self.shared.threads).push(handle);
         }
@@ -491,7 +533,12 @@ impl Client {
             if left.is_zero() {
                 return None;
             }
-            core = self.shared.changed.wait_timeout(core, left).unwrap_or_else(|p| p.into_inner()).0;
+            core = self
+                .shared
+                .changed
+                .wait_timeout(core, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
@@ -526,14 +573,22 @@ impl Client {
         }));
         let failure = match result {
             Ok(Ok(())) => return,
-            Ok(Err(e)) => CallbackFailure { command: event.command(), message: e.to_string(), panicked: false },
+            Ok(Err(e)) => CallbackFailure {
+                command: event.command(),
+                message: e.to_string(),
+                panicked: false,
+            },
             Err(panic) => {
                 let message = panic
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "callback panicked".into());
-                CallbackFailure { command: event.command(), message, panicked: true }
+                CallbackFailure {
+                    command: event.command(),
+                    message,
+                    panicked: true,
+                }
             }
         };
         let mut core = self.core();
@@ -550,8 +605,18 @@ impl Client {
     }
 
     /// Publishes; returns the packet identifier (the seed's `mid`), `None` for QoS 0.
-    pub fn publish(&self, topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Result<Option<PacketId>, ClientError> {
-        let r = self.core().conn.publish(topic, payload, qos, retain).map_err(ClientError::Publish);
+    pub fn publish(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Option<PacketId>, ClientError> {
+        let r = self
+            .core()
+            .conn
+            .publish(topic, payload, qos, retain)
+            .map_err(ClientError::Publish);
         self.wake_io();
         r
     }
@@ -585,11 +650,18 @@ impl Client {
     ) -> Result<PublishOutcome, ClientError> {
         let id = {
             let mut core = self.core();
-            if core.io_thread == Some(thread::current().id()) || core.dispatch_thread == Some(thread::current().id()) {
+            if core.io_thread == Some(thread::current().id())
+                || core.dispatch_thread == Some(thread::current().id())
+            {
                 return Err(ClientError::WouldDeadlock);
             }
-            let id = core.conn.publish(topic, payload, qos, retain).map_err(ClientError::Publish)?;
-            let Some(id) = id else { return Ok(PublishOutcome::Acknowledged(ReasonCode::Success)) };
+            let id = core
+                .conn
+                .publish(topic, payload, qos, retain)
+                .map_err(ClientError::Publish)?;
+            let Some(id) = id else {
+                return Ok(PublishOutcome::Acknowledged(ReasonCode::Success));
+            };
             // Registered under the same lock as the publish: the ack cannot be missed.
             core.waiters.insert(id, None);
             id
@@ -612,7 +684,12 @@ impl Client {
                 core.waiters.remove(&id);
                 return Err(ClientError::Timeout);
             }
-            core = self.shared.changed.wait_timeout(core, left).unwrap_or_else(|p| p.into_inner()).0;
+            core = self
+                .shared
+                .changed
+                .wait_timeout(core, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
@@ -620,10 +697,15 @@ impl Client {
     pub fn subscribe(&self, topics: &[(&str, QoS)]) -> Result<PacketId, ClientError> {
         let mut subs = Vec::with_capacity(topics.len());
         for (f, q) in topics {
-            let filter = TopicFilter::new(f).map_err(|e| ClientError::Subscribe(SubscribeError::InvalidFilter(e)))?;
+            let filter = TopicFilter::new(f)
+                .map_err(|e| ClientError::Subscribe(SubscribeError::InvalidFilter(e)))?;
             subs.push(Subscription::new(filter, *q));
         }
-        let r = self.core().conn.subscribe(&subs).map_err(ClientError::Subscribe);
+        let r = self
+            .core()
+            .conn
+            .subscribe(&subs)
+            .map_err(ClientError::Subscribe);
         self.wake_io();
         r
     }
@@ -632,9 +714,16 @@ impl Client {
     pub fn unsubscribe(&self, filters: &[&str]) -> Result<PacketId, ClientError> {
         let mut list = Vec::with_capacity(filters.len());
         for f in filters {
-            list.push(TopicFilter::new(f).map_err(|e| ClientError::Subscribe(SubscribeError::InvalidFilter(e)))?);
+            list.push(
+                TopicFilter::new(f)
+                    .map_err(|e| ClientError::Subscribe(SubscribeError::InvalidFilter(e)))?,
+            );
         }
-        let r = self.core().conn.unsubscribe(&list).map_err(ClientError::Subscribe);
+        let r = self
+            .core()
+            .conn
+            .unsubscribe(&list)
+            .map_err(ClientError::Subscribe);
         self.wake_io();
         r
     }
@@ -678,7 +767,9 @@ impl Client {
     /// The TCP keepalive settings read back from the socket, if connected.
     pub fn socket_keepalive(&self) -> io::Result<Option<SockKeepalive>> {
         let core = self.core();
-        let Some(tcp) = core.conn.tcp() else { return Ok(None) };
+        let Some(tcp) = core.conn.tcp() else {
+            return Ok(None);
+        };
         let sock = SockRef::from(tcp);
         if !sock.keepalive()? {
             return Ok(None);
@@ -736,7 +827,8 @@ impl Client {
                             core.read_blocked = true;
                             core.conn.handle_ready(false, ev.is_writable());
                         } else {
-                            core.conn.handle_ready(readable, ev.is_writable() || ev.is_write_closed());
+                            core.conn
+                                .handle_ready(readable, ev.is_writable() || ev.is_write_closed());
                         }
                     }
                 }
@@ -753,7 +845,11 @@ impl Client {
                             if first {
                                 core.connect_state.result = Some(Ok(*session_present));
                             }
-                            if let Some(h) = core.settings.as_ref().and_then(|s| s.options.after_connect.clone()) {
+                            if let Some(h) = core
+                                .settings
+                                .as_ref()
+                                .and_then(|s| s.options.after_connect.clone())
+                            {
                                 hooks.push(h);
                             }
                             first = false;
@@ -791,7 +887,11 @@ impl Client {
                     }
                     core.events.push_back(event);
                 }
-                let auto = core.settings.as_ref().and_then(|s| s.options.auto_reconnect).unwrap_or(true);
+                let auto = core
+                    .settings
+                    .as_ref()
+                    .and_then(|s| s.options.auto_reconnect)
+                    .unwrap_or(true);
                 if core.reconnect_now {
                     core.reconnect_now = false;
                     core.conn.abort(poll.registry());
@@ -818,7 +918,11 @@ impl Client {
             self.run_hooks(hooks);
             if reconnect_at.is_some_and(|at| at <= StdInstant::now()) {
                 reconnect_at = None;
-                let before = self.core().settings.as_ref().and_then(|s| s.options.before_reconnect.clone());
+                let before = self
+                    .core()
+                    .settings
+                    .as_ref()
+                    .and_then(|s| s.options.before_reconnect.clone());
                 if let Some(h) = before {
                     self.run_hooks(vec![h]);
                 }
@@ -864,13 +968,25 @@ impl Client {
     /// Registers the socket dialled last with `poll` and starts the MQTT handshake.
     fn open_pending(&self, poll: &Poll) -> Result<(), ClientError> {
         let mut core = self.core();
-        let Some(tcp) = core.pending.take() else { return Err(ClientError::NotConnected) };
+        let Some(tcp) = core.pending.take() else {
+            return Err(ClientError::NotConnected);
+        };
         let tcp = mio::net::TcpStream::from_std(tcp);
-        let Core { conn, will, username, password, settings, .. } = &mut *core;
-        let Some(s) = settings.as_ref() else { return Err(ClientError::NotConnected) };
+        let Core {
+            conn,
+            will,
+            username,
+            password,
+            settings,
+            ..
+        } = &mut *core;
+        let Some(s) = settings.as_ref() else {
+            return Err(ClientError::NotConnected);
+        };
         let will = match will {
             Some(w) => Some(Will {
-                topic: TopicName::new(&w.topic).map_err(|e| ClientError::Connect(ConnectError::Invalid(e.into())))?,
+                topic: TopicName::new(&w.topic)
+                    .map_err(|e| ClientError::Connect(ConnectError::Invalid(e.into())))?,
                 payload: &w.payload,
                 qos: w.qos,
                 retain: w.retain,
@@ -882,8 +998,15 @@ impl Client {
         options.will = will;
         options.username = username.as_deref();
         options.password = password.as_deref();
-        conn.open(poll.registry(), SOCKET, tcp, s.options.tls.as_ref(), &s.host, &options)
-            .map_err(ClientError::Io)
+        conn.open(
+            poll.registry(),
+            SOCKET,
+            tcp,
+            s.options.tls.as_ref(),
+            &s.host,
+            &options,
+        )
+        .map_err(ClientError::Io)
     }
 }
 
@@ -895,13 +1018,19 @@ impl Core {
 
 /// Resolves and connects with a timeout, applies socket options, and makes it non-blocking.
 fn dial(host: &str, port: u16, keepalive: Option<SockKeepalive>) -> io::Result<StdTcpStream> {
-    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host}:{port} did not resolve"));
+    let mut last = io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{host}:{port} did not resolve"),
+    );
     for addr in (host, port).to_socket_addrs()? {
         match StdTcpStream::connect_timeout(&addr, DIAL_TIMEOUT) {
             Ok(tcp) => {
                 tcp.set_nodelay(true)?;
                 if let Some(k) = keepalive {
-                    let params = TcpKeepalive::new().with_time(k.idle).with_interval(k.interval).with_retries(k.count);
+                    let params = TcpKeepalive::new()
+                        .with_time(k.idle)
+                        .with_interval(k.interval)
+                        .with_retries(k.count);
                     SockRef::from(&tcp).set_tcp_keepalive(&params)?;
                 }
                 tcp.set_nonblocking(true)?;

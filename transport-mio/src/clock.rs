@@ -12,7 +12,9 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub(crate) fn new() -> Self {
-        Self { epoch: StdInstant::now() }
+        Self {
+            epoch: StdInstant::now(),
+        }
     }
 
     pub(crate) fn now(&self) -> Instant {

@@ -100,7 +100,11 @@ impl MqttConnection {
         };
         // Edge-triggered, both directions, for the socket's life: commands never need the
         // registry, a writable edge arrives whenever a full socket drains.
-        registry.register(stream.tcp_mut(), token, Interest::READABLE | Interest::WRITABLE)?;
+        registry.register(
+            stream.tcp_mut(),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
         if let Err(e) = self.session.connect(self.clock.now(), options) {
             let _ = registry.deregister(stream.tcp_mut());
             return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
@@ -145,12 +149,15 @@ impl MqttConnection {
 
     fn read(&mut self) {
         for _ in 0..MAX_READS_PER_EVENT {
-            let Some(stream) = self.stream.as_mut() else { return };
+            let Some(stream) = self.stream.as_mut() else {
+                return;
+            };
             match stream.read(&mut self.read_buf) {
                 Ok(0) => return self.closed(),
                 Ok(n) => {
                     let now = self.clock.now();
-                    self.session.handle_read(now, self.read_buf.get(..n).unwrap_or_default());
+                    self.session
+                        .handle_read(now, self.read_buf.get(..n).unwrap_or_default());
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -192,7 +199,12 @@ impl MqttConnection {
             match stream.write(self.out.get(self.out_pos..).unwrap_or_default()) {
                 Ok(0) => return self.closed(),
                 Ok(n) => self.out_pos += n,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected
+                    ) =>
+                {
                     // Keep the unsent tail; the next writable edge resumes.
                     return;
                 }
@@ -235,8 +247,16 @@ impl MqttConnection {
     }
 
     /// Publishes (see [`Session::publish`]) and flushes.
-    pub fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Result<Option<mqtt_proto::PacketId>, PublishError> {
-        let r = self.session.publish(self.clock.now(), topic, payload, qos, retain);
+    pub fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Option<mqtt_proto::PacketId>, PublishError> {
+        let r = self
+            .session
+            .publish(self.clock.now(), topic, payload, qos, retain);
         self.flush();
         r
     }
@@ -250,20 +270,33 @@ impl MqttConnection {
         retain: bool,
         properties: Properties<'_>,
     ) -> Result<Option<mqtt_proto::PacketId>, PublishError> {
-        let r = self.session.publish_with_properties(self.clock.now(), topic, payload, qos, retain, properties);
+        let r = self.session.publish_with_properties(
+            self.clock.now(),
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+        );
         self.flush();
         r
     }
 
     /// Subscribes (see [`Session::subscribe`]) and flushes.
-    pub fn subscribe(&mut self, subscriptions: &[Subscription<'_>]) -> Result<mqtt_proto::PacketId, SubscribeError> {
+    pub fn subscribe(
+        &mut self,
+        subscriptions: &[Subscription<'_>],
+    ) -> Result<mqtt_proto::PacketId, SubscribeError> {
         let r = self.session.subscribe(self.clock.now(), subscriptions);
         self.flush();
         r
     }
 
     /// Unsubscribes and flushes.
-    pub fn unsubscribe(&mut self, filters: &[TopicFilter<'_>]) -> Result<mqtt_proto::PacketId, SubscribeError> {
+    pub fn unsubscribe(
+        &mut self,
+        filters: &[TopicFilter<'_>],
+    ) -> Result<mqtt_proto::PacketId, SubscribeError> {
         let r = self.session.unsubscribe(self.clock.now(), filters);
         self.flush();
         r
@@ -271,7 +304,8 @@ impl MqttConnection {
 
     /// Sends DISCONNECT; the [`Event::Disconnected`] that follows closes the socket.
     pub fn disconnect(&mut self) {
-        self.session.disconnect(self.clock.now(), ReasonCode::NORMAL_DISCONNECTION);
+        self.session
+            .disconnect(self.clock.now(), ReasonCode::NORMAL_DISCONNECTION);
         self.flush();
     }
 
@@ -289,4 +323,3 @@ impl MqttConnection {
         self.clock.now()
     }
 }
-

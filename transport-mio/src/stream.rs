@@ -25,7 +25,11 @@ fn tls_error(e: rustls::Error) -> io::Error {
 }
 
 impl Stream {
-    pub(crate) fn tls(tcp: TcpStream, config: Arc<ClientConfig>, name: ServerName<'static>) -> io::Result<Self> {
+    pub(crate) fn tls(
+        tcp: TcpStream,
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+    ) -> io::Result<Self> {
         let conn = ClientConnection::new(config, name).map_err(tls_error)?;
         Ok(Self::Tls(Box::new(TlsStream { tcp, conn })))
     }

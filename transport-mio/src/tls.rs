@@ -63,7 +63,9 @@ impl TlsConfig {
     pub fn with_ca_pem(pem: &[u8]) -> io::Result<Self> {
         let mut roots = RootCertStore::empty();
         for cert in rustls_pemfile::certs(&mut &pem[..]) {
-            roots.add(cert?).map_err(|e| invalid(format!("bad CA certificate: {e}")))?;
+            roots
+                .add(cert?)
+                .map_err(|e| invalid(format!("bad CA certificate: {e}")))?;
         }
         if roots.is_empty() {
             return Err(invalid("the PEM data holds no certificate"));
@@ -73,18 +75,28 @@ impl TlsConfig {
 
     /// Trusts exactly these roots.
     pub fn with_roots(roots: RootCertStore) -> Self {
-        Self { roots, client_auth: None, alpn: Vec::new(), server_name: None }
+        Self {
+            roots,
+            client_auth: None,
+            alpn: Vec::new(),
+            server_name: None,
+        }
     }
 
     /// Presents a client certificate chain and key, from PEM files.
-    pub fn client_cert_files(self, cert: impl AsRef<Path>, key: impl AsRef<Path>) -> io::Result<Self> {
+    pub fn client_cert_files(
+        self,
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> io::Result<Self> {
         self.client_cert_pem(&fs::read(cert)?, &fs::read(key)?)
     }
 
     /// Presents a client certificate chain and key, from PEM text.
     pub fn client_cert_pem(mut self, cert: &[u8], key: &[u8]) -> io::Result<Self> {
         let chain = rustls_pemfile::certs(&mut &cert[..]).collect::<Result<Vec<_>, _>>()?;
-        let key = rustls_pemfile::private_key(&mut &key[..])?.ok_or_else(|| invalid("no private key in PEM data"))?;
+        let key = rustls_pemfile::private_key(&mut &key[..])?
+            .ok_or_else(|| invalid("no private key in PEM data"))?;
         self.client_auth = Some((chain, Arc::new(key)));
         Ok(self)
     }
@@ -120,7 +132,8 @@ impl TlsConfig {
         };
         config.alpn_protocols = self.alpn.clone();
         let name = self.server_name.as_deref().unwrap_or(host);
-        let name = ServerName::try_from(name.to_string()).map_err(|e| invalid(format!("server name {name:?}: {e}")))?;
+        let name = ServerName::try_from(name.to_string())
+            .map_err(|e| invalid(format!("server name {name:?}: {e}")))?;
         Ok((Arc::new(config), name))
     }
 }

@@ -16,7 +16,9 @@ fn pub_sub_round_trip_every_qos() {
     assert!(!present);
     client.subscribe(&[("rt/#", QoS::ExactlyOnce)]).unwrap();
     // Wait for SUBACK.
-    let suback = client.events(Duration::from_secs(5)).find(|e| matches!(e, Event::SubAck { .. }));
+    let suback = client
+        .events(Duration::from_secs(5))
+        .find(|e| matches!(e, Event::SubAck { .. }));
     assert!(suback.is_some());
     for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
         client.publish("rt/x", &[qos as u8], qos, false).unwrap();

@@ -31,10 +31,18 @@ pub struct Ack<'a> {
 impl<'a> Ack<'a> {
     /// A successful acknowledgement with no properties.
     pub const fn new(packet_id: PacketId) -> Self {
-        Self { packet_id, reason: ReasonCode::Success, properties: Properties::EMPTY }
+        Self {
+            packet_id,
+            reason: ReasonCode::Success,
+            properties: Properties::EMPTY,
+        }
     }
 
-    pub(super) fn decode(t: PacketType, body: &'a [u8], v: ProtocolVersion) -> Result<Self, DecodeError> {
+    pub(super) fn decode(
+        t: PacketType,
+        body: &'a [u8],
+        v: ProtocolVersion,
+    ) -> Result<Self, DecodeError> {
         parse::all(ack(body, t, v))
     }
 
@@ -54,7 +62,11 @@ impl<'a> Ack<'a> {
             ProtocolVersion::V311 => 2,
             // The reason code and property length may be left out when they are Success and
             // empty (§3.4.2.1); we use the shortest form.
-            ProtocolVersion::V5 if self.properties.is_empty() && self.reason == ReasonCode::Success => 2,
+            ProtocolVersion::V5
+                if self.properties.is_empty() && self.reason == ReasonCode::Success =>
+            {
+                2
+            }
             ProtocolVersion::V5 if self.properties.is_empty() => 3,
             ProtocolVersion::V5 => 3 + props,
         })
@@ -62,7 +74,9 @@ impl<'a> Ack<'a> {
 
     pub(super) fn write_body<S: Sink>(&self, v: ProtocolVersion, s: &mut S) {
         s.put_u16(self.packet_id.get());
-        if v == ProtocolVersion::V5 && (self.reason != ReasonCode::Success || !self.properties.is_empty()) {
+        if v == ProtocolVersion::V5
+            && (self.reason != ReasonCode::Success || !self.properties.is_empty())
+        {
             s.put_u8(self.reason.as_u8());
             if !self.properties.is_empty() {
                 s.put_properties(&self.properties);
@@ -82,8 +96,22 @@ fn ack(i: &[u8], t: PacketType, v: ProtocolVersion) -> PResult<'_, Ack<'_>> {
         Err(e) => return parse::fail(e),
     };
     if i.is_empty() {
-        return Ok((i, Ack { packet_id, reason, properties: Properties::EMPTY }));
+        return Ok((
+            i,
+            Ack {
+                packet_id,
+                reason,
+                properties: Properties::EMPTY,
+            },
+        ));
     }
     let (i, props) = properties(i, Ack::context(t))?;
-    Ok((i, Ack { packet_id, reason, properties: props }))
+    Ok((
+        i,
+        Ack {
+            packet_id,
+            reason,
+            properties: props,
+        },
+    ))
 }

@@ -43,7 +43,11 @@ pub(crate) fn binary_len(b: &[u8]) -> Result<usize, EncodeError> {
 }
 
 /// Checks that `code` may be sent in a `packet` of version `v`.
-pub(crate) fn reason(code: ReasonCode, packet: PacketType, v: ProtocolVersion) -> Result<(), EncodeError> {
+pub(crate) fn reason(
+    code: ReasonCode,
+    packet: PacketType,
+    v: ProtocolVersion,
+) -> Result<(), EncodeError> {
     if !code.is_valid_for(packet) {
         return Err(EncodeError::invalid(
             rules::REASON_CODE,

@@ -78,7 +78,10 @@ impl<'a> Connect<'a> {
         if let Some(w) = &self.will {
             len += properties_len(&w.properties, v, PropertyContext::Will)?;
             if w.topic.is_empty() {
-                return Err(EncodeError::invalid(rules::TOPIC_EMPTY, "the will topic must not be empty"));
+                return Err(EncodeError::invalid(
+                    rules::TOPIC_EMPTY,
+                    "the will topic must not be empty",
+                ));
             }
             len += 2 + w.topic.as_str().len();
             len += binary_len(w.payload)?;
@@ -151,14 +154,20 @@ fn connect(i: &[u8], v: ProtocolVersion) -> PResult<'_, Connect<'_>> {
         return fail(DecodeError::UnsupportedProtocolVersion { level });
     }
     if name != b"MQTT" {
-        return fail(DecodeError::malformed(rules::PROTOCOL_NAME, "the protocol name is not \"MQTT\""));
+        return fail(DecodeError::malformed(
+            rules::PROTOCOL_NAME,
+            "the protocol name is not \"MQTT\"",
+        ));
     }
     if level != v.level() {
         return fail(DecodeError::UnsupportedProtocolVersion { level });
     }
     let (i, flags) = u8_(i)?;
     if flags & 0b0000_0001 != 0 {
-        return fail(DecodeError::malformed(rules::CONNECT_RESERVED_FLAG, "the reserved CONNECT flag is set"));
+        return fail(DecodeError::malformed(
+            rules::CONNECT_RESERVED_FLAG,
+            "the reserved CONNECT flag is set",
+        ));
     }
     let has_will = flags & 0b0000_0100 != 0;
     let will_qos_bits = (flags >> 3) & 0b11;
@@ -166,17 +175,31 @@ fn connect(i: &[u8], v: ProtocolVersion) -> PResult<'_, Connect<'_>> {
     let has_password = flags & 0b0100_0000 != 0;
     let has_username = flags & 0b1000_0000 != 0;
     if !has_will && will_qos_bits != 0 {
-        return fail(DecodeError::malformed(rules::WILL_QOS_WITHOUT_WILL, "will QoS set without a will"));
+        return fail(DecodeError::malformed(
+            rules::WILL_QOS_WITHOUT_WILL,
+            "will QoS set without a will",
+        ));
     }
     if !has_will && will_retain {
-        return fail(DecodeError::malformed(rules::WILL_RETAIN_WITHOUT_WILL, "will retain set without a will"));
+        return fail(DecodeError::malformed(
+            rules::WILL_RETAIN_WITHOUT_WILL,
+            "will retain set without a will",
+        ));
     }
     let will_qos = match QoS::from_u8(will_qos_bits) {
         Some(q) => q,
-        None => return fail(DecodeError::malformed(rules::WILL_QOS_INVALID, "will QoS 3 is not valid")),
+        None => {
+            return fail(DecodeError::malformed(
+                rules::WILL_QOS_INVALID,
+                "will QoS 3 is not valid",
+            ))
+        }
     };
     if v == ProtocolVersion::V311 && has_password && !has_username {
-        return fail(DecodeError::malformed(rules::PASSWORD_WITHOUT_USERNAME, "password flag set without user name flag"));
+        return fail(DecodeError::malformed(
+            rules::PASSWORD_WITHOUT_USERNAME,
+            "password flag set without user name flag",
+        ));
     }
     let (i, keep_alive) = u16_(i)?;
     let (i, props) = match v {
@@ -193,7 +216,13 @@ fn connect(i: &[u8], v: ProtocolVersion) -> PResult<'_, Connect<'_>> {
         let (j, topic) = topic_name(j, false)?;
         let (j, payload) = binary(j)?;
         i = j;
-        will = Some(Will { topic, payload, qos: will_qos, retain: will_retain, properties: wprops });
+        will = Some(Will {
+            topic,
+            payload,
+            qos: will_qos,
+            retain: will_retain,
+            properties: wprops,
+        });
     }
     let mut username = None;
     if has_username {
@@ -249,7 +278,10 @@ impl<'a> ConnAck<'a> {
                 ))
             }
             ProtocolVersion::V5 if !self.reason.is_valid_for(PacketType::ConnAck) => {
-                return Err(EncodeError::invalid(rules::REASON_CODE, "not a CONNACK reason code"))
+                return Err(EncodeError::invalid(
+                    rules::REASON_CODE,
+                    "not a CONNACK reason code",
+                ))
             }
             _ => {}
         }
@@ -277,13 +309,21 @@ impl<'a> ConnAck<'a> {
 fn connack(i: &[u8], v: ProtocolVersion) -> PResult<'_, ConnAck<'_>> {
     let (i, ack_flags) = u8_(i)?;
     if ack_flags & 0b1111_1110 != 0 {
-        return fail(DecodeError::malformed(rules::CONNACK_RESERVED_FLAGS, "reserved CONNACK flags are set"));
+        return fail(DecodeError::malformed(
+            rules::CONNACK_RESERVED_FLAGS,
+            "reserved CONNACK flags are set",
+        ));
     }
     let (i, code) = u8_(i)?;
     let reason = match v {
         ProtocolVersion::V311 => match ReasonCode::from_v311_connack(code) {
             Some(r) => r,
-            None => return fail(DecodeError::malformed(rules::CONNACK_RETURN_CODE, "CONNACK return code above 5")),
+            None => {
+                return fail(DecodeError::malformed(
+                    rules::CONNACK_RETURN_CODE,
+                    "CONNACK return code above 5",
+                ))
+            }
         },
         ProtocolVersion::V5 => match decode_reason(code, PacketType::ConnAck) {
             Ok(r) => r,
@@ -301,5 +341,12 @@ fn connack(i: &[u8], v: ProtocolVersion) -> PResult<'_, ConnAck<'_>> {
         ProtocolVersion::V5 => properties(i, PropertyContext::ConnAck)?,
         ProtocolVersion::V311 => (i, Properties::EMPTY),
     };
-    Ok((i, ConnAck { session_present, reason, properties: props }))
+    Ok((
+        i,
+        ConnAck {
+            session_present,
+            reason,
+            properties: props,
+        },
+    ))
 }

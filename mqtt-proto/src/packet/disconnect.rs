@@ -20,15 +20,21 @@ pub struct Disconnect<'a> {
 
 impl Disconnect<'_> {
     /// A normal disconnection with no properties.
-    pub const NORMAL: Disconnect<'static> =
-        Disconnect { reason: ReasonCode::NORMAL_DISCONNECTION, properties: Properties::EMPTY };
+    pub const NORMAL: Disconnect<'static> = Disconnect {
+        reason: ReasonCode::NORMAL_DISCONNECTION,
+        properties: Properties::EMPTY,
+    };
 
     pub(super) fn decode(body: &[u8], v: ProtocolVersion) -> Result<Disconnect<'_>, DecodeError> {
         match v {
             ProtocolVersion::V311 if body.is_empty() => Ok(Disconnect::NORMAL),
-            ProtocolVersion::V311 => Err(DecodeError::malformed(rules::PACKET_LENGTH, "a 3.1.1 DISCONNECT has no body")),
+            ProtocolVersion::V311 => Err(DecodeError::malformed(
+                rules::PACKET_LENGTH,
+                "a 3.1.1 DISCONNECT has no body",
+            )),
             ProtocolVersion::V5 => {
-                let (reason, properties) = parse::all(reason_and_properties(body, PacketType::Disconnect))?;
+                let (reason, properties) =
+                    parse::all(reason_and_properties(body, PacketType::Disconnect))?;
                 Ok(Disconnect { reason, properties })
             }
         }
@@ -69,7 +75,10 @@ impl<'a> Auth<'a> {
 
     pub(super) fn body_len(&self, v: ProtocolVersion) -> Result<usize, EncodeError> {
         if v == ProtocolVersion::V311 {
-            return Err(EncodeError::invalid(rules::NOT_IN_V311, "AUTH exists only in MQTT 5.0"));
+            return Err(EncodeError::invalid(
+                rules::NOT_IN_V311,
+                "AUTH exists only in MQTT 5.0",
+            ));
         }
         reason(self.reason, PacketType::Auth, v)?;
         let props = properties_len(&self.properties, v, PropertyContext::Auth)?;
@@ -90,7 +99,12 @@ impl<'a> Auth<'a> {
 
 /// DISCONNECT and AUTH may leave out the reason code when it is 0x00 and there are no
 /// properties, and the property length when there are none (§3.14.2.1, §3.15.2.1).
-fn short_form_len(v: ProtocolVersion, reason: ReasonCode, p: &Properties<'_>, props: usize) -> usize {
+fn short_form_len(
+    v: ProtocolVersion,
+    reason: ReasonCode,
+    p: &Properties<'_>,
+    props: usize,
+) -> usize {
     match v {
         ProtocolVersion::V311 => 0,
         _ if p.is_empty() && reason == ReasonCode::Success => 0,
@@ -99,7 +113,12 @@ fn short_form_len(v: ProtocolVersion, reason: ReasonCode, p: &Properties<'_>, pr
     }
 }
 
-fn write_reason_and_properties<S: Sink>(v: ProtocolVersion, reason: ReasonCode, p: &Properties<'_>, s: &mut S) {
+fn write_reason_and_properties<S: Sink>(
+    v: ProtocolVersion,
+    reason: ReasonCode,
+    p: &Properties<'_>,
+    s: &mut S,
+) {
     if v == ProtocolVersion::V311 || (p.is_empty() && reason == ReasonCode::Success) {
         return;
     }
@@ -121,7 +140,11 @@ fn reason_and_properties(i: &[u8], t: PacketType) -> PResult<'_, (ReasonCode, Pr
     if i.is_empty() {
         return Ok((i, (reason, Properties::EMPTY)));
     }
-    let ctx = if t == PacketType::Auth { PropertyContext::Auth } else { PropertyContext::Disconnect };
+    let ctx = if t == PacketType::Auth {
+        PropertyContext::Auth
+    } else {
+        PropertyContext::Disconnect
+    };
     let (i, props) = properties(i, ctx)?;
     Ok((i, (reason, props)))
 }

@@ -16,7 +16,7 @@ pub use subscribe::{
     RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe,
 };
 
-use sink::{SliceSink, Sink};
+use sink::{Sink, SliceSink};
 
 use crate::error::{DecodeError, EncodeError};
 use crate::reason::PacketType;
@@ -372,7 +372,11 @@ impl Packet<'_> {
         };
         let mut sink = SliceSink::new(dest);
         self.write(version, body, &mut sink);
-        debug_assert_eq!(sink.written(), total, "encoded_len disagrees with the writer");
+        debug_assert_eq!(
+            sink.written(),
+            total,
+            "encoded_len disagrees with the writer"
+        );
         Ok(total)
     }
 }

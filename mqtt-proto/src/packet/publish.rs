@@ -96,14 +96,25 @@ impl<'a> Publish<'a> {
     /// [MQTT-3.3.1-2] are malformed.
     pub(super) fn check_flags(flags: u8) -> Result<QoS, DecodeError> {
         let dup = flags & 0b1000 != 0;
-        let qos = parse::qos((flags >> 1) & 0b11, rules::PUBLISH_QOS_INVALID, "PUBLISH with QoS 3")?;
+        let qos = parse::qos(
+            (flags >> 1) & 0b11,
+            rules::PUBLISH_QOS_INVALID,
+            "PUBLISH with QoS 3",
+        )?;
         if dup && qos == QoS::AtMostOnce {
-            return Err(DecodeError::malformed(rules::PUBLISH_DUP_QOS0, "DUP set on a QoS 0 PUBLISH"));
+            return Err(DecodeError::malformed(
+                rules::PUBLISH_DUP_QOS0,
+                "DUP set on a QoS 0 PUBLISH",
+            ));
         }
         Ok(qos)
     }
 
-    pub(super) fn decode(flags: u8, body: &'a [u8], v: ProtocolVersion) -> Result<Self, DecodeError> {
+    pub(super) fn decode(
+        flags: u8,
+        body: &'a [u8],
+        v: ProtocolVersion,
+    ) -> Result<Self, DecodeError> {
         let dup = flags & 0b1000 != 0;
         let retain = flags & 0b0001 != 0;
         let qos = Self::check_flags(flags)?;
@@ -114,14 +125,26 @@ impl<'a> Publish<'a> {
                 "PUBLISH with an empty topic name and no topic alias",
             ));
         }
-        Ok(Self { dup, qos, retain, topic, properties, payload })
+        Ok(Self {
+            dup,
+            qos,
+            retain,
+            topic,
+            properties,
+            payload,
+        })
     }
 
     pub(super) fn body_len(&self, v: ProtocolVersion) -> Result<usize, EncodeError> {
         if self.dup && self.qos == QosPid::AtMostOnce {
-            return Err(EncodeError::invalid(rules::PUBLISH_DUP_QOS0, "DUP must be clear on a QoS 0 PUBLISH"));
+            return Err(EncodeError::invalid(
+                rules::PUBLISH_DUP_QOS0,
+                "DUP must be clear on a QoS 0 PUBLISH",
+            ));
         }
-        if self.topic.is_empty() && (v == ProtocolVersion::V311 || self.properties.topic_alias().is_none()) {
+        if self.topic.is_empty()
+            && (v == ProtocolVersion::V311 || self.properties.topic_alias().is_none())
+        {
             return Err(EncodeError::invalid(
                 rules::TOPIC_EMPTY_WITHOUT_ALIAS,
                 "an empty topic name needs a topic alias (MQTT 5.0 only)",
@@ -166,4 +189,3 @@ fn publish_body(
     // The payload is everything that is left; an empty payload is valid.
     Ok((&[], (topic, qos, props, i)))
 }
-

@@ -71,7 +71,10 @@ pub struct Subscription<'a> {
 impl<'a> Subscription<'a> {
     /// A subscription to `filter` at `qos`.
     pub const fn new(filter: TopicFilter<'a>, qos: QoS) -> Self {
-        Self { filter, options: SubscriptionOptions::qos(qos) }
+        Self {
+            filter,
+            options: SubscriptionOptions::qos(qos),
+        }
     }
 }
 
@@ -100,8 +103,15 @@ pub struct Subscribe<'a> {
 
 impl<'a> Subscribe<'a> {
     /// A SUBSCRIBE with no properties.
-    pub fn new(packet_id: PacketId, subscriptions: impl IntoIterator<Item = Subscription<'a>>) -> Self {
-        Self { packet_id, properties: Properties::EMPTY, subscriptions: subscriptions.into_iter().collect() }
+    pub fn new(
+        packet_id: PacketId,
+        subscriptions: impl IntoIterator<Item = Subscription<'a>>,
+    ) -> Self {
+        Self {
+            packet_id,
+            properties: Properties::EMPTY,
+            subscriptions: subscriptions.into_iter().collect(),
+        }
     }
 
     pub(super) fn decode(body: &'a [u8], v: ProtocolVersion) -> Result<Self, DecodeError> {
@@ -110,7 +120,10 @@ impl<'a> Subscribe<'a> {
 
     pub(super) fn body_len(&self, v: ProtocolVersion) -> Result<usize, EncodeError> {
         if self.subscriptions.is_empty() {
-            return Err(EncodeError::invalid(rules::SUBSCRIBE_EMPTY, "SUBSCRIBE needs at least one topic filter"));
+            return Err(EncodeError::invalid(
+                rules::SUBSCRIBE_EMPTY,
+                "SUBSCRIBE needs at least one topic filter",
+            ));
         }
         let mut len = 2 + properties_len(&self.properties, v, PropertyContext::Subscribe)?;
         for s in &self.subscriptions {
@@ -132,7 +145,11 @@ impl<'a> Subscribe<'a> {
     }
 }
 
-fn check_options(f: &TopicFilter<'_>, o: &SubscriptionOptions, v: ProtocolVersion) -> Result<(), EncodeError> {
+fn check_options(
+    f: &TopicFilter<'_>,
+    o: &SubscriptionOptions,
+    v: ProtocolVersion,
+) -> Result<(), EncodeError> {
     match v {
         ProtocolVersion::V311 => {
             if *o != SubscriptionOptions::qos(o.qos) {
@@ -145,7 +162,10 @@ fn check_options(f: &TopicFilter<'_>, o: &SubscriptionOptions, v: ProtocolVersio
         ProtocolVersion::V5 => {
             f.check_shared_v5()?;
             if o.no_local && f.is_shared() {
-                return Err(EncodeError::invalid(rules::SHARED_NO_LOCAL, "No Local cannot be set on a shared subscription"));
+                return Err(EncodeError::invalid(
+                    rules::SHARED_NO_LOCAL,
+                    "No Local cannot be set on a shared subscription",
+                ));
             }
         }
     }
@@ -172,15 +192,28 @@ fn subscribe(i: &[u8], v: ProtocolVersion) -> PResult<'_, Subscribe<'_>> {
                 return fail(DecodeError::protocol(e.rule, e.what));
             }
             if options.no_local && filter.is_shared() {
-                return fail(DecodeError::protocol(rules::SHARED_NO_LOCAL, "No Local set on a shared subscription"));
+                return fail(DecodeError::protocol(
+                    rules::SHARED_NO_LOCAL,
+                    "No Local set on a shared subscription",
+                ));
             }
         }
         subscriptions.push(Subscription { filter, options });
     }
     if subscriptions.is_empty() {
-        return fail(DecodeError::protocol(rules::SUBSCRIBE_EMPTY, "SUBSCRIBE without any topic filter"));
+        return fail(DecodeError::protocol(
+            rules::SUBSCRIBE_EMPTY,
+            "SUBSCRIBE without any topic filter",
+        ));
     }
-    Ok((i, Subscribe { packet_id, properties: props, subscriptions }))
+    Ok((
+        i,
+        Subscribe {
+            packet_id,
+            properties: props,
+            subscriptions,
+        },
+    ))
 }
 
 fn subscription_options(b: u8, v: ProtocolVersion) -> Result<SubscriptionOptions, DecodeError> {
@@ -188,7 +221,10 @@ fn subscription_options(b: u8, v: ProtocolVersion) -> Result<SubscriptionOptions
         ProtocolVersion::V311 => 0b1111_1100,
         ProtocolVersion::V5 => 0b1100_0000,
     };
-    let bad = DecodeError::malformed(rules::SUBSCRIPTION_OPTIONS, "reserved subscription option bits set, or QoS 3");
+    let bad = DecodeError::malformed(
+        rules::SUBSCRIPTION_OPTIONS,
+        "reserved subscription option bits set, or QoS 3",
+    );
     if b & reserved != 0 {
         return Err(bad);
     }
@@ -197,7 +233,10 @@ fn subscription_options(b: u8, v: ProtocolVersion) -> Result<SubscriptionOptions
         // 5.0 §3.8.3.1: "It is a Protocol Error if the Maximum QoS field has the value 3."
         // (3.1.1 [MQTT-3-8.3-4] calls it malformed.)
         None if v == ProtocolVersion::V5 => {
-            return Err(DecodeError::protocol(rules::SUBSCRIPTION_OPTIONS, "subscription QoS 3 is not valid"))
+            return Err(DecodeError::protocol(
+                rules::SUBSCRIPTION_OPTIONS,
+                "subscription QoS 3 is not valid",
+            ))
         }
         None => return Err(bad),
     };
@@ -205,7 +244,12 @@ fn subscription_options(b: u8, v: ProtocolVersion) -> Result<SubscriptionOptions
         0 => RetainHandling::SendAtSubscribe,
         1 => RetainHandling::SendAtSubscribeIfNew,
         2 => RetainHandling::DoNotSend,
-        _ => return Err(DecodeError::protocol(rules::RETAIN_HANDLING, "Retain Handling 3 is not valid")),
+        _ => {
+            return Err(DecodeError::protocol(
+                rules::RETAIN_HANDLING,
+                "Retain Handling 3 is not valid",
+            ))
+        }
     };
     Ok(SubscriptionOptions {
         qos,
@@ -236,7 +280,10 @@ impl<'a> SubAck<'a> {
 
     pub(super) fn body_len(&self, v: ProtocolVersion) -> Result<usize, EncodeError> {
         if self.reason_codes.is_empty() {
-            return Err(EncodeError::invalid(rules::SUBACK_RETURN_CODE, "SUBACK needs one code per subscription"));
+            return Err(EncodeError::invalid(
+                rules::SUBACK_RETURN_CODE,
+                "SUBACK needs one code per subscription",
+            ));
         }
         for &c in &self.reason_codes {
             let ok = match v {
@@ -244,10 +291,16 @@ impl<'a> SubAck<'a> {
                 ProtocolVersion::V5 => c.is_valid_for(PacketType::SubAck),
             };
             if !ok {
-                return Err(EncodeError::invalid(rules::SUBACK_RETURN_CODE, "code not allowed in SUBACK"));
+                return Err(EncodeError::invalid(
+                    rules::SUBACK_RETURN_CODE,
+                    "code not allowed in SUBACK",
+                ));
             }
         }
-        Ok(2 + properties_len(&self.properties, v, PropertyContext::SubAck)? + self.reason_codes.len())
+        Ok(
+            2 + properties_len(&self.properties, v, PropertyContext::SubAck)?
+                + self.reason_codes.len(),
+        )
     }
 
     pub(super) fn write_body<S: Sink>(&self, v: ProtocolVersion, s: &mut S) {
@@ -272,7 +325,10 @@ fn suback(i: &[u8], v: ProtocolVersion) -> PResult<'_, SubAck<'_>> {
         ProtocolVersion::V311 => (i, Properties::EMPTY),
     };
     if i.is_empty() {
-        return fail(DecodeError::protocol(rules::SUBACK_RETURN_CODE, "SUBACK without any return code"));
+        return fail(DecodeError::protocol(
+            rules::SUBACK_RETURN_CODE,
+            "SUBACK without any return code",
+        ));
     }
     let mut reason_codes = SmallVec::new();
     for &b in i {
@@ -292,7 +348,14 @@ fn suback(i: &[u8], v: ProtocolVersion) -> PResult<'_, SubAck<'_>> {
             }
         }
     }
-    Ok((&[], SubAck { packet_id, properties: props, reason_codes }))
+    Ok((
+        &[],
+        SubAck {
+            packet_id,
+            properties: props,
+            reason_codes,
+        },
+    ))
 }
 
 /// UNSUBSCRIBE (§3.10).
@@ -309,7 +372,11 @@ pub struct Unsubscribe<'a> {
 impl<'a> Unsubscribe<'a> {
     /// An UNSUBSCRIBE with no properties.
     pub fn new(packet_id: PacketId, filters: impl IntoIterator<Item = TopicFilter<'a>>) -> Self {
-        Self { packet_id, properties: Properties::EMPTY, filters: filters.into_iter().collect() }
+        Self {
+            packet_id,
+            properties: Properties::EMPTY,
+            filters: filters.into_iter().collect(),
+        }
     }
 
     pub(super) fn decode(body: &'a [u8], v: ProtocolVersion) -> Result<Self, DecodeError> {
@@ -318,7 +385,10 @@ impl<'a> Unsubscribe<'a> {
 
     pub(super) fn body_len(&self, v: ProtocolVersion) -> Result<usize, EncodeError> {
         if self.filters.is_empty() {
-            return Err(EncodeError::invalid(rules::UNSUBSCRIBE_EMPTY, "UNSUBSCRIBE needs at least one topic filter"));
+            return Err(EncodeError::invalid(
+                rules::UNSUBSCRIBE_EMPTY,
+                "UNSUBSCRIBE needs at least one topic filter",
+            ));
         }
         let mut len = 2 + properties_len(&self.properties, v, PropertyContext::Unsubscribe)?;
         for f in &self.filters {
@@ -359,9 +429,19 @@ fn unsubscribe(i: &[u8], v: ProtocolVersion) -> PResult<'_, Unsubscribe<'_>> {
         filters.push(f);
     }
     if filters.is_empty() {
-        return fail(DecodeError::protocol(rules::UNSUBSCRIBE_EMPTY, "UNSUBSCRIBE without any topic filter"));
+        return fail(DecodeError::protocol(
+            rules::UNSUBSCRIBE_EMPTY,
+            "UNSUBSCRIBE without any topic filter",
+        ));
     }
-    Ok((i, Unsubscribe { packet_id, properties: props, filters }))
+    Ok((
+        i,
+        Unsubscribe {
+            packet_id,
+            properties: props,
+            filters,
+        },
+    ))
 }
 
 /// UNSUBACK (§3.11). In 3.1.1 it carries only the packet identifier.
@@ -378,7 +458,11 @@ pub struct UnsubAck<'a> {
 impl<'a> UnsubAck<'a> {
     /// A 3.1.1-style UNSUBACK: the packet identifier alone.
     pub fn new(packet_id: PacketId) -> Self {
-        Self { packet_id, properties: Properties::EMPTY, reason_codes: SmallVec::new() }
+        Self {
+            packet_id,
+            properties: Properties::EMPTY,
+            reason_codes: SmallVec::new(),
+        }
     }
 
     pub(super) fn decode(body: &'a [u8], v: ProtocolVersion) -> Result<Self, DecodeError> {
@@ -389,19 +473,35 @@ impl<'a> UnsubAck<'a> {
         match v {
             ProtocolVersion::V311 => {
                 if !self.reason_codes.is_empty() {
-                    return Err(EncodeError::invalid(rules::NOT_IN_V311, "MQTT 3.1.1 UNSUBACK has no reason codes"));
+                    return Err(EncodeError::invalid(
+                        rules::NOT_IN_V311,
+                        "MQTT 3.1.1 UNSUBACK has no reason codes",
+                    ));
                 }
                 properties_len(&self.properties, v, PropertyContext::UnsubAck)?;
                 Ok(2)
             }
             ProtocolVersion::V5 => {
                 if self.reason_codes.is_empty() {
-                    return Err(EncodeError::invalid(rules::UNSUBSCRIBE_EMPTY, "UNSUBACK needs one reason code per filter"));
+                    return Err(EncodeError::invalid(
+                        rules::UNSUBSCRIBE_EMPTY,
+                        "UNSUBACK needs one reason code per filter",
+                    ));
                 }
-                if self.reason_codes.iter().any(|c| !c.is_valid_for(PacketType::UnsubAck)) {
-                    return Err(EncodeError::invalid(rules::REASON_CODE, "not an UNSUBACK reason code"));
+                if self
+                    .reason_codes
+                    .iter()
+                    .any(|c| !c.is_valid_for(PacketType::UnsubAck))
+                {
+                    return Err(EncodeError::invalid(
+                        rules::REASON_CODE,
+                        "not an UNSUBACK reason code",
+                    ));
                 }
-                Ok(2 + properties_len(&self.properties, v, PropertyContext::UnsubAck)? + self.reason_codes.len())
+                Ok(
+                    2 + properties_len(&self.properties, v, PropertyContext::UnsubAck)?
+                        + self.reason_codes.len(),
+                )
             }
         }
     }
@@ -424,7 +524,10 @@ fn unsuback(i: &[u8], v: ProtocolVersion) -> PResult<'_, UnsubAck<'_>> {
     }
     let (i, props) = properties(i, PropertyContext::UnsubAck)?;
     if i.is_empty() {
-        return fail(DecodeError::protocol(rules::UNSUBSCRIBE_EMPTY, "UNSUBACK without any reason code"));
+        return fail(DecodeError::protocol(
+            rules::UNSUBSCRIBE_EMPTY,
+            "UNSUBACK without any reason code",
+        ));
     }
     let mut reason_codes = SmallVec::new();
     for &b in i {
@@ -433,5 +536,12 @@ fn unsuback(i: &[u8], v: ProtocolVersion) -> PResult<'_, UnsubAck<'_>> {
             Err(e) => return fail(e),
         }
     }
-    Ok((&[], UnsubAck { packet_id, properties: props, reason_codes }))
+    Ok((
+        &[],
+        UnsubAck {
+            packet_id,
+            properties: props,
+            reason_codes,
+        },
+    ))
 }

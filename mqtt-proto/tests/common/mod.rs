@@ -745,8 +745,15 @@ pub(crate) fn connect(v: ProtocolVersion) -> BoxedStrategy<Model> {
                     username = Some("user".to_string());
                 }
                 // 5.0: Authentication Data needs an Authentication Method (§3.1.2.11.10).
-                let has_data = props.list.iter().any(|p| matches!(p, OProp::AuthenticationData(_)));
-                let props = if has_data { with_auth_method(props) } else { props };
+                let has_data = props
+                    .list
+                    .iter()
+                    .any(|p| matches!(p, OProp::AuthenticationData(_)));
+                let props = if has_data {
+                    with_auth_method(props)
+                } else {
+                    props
+                };
                 Model::Connect {
                     clean_start,
                     keep_alive,
@@ -978,7 +985,11 @@ pub(crate) fn auth() -> BoxedStrategy<Model> {
         .prop_map(|(reason, props)| {
             // Only the empty short form may omit the Authentication Method (§3.15.2.2.2).
             let short = reason == ReasonCode::Success && props.list.is_empty();
-            let props = if short { props } else { with_auth_method(props) };
+            let props = if short {
+                props
+            } else {
+                with_auth_method(props)
+            };
             Model::Auth { reason, props }
         })
         .boxed()
@@ -986,7 +997,11 @@ pub(crate) fn auth() -> BoxedStrategy<Model> {
 
 /// Adds an Authentication Method when the list has none.
 pub(crate) fn with_auth_method(props: OwnedProps) -> OwnedProps {
-    if props.list.iter().any(|p| matches!(p, OProp::AuthenticationMethod(_))) {
+    if props
+        .list
+        .iter()
+        .any(|p| matches!(p, OProp::AuthenticationMethod(_)))
+    {
         return props;
     }
     let mut list = props.list;
