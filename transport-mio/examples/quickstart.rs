@@ -1,0 +1,214 @@
+//! The seed library's example, in Rust: connect with a will, register a specific callback
+//! and a generic one, start the loop, subscribe, publish at QoS 0, 1 and 2, and disconnect.
+//!
+//! ```text
+//! cargo run -p transport-mio --example quickstart                      # in-process broker
+//! cargo run -p transport-mio --example quickstart -- --host test.mosquitto.org --port 1883
+//! ```
+//!
+//! With no `--host` it starts an in-process broker (the `rumqttd` crate) on 127.0.0.1, so it
+//! works on a fresh machine with no broker installed. It exits by itself.
+
+use std::error::Error;
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use mqtt_proto::QoS;
+use mqtt_session::{Command, Event};
+use transport_mio::{Client, ClientOptions};
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let (host, port) = match parse_args()? {
+        Some(addr) => addr,
+        None => {
+            let port = start_local_broker()?;
+            println!("started an in-process broker on 127.0.0.1:{port}");
+            ("127.0.0.1".to_string(), port)
+        }
+    };
+
+    // client = Client("quickstart", clean_session=True)
+    let client = Client::new("quickstart", true);
+    // client.set_will("quickstart/status", "offline", qos=1, retain=False)
+    client.set_will("quickstart/status", b"offline", QoS::AtLeastOnce, false);
+
+    // client.connect(host, keepalive=30, port=port)
+    let session_present = client.connect(&host, 30, ClientOptions::new().port(port))?;
+    println!("connected to {host}:{port} (session present: {session_present})");
+
+    let (done_tx, done_rx) = mpsc::channel::<String>();
+
+    // A specific PUBLISH callback: runs only when its condition is true.
+    // client.on(PUBLISH, on_cool, condition=is_cool, priority=1)
+    let tx = done_tx.clone();
+    client.on_if(
+        Command::Publish,
+        move |_client, event| {
+            if let Some(m) = event.message() {
+                println!(
+                    "  [specific] something cool on {}: {:?}",
+                    m.topic(),
+                    m.payload_str()
+                );
+                tx.send(m.payload_str().unwrap_or_default().to_string())?;
+            }
+            Ok(())
+        },
+        |event| event.message().is_some_and(|m| m.payload() == b"cool"),
+        1,
+    );
+
+    // A generic callback for SUBACK: runs for every SUBACK no specific callback took.
+    // client.on(SUBACK, on_suback)
+    client.on(Command::SubAck, |_client, event| {
+        if let Event::SubAck { id, results } = event {
+            println!("  [generic] SUBACK for mid {id}: granted {results:?}");
+        }
+        Ok(())
+    });
+
+    // PUBACK / PUBCOMP carry the mid returned by publish().
+    client.on(Command::PubAck, |_c, e| {
+        println!(
+            "  [generic] PUBACK for mid {:?}",
+            e.packet_id().map(|m| m.get())
+        );
+        Ok(())
+    });
+    client.on(Command::PubComp, |_c, e| {
+        println!(
+            "  [generic] PUBCOMP for mid {:?}",
+            e.packet_id().map(|m| m.get())
+        );
+        Ok(())
+    });
+
+    // client.loop(on_message): every application message once, whatever its QoS.
+    let tx = done_tx.clone();
+    client.loop_start(Some(move |_client: &Client, event: &Event| {
+        if let Some(m) = event.message() {
+            println!(
+                "  [on_message] {} = {:?} (QoS {})",
+                m.topic(),
+                m.payload_str(),
+                m.qos.as_u8()
+            );
+            tx.send(m.payload_str().unwrap_or_default().to_string())?;
+        }
+        Ok(())
+    }));
+
+    // mid = client.subscribe([("quickstart/greetings", 1), ("quickstart/exact", 2)])
+    let mid = client.subscribe(&[
+        ("quickstart/greetings", QoS::AtLeastOnce),
+        ("quickstart/exact", QoS::ExactlyOnce),
+    ])?;
+    println!("subscribe -> mid {mid}");
+    thread::sleep(Duration::from_millis(200));
+
+    // QoS 0 and 1 arrive on PUBLISH: "cool" is taken by the specific callback, the other by
+    // on_message. The QoS 2 message arrives once, on PUBREL.
+    for (topic, payload, qos) in [
+        ("quickstart/greetings", "hello at QoS 0", QoS::AtMostOnce),
+        ("quickstart/greetings", "cool", QoS::AtLeastOnce),
+        (
+            "quickstart/exact",
+            "exactly once at QoS 2",
+            QoS::ExactlyOnce,
+        ),
+    ] {
+        let mid = client.publish(topic, payload.as_bytes(), qos, false)?;
+        println!(
+            "publish {payload:?} at QoS {} -> mid {:?}",
+            qos.as_u8(),
+            mid.map(|m| m.get())
+        );
+    }
+
+    // Wait until the three messages came back through the broker.
+    let mut received = Vec::new();
+    while received.len() < 3 {
+        match done_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(payload) => received.push(payload),
+            Err(_) => {
+                return Err(format!(
+                    "only {} of 3 messages came back: {received:?}",
+                    received.len()
+                )
+                .into())
+            }
+        }
+    }
+    received.sort();
+    println!("received all three: {received:?}");
+    thread::sleep(Duration::from_millis(100)); // let the last acks print
+
+    // client.disconnect(): DISCONNECT is sent, so the broker discards the will.
+    client.disconnect();
+    for failure in client.take_callback_failures() {
+        println!("callback failure: {failure:?}");
+    }
+    println!("disconnected");
+    Ok(())
+}
+
+/// `--host H --port P`, or nothing.
+fn parse_args() -> Result<Option<(String, u16)>, Box<dyn Error>> {
+    let mut host = None;
+    let mut port = 1883;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--host" => host = Some(args.next().ok_or("--host needs a value")?),
+            "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
+            other => {
+                return Err(format!("unknown argument {other:?}; use --host H --port P").into())
+            }
+        }
+    }
+    Ok(host.map(|h| (h, port)))
+}
+
+/// Starts rumqttd in this process on a free loopback port.
+fn start_local_broker() -> Result<u16, Box<dyn Error>> {
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let config = format!(
+        r#"
+id = 0
+[router]
+id = 0
+max_connections = 16
+max_outgoing_packet_count = 200
+max_segment_size = 1048576
+max_segment_count = 10
+[v4.1]
+name = "v4-1"
+listen = "127.0.0.1:{port}"
+next_connection_delay_ms = 1
+[v4.1.connections]
+connection_timeout_ms = 60000
+max_payload_size = 20480
+max_inflight_count = 100
+dynamic_filters = true
+"#
+    );
+    let config: rumqttd::Config = toml::from_str(&config)?;
+    let mut broker = rumqttd::Broker::new(config);
+    thread::Builder::new()
+        .name("rumqttd".into())
+        .spawn(move || {
+            if let Err(e) = broker.start() {
+                eprintln!("in-process broker stopped: {e}");
+            }
+        })?;
+    // Wait until it listens.
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    Err("the in-process broker did not start listening".into())
+}
