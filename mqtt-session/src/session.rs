@@ -108,6 +108,8 @@ pub struct Session {
     last_sent: Instant,
     last_received: Instant,
     next_retry: Option<Instant>,
+    /// A PINGREQ went out and its PINGRESP has not arrived yet.
+    ping_outstanding: bool,
     peer: PeerLimits,
     incoming_aliases: BTreeMap<u16, String>,
 
@@ -141,6 +143,7 @@ impl Session {
             last_sent: Instant::ZERO,
             last_received: Instant::ZERO,
             next_retry: None,
+            ping_outstanding: false,
             peer: PeerLimits::DEFAULT,
             incoming_aliases: BTreeMap::new(),
             rx: Vec::new(),
@@ -308,6 +311,7 @@ impl Session {
         self.last_sent = now;
         self.last_received = now;
         self.next_retry = None;
+        self.ping_outstanding = false;
         self.peer = PeerLimits::DEFAULT;
         self.incoming_aliases.clear();
         Ok(())
@@ -545,8 +549,9 @@ impl Session {
                 }
                 if let Some(deadline) = self.keepalive_deadline() {
                     if now >= deadline {
-                        // Nothing was sent for a whole keepalive [MQTT-3.1.2-23].
+                        // Nothing was sent (or heard) for a whole keepalive [MQTT-3.1.2-23].
                         let _ = self.tx.push(&Packet::PingReq, self.v());
+                        self.ping_outstanding = true;
                     }
                 }
                 if let Some(deadline) = self.next_retry {
@@ -605,7 +610,15 @@ impl Session {
         if self.keep_alive.is_zero() || !self.tx.is_empty() {
             return None;
         }
-        Some(self.last_sent.saturating_add(self.keep_alive))
+        // A PINGREQ is due when nothing was sent for a keepalive [MQTT-3.1.2-23], and also
+        // when nothing was heard for one: a client that only publishes QoS 0 hears nothing
+        // back, and without a PINGRESP the silence timeout would end a healthy connection.
+        // (A client may send PINGREQ at any time, §3.12.)
+        let sent = self.last_sent.saturating_add(self.keep_alive);
+        if self.ping_outstanding {
+            return Some(sent);
+        }
+        Some(sent.min(self.last_received.saturating_add(self.keep_alive)))
     }
 
     fn silence_deadline(&self) -> Option<Instant> {
@@ -666,7 +679,10 @@ impl Session {
             Packet::PubComp(a) => self.on_pubcomp(&a),
             Packet::SubAck(a) => self.on_suback(&a),
             Packet::UnsubAck(a) => self.on_unsuback(&a),
-            Packet::PingResp => self.emit(Event::PingResp),
+            Packet::PingResp => {
+                self.ping_outstanding = false;
+                self.emit(Event::PingResp);
+            }
             Packet::Disconnect(d) => {
                 if self.v() == ProtocolVersion::V311 {
                     return self.violation(SERVER_PACKET, "a 3.1.1 server never sends DISCONNECT");
