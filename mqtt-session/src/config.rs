@@ -60,8 +60,8 @@ pub struct SessionConfig {
     /// When the broker did not resume the session (CONNACK session present = 0) but the
     /// client had subscriptions: subscribe to them again automatically.
     pub resubscribe_on_session_loss: bool,
-    /// MQTT 3.1.1 only: resend unacknowledged publishes (with DUP) after this long within the
-    /// same connection, as the seed did every 20 s. Off by default; MQTT 5.0 forbids it
+    /// MQTT 3.1.1 only: every this long within a connection, resend every unacknowledged
+    /// publish (with DUP) and PUBREL, as the seed did every 20 s. Off by default; MQTT 5.0 forbids it
     /// [MQTT-4.4.0-1], so it is ignored there.
     pub retry_interval_v311: Option<Duration>,
     /// MQTT 5.0 Session Expiry Interval in seconds. `None`: 0 with a clean session, and

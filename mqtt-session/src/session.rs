@@ -127,6 +127,9 @@ pub struct Session {
     requests: VecDeque<Request>,
     incoming_qos2: BTreeMap<PacketId, Message>,
     subscriptions: BTreeMap<String, SubscriptionOptions>,
+    /// The automatic resubscription made after a session loss, while unacknowledged. At most
+    /// one is kept, so repeated session losses cannot pile up requests.
+    auto_resubscribe: Option<PacketId>,
     /// A publish was refused for lack of room; tell the application when room frees up.
     blocked: bool,
 }
@@ -156,6 +159,7 @@ impl Session {
             requests: VecDeque::new(),
             incoming_qos2: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
+            auto_resubscribe: None,
             blocked: false,
         }
     }
@@ -582,6 +586,9 @@ impl Session {
         let n = self.tx.pop_into(out)?;
         // Keepalive counts from the last packet sent [MQTT-3.1.2-23].
         self.last_sent = now;
+        // Draining the transmit buffer can make room for a QoS 0 publish that was refused
+        // for `max_transmit_bytes`: PublishUnblocked must follow (no ack may ever come).
+        self.unblock_if_room();
         Some(n)
     }
 
@@ -778,10 +785,21 @@ impl Session {
             }
         });
         self.unsent = self.outgoing.len();
+        if let Some(old) = self.auto_resubscribe.take() {
+            // The resubscription made at an earlier session loss was never acknowledged; the
+            // one made below covers the same subscriptions (or fewer, after an UNSUBACK). Drop
+            // it, or every loss would add one more request past `max_pending_requests` (found
+            // by tests/state_machine.rs: `repeated_session_loss_keeps_one_resubscription`).
+            if let Some(i) = self.find_request(old) {
+                self.requests.remove(i);
+                self.ids.remove(old);
+            }
+        }
         if self.config.resubscribe_on_session_loss && !self.subscriptions.is_empty() {
             let subs: Vec<(String, SubscriptionOptions)> =
                 self.subscriptions.iter().map(|(f, o)| (f.clone(), *o)).collect();
             if let Some(id) = self.ids.allocate() {
+                self.auto_resubscribe = Some(id);
                 // Ahead of everything else, so messages flow again as soon as possible.
                 self.requests.push_front(Request {
                     id,
@@ -818,7 +836,16 @@ impl Session {
         if self.unsent > 0 {
             let window = self.window();
             let mut sent = self.outgoing.len() - self.unsent;
-            for o in self.outgoing.iter_mut() {
+            // Unsent entries normally form a suffix (sending goes front to back, new entries
+            // join at the back): start there, so a publish costs O(1), not O(window). Only a
+            // misbehaving broker's PUBREC can break the suffix; then scan everything.
+            let suffix = self.outgoing.len() - self.unsent;
+            let start = if self.outgoing.range(suffix..).all(|o| !o.sent_on_connection) {
+                suffix
+            } else {
+                0
+            };
+            for o in self.outgoing.range_mut(start..) {
                 if sent >= window {
                     break;
                 }
@@ -872,7 +899,9 @@ impl Session {
     }
 
     fn unblock_if_room(&mut self) {
-        if self.blocked && self.can_publish(QoS::ExactlyOnce) {
+        // Room for every QoS: a refused QoS 0 publish waits on the transmit buffer, a refused
+        // QoS 1/2 publish on the window or the queue.
+        if self.blocked && self.can_publish(QoS::ExactlyOnce) && self.can_publish(QoS::AtMostOnce) {
             self.blocked = false;
             self.emit(Event::PublishUnblocked);
         }
@@ -941,6 +970,22 @@ impl Session {
                     o.state = OutgoingState::AwaitingPubComp;
                     if o.sent_on_connection {
                         let _ = self.tx.push(&Packet::PubRel(Ack::new(ack.packet_id)), v);
+                    }
+                }
+                // PUBRELs are (re-)sent in the order their PUBRECs arrived [MQTT-4.6.0-4]:
+                // keep this entry behind every message already awaiting PUBCOMP. The order of
+                // the PUBLISH entries among themselves is unchanged [MQTT-4.6.0-1].
+                let last_rel = self
+                    .outgoing
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .find(|(j, o)| *j != i && matches!(o.state, OutgoingState::AwaitingPubComp))
+                    .map(|(j, _)| j);
+                if let Some(j) = last_rel.filter(|&j| j > i) {
+                    if let Some(o) = self.outgoing.remove(i) {
+                        // After the removal, the entry at j - 1 is that last one.
+                        self.outgoing.insert(j, o);
                     }
                 }
             }
@@ -1041,6 +1086,9 @@ impl Session {
             }
         }
         self.ids.remove(ack.packet_id);
+        if self.auto_resubscribe == Some(ack.packet_id) {
+            self.auto_resubscribe = None;
+        }
         self.emit(Event::SubAck { id: ack.packet_id, results: ack.reason_codes.iter().copied().collect() });
     }
 

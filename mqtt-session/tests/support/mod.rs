@@ -118,7 +118,8 @@ impl SimBroker {
     }
 
     fn send(&mut self, p: Packet<'_>) {
-        p.encode(self.version, &mut self.out).expect("the broker model writes valid packets");
+        p.encode(self.version, &mut self.out)
+            .expect("the broker model writes valid packets");
     }
 
     /// Takes what the broker wants to send.
@@ -180,7 +181,10 @@ impl SimBroker {
                 }
                 let present = !c.clean_start && self.session.is_some();
                 if c.clean_start || self.session.is_none() {
-                    self.session = Some(BrokerSession { next_id: 0, ..Default::default() });
+                    self.session = Some(BrokerSession {
+                        next_id: 0,
+                        ..Default::default()
+                    });
                 }
                 self.connected = true;
                 let props = self.script.connack_properties.clone();
@@ -227,7 +231,8 @@ impl SimBroker {
                 let mut codes = mqtt_proto::smallvec::SmallVec::new();
                 for sub in &s.subscriptions {
                     if let Some(sess) = self.session.as_mut() {
-                        sess.subscriptions.insert(sub.filter.as_str().to_string(), sub.options.qos);
+                        sess.subscriptions
+                            .insert(sub.filter.as_str().to_string(), sub.options.qos);
                     }
                     codes.push(match sub.options.qos {
                         QoS::AtMostOnce => ReasonCode::GRANTED_QOS_0,
@@ -319,7 +324,9 @@ impl SimBroker {
 
     /// Sends an application message to the client (as if another client published it).
     pub fn deliver(&mut self, topic: &str, payload: &[u8], qos: QoS) {
-        let Some(s) = self.session.as_mut() else { return };
+        let Some(s) = self.session.as_mut() else {
+            return;
+        };
         let qos_pid = match qos {
             QoS::AtMostOnce => QosPid::AtMostOnce,
             q => {
@@ -350,9 +357,13 @@ impl SimBroker {
 
     /// Resends unacknowledged messages to the client after it resumed its session.
     fn resend_session(&mut self) {
-        let Some(s) = self.session.clone() else { return };
+        let Some(s) = self.session.clone() else {
+            return;
+        };
         for id in &s.out_order {
-            let Some((msg, _)) = s.outgoing.get(id) else { continue };
+            let Some((msg, _)) = s.outgoing.get(id) else {
+                continue;
+            };
             let pid = PacketId::new(*id).expect("non-zero");
             match msg {
                 Some(m) => {
@@ -378,12 +389,19 @@ impl SimBroker {
 
     /// Sends a 5.0 DISCONNECT to the client.
     pub fn disconnect_client(&mut self, reason: ReasonCode) {
-        self.send(Packet::Disconnect(Disconnect { reason, properties: Properties::EMPTY }));
+        self.send(Packet::Disconnect(Disconnect {
+            reason,
+            properties: Properties::EMPTY,
+        }));
     }
 
     /// Packets of a kind the broker received, as their bytes.
     pub fn received(&self, kind: &str) -> Vec<Vec<u8>> {
-        self.seen.iter().filter(|s| s.kind == kind).map(|s| s.bytes.clone()).collect()
+        self.seen
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.bytes.clone())
+            .collect()
     }
 
     /// Decodes the received packets of a kind.
@@ -391,7 +409,12 @@ impl SimBroker {
         self.seen
             .iter()
             .filter(|s| s.kind == kind)
-            .map(|s| decode(&s.bytes, self.version, &Limits::default()).unwrap().unwrap().0)
+            .map(|s| {
+                decode(&s.bytes, self.version, &Limits::default())
+                    .unwrap()
+                    .unwrap()
+                    .0
+            })
             .collect()
     }
 
@@ -401,7 +424,10 @@ impl SimBroker {
     }
 
     pub fn set_receive_maximum(&mut self, n: u16) {
-        self.script.connack_properties.push(Property::ReceiveMaximum(n)).unwrap();
+        self.script
+            .connack_properties
+            .push(Property::ReceiveMaximum(n))
+            .unwrap();
     }
 }
 
@@ -427,6 +453,8 @@ pub struct Pair {
     /// Every packet the client sent, with when (across connections).
     pub client_sent: Vec<(Instant, Vec<u8>)>,
     pub link_up: bool,
+    /// The size of every read fed to the client, in order (to check how bytes were split).
+    pub reads: Vec<usize>,
     rng: StdRng,
     buf: Vec<u8>,
 }
@@ -447,6 +475,7 @@ impl Pair {
             events: Vec::new(),
             client_sent: Vec::new(),
             link_up: false,
+            reads: Vec::new(),
             rng: StdRng::seed_from_u64(7),
             buf: Vec::new(),
         }
@@ -464,7 +493,9 @@ impl Pair {
     pub fn open(&mut self, options: &ConnectOptions<'_>) {
         self.link_up = true;
         self.broker.connection_lost();
-        self.client.connect(self.now, options).expect("connect accepted");
+        self.client
+            .connect(self.now, options)
+            .expect("connect accepted");
     }
 
     /// Opens the link, connects, and drives until idle.
@@ -478,7 +509,9 @@ impl Pair {
         let mut progressed = false;
         loop {
             self.buf.clear();
-            let Some(_) = self.client.poll_transmit(self.now, &mut self.buf) else { break };
+            let Some(_) = self.client.poll_transmit(self.now, &mut self.buf) else {
+                break;
+            };
             progressed = true;
             self.client_sent.push((self.now, self.buf.clone()));
             if self.link_up {
@@ -524,9 +557,13 @@ impl Pair {
     /// Feeds bytes to the client as the configured split dictates.
     pub fn feed_client(&mut self, bytes: &[u8]) {
         match self.split {
-            Split::Whole => self.client.handle_read(self.now, bytes),
+            Split::Whole => {
+                self.reads.push(bytes.len());
+                self.client.handle_read(self.now, bytes)
+            }
             Split::EveryByte => {
                 for b in bytes {
+                    self.reads.push(1);
                     self.client.handle_read(self.now, std::slice::from_ref(b));
                 }
             }
@@ -535,6 +572,7 @@ impl Pair {
                 while !rest.is_empty() {
                     let n = self.rng.gen_range(1..=rest.len());
                     let (a, b) = rest.split_at(n);
+                    self.reads.push(a.len());
                     self.client.handle_read(self.now, a);
                     rest = b;
                 }
@@ -552,10 +590,13 @@ impl Pair {
     }
 
     fn next_arrival(&self) -> Option<Instant> {
-        [self.to_broker.front().map(|x| x.0), self.to_client.front().map(|x| x.0)]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.to_broker.front().map(|x| x.0),
+            self.to_client.front().map(|x| x.0),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs until no bytes are in flight and nothing is pending, without firing timers
@@ -626,6 +667,95 @@ impl Pair {
         self.connect(keep_alive);
     }
 
+    /// Sets how bytes are re-chunked on their way to the client. `Split::Seeded(n)` also
+    /// reseeds the chunking RNG with `n`, so different seeds give different splits.
+    pub fn set_split(&mut self, split: Split) {
+        self.split = split;
+        if let Split::Seeded(seed) = split {
+            self.rng = StdRng::seed_from_u64(seed);
+        }
+    }
+
+    /// Hands the client's pending output to the wire and records its events, without
+    /// delivering anything or moving the clock.
+    pub fn flush_client(&mut self) {
+        self.drain_client();
+    }
+
+    /// One unit of progress, finer than `drive`: drains the client; else delivers the oldest
+    /// due transfer (towards the broker first); else jumps the clock to the next arrival.
+    /// Timers do not fire. Returns false when nothing is left to do.
+    pub fn step(&mut self) -> bool {
+        self.flush_broker();
+        if self.drain_client() {
+            return true;
+        }
+        if self.to_broker.front().is_some_and(|(t, _)| *t <= self.now) {
+            let (_, bytes) = self.to_broker.pop_front().unwrap();
+            if self.link_up {
+                self.broker.handle(&bytes);
+                let out = self.broker.take_output();
+                if !out.is_empty() {
+                    let at = self.now.checked_add(self.latency).unwrap();
+                    self.to_client.push_back((at, out));
+                }
+            }
+            return true;
+        }
+        if self.to_client.front().is_some_and(|(t, _)| *t <= self.now) {
+            let (_, bytes) = self.to_client.pop_front().unwrap();
+            self.feed_client(&bytes);
+            return true;
+        }
+        match self.next_arrival() {
+            Some(t) => {
+                self.now = t.max(self.now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Steps (see [`Pair::step`]) until `stop` holds, checked before every step; panics if
+    /// the pair goes idle first. Use it to cut the connection at an exact point of a flow.
+    pub fn drive_until(&mut self, stop: impl Fn(&Self) -> bool) {
+        for _ in 0..100_000 {
+            if stop(self) {
+                return;
+            }
+            if !self.step() {
+                break;
+            }
+        }
+        assert!(
+            stop(self),
+            "drive_until: the pair went idle before the condition held"
+        );
+    }
+
+    /// Bytes on the wire towards the client, not yet delivered.
+    pub fn in_flight_to_client(&self) -> usize {
+        self.to_client.iter().map(|(_, b)| b.len()).sum()
+    }
+
+    /// Bytes on the wire towards the broker, not yet delivered.
+    pub fn in_flight_to_broker(&self) -> usize {
+        self.to_broker.iter().map(|(_, b)| b.len()).sum()
+    }
+
+    /// Whether the client emitted an event matching `f`.
+    pub fn has_event(&self, f: impl Fn(&Event) -> bool) -> bool {
+        self.events.iter().any(|(_, e)| f(e))
+    }
+
+    /// Packets the client sent since index `from` of `client_sent`, as bytes.
+    pub fn sent_since(&self, from: usize) -> Vec<Vec<u8>> {
+        self.client_sent[from..]
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
     /// Events emitted since index `from`.
     pub fn events_since(&self, from: usize) -> Vec<Event> {
         self.events[from..].iter().map(|(_, e)| e.clone()).collect()
@@ -637,7 +767,11 @@ impl Pair {
 
     /// Packets the client sent of a given type (first byte high nibble), as bytes.
     pub fn client_sent_of(&self, packet_type: u8) -> Vec<(Instant, Vec<u8>)> {
-        self.client_sent.iter().filter(|(_, b)| b[0] >> 4 == packet_type).cloned().collect()
+        self.client_sent
+            .iter()
+            .filter(|(_, b)| b[0] >> 4 == packet_type)
+            .cloned()
+            .collect()
     }
 
     /// Application messages the client delivered (Message and MessageReleased events).
@@ -647,5 +781,146 @@ impl Pair {
             .filter_map(|(_, e)| e.message())
             .map(|m| (m.topic().to_string(), m.payload().to_vec(), m.qos))
             .collect()
+    }
+}
+
+/// Encodes one packet.
+pub fn encode(p: Packet<'_>, v: ProtocolVersion) -> Vec<u8> {
+    let mut out = Vec::new();
+    p.encode(v, &mut out).expect("test packets are valid");
+    out
+}
+
+/// A packet identifier from a number (panics on 0).
+pub fn pid(n: u16) -> PacketId {
+    PacketId::new(n).expect("non-zero packet id")
+}
+
+/// A Session driven directly by a test, with a hand-set clock and hand-written broker bytes:
+/// for byte-exact assertions without a broker model in between.
+pub struct Direct {
+    pub session: Session,
+    pub now: Instant,
+    /// Every packet the client handed out, in order.
+    pub sent: Vec<Vec<u8>>,
+    /// Every event the client emitted, in order.
+    pub events: Vec<Event>,
+    sent_seen: usize,
+    events_seen: usize,
+}
+
+impl Direct {
+    pub fn new(config: SessionConfig) -> Self {
+        Self {
+            session: Session::new(config),
+            now: Instant::from_millis(0),
+            sent: Vec::new(),
+            events: Vec::new(),
+            sent_seen: 0,
+            events_seen: 0,
+        }
+    }
+
+    pub fn v311(client_id: &str, clean: bool) -> Self {
+        Self::new(SessionConfig::new(client_id, clean, ProtocolVersion::V311))
+    }
+
+    pub fn v5(client_id: &str, clean: bool) -> Self {
+        Self::new(SessionConfig::new(client_id, clean, ProtocolVersion::V5))
+    }
+
+    pub fn version(&self) -> ProtocolVersion {
+        self.session.config().version
+    }
+
+    /// Sets the clock.
+    pub fn at(&mut self, ms: u64) -> &mut Self {
+        self.now = Instant::from_millis(ms);
+        self
+    }
+
+    /// Drains packets and events into `sent` and `events`.
+    pub fn drain(&mut self) {
+        loop {
+            let mut buf = Vec::new();
+            if self.session.poll_transmit(self.now, &mut buf).is_none() {
+                break;
+            }
+            self.sent.push(buf);
+        }
+        while let Some(e) = self.session.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    /// Packets sent since the last call.
+    pub fn take_sent(&mut self) -> Vec<Vec<u8>> {
+        self.drain();
+        let new = self.sent[self.sent_seen..].to_vec();
+        self.sent_seen = self.sent.len();
+        new
+    }
+
+    /// Events emitted since the last call.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.drain();
+        let new = self.events[self.events_seen..].to_vec();
+        self.events_seen = self.events.len();
+        new
+    }
+
+    /// Calls `connect` and drains the CONNECT.
+    pub fn start(&mut self, keep_alive: u16) -> Vec<u8> {
+        self.session
+            .connect(self.now, &ConnectOptions::new(keep_alive))
+            .expect("connect accepted");
+        let sent = self.take_sent();
+        assert_eq!(sent.len(), 1, "exactly one CONNECT");
+        sent.into_iter().next().unwrap()
+    }
+
+    /// Connects: CONNECT out, CONNACK (accepted, with `session_present`) in; drains.
+    pub fn connect(&mut self, keep_alive: u16, session_present: bool) {
+        self.start(keep_alive);
+        self.feed_packet(Packet::ConnAck(ConnAck {
+            session_present,
+            reason: ReasonCode::Success,
+            properties: Properties::EMPTY,
+        }));
+        assert!(self.session.is_connected(), "{:?}", self.events);
+    }
+
+    /// Bytes from the broker; drains.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.session.handle_read(self.now, bytes);
+        self.drain();
+    }
+
+    /// A packet from the broker; drains.
+    pub fn feed_packet(&mut self, p: Packet<'_>) {
+        let bytes = encode(p, self.version());
+        self.feed(&bytes);
+    }
+
+    /// Fires `handle_timeout` at the current clock; drains.
+    pub fn timeout(&mut self) {
+        self.session.handle_timeout(self.now);
+        self.drain();
+    }
+
+    /// The transport closed; drains.
+    pub fn close(&mut self) {
+        self.session.handle_closed(self.now);
+        self.drain();
+    }
+
+    /// Publishes and drains; returns the packet id.
+    pub fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS) -> Option<PacketId> {
+        let id = self
+            .session
+            .publish(self.now, topic, payload, qos, false)
+            .expect("publish accepted");
+        self.drain();
+        id
     }
 }
