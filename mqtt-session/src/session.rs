@@ -909,8 +909,14 @@ impl Session {
 
     fn retry_v311(&mut self, now: Instant) {
         let v = self.v();
-        for o in self.outgoing.iter_mut().filter(|o| o.sent_on_connection) {
-            transmit_outgoing(&mut self.tx, o, v);
+        // Only when everything queued before was handed out: while the transport is not
+        // taking bytes, each interval would add another copy of every message in flight and
+        // the transmit buffer would grow without bound (found by tests/state_machine.rs:
+        // `v311_retry_does_not_pile_up_while_the_transport_is_stalled`).
+        if self.tx.is_empty() {
+            for o in self.outgoing.iter_mut().filter(|o| o.sent_on_connection) {
+                transmit_outgoing(&mut self.tx, o, v);
+            }
         }
         self.next_retry = self.config.retry_interval_v311.map(|d| now.saturating_add(d));
     }
