@@ -15,6 +15,8 @@
 //!
 //! Everything is blocking and uses only `std` threads, sockets and processes.
 //!
+//! The [`scenarios`] module is the end-to-end suite every client transport runs against it.
+//!
 //! ```no_run
 //! use std::io::{Read, Write};
 //! use std::net::TcpStream;
@@ -54,6 +56,8 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use tempfile::TempDir;
+
+pub mod scenarios;
 
 /// The address every listener binds to.
 const HOST: &str = "127.0.0.1";

@@ -875,10 +875,20 @@ impl Client {
                         Event::Disconnected { reason } => {
                             core.last_disconnect = Some(*reason);
                             if first && core.connect_state.result.is_none() {
-                                core.connect_state.result = Some(Err(match reason {
-                                    DisconnectReason::Refused(code) => ClientError::Refused(*code),
-                                    other => ClientError::Disconnected(*other),
-                                }));
+                                let transport_error = core.conn.take_error();
+                                core.connect_state.result =
+                                    Some(Err(match (reason, transport_error) {
+                                        (DisconnectReason::Refused(code), _) => {
+                                            ClientError::Refused(*code)
+                                        }
+                                        // The socket failed (TLS handshake, certificate, reset):
+                                        // report that error, which says what went wrong, not
+                                        // only "closed by the transport" (it was swallowed).
+                                        (DisconnectReason::TransportClosed, Some(e)) => {
+                                            ClientError::Io(e)
+                                        }
+                                        (other, _) => ClientError::Disconnected(*other),
+                                    }));
                                 core.stop = true;
                             }
                             lost = true;

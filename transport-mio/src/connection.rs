@@ -58,6 +58,9 @@ pub struct MqttConnection {
     out: Vec<u8>,
     out_pos: usize,
     read_buf: Box<[u8]>,
+    /// The I/O or TLS error that closed the socket, kept so the user learns *why* (a
+    /// certificate that does not name the host, a reset) instead of only "closed".
+    last_error: Option<io::Error>,
 }
 
 impl MqttConnection {
@@ -75,6 +78,7 @@ impl MqttConnection {
             out: Vec::with_capacity(4096),
             out_pos: 0,
             read_buf: vec![0; 16 * 1024].into_boxed_slice(),
+            last_error: None,
         }
     }
 
@@ -111,6 +115,7 @@ impl MqttConnection {
         }
         self.out.clear();
         self.out_pos = 0;
+        self.last_error = None;
         self.stream = Some(stream);
         self.flush();
         Ok(())
@@ -161,9 +166,23 @@ impl MqttConnection {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return self.closed(),
+                Err(e) => return self.failed(e),
             }
         }
+    }
+
+    /// The socket failed with `e` (TLS errors included): remember it, then close.
+    fn failed(&mut self, e: io::Error) {
+        self.last_error = Some(e);
+        self.closed();
+    }
+
+    /// The I/O or TLS error that closed the last connection, if an error (rather than an
+    /// orderly end of stream or a command) closed it; taken once, cleared by
+    /// [`open`](Self::open). Pair it with [`Event::Disconnected`] for a message that says what
+    /// went wrong, e.g. that the broker's certificate does not name the host.
+    pub fn take_error(&mut self) -> Option<io::Error> {
+        self.last_error.take()
     }
 
     fn closed(&mut self) {
@@ -209,7 +228,7 @@ impl MqttConnection {
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return self.closed(),
+                Err(e) => return self.failed(e),
             }
         }
     }

@@ -1,0 +1,203 @@
+//! The async client in a few lines: connect with a will, spawn the driver, register a
+//! specific and a generic callback, subscribe, publish at QoS 0, 1 and 2 and await the
+//! acknowledgements, read the event stream, disconnect.
+//!
+//! ```text
+//! cargo run -p transport-async --example async_quickstart                      # in-process broker
+//! cargo run -p transport-async --example async_quickstart -- --host test.mosquitto.org --port 1883
+//! ```
+//!
+//! With no `--host` it starts an in-process broker (the `rumqttd` crate) on 127.0.0.1, so it
+//! works on a fresh machine with no broker installed. It exits by itself. It runs on smol;
+//! any executor works the same way (see the crate documentation for tokio).
+
+use std::error::Error;
+use std::net::TcpListener;
+use std::thread;
+use std::time::Duration;
+
+use futures_lite::{future, StreamExt};
+use mqtt_proto::{ProtocolVersion, QoS};
+use mqtt_session::{Command, Event, SessionConfig};
+use transport_async::{AsyncClient, ClientOptions};
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let (host, port) = match parse_args()? {
+        Some(addr) => addr,
+        None => {
+            let port = start_local_broker()?;
+            println!("started an in-process broker on 127.0.0.1:{port}");
+            ("127.0.0.1".to_string(), port)
+        }
+    };
+    smol::block_on(run(&host, port))
+}
+
+async fn run(host: &str, port: u16) -> Result<(), Box<dyn Error>> {
+    let config = SessionConfig::new("async-quickstart", true, ProtocolVersion::V311);
+    let options = ClientOptions::new().keep_alive(30).will(
+        "quickstart/status",
+        b"offline",
+        QoS::AtLeastOnce,
+        false,
+    );
+    let (client, driver) = AsyncClient::connect(config, host, port, options).await?;
+    println!(
+        "connected to {host}:{port} (session present: {})",
+        client.session_present()
+    );
+    // The driver owns the socket; spawn it on the executor.
+    let driver = smol::spawn(driver);
+    let mut events = client.events();
+
+    // A specific PUBLISH callback (runs only when its condition is true) and a generic one
+    // for SUBACK. Callbacks run on the driver's task and may publish.
+    client.on_if(
+        Command::Publish,
+        |_client, event| {
+            if let Some(m) = event.message() {
+                println!(
+                    "  [specific] something cool on {}: {:?}",
+                    m.topic(),
+                    m.payload_str()
+                );
+            }
+            Ok(())
+        },
+        |event| event.message().is_some_and(|m| m.payload() == b"cool"),
+        1,
+    );
+    client.on(Command::SubAck, |_client, event| {
+        if let Event::SubAck { id, results } = event {
+            println!("  [generic] SUBACK for mid {id}: granted {results:?}");
+        }
+        Ok(())
+    });
+
+    let subscribed = client.subscribe(&[
+        ("quickstart/greetings", QoS::AtLeastOnce),
+        ("quickstart/exact", QoS::ExactlyOnce),
+    ])?;
+    println!("subscribe -> mid {}", subscribed.packet_id());
+    subscribed.await?;
+
+    for (topic, payload, qos) in [
+        ("quickstart/greetings", "hello at QoS 0", QoS::AtMostOnce),
+        ("quickstart/greetings", "cool", QoS::AtLeastOnce),
+        (
+            "quickstart/exact",
+            "exactly once at QoS 2",
+            QoS::ExactlyOnce,
+        ),
+    ] {
+        let done = client.publish(topic, payload.as_bytes(), qos, false)?;
+        println!(
+            "publish {payload:?} at QoS {} -> mid {:?}",
+            qos.as_u8(),
+            done.packet_id().map(|m| m.get())
+        );
+        // Resolves on PUBACK (QoS 1) or PUBCOMP (QoS 2); at once for QoS 0.
+        println!("  acknowledged: {:?}", done.await?);
+    }
+
+    // The three messages come back through the broker, on the event stream.
+    let mut received = Vec::new();
+    let collect = async {
+        while received.len() < 3 {
+            match events.next().await {
+                Some(event) => {
+                    if let Some(m) = event.message() {
+                        println!(
+                            "  [stream] {} = {:?} (QoS {})",
+                            m.topic(),
+                            m.payload_str(),
+                            m.qos.as_u8()
+                        );
+                        received.push(m.payload_str().unwrap_or_default().to_string());
+                    }
+                }
+                None => break,
+            }
+        }
+    };
+    let timeout = async {
+        async_io::Timer::after(Duration::from_secs(10)).await;
+    };
+    future::or(collect, timeout).await;
+    if received.len() < 3 {
+        return Err(format!(
+            "only {} of 3 messages came back: {received:?}",
+            received.len()
+        )
+        .into());
+    }
+    received.sort();
+    println!("received all three: {received:?}");
+
+    // DISCONNECT: the broker discards the will; the driver ends with Ok.
+    client.disconnect().await;
+    driver.await?;
+    for failure in client.take_callback_failures() {
+        println!("callback failure: {failure:?}");
+    }
+    println!("disconnected");
+    Ok(())
+}
+
+/// `--host H --port P`, or nothing.
+fn parse_args() -> Result<Option<(String, u16)>, Box<dyn Error>> {
+    let mut host = None;
+    let mut port = 1883;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--host" => host = Some(args.next().ok_or("--host needs a value")?),
+            "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
+            other => {
+                return Err(format!("unknown argument {other:?}; use --host H --port P").into())
+            }
+        }
+    }
+    Ok(host.map(|h| (h, port)))
+}
+
+/// Starts rumqttd in this process on a free loopback port.
+fn start_local_broker() -> Result<u16, Box<dyn Error>> {
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let config = format!(
+        r#"
+id = 0
+[router]
+id = 0
+max_connections = 16
+max_outgoing_packet_count = 200
+max_segment_size = 1048576
+max_segment_count = 10
+[v4.1]
+name = "v4-1"
+listen = "127.0.0.1:{port}"
+next_connection_delay_ms = 1
+[v4.1.connections]
+connection_timeout_ms = 60000
+max_payload_size = 20480
+max_inflight_count = 100
+dynamic_filters = true
+"#
+    );
+    let config: rumqttd::Config = toml::from_str(&config)?;
+    let mut broker = rumqttd::Broker::new(config);
+    thread::Builder::new()
+        .name("rumqttd".into())
+        .spawn(move || {
+            if let Err(e) = broker.start() {
+                eprintln!("in-process broker stopped: {e}");
+            }
+        })?;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    Err("the in-process broker did not start listening".into())
+}
