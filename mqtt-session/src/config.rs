@@ -71,7 +71,11 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// A configuration with the given identity and defaults for every limit.
-    pub fn new(client_id: impl Into<String>, clean_session: bool, version: ProtocolVersion) -> Self {
+    pub fn new(
+        client_id: impl Into<String>,
+        clean_session: bool,
+        version: ProtocolVersion,
+    ) -> Self {
         Self {
             client_id: client_id.into(),
             clean_session,
@@ -120,7 +124,13 @@ pub struct ConnectOptions<'a> {
 impl<'a> ConnectOptions<'a> {
     /// Options with this keepalive and nothing else.
     pub const fn new(keep_alive: u16) -> Self {
-        Self { keep_alive, will: None, username: None, password: None, properties: Properties::EMPTY }
+        Self {
+            keep_alive,
+            will: None,
+            username: None,
+            password: None,
+            properties: Properties::EMPTY,
+        }
     }
 
     /// Sets the will message.

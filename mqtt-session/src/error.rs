@@ -19,7 +19,11 @@ pub struct ProtocolError {
 
 impl ProtocolError {
     pub(crate) const fn new(rule: Rule, what: &'static str, reason_code: ReasonCode) -> Self {
-        Self { rule, what, reason_code }
+        Self {
+            rule,
+            what,
+            reason_code,
+        }
     }
 }
 
@@ -31,13 +35,21 @@ impl From<DecodeError> for ProtocolError {
             DecodeError::UnsupportedProtocolVersion { .. } => "unexpected protocol version",
             _ => "invalid packet",
         };
-        Self { rule: e.rule(), what, reason_code: e.reason_code() }
+        Self {
+            rule: e.rule(),
+            what,
+            reason_code: e.reason_code(),
+        }
     }
 }
 
 impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the broker broke the protocol: {} [{}]", self.what, self.rule)
+        write!(
+            f,
+            "the broker broke the protocol: {} [{}]",
+            self.what, self.rule
+        )
     }
 }
 
@@ -70,7 +82,9 @@ impl fmt::Display for DisconnectReason {
             Self::Local => f.write_str("disconnected by the application"),
             Self::Remote(r) => write!(f, "the broker disconnected: {r}"),
             Self::Protocol(e) => e.fmt(f),
-            Self::KeepAliveTimeout => f.write_str("nothing heard from the broker within the keepalive timeout"),
+            Self::KeepAliveTimeout => {
+                f.write_str("nothing heard from the broker within the keepalive timeout")
+            }
             Self::ConnAckTimeout => f.write_str("the broker did not answer CONNECT in time"),
             Self::Refused(r) => write!(f, "the broker refused the connection: {r}"),
             Self::TransportClosed => f.write_str("the connection was closed by the transport"),
@@ -145,8 +159,12 @@ impl fmt::Display for SubscribeError {
         match self {
             Self::Empty => f.write_str("at least one topic filter is needed"),
             Self::InvalidFilter(e) => write!(f, "invalid topic filter: {e}"),
-            Self::PacketIdsExhausted => f.write_str("all 65535 packet identifiers are in use; wait for acknowledgements"),
-            Self::QueueFull => f.write_str("too many subscription requests wait for an answer; wait for SUBACK/UNSUBACK"),
+            Self::PacketIdsExhausted => {
+                f.write_str("all 65535 packet identifiers are in use; wait for acknowledgements")
+            }
+            Self::QueueFull => f.write_str(
+                "too many subscription requests wait for an answer; wait for SUBACK/UNSUBACK",
+            ),
             Self::Invalid(e) => write!(f, "cannot encode the request: {e}"),
         }
     }
@@ -170,8 +188,12 @@ pub enum ConnectError {
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::AlreadyConnected => f.write_str("the session is already connecting or connected; call disconnect first"),
-            Self::EmptyClientIdRequiresCleanSession => f.write_str("an empty client identifier needs clean_session = true [MQTT-3.1.3-7]"),
+            Self::AlreadyConnected => {
+                f.write_str("the session is already connecting or connected; call disconnect first")
+            }
+            Self::EmptyClientIdRequiresCleanSession => {
+                f.write_str("an empty client identifier needs clean_session = true [MQTT-3.1.3-7]")
+            }
             Self::Invalid(e) => write!(f, "cannot encode CONNECT: {e}"),
         }
     }

@@ -87,6 +87,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod backoff;
 mod config;
 mod dispatch;
 mod error;
@@ -99,6 +100,7 @@ mod session;
 mod time;
 mod transmit;
 
+pub use backoff::Backoff;
 pub use config::{ConnectOptions, SessionConfig};
 pub use dispatch::{packet_id_condition, topic_condition, Condition, Dispatcher, HandlerId};
 pub use error::{ConnectError, DisconnectReason, ProtocolError, PublishError, SubscribeError};

@@ -37,15 +37,27 @@ impl Message {
     /// A message to publish. Fails on an invalid topic name [MQTT-3.3.2-2], [MQTT-4.7.3-1].
     pub fn new(topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Result<Self, ValueError> {
         let topic = TopicName::new(topic)?;
-        Ok(Self::build(topic, Properties::EMPTY, payload, qos, retain, false, None))
+        Ok(Self::build(
+            topic,
+            Properties::EMPTY,
+            payload,
+            qos,
+            retain,
+            false,
+            None,
+        ))
     }
 
     /// Attaches MQTT 5.0 PUBLISH properties (message expiry, user properties, response topic,
     /// ...). They must be allowed in PUBLISH.
-    pub fn with_properties(mut self, props: Properties<'_>) -> Result<Self, mqtt_proto::DecodeError> {
+    pub fn with_properties(
+        mut self,
+        props: Properties<'_>,
+    ) -> Result<Self, mqtt_proto::DecodeError> {
         // Re-validate for PUBLISH so a CONNECT-only property cannot slip in.
         let props = Properties::parse(props.as_bytes(), PropertyContext::Publish)?;
-        let mut buf = Vec::with_capacity(self.topic_len + props.as_bytes().len() + self.payload().len());
+        let mut buf =
+            Vec::with_capacity(self.topic_len + props.as_bytes().len() + self.payload().len());
         buf.extend_from_slice(&self.buf[..self.topic_len]);
         buf.extend_from_slice(props.as_bytes());
         buf.extend_from_slice(self.payload());
@@ -69,12 +81,28 @@ impl Message {
         buf.extend_from_slice(t);
         buf.extend_from_slice(p);
         buf.extend_from_slice(payload);
-        Self { buf, topic_len: t.len(), props_len: p.len(), qos, retain, dup, packet_id }
+        Self {
+            buf,
+            topic_len: t.len(),
+            props_len: p.len(),
+            qos,
+            retain,
+            dup,
+            packet_id,
+        }
     }
 
     /// A received PUBLISH, copied out of the read buffer.
     pub(crate) fn from_publish(p: &Publish<'_>, topic: TopicName<'_>) -> Self {
-        Self::build(topic, p.properties, p.payload, p.qos.qos(), p.retain, p.dup, p.qos.packet_id())
+        Self::build(
+            topic,
+            p.properties,
+            p.payload,
+            p.qos.qos(),
+            p.retain,
+            p.dup,
+            p.qos.packet_id(),
+        )
     }
 
     /// The topic the message was published to.
@@ -90,12 +118,17 @@ impl Message {
 
     /// The payload.
     pub fn payload(&self) -> &[u8] {
-        self.buf.get(self.topic_len + self.props_len..).unwrap_or_default()
+        self.buf
+            .get(self.topic_len + self.props_len..)
+            .unwrap_or_default()
     }
 
     /// The MQTT 5.0 PUBLISH properties (empty in 3.1.1).
     pub fn properties(&self) -> Properties<'_> {
-        let raw = self.buf.get(self.topic_len..self.topic_len + self.props_len).unwrap_or_default();
+        let raw = self
+            .buf
+            .get(self.topic_len..self.topic_len + self.props_len)
+            .unwrap_or_default();
         Properties::parse(raw, PropertyContext::Publish).unwrap_or(Properties::EMPTY)
     }
 

@@ -19,7 +19,11 @@ pub(crate) struct PacketIdSet {
 
 impl PacketIdSet {
     pub(crate) fn new() -> Self {
-        Self { words: vec![0; 1024], used: 0, last: PacketId::MAX }
+        Self {
+            words: vec![0; 1024],
+            used: 0,
+            last: PacketId::MAX,
+        }
     }
 
     fn slot(id: PacketId) -> (usize, u64) {

@@ -6,17 +6,14 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use mqtt_proto::{
-    decode, Ack, ConnAck, Connect, Disconnect, Limits, Packet, PacketId, Properties,
-    PropertiesBuf, Property, PropertyContext, ProtocolVersion, Publish, QoS, QosPid, ReasonCode,
-    Rule, SubAck, Subscribe, Subscription, SubscriptionOptions, TopicFilter, TopicName, UnsubAck,
-    Unsubscribe,
+    decode, Ack, ConnAck, Connect, Disconnect, Limits, Packet, PacketId, Properties, PropertiesBuf,
+    Property, PropertyContext, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, Rule, SubAck,
+    Subscribe, Subscription, SubscriptionOptions, TopicFilter, TopicName, UnsubAck, Unsubscribe,
 };
 use smallvec::SmallVec;
 
 use crate::config::{ConnectOptions, SessionConfig};
-use crate::error::{
-    ConnectError, DisconnectReason, ProtocolError, PublishError, SubscribeError,
-};
+use crate::error::{ConnectError, DisconnectReason, ProtocolError, PublishError, SubscribeError};
 use crate::event::Event;
 use crate::message::Message;
 use crate::outgoing::{Outgoing, OutgoingState, Request, RequestKind};
@@ -264,7 +261,11 @@ impl Session {
     /// The outcome arrives as [`Event::Connected`] or [`Event::ConnectRefused`]; without a
     /// CONNACK within `connack_timeout` the connection ends with
     /// [`DisconnectReason::ConnAckTimeout`].
-    pub fn connect(&mut self, now: Instant, options: &ConnectOptions<'_>) -> Result<(), ConnectError> {
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        options: &ConnectOptions<'_>,
+    ) -> Result<(), ConnectError> {
         let now = self.advance(now);
         if self.state != SessionState::Disconnected {
             return Err(ConnectError::AlreadyConnected);
@@ -275,15 +276,22 @@ impl Session {
         let mut props = PropertiesBuf::new();
         let v = self.v();
         if v == ProtocolVersion::V5 {
-            let expiry = self.config.session_expiry_interval.unwrap_or(if self.config.clean_session {
-                0
-            } else {
-                u32::MAX
-            });
+            let expiry =
+                self.config
+                    .session_expiry_interval
+                    .unwrap_or(if self.config.clean_session {
+                        0
+                    } else {
+                        u32::MAX
+                    });
             let ours = [
                 (expiry != 0).then_some(Property::SessionExpiryInterval(expiry)),
-                Some(Property::ReceiveMaximum(self.config.max_incoming_qos2.max(1))),
-                Some(Property::MaximumPacketSize(self.config.max_packet_size.max(1))),
+                Some(Property::ReceiveMaximum(
+                    self.config.max_incoming_qos2.max(1),
+                )),
+                Some(Property::MaximumPacketSize(
+                    self.config.max_packet_size.max(1),
+                )),
                 (self.config.topic_alias_maximum != 0)
                     .then_some(Property::TopicAliasMaximum(self.config.topic_alias_maximum)),
             ];
@@ -352,7 +360,9 @@ impl Session {
         self.advance(now);
         let topic = TopicName::new(topic).map_err(PublishError::InvalidTopic)?;
         if qos > self.peer.max_qos {
-            return Err(PublishError::QosNotSupported { max: self.peer.max_qos });
+            return Err(PublishError::QosNotSupported {
+                max: self.peer.max_qos,
+            });
         }
         if retain && !self.peer.retain_available {
             return Err(PublishError::RetainNotSupported);
@@ -367,7 +377,9 @@ impl Session {
             properties,
             payload,
         };
-        let len = Packet::Publish(probe).encoded_len(v).map_err(PublishError::Invalid)?;
+        let len = Packet::Publish(probe)
+            .encoded_len(v)
+            .map_err(PublishError::Invalid)?;
         let max = self.peer.max_packet_size as usize;
         if len > max {
             return Err(PublishError::PacketTooLarge { len, max });
@@ -379,14 +391,18 @@ impl Session {
                     self.blocked = true;
                     return Err(PublishError::QueueFull);
                 }
-                self.tx.push(&Packet::Publish(probe), v).map_err(PublishError::Invalid)?;
+                self.tx
+                    .push(&Packet::Publish(probe), v)
+                    .map_err(PublishError::Invalid)?;
                 return Ok(None);
             }
             if self.queued.len() >= self.config.max_queued {
                 self.blocked = true;
                 return Err(PublishError::QueueFull);
             }
-            self.queued.push_back(Message::build(topic, properties, payload, qos, retain, false, None));
+            self.queued.push_back(Message::build(
+                topic, properties, payload, qos, retain, false, None,
+            ));
             return Ok(None);
         }
         let to_window = direct && self.window_has_room();
@@ -394,7 +410,10 @@ impl Session {
             self.blocked = true;
             return Err(PublishError::QueueFull);
         }
-        let id = self.ids.allocate().ok_or(PublishError::PacketIdsExhausted)?;
+        let id = self
+            .ids
+            .allocate()
+            .ok_or(PublishError::PacketIdsExhausted)?;
         let message = Message::build(topic, properties, payload, qos, retain, false, Some(id));
         if to_window {
             self.push_outgoing(message);
@@ -407,7 +426,11 @@ impl Session {
 
     /// Subscribes to topic filters; returns the packet identifier that the
     /// [`Event::SubAck`] will carry.
-    pub fn subscribe(&mut self, now: Instant, subscriptions: &[Subscription<'_>]) -> Result<PacketId, SubscribeError> {
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        subscriptions: &[Subscription<'_>],
+    ) -> Result<PacketId, SubscribeError> {
         self.subscribe_with_properties(now, subscriptions, Properties::EMPTY)
     }
 
@@ -428,31 +451,54 @@ impl Session {
             properties,
             subscriptions: subscriptions.to_vec(),
         };
-        Packet::Subscribe(probe).encoded_len(self.v()).map_err(SubscribeError::Invalid)?;
+        Packet::Subscribe(probe)
+            .encoded_len(self.v())
+            .map_err(SubscribeError::Invalid)?;
         let kind = RequestKind::Subscribe(
-            subscriptions.iter().map(|s| (s.filter.as_str().to_string(), s.options)).collect(),
+            subscriptions
+                .iter()
+                .map(|s| (s.filter.as_str().to_string(), s.options))
+                .collect(),
         );
         self.add_request(kind, properties)
     }
 
     /// Unsubscribes from topic filters; returns the packet identifier that the
     /// [`Event::UnsubAck`] will carry.
-    pub fn unsubscribe(&mut self, now: Instant, filters: &[TopicFilter<'_>]) -> Result<PacketId, SubscribeError> {
+    pub fn unsubscribe(
+        &mut self,
+        now: Instant,
+        filters: &[TopicFilter<'_>],
+    ) -> Result<PacketId, SubscribeError> {
         self.advance(now);
         if filters.is_empty() {
             return Err(SubscribeError::Empty);
         }
-        let probe = Unsubscribe { packet_id: PacketId::MAX, properties: Properties::EMPTY, filters: filters.to_vec() };
-        Packet::Unsubscribe(probe).encoded_len(self.v()).map_err(SubscribeError::Invalid)?;
-        let kind = RequestKind::Unsubscribe(filters.iter().map(|f| f.as_str().to_string()).collect());
+        let probe = Unsubscribe {
+            packet_id: PacketId::MAX,
+            properties: Properties::EMPTY,
+            filters: filters.to_vec(),
+        };
+        Packet::Unsubscribe(probe)
+            .encoded_len(self.v())
+            .map_err(SubscribeError::Invalid)?;
+        let kind =
+            RequestKind::Unsubscribe(filters.iter().map(|f| f.as_str().to_string()).collect());
         self.add_request(kind, Properties::EMPTY)
     }
 
-    fn add_request(&mut self, kind: RequestKind, properties: Properties<'_>) -> Result<PacketId, SubscribeError> {
+    fn add_request(
+        &mut self,
+        kind: RequestKind,
+        properties: Properties<'_>,
+    ) -> Result<PacketId, SubscribeError> {
         if self.requests.len() >= self.config.max_pending_requests {
             return Err(SubscribeError::QueueFull);
         }
-        let id = self.ids.allocate().ok_or(SubscribeError::PacketIdsExhausted)?;
+        let id = self
+            .ids
+            .allocate()
+            .ok_or(SubscribeError::PacketIdsExhausted)?;
         self.requests.push_back(Request {
             id,
             kind,
@@ -472,12 +518,17 @@ impl Session {
         if self.state == SessionState::Disconnected {
             return;
         }
-        let reason = if self.v() == ProtocolVersion::V5 && reason.is_valid_for(mqtt_proto::PacketType::Disconnect) {
+        let reason = if self.v() == ProtocolVersion::V5
+            && reason.is_valid_for(mqtt_proto::PacketType::Disconnect)
+        {
             reason
         } else {
             ReasonCode::NORMAL_DISCONNECTION
         };
-        let packet = Packet::Disconnect(Disconnect { reason, properties: Properties::EMPTY });
+        let packet = Packet::Disconnect(Disconnect {
+            reason,
+            properties: Properties::EMPTY,
+        });
         // A well-formed DISCONNECT always encodes.
         let _ = self.tx.push(&packet, self.v());
         self.connection_ended(DisconnectReason::Local);
@@ -498,7 +549,8 @@ impl Session {
             // Fast path: decode straight from the caller's slice; keep only a partial tail.
             let used = self.process(bytes, &limits);
             if self.state != SessionState::Disconnected {
-                self.rx.extend_from_slice(bytes.get(used..).unwrap_or_default());
+                self.rx
+                    .extend_from_slice(bytes.get(used..).unwrap_or_default());
             }
         } else {
             self.rx.extend_from_slice(bytes);
@@ -605,10 +657,14 @@ impl Session {
         match self.state {
             SessionState::Disconnected => None,
             SessionState::Connecting => Some(self.connack_deadline),
-            SessionState::Connected => [self.keepalive_deadline(), self.silence_deadline(), self.next_retry]
-                .into_iter()
-                .flatten()
-                .min(),
+            SessionState::Connected => [
+                self.keepalive_deadline(),
+                self.silence_deadline(),
+                self.next_retry,
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
         }
     }
 
@@ -632,7 +688,10 @@ impl Session {
         if self.keep_alive.is_zero() {
             return None;
         }
-        let timeout = self.config.keepalive_timeout.unwrap_or(self.keep_alive * 3 / 2);
+        let timeout = self
+            .config
+            .keepalive_timeout
+            .unwrap_or(self.keep_alive * 3 / 2);
         Some(self.last_received.saturating_add(timeout))
     }
 
@@ -661,8 +720,15 @@ impl Session {
     /// every unacknowledged message. Later input is ignored until the next `connect`.
     fn protocol_error(&mut self, err: ProtocolError) {
         self.tx.clear();
-        if self.v() == ProtocolVersion::V5 && err.reason_code.is_valid_for(mqtt_proto::PacketType::Disconnect) {
-            let packet = Packet::Disconnect(Disconnect { reason: err.reason_code, properties: Properties::EMPTY });
+        if self.v() == ProtocolVersion::V5
+            && err
+                .reason_code
+                .is_valid_for(mqtt_proto::PacketType::Disconnect)
+        {
+            let packet = Packet::Disconnect(Disconnect {
+                reason: err.reason_code,
+                properties: Properties::EMPTY,
+            });
             let _ = self.tx.push(&packet, self.v());
         }
         self.connection_ended(DisconnectReason::Protocol(err));
@@ -675,7 +741,10 @@ impl Session {
     fn handle_packet(&mut self, packet: Packet<'_>) {
         if self.state == SessionState::Connecting && !matches!(packet, Packet::ConnAck(_)) {
             // The first packet from the server must be CONNACK [MQTT-3.2.0-1].
-            return self.violation(FIRST_PACKET_CONNACK, "a packet other than CONNACK arrived before CONNACK");
+            return self.violation(
+                FIRST_PACKET_CONNACK,
+                "a packet other than CONNACK arrived before CONNACK",
+            );
         }
         match packet {
             Packet::ConnAck(ack) => self.on_connack(&ack),
@@ -705,9 +774,13 @@ impl Session {
                     ReasonCode::ProtocolError,
                 ))
             }
-            Packet::Connect(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_) | Packet::PingReq => {
-                self.violation(SERVER_PACKET, "the server sent a packet only a client may send")
-            }
+            Packet::Connect(_)
+            | Packet::Subscribe(_)
+            | Packet::Unsubscribe(_)
+            | Packet::PingReq => self.violation(
+                SERVER_PACKET,
+                "the server sent a packet only a client may send",
+            ),
         }
     }
 
@@ -723,13 +796,18 @@ impl Session {
         }
         if ack.session_present && self.config.clean_session {
             // With a clean session the server must report no session [MQTT-3.2.2-1]/[MQTT-3.2.2-2].
-            return self.violation(SESSION_PRESENT_CLEAN, "session present with a clean session");
+            return self.violation(
+                SESSION_PRESENT_CLEAN,
+                "session present with a clean session",
+            );
         }
         if self.v() == ProtocolVersion::V5 {
             let p = &ack.properties;
             self.peer = PeerLimits {
                 receive_maximum: p.receive_maximum().unwrap_or(u16::MAX),
-                max_packet_size: p.maximum_packet_size().unwrap_or(Limits::PROTOCOL_MAX_PACKET_SIZE),
+                max_packet_size: p
+                    .maximum_packet_size()
+                    .unwrap_or(Limits::PROTOCOL_MAX_PACKET_SIZE),
                 max_qos: match p.maximum_qos() {
                     Some(0) => QoS::AtMostOnce,
                     Some(1) => QoS::AtLeastOnce,
@@ -747,12 +825,17 @@ impl Session {
             }
         }
         self.state = SessionState::Connected;
-        self.emit(Event::Connected { session_present: ack.session_present });
+        self.emit(Event::Connected {
+            session_present: ack.session_present,
+        });
         if !ack.session_present {
             self.session_not_resumed();
         }
         if self.v() == ProtocolVersion::V311 {
-            self.next_retry = self.config.retry_interval_v311.map(|d| self.now.saturating_add(d));
+            self.next_retry = self
+                .config
+                .retry_interval_v311
+                .map(|d| self.now.saturating_add(d));
         }
         self.pump();
     }
@@ -796,8 +879,11 @@ impl Session {
             }
         }
         if self.config.resubscribe_on_session_loss && !self.subscriptions.is_empty() {
-            let subs: Vec<(String, SubscriptionOptions)> =
-                self.subscriptions.iter().map(|(f, o)| (f.clone(), *o)).collect();
+            let subs: Vec<(String, SubscriptionOptions)> = self
+                .subscriptions
+                .iter()
+                .map(|(f, o)| (f.clone(), *o))
+                .collect();
             if let Some(id) = self.ids.allocate() {
                 self.auto_resubscribe = Some(id);
                 // Ahead of everything else, so messages flow again as soon as possible.
@@ -812,7 +898,11 @@ impl Session {
             self.subscriptions.clear();
         }
         if had_state {
-            self.emit(Event::SessionLost { resent, unconfirmed, released });
+            self.emit(Event::SessionLost {
+                resent,
+                unconfirmed,
+                released,
+            });
         }
         self.unblock_if_room();
     }
@@ -825,7 +915,9 @@ impl Session {
         }
         let v = self.v();
         for i in 0..self.requests.len() {
-            let Some(r) = self.requests.get_mut(i) else { break };
+            let Some(r) = self.requests.get_mut(i) else {
+                break;
+            };
             if r.sent_on_connection {
                 continue;
             }
@@ -858,7 +950,9 @@ impl Session {
             }
         }
         while self.unsent == 0 {
-            let Some(front) = self.queued.front() else { break };
+            let Some(front) = self.queued.front() else {
+                break;
+            };
             if front.qos == QoS::AtMostOnce {
                 if let Some(m) = self.queued.pop_front() {
                     let topic = m.topic_name();
@@ -894,7 +988,12 @@ impl Session {
             QoS::ExactlyOnce => OutgoingState::AwaitingPubRec(message),
             _ => OutgoingState::AwaitingPubAck(message),
         };
-        self.outgoing.push_back(Outgoing { id, state, published_before: false, sent_on_connection: false });
+        self.outgoing.push_back(Outgoing {
+            id,
+            state,
+            published_before: false,
+            sent_on_connection: false,
+        });
         self.unsent += 1;
     }
 
@@ -918,7 +1017,10 @@ impl Session {
                 transmit_outgoing(&mut self.tx, o, v);
             }
         }
-        self.next_retry = self.config.retry_interval_v311.map(|d| now.saturating_add(d));
+        self.next_retry = self
+            .config
+            .retry_interval_v311
+            .map(|d| now.saturating_add(d));
     }
 
     fn find_outgoing(&self, id: PacketId) -> Option<usize> {
@@ -940,10 +1042,16 @@ impl Session {
             // Not ours (or already completed): nothing to do.
             return;
         };
-        if !matches!(self.outgoing.get(i).map(|o| &o.state), Some(OutgoingState::AwaitingPubAck(_))) {
+        if !matches!(
+            self.outgoing.get(i).map(|o| &o.state),
+            Some(OutgoingState::AwaitingPubAck(_))
+        ) {
             return self.violation(ACK_MISMATCH, "PUBACK for a message that is not QoS 1");
         }
-        self.emit(Event::PubAck { id: ack.packet_id, reason: ack.reason });
+        self.emit(Event::PubAck {
+            id: ack.packet_id,
+            reason: ack.reason,
+        });
         self.complete_outgoing(i);
     }
 
@@ -951,12 +1059,22 @@ impl Session {
         let v = self.v();
         let Some(i) = self.find_outgoing(ack.packet_id) else {
             // Unknown id: answer PUBREL so the broker can finish (5.0: "not found").
-            let reason = if v == ProtocolVersion::V5 { ReasonCode::PacketIdentifierNotFound } else { ReasonCode::Success };
-            let rel = Ack { packet_id: ack.packet_id, reason, properties: Properties::EMPTY };
+            let reason = if v == ProtocolVersion::V5 {
+                ReasonCode::PacketIdentifierNotFound
+            } else {
+                ReasonCode::Success
+            };
+            let rel = Ack {
+                packet_id: ack.packet_id,
+                reason,
+                properties: Properties::EMPTY,
+            };
             let _ = self.tx.push(&Packet::PubRel(rel), v);
             return;
         };
-        let Some(o) = self.outgoing.get(i) else { return };
+        let Some(o) = self.outgoing.get(i) else {
+            return;
+        };
         match o.state {
             OutgoingState::AwaitingPubAck(_) => {
                 self.violation(ACK_MISMATCH, "PUBREC for a message that is not QoS 2")
@@ -966,7 +1084,10 @@ impl Session {
                 let _ = self.tx.push(&Packet::PubRel(Ack::new(ack.packet_id)), v);
             }
             OutgoingState::AwaitingPubRec(_) => {
-                self.emit(Event::PubRec { id: ack.packet_id, reason: ack.reason });
+                self.emit(Event::PubRec {
+                    id: ack.packet_id,
+                    reason: ack.reason,
+                });
                 if ack.reason.is_error() {
                     // 5.0: a failing PUBREC ends the flow (§4.3.3).
                     return self.complete_outgoing(i);
@@ -999,11 +1120,22 @@ impl Session {
     }
 
     fn on_pubcomp(&mut self, ack: &Ack<'_>) {
-        let Some(i) = self.find_outgoing(ack.packet_id) else { return };
-        if !matches!(self.outgoing.get(i).map(|o| &o.state), Some(OutgoingState::AwaitingPubComp)) {
-            return self.violation(ACK_MISMATCH, "PUBCOMP for a message that is not awaiting it");
+        let Some(i) = self.find_outgoing(ack.packet_id) else {
+            return;
+        };
+        if !matches!(
+            self.outgoing.get(i).map(|o| &o.state),
+            Some(OutgoingState::AwaitingPubComp)
+        ) {
+            return self.violation(
+                ACK_MISMATCH,
+                "PUBCOMP for a message that is not awaiting it",
+            );
         }
-        self.emit(Event::PubComp { id: ack.packet_id, reason: ack.reason });
+        self.emit(Event::PubComp {
+            id: ack.packet_id,
+            reason: ack.reason,
+        });
         self.complete_outgoing(i);
     }
 
@@ -1030,7 +1162,8 @@ impl Session {
                 alias_topic = t.clone();
                 topic = TopicName::new(&alias_topic).unwrap_or(TopicName::EMPTY);
             } else {
-                self.incoming_aliases.insert(alias, topic.as_str().to_string());
+                self.incoming_aliases
+                    .insert(alias, topic.as_str().to_string());
             }
         }
         match p.qos {
@@ -1048,7 +1181,8 @@ impl Session {
                             ReasonCode::ReceiveMaximumExceeded,
                         ));
                     }
-                    self.incoming_qos2.insert(id, Message::from_publish(p, topic));
+                    self.incoming_qos2
+                        .insert(id, Message::from_publish(p, topic));
                     self.emit(Event::Qos2Received { id });
                 }
                 // A duplicate only gets its PUBREC again; the first copy is kept (Method A).
@@ -1068,7 +1202,11 @@ impl Session {
             None if v == ProtocolVersion::V5 => ReasonCode::PacketIdentifierNotFound,
             None => ReasonCode::Success,
         };
-        let comp = Ack { packet_id: ack.packet_id, reason, properties: Properties::EMPTY };
+        let comp = Ack {
+            packet_id: ack.packet_id,
+            reason,
+            properties: Properties::EMPTY,
+        };
         let _ = self.tx.push(&Packet::PubComp(comp), v);
     }
 
@@ -1077,15 +1215,30 @@ impl Session {
     }
 
     fn on_suback(&mut self, ack: &SubAck<'_>) {
-        let Some(i) = self.find_request(ack.packet_id) else { return };
-        let Some(Request { kind: RequestKind::Subscribe(subs), .. }) = self.requests.get(i) else {
+        let Some(i) = self.find_request(ack.packet_id) else {
+            return;
+        };
+        let Some(Request {
+            kind: RequestKind::Subscribe(subs),
+            ..
+        }) = self.requests.get(i)
+        else {
             return self.violation(ACK_MISMATCH, "SUBACK for an UNSUBSCRIBE");
         };
         if subs.len() != ack.reason_codes.len() {
             // One return code per topic filter [MQTT-3.9.3-1].
-            return self.violation(SUBACK_COUNT, "SUBACK with a different number of codes than filters");
+            return self.violation(
+                SUBACK_COUNT,
+                "SUBACK with a different number of codes than filters",
+            );
         }
-        let Some(Request { kind: RequestKind::Subscribe(subs), .. }) = self.requests.remove(i) else { return };
+        let Some(Request {
+            kind: RequestKind::Subscribe(subs),
+            ..
+        }) = self.requests.remove(i)
+        else {
+            return;
+        };
         for ((filter, options), code) in subs.into_iter().zip(ack.reason_codes.iter()) {
             if !code.is_error() {
                 self.subscriptions.insert(filter, options);
@@ -1095,24 +1248,45 @@ impl Session {
         if self.auto_resubscribe == Some(ack.packet_id) {
             self.auto_resubscribe = None;
         }
-        self.emit(Event::SubAck { id: ack.packet_id, results: ack.reason_codes.iter().copied().collect() });
+        self.emit(Event::SubAck {
+            id: ack.packet_id,
+            results: ack.reason_codes.iter().copied().collect(),
+        });
     }
 
     fn on_unsuback(&mut self, ack: &UnsubAck<'_>) {
-        let Some(i) = self.find_request(ack.packet_id) else { return };
-        let Some(Request { kind: RequestKind::Unsubscribe(filters), .. }) = self.requests.get(i) else {
+        let Some(i) = self.find_request(ack.packet_id) else {
+            return;
+        };
+        let Some(Request {
+            kind: RequestKind::Unsubscribe(filters),
+            ..
+        }) = self.requests.get(i)
+        else {
             return self.violation(ACK_MISMATCH, "UNSUBACK for a SUBSCRIBE");
         };
         if self.v() == ProtocolVersion::V5 && filters.len() != ack.reason_codes.len() {
-            return self.violation(SUBACK_COUNT, "UNSUBACK with a different number of codes than filters");
+            return self.violation(
+                SUBACK_COUNT,
+                "UNSUBACK with a different number of codes than filters",
+            );
         }
-        let Some(Request { kind: RequestKind::Unsubscribe(filters), .. }) = self.requests.remove(i) else { return };
+        let Some(Request {
+            kind: RequestKind::Unsubscribe(filters),
+            ..
+        }) = self.requests.remove(i)
+        else {
+            return;
+        };
         for f in filters {
             self.subscriptions.remove(&f);
         }
         self.ids.remove(ack.packet_id);
         let results: SmallVec<[ReasonCode; 4]> = ack.reason_codes.iter().copied().collect();
-        self.emit(Event::UnsubAck { id: ack.packet_id, results });
+        self.emit(Event::UnsubAck {
+            id: ack.packet_id,
+            results,
+        });
     }
 }
 
@@ -1156,13 +1330,21 @@ fn encode_request(tx: &mut TransmitQueue, r: &Request, v: ProtocolVersion) {
             properties,
             subscriptions: subs
                 .iter()
-                .filter_map(|(f, o)| TopicFilter::new(f).ok().map(|filter| Subscription { filter, options: *o }))
+                .filter_map(|(f, o)| {
+                    TopicFilter::new(f).ok().map(|filter| Subscription {
+                        filter,
+                        options: *o,
+                    })
+                })
                 .collect(),
         }),
         RequestKind::Unsubscribe(filters) => Packet::Unsubscribe(Unsubscribe {
             packet_id: r.id,
             properties,
-            filters: filters.iter().filter_map(|f| TopicFilter::new(f).ok()).collect(),
+            filters: filters
+                .iter()
+                .filter_map(|f| TopicFilter::new(f).ok())
+                .collect(),
         }),
     };
     // Validated when the request was made.
@@ -1178,4 +1360,3 @@ const ACK_MISMATCH: Rule = Rule::split("3.1.1 §4.3", "5.0 §4.3");
 const SUBACK_COUNT: Rule = Rule::split("MQTT-3.9.3-1", "MQTT-3.9.3-1");
 const TOPIC_ALIAS_INVALID: Rule = Rule::only_v5("MQTT-3.3.2-9");
 const RECEIVE_MAXIMUM: Rule = Rule::only_v5("MQTT-3.3.4-9");
-

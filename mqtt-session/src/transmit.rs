@@ -16,7 +16,11 @@ pub(crate) struct TransmitQueue {
 
 impl TransmitQueue {
     /// Encodes `packet` at the back; on error nothing is queued.
-    pub(crate) fn push(&mut self, packet: &Packet<'_>, v: ProtocolVersion) -> Result<usize, EncodeError> {
+    pub(crate) fn push(
+        &mut self,
+        packet: &Packet<'_>,
+        v: ProtocolVersion,
+    ) -> Result<usize, EncodeError> {
         let n = packet.encode(v, &mut self.buf)?;
         self.frames.push_back(n);
         Ok(n)

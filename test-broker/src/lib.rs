@@ -71,8 +71,11 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(10);
 const REBIND_PAUSE: Duration = Duration::from_millis(100);
 /// Default `max_queued_messages` (mosquitto's own default, 1000, drops messages silently).
 const DEFAULT_MAX_QUEUED: u32 = 100_000;
-/// Default `max_inflight_messages`: 0 means unlimited (mosquitto's own default is 20).
-const DEFAULT_MAX_INFLIGHT: u32 = 0;
+/// Default `max_inflight_messages`: mosquitto's own 20 throttles a publisher; unlimited (0)
+/// lets mosquitto send a resuming subscriber more unreleased QoS 2 messages than any client
+/// holds (3.1.1 has no Receive Maximum, and mosquitto 2.0.11 overruns a 5.0 one when it resumes
+/// a session). 100 matches the client's default `max_incoming_qos2`.
+const DEFAULT_MAX_INFLIGHT: u32 = 100;
 /// Environment variable that names the mosquitto binary to use instead of searching for it.
 const MOSQUITTO_ENV: &str = "MQTT_TEST_MOSQUITTO";
 
@@ -121,7 +124,7 @@ impl Default for BrokerConfig {
 
 impl BrokerConfig {
     /// A broker with one plain TCP listener on `127.0.0.1` and a free port, anonymous access
-    /// allowed, no persistence, `max_queued_messages 100000` and `max_inflight_messages 0`
+    /// allowed, no persistence, `max_queued_messages 100000` and `max_inflight_messages 100`
     /// (unlimited).
     pub fn plain() -> Self {
         Self {
@@ -1078,7 +1081,7 @@ mod tests {
         assert!(text.contains("allow_anonymous true\n"));
         assert!(text.contains("persistence false\n"));
         assert!(text.contains("max_queued_messages 100000\n"));
-        assert!(text.contains("max_inflight_messages 0\n"));
+        assert!(text.contains("max_inflight_messages 100\n"));
         assert!(!text.contains("cafile"));
     }
 

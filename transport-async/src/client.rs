@@ -18,11 +18,11 @@ use mqtt_session::{
 };
 use smallvec::SmallVec;
 
-use crate::backoff::Backoff;
 use crate::driver::{self, Driver};
 use crate::error::{ClientError, Failure};
 use crate::shared::{lock, Outcome, Shared, StreamState, MAX_PENDING_EVENTS};
 use crate::tls::TlsConfig;
+use mqtt_session::Backoff;
 
 /// What a callback returns: an error is reported (see
 /// [`AsyncClient::take_callback_failures`]), never swallowed, and the driver goes on.

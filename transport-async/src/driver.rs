@@ -210,7 +210,7 @@ async fn run(ctx: Ctx, mut conn: Conn) -> Result<(), ClientError> {
         shared: ctx.shared.clone(),
         failure: Failure::Closed,
     };
-    let mut backoff = ctx.settings.options.backoff.clone();
+    let mut backoff = ctx.settings.options.backoff.clone().seeded_from_os();
     backoff.reset();
     loop {
         let reason = match std::future::poll_fn(|cx| conn.poll_io(cx, &ctx, false)).await {

@@ -49,7 +49,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod backoff;
 mod client;
 mod clock;
 mod driver;
@@ -58,13 +57,13 @@ mod shared;
 mod stream;
 mod tls;
 
-pub use backoff::Backoff;
 pub use client::{
     AsyncClient, CallbackFailure, CallbackResult, ClientOptions, EventStream, PublishHandle,
     PublishOutcome, SockKeepalive, SubscribeHandle, UnsubscribeHandle,
 };
 pub use driver::Driver;
 pub use error::ClientError;
+pub use mqtt_session::Backoff;
 pub use tls::TlsConfig;
 
 pub use mqtt_proto;

@@ -6,7 +6,7 @@ use std::fmt;
 use std::io;
 use std::net::{TcpStream as StdTcpStream, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant as StdInstant};
 
@@ -15,13 +15,13 @@ use mqtt_proto::{
     PacketId, Properties, ProtocolVersion, QoS, ReasonCode, Subscription, TopicFilter, TopicName,
     Will,
 };
+use mqtt_session::Backoff;
 use mqtt_session::{
     Command, ConnectError, ConnectOptions, DisconnectReason, Dispatcher, Event, HandlerId,
     PublishError, SessionConfig, SubscribeError,
 };
 use socket2::{SockRef, TcpKeepalive};
 
-use crate::backoff::Backoff;
 use crate::connection::MqttConnection;
 use crate::tls::TlsConfig;
 
@@ -285,9 +285,41 @@ struct Shared {
 /// client.publish("seed/a", b"cool", QoS::AtLeastOnce, false)?;
 /// # Ok::<(), transport_mio::ClientError>(())
 /// ```
+///
+/// The client stops (DISCONNECT, threads end) when `disconnect` is called or when the last
+/// handle made by [`Client::new`] / [`Client::with_config`] and their clones is dropped. The
+/// handle a callback receives does not keep the client alive.
 #[derive(Clone)]
 pub struct Client {
     shared: Arc<Shared>,
+    /// Present in user handles: when the last one goes, the client shuts down.
+    _owner: Option<Arc<OwnerGuard>>,
+}
+
+/// Shuts the client down when the last user handle is dropped (the I/O and loop threads hold
+/// handles without a guard, so they cannot keep it running forever).
+struct OwnerGuard {
+    shared: Weak<Shared>,
+}
+
+impl Drop for OwnerGuard {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        {
+            let mut core = lock(&shared.core);
+            if core.stop {
+                return;
+            }
+            core.stop = true;
+            core.conn.disconnect();
+        }
+        let waker = lock(&shared.waker).clone();
+        if let Some(w) = waker {
+            let _ = w.wake();
+        }
+    }
 }
 
 impl fmt::Debug for Client {
@@ -331,14 +363,27 @@ impl Client {
             last_disconnect: None,
             pending: None,
         };
+        let shared = Arc::new(Shared {
+            core: Mutex::new(core),
+            changed: Condvar::new(),
+            waker: Mutex::new(None),
+            dispatcher: Mutex::new(Dispatcher::new()),
+            threads: Mutex::new(Vec::new()),
+        });
+        let owner = Some(Arc::new(OwnerGuard {
+            shared: Arc::downgrade(&shared),
+        }));
         Self {
-            shared: Arc::new(Shared {
-                core: Mutex::new(core),
-                changed: Condvar::new(),
-                waker: Mutex::new(None),
-                dispatcher: Mutex::new(Dispatcher::new()),
-                threads: Mutex::new(Vec::new()),
-            }),
+            shared,
+            _owner: owner,
+        }
+    }
+
+    /// A handle for the client's own threads and callbacks: it does not keep the client alive.
+    fn internal(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            _owner: None,
         }
     }
 
@@ -401,7 +446,7 @@ impl Client {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         *lock(&self.shared.waker) = Some(waker);
         // The socket was registered with a temporary registry by dial_and_open; move it.
-        let me = self.clone();
+        let me = self.internal();
         let handle = thread::Builder::new()
             .name("mqtt-io".into())
             .spawn(move || me.io_loop(poll))?;
@@ -502,7 +547,7 @@ impl Client {
         if self.core().dispatch_thread.is_some() {
             return;
         }
-        let me = self.clone();
+        let me = self.internal();
         if let Ok(handle) = thread::Builder::new()
             .name("mqtt-loop".into())
             .spawn(move || me.dispatch_loop())
@@ -795,7 +840,8 @@ impl Client {
             .settings
             .as_ref()
             .and_then(|s| s.options.backoff.clone())
-            .unwrap_or_else(|| Backoff::new(Duration::from_millis(100), Duration::from_secs(30)));
+            .unwrap_or_default()
+            .seeded_from_os();
         let mut reconnect_at: Option<StdInstant> = None;
         let mut first = true;
         // Attach the socket dialled by `connect`.

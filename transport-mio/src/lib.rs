@@ -15,19 +15,18 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod backoff;
 mod client;
 mod clock;
 mod connection;
 mod stream;
 mod tls;
 
-pub use backoff::Backoff;
 pub use client::{
     CallbackFailure, CallbackResult, Client, ClientError, ClientOptions, PublishOutcome,
     SockKeepalive,
 };
 pub use connection::MqttConnection;
+pub use mqtt_session::Backoff;
 pub use tls::TlsConfig;
 
 pub use mqtt_proto;

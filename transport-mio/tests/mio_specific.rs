@@ -647,3 +647,31 @@ fn tls_verification_failures_are_descriptive_io_errors() {
         .expect("the certificate names localhost");
     client.disconnect();
 }
+
+/// Dropping every user handle without `disconnect` shuts the client down cleanly: DISCONNECT
+/// is sent, so the broker discards the will, instead of the threads running on forever.
+#[test]
+fn dropping_the_last_handle_disconnects_cleanly() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
+    let client = Client::new("drop-me", true);
+    client.set_will("drop/will", b"gone", QoS::AtLeastOnce, false);
+    client
+        .connect(broker.host(), 30, ClientOptions::new().port(broker.port()))
+        .expect("connects");
+    let extra = client.clone();
+    drop(client);
+    thread::sleep(Duration::from_millis(100));
+    assert!(extra.is_connected(), "a clone keeps the client alive");
+    assert!(!broker.log().contains("Client drop-me disconnected."));
+    drop(extra);
+    // mosquitto logs the clean disconnect of this client id.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !broker.log().contains("Client drop-me disconnected.") {
+        assert!(
+            Instant::now() < deadline,
+            "no clean DISCONNECT seen:\n{}",
+            broker.log()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
