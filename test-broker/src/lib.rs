@@ -57,6 +57,8 @@ use rcgen::{
 };
 use tempfile::TempDir;
 
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod scenarios;
 
 /// The address every listener binds to.

@@ -12,8 +12,6 @@
 //! any executor works the same way (see the crate documentation for tokio).
 
 use std::error::Error;
-use std::net::TcpListener;
-use std::thread;
 use std::time::Duration;
 
 use futures_lite::{future, StreamExt};
@@ -22,14 +20,7 @@ use mqtt_session::{Command, Event, SessionConfig};
 use transport_async::{AsyncClient, ClientOptions};
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let (host, port) = match parse_args()? {
-        Some(addr) => addr,
-        None => {
-            let port = start_local_broker()?;
-            println!("started an in-process broker on 127.0.0.1:{port}");
-            ("127.0.0.1".to_string(), port)
-        }
-    };
+    let (host, port) = mqtt_test_broker::demo::broker_from_args_or_in_process()?;
     smol::block_on(run(&host, port))
 }
 
@@ -142,62 +133,4 @@ async fn run(host: &str, port: u16) -> Result<(), Box<dyn Error>> {
     }
     println!("disconnected");
     Ok(())
-}
-
-/// `--host H --port P`, or nothing.
-fn parse_args() -> Result<Option<(String, u16)>, Box<dyn Error>> {
-    let mut host = None;
-    let mut port = 1883;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--host" => host = Some(args.next().ok_or("--host needs a value")?),
-            "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
-            other => {
-                return Err(format!("unknown argument {other:?}; use --host H --port P").into())
-            }
-        }
-    }
-    Ok(host.map(|h| (h, port)))
-}
-
-/// Starts rumqttd in this process on a free loopback port.
-fn start_local_broker() -> Result<u16, Box<dyn Error>> {
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let config = format!(
-        r#"
-id = 0
-[router]
-id = 0
-max_connections = 16
-max_outgoing_packet_count = 200
-max_segment_size = 1048576
-max_segment_count = 10
-[v4.1]
-name = "v4-1"
-listen = "127.0.0.1:{port}"
-next_connection_delay_ms = 1
-[v4.1.connections]
-connection_timeout_ms = 60000
-max_payload_size = 20480
-max_inflight_count = 100
-dynamic_filters = true
-"#
-    );
-    let config: rumqttd::Config = toml::from_str(&config)?;
-    let mut broker = rumqttd::Broker::new(config);
-    thread::Builder::new()
-        .name("rumqttd".into())
-        .spawn(move || {
-            if let Err(e) = broker.start() {
-                eprintln!("in-process broker stopped: {e}");
-            }
-        })?;
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    Err("the in-process broker did not start listening".into())
 }

@@ -10,7 +10,6 @@
 //! works on a fresh machine with no broker installed. It exits by itself.
 
 use std::error::Error;
-use std::net::TcpListener;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -20,14 +19,7 @@ use mqtt_session::{Command, Event};
 use transport_mio::{Client, ClientOptions};
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let (host, port) = match parse_args()? {
-        Some(addr) => addr,
-        None => {
-            let port = start_local_broker()?;
-            println!("started an in-process broker on 127.0.0.1:{port}");
-            ("127.0.0.1".to_string(), port)
-        }
-    };
+    let (host, port) = mqtt_test_broker::demo::broker_from_args_or_in_process()?;
 
     // client = Client("quickstart", clean_session=True)
     let client = Client::new("quickstart", true);
@@ -152,63 +144,4 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     println!("disconnected");
     Ok(())
-}
-
-/// `--host H --port P`, or nothing.
-fn parse_args() -> Result<Option<(String, u16)>, Box<dyn Error>> {
-    let mut host = None;
-    let mut port = 1883;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--host" => host = Some(args.next().ok_or("--host needs a value")?),
-            "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
-            other => {
-                return Err(format!("unknown argument {other:?}; use --host H --port P").into())
-            }
-        }
-    }
-    Ok(host.map(|h| (h, port)))
-}
-
-/// Starts rumqttd in this process on a free loopback port.
-fn start_local_broker() -> Result<u16, Box<dyn Error>> {
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let config = format!(
-        r#"
-id = 0
-[router]
-id = 0
-max_connections = 16
-max_outgoing_packet_count = 200
-max_segment_size = 1048576
-max_segment_count = 10
-[v4.1]
-name = "v4-1"
-listen = "127.0.0.1:{port}"
-next_connection_delay_ms = 1
-[v4.1.connections]
-connection_timeout_ms = 60000
-max_payload_size = 20480
-max_inflight_count = 100
-dynamic_filters = true
-"#
-    );
-    let config: rumqttd::Config = toml::from_str(&config)?;
-    let mut broker = rumqttd::Broker::new(config);
-    thread::Builder::new()
-        .name("rumqttd".into())
-        .spawn(move || {
-            if let Err(e) = broker.start() {
-                eprintln!("in-process broker stopped: {e}");
-            }
-        })?;
-    // Wait until it listens.
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    Err("the in-process broker did not start listening".into())
 }
