@@ -14,7 +14,9 @@ fn publish_and_receive_every_qos_through_the_sim_broker() {
         pair.client.subscribe(pair.now, &[sub]).unwrap();
         pair.drive();
         for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
-            pair.client.publish(pair.now, "t/x", &[qos as u8], qos, false).unwrap();
+            pair.client
+                .publish(pair.now, "t/x", &[qos as u8], qos, false)
+                .unwrap();
         }
         pair.drive();
         assert_eq!(pair.broker.accepted.len(), 3);
@@ -22,6 +24,9 @@ fn publish_and_receive_every_qos_through_the_sim_broker() {
         assert_eq!(got.len(), 3, "{:?}", pair.all_events());
         assert_eq!(pair.client.inflight_len(), 0);
         assert_eq!(pair.client.pending_incoming_qos2(), 0);
-        assert!(pair.all_events().iter().any(|e| matches!(e, Event::PubComp { .. })));
+        assert!(pair
+            .all_events()
+            .iter()
+            .any(|e| matches!(e, Event::PubComp { .. })));
     }
 }
