@@ -593,12 +593,15 @@ impl Session {
             SessionState::Disconnected => {}
             SessionState::Connecting => {
                 if now >= self.connack_deadline {
+                    // The transport is as good as dead: nothing queued is worth handing out.
+                    self.tx.clear();
                     self.connection_ended(DisconnectReason::ConnAckTimeout);
                 }
             }
             SessionState::Connected => {
                 if let Some(deadline) = self.silence_deadline() {
                     if now >= deadline {
+                        self.tx.clear();
                         self.connection_ended(DisconnectReason::KeepAliveTimeout);
                         return;
                     }

@@ -849,3 +849,55 @@ fn v5_connack_properties_apply_only_to_their_connection() {
         .unwrap()
         .is_some());
 }
+
+/// After a CONNACK or keepalive timeout the transport is as good as dead: packets still
+/// queued (here the CONNECT itself, and a PINGREQ) are dropped instead of being handed out
+/// after `Disconnected`.
+#[test]
+fn nothing_is_handed_out_after_a_timeout_ends_the_connection() {
+    use mqtt_session::{ConnectOptions, DisconnectReason, Instant, Session, SessionConfig};
+    let mut s = Session::new(SessionConfig::new(
+        "t",
+        true,
+        mqtt_proto::ProtocolVersion::V311,
+    ));
+    s.connect(Instant::from_millis(0), &ConnectOptions::new(10))
+        .unwrap();
+    // CONNECT never handed out; the CONNACK timeout (30 s) passes.
+    s.handle_timeout(Instant::from_millis(30_000));
+    let mut out = Vec::new();
+    assert_eq!(
+        s.poll_transmit(Instant::from_millis(30_000), &mut out),
+        None
+    );
+    assert_eq!(
+        s.poll_event(),
+        Some(mqtt_session::Event::Disconnected {
+            reason: DisconnectReason::ConnAckTimeout
+        })
+    );
+
+    // Keepalive: connected, then silence; the PINGREQ queued at 10 s is never handed out.
+    let mut s = Session::new(SessionConfig::new(
+        "t",
+        true,
+        mqtt_proto::ProtocolVersion::V311,
+    ));
+    s.connect(Instant::from_millis(0), &ConnectOptions::new(10))
+        .unwrap();
+    while s.poll_transmit(Instant::from_millis(0), &mut out).is_some() {}
+    s.handle_read(Instant::from_millis(0), &[0x20, 0x02, 0x00, 0x00]);
+    s.handle_timeout(Instant::from_millis(10_000)); // PINGREQ queued, not taken
+    s.handle_timeout(Instant::from_millis(15_000)); // silence: 1.5 x keepalive
+    out.clear();
+    assert_eq!(
+        s.poll_transmit(Instant::from_millis(15_000), &mut out),
+        None
+    );
+    assert!(std::iter::from_fn(|| s.poll_event()).any(|e| matches!(
+        e,
+        mqtt_session::Event::Disconnected {
+            reason: DisconnectReason::KeepAliveTimeout
+        }
+    )));
+}
