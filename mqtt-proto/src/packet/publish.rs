@@ -1,6 +1,6 @@
 //! PUBLISH (§3.3).
 
-use super::check::{properties_len, str_len};
+use super::check::properties_len;
 use super::sink::Sink;
 use crate::error::{DecodeError, EncodeError};
 use crate::parse::{self, packet_id, topic_name, PResult};
@@ -151,7 +151,9 @@ impl<'a> Publish<'a> {
             ));
         }
         let id = if self.qos.packet_id().is_some() { 2 } else { 0 };
-        Ok(str_len(self.topic.as_str())?
+        // A TopicName was validated when it was made (length, U+0000, wildcards): only its
+        // length prefix is added here, no second scan.
+        Ok(2 + self.topic.as_str().len()
             + id
             + properties_len(&self.properties, v, PropertyContext::Publish)?
             + self.payload.len())
