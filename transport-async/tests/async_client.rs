@@ -270,7 +270,9 @@ fn publish_when_ready_waits_for_room() {
             AsyncClient::connect(config, broker.host(), broker.port(), ClientOptions::new())
                 .await
                 .expect("connects");
-        let driver = smol::spawn(driver);
+        // The driver is spawned only after the window and the queue are
+        // full: a running driver could see acknowledgements between these
+        // calls and free room, which would make the QueueFull check racy.
         let mut handles = Vec::new();
         for i in 0..4 {
             handles.push(
@@ -283,6 +285,7 @@ fn publish_when_ready_waits_for_room() {
             client.publish("room/t", b"x", QoS::ExactlyOnce, false),
             Err(ClientError::Publish(mqtt_session::PublishError::QueueFull))
         ));
+        let driver = smol::spawn(driver);
         for i in 4..60 {
             let h = within(
                 "room",
