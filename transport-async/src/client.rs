@@ -625,22 +625,17 @@ impl AsyncClient {
         self.shared().lock().session_present
     }
 
-    /// The TCP keepalive settings read back from the current socket (`None`: keepalive off,
-    /// or no connection was made yet).
+    /// The TCP keepalive settings read back from the socket of the latest connection when
+    /// it was opened (`None`: keepalive off, or no connection was made yet).
     pub fn socket_keepalive(&self) -> std::io::Result<Option<SockKeepalive>> {
-        let inner = self.shared().lock();
-        let Some(tcp) = &inner.tcp else {
-            return Ok(None);
-        };
-        let sock = socket2::SockRef::from(tcp);
-        if !sock.keepalive()? {
-            return Ok(None);
+        match self.shared().lock().socket_keepalive {
+            None => Ok(None),
+            Some(Ok(k)) => Ok(k),
+            Some(Err(kind)) => Err(std::io::Error::new(
+                kind,
+                "reading the TCP keepalive options of the socket failed",
+            )),
         }
-        Ok(Some(SockKeepalive {
-            count: sock.tcp_keepalive_retries()?,
-            idle: sock.tcp_keepalive_time()?,
-            interval: sock.tcp_keepalive_interval()?,
-        }))
     }
 
     /// Why the last connection ended, if one did.

@@ -52,7 +52,8 @@ const READ_BUF: usize = 16 * 1024;
 /// when the connection drops. It resolves with `Ok(())` after
 /// [`AsyncClient::disconnect`] (or once every `AsyncClient` is dropped), and with an error
 /// when the connection is lost for good (automatic reconnection off, or attempts exhausted,
-/// or invalid connect options). Dropping it closes the client.
+/// or invalid connect options). Dropping it, polled or not, closes the client and its
+/// socket at once (without DISCONNECT, so the broker publishes the will).
 ///
 /// In a tokio program, `tokio::spawn(driver)` works: async-io runs its own reactor thread,
 /// so its sockets and timers need no tokio reactor. A dedicated thread with
@@ -148,7 +149,7 @@ pub(crate) async fn open(shared: &Arc<Shared>, settings: &Settings) -> Result<Co
             .connect(shared.clock.now(), &options)
             .map_err(ClientError::Connect)?;
         inner.disconnect_sent = false;
-        inner.tcp = stream.tcp().try_clone().ok();
+        inner.socket_keepalive = Some(stream.read_keepalive().map_err(|e| e.kind()));
     }
     Ok(Conn {
         stream,
@@ -178,9 +179,17 @@ pub(crate) async fn connect_and_run(
     };
     let end = std::future::poll_fn(|cx| conn.poll_io(cx, &ctx, true)).await;
     match end {
-        ConnEnd::Connected => Ok(Driver {
-            fut: Box::pin(run(ctx, conn)),
-        }),
+        ConnEnd::Connected => {
+            // Made here, not inside `run`: a future's arguments move into it when it is
+            // created, so a driver dropped before its first poll still closes the client.
+            let guard = CloseGuard {
+                shared: ctx.shared.clone(),
+                failure: Failure::Closed,
+            };
+            Ok(Driver {
+                fut: Box::pin(run(ctx, conn, guard)),
+            })
+        }
         ConnEnd::Lost(reason) => {
             conn.finish(&ctx.shared).await;
             ctx.shared.lock().close(Failure::Disconnected(reason));
@@ -205,11 +214,7 @@ impl Drop for CloseGuard {
 }
 
 /// The driver's life: run connections, reconnect with backoff between them.
-async fn run(ctx: Ctx, mut conn: Conn) -> Result<(), ClientError> {
-    let mut guard = CloseGuard {
-        shared: ctx.shared.clone(),
-        failure: Failure::Closed,
-    };
+async fn run(ctx: Ctx, mut conn: Conn, mut guard: CloseGuard) -> Result<(), ClientError> {
     let mut backoff = ctx.settings.options.backoff.clone().seeded_from_os();
     backoff.reset();
     loop {

@@ -8,7 +8,7 @@ use mqtt_proto::{PacketId, ReasonCode};
 use mqtt_session::{DisconnectReason, Dispatcher, Event, Session};
 use smallvec::SmallVec;
 
-use crate::client::{Callback, CallbackFailure, PublishOutcome};
+use crate::client::{Callback, CallbackFailure, PublishOutcome, SockKeepalive};
 use crate::clock::Clock;
 use crate::error::Failure;
 
@@ -93,8 +93,10 @@ pub(crate) struct Inner {
     pub(crate) failures: VecDeque<CallbackFailure>,
     pub(crate) last_disconnect: Option<DisconnectReason>,
     pub(crate) session_present: bool,
-    /// A handle to the current connection's TCP socket, for socket option getters.
-    pub(crate) tcp: Option<std::net::TcpStream>,
+    /// The TCP keepalive read back from the latest connection's socket when it was opened
+    /// (`None`: no connection yet). Kept as values, not as a duplicate of the socket: a
+    /// duplicate descriptor would hold the connection open after the driver is dropped.
+    pub(crate) socket_keepalive: Option<Result<Option<SockKeepalive>, std::io::ErrorKind>>,
 }
 
 impl Inner {
@@ -118,7 +120,7 @@ impl Inner {
             failures: VecDeque::new(),
             last_disconnect: None,
             session_present: false,
-            tcp: None,
+            socket_keepalive: None,
         }
     }
 

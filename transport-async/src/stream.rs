@@ -43,6 +43,19 @@ impl Stream {
         }
     }
 
+    /// The TCP keepalive settings in effect on the socket (`None`: keepalive off).
+    pub(crate) fn read_keepalive(&self) -> io::Result<Option<SockKeepalive>> {
+        let sock = socket2::SockRef::from(self.tcp());
+        if !sock.keepalive()? {
+            return Ok(None);
+        }
+        Ok(Some(SockKeepalive {
+            count: sock.tcp_keepalive_retries()?,
+            idle: sock.tcp_keepalive_time()?,
+            interval: sock.tcp_keepalive_interval()?,
+        }))
+    }
+
     /// The TCP socket.
     pub(crate) fn tcp(&self) -> &TcpStream {
         match self {

@@ -403,3 +403,37 @@ fn disconnect_and_drop_end_the_driver_cleanly() {
         }
     }
 }
+
+/// Dropping the driver closes the socket at once, even while the application still holds
+/// the client and its event stream: the broker sees the connection end without DISCONNECT
+/// and publishes the will (a duplicate of the socket kept for option getters once held the
+/// connection open until the last client handle was gone).
+#[test]
+fn dropping_the_driver_closes_the_socket() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
+    smol::block_on(async {
+        let (observer, mut observed) =
+            connect(&broker, "drop-drv-obs", true, ClientOptions::new()).await;
+        within(
+            "SUBACK",
+            observer
+                .subscribe(&[("drop-drv/#", QoS::AtLeastOnce)])
+                .unwrap(),
+        )
+        .await
+        .expect("subscribed");
+        let config = SessionConfig::new("drop-drv", true, ProtocolVersion::V311);
+        let options = ClientOptions::new().will("drop-drv/will", b"gone", QoS::AtLeastOnce, false);
+        let (client, driver) = AsyncClient::connect(config, broker.host(), broker.port(), options)
+            .await
+            .expect("connects");
+        let events = client.events();
+        drop(driver);
+        assert!(client.is_closed());
+        let got = messages(&mut observed, 1, &broker).await;
+        assert_eq!(got, vec![("gone".to_owned(), QoS::AtLeastOnce)]);
+        // The handles are still alive here: the socket closed without them.
+        drop((client, events));
+        observer.disconnect().await;
+    });
+}
