@@ -48,7 +48,9 @@ pub struct SessionConfig {
     /// Size; a larger packet closes the connection (5.0 reason 0x95).
     pub max_packet_size: u32,
     /// Most bytes waiting in the Session for `poll_transmit`. Past it, QoS 0 publishes are
-    /// refused with `QueueFull`: the transport is not keeping up.
+    /// refused with `QueueFull`: the transport is not keeping up. Acknowledgements to the
+    /// broker waiting past it (or past 64 KiB, whichever is larger) end the connection with
+    /// [`DisconnectReason::ReplyBacklog`](crate::DisconnectReason::ReplyBacklog).
     pub max_transmit_bytes: usize,
     /// Most topic aliases the broker may use towards us (5.0 Topic Alias Maximum); 0 = none.
     pub topic_alias_maximum: u16,

@@ -74,6 +74,14 @@ pub enum DisconnectReason {
     Refused(ReasonCode),
     /// The transport reported the connection closed ([`Session::handle_closed`](crate::Session::handle_closed)).
     TransportClosed,
+    /// The broker kept sending packets that need an answer (QoS 1/2 PUBLISH, PUBREL,
+    /// PUBREC) while our answers were not taken with
+    /// [`Session::poll_transmit`](crate::Session::poll_transmit): more than
+    /// [`SessionConfig::max_transmit_bytes`](crate::SessionConfig::max_transmit_bytes) (at
+    /// least 64 KiB) of them waited. A broker that respects its flow control (5.0 Receive
+    /// Maximum, mosquitto's `max_inflight_messages`) never gets here; one that sends without
+    /// reading would otherwise grow this buffer without bound.
+    ReplyBacklog,
 }
 
 impl fmt::Display for DisconnectReason {
@@ -88,6 +96,9 @@ impl fmt::Display for DisconnectReason {
             Self::ConnAckTimeout => f.write_str("the broker did not answer CONNECT in time"),
             Self::Refused(r) => write!(f, "the broker refused the connection: {r}"),
             Self::TransportClosed => f.write_str("the connection was closed by the transport"),
+            Self::ReplyBacklog => f.write_str(
+                "the broker kept sending while our acknowledgements to it were not being sent",
+            ),
         }
     }
 }

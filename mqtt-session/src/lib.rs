@@ -73,7 +73,10 @@
 //! Every queue is bounded by [`SessionConfig`]: the in-flight window, the publish queue,
 //! pending subscription requests, unreleased incoming QoS 2 messages, incoming packet size
 //! and bytes waiting to be sent. A full queue is an error at the call and an
-//! [`Event::PublishUnblocked`] later, never a silent drop.
+//! [`Event::PublishUnblocked`] later, never a silent drop. Acknowledgements the broker's
+//! packets call for count too: a broker that keeps sending while the answers are not taken
+//! with `poll_transmit` ends the connection with [`DisconnectReason::ReplyBacklog`] once
+//! `max_transmit_bytes` (at least 64 KiB) of them wait.
 //!
 //! ## Callbacks
 //!

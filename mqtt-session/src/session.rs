@@ -234,6 +234,11 @@ impl Session {
         self.subscriptions.iter().map(|(f, o)| (f.as_str(), *o))
     }
 
+    /// Most bytes of acknowledgements that may wait for `poll_transmit`.
+    fn reply_backlog_limit(&self) -> usize {
+        self.config.max_transmit_bytes.max(MIN_REPLY_BACKLOG)
+    }
+
     fn window(&self) -> usize {
         usize::from(self.config.max_inflight.min(self.peer.receive_maximum)).max(1)
     }
@@ -575,6 +580,12 @@ impl Session {
                 Ok(Some((packet, n))) => {
                     used += n;
                     self.handle_packet(packet);
+                    if self.tx.reply_bytes() > self.reply_backlog_limit() {
+                        // The broker keeps sending but nobody takes our answers: holding
+                        // more would let the network grow our memory without bound.
+                        self.tx.clear();
+                        self.connection_ended(DisconnectReason::ReplyBacklog);
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -1072,7 +1083,7 @@ impl Session {
                 reason,
                 properties: Properties::EMPTY,
             };
-            let _ = self.tx.push(&Packet::PubRel(rel), v);
+            let _ = self.tx.push_reply(&Packet::PubRel(rel), v);
             return;
         };
         let Some(o) = self.outgoing.get(i) else {
@@ -1084,7 +1095,9 @@ impl Session {
             }
             OutgoingState::AwaitingPubComp => {
                 // A repeated PUBREC: answer with PUBREL again.
-                let _ = self.tx.push(&Packet::PubRel(Ack::new(ack.packet_id)), v);
+                let _ = self
+                    .tx
+                    .push_reply(&Packet::PubRel(Ack::new(ack.packet_id)), v);
             }
             OutgoingState::AwaitingPubRec(_) => {
                 self.emit(Event::PubRec {
@@ -1099,7 +1112,9 @@ impl Session {
                     // The payload is dropped: from now on only PUBREL is ever sent.
                     o.state = OutgoingState::AwaitingPubComp;
                     if o.sent_on_connection {
-                        let _ = self.tx.push(&Packet::PubRel(Ack::new(ack.packet_id)), v);
+                        let _ = self
+                            .tx
+                            .push_reply(&Packet::PubRel(Ack::new(ack.packet_id)), v);
                     }
                 }
                 // PUBRELs are (re-)sent in the order their PUBRECs arrived [MQTT-4.6.0-4]:
@@ -1173,7 +1188,7 @@ impl Session {
             QosPid::AtMostOnce => self.emit(Event::Message(Message::from_publish(p, topic))),
             QosPid::AtLeastOnce(id) => {
                 self.emit(Event::Message(Message::from_publish(p, topic)));
-                let _ = self.tx.push(&Packet::PubAck(Ack::new(id)), v);
+                let _ = self.tx.push_reply(&Packet::PubAck(Ack::new(id)), v);
             }
             QosPid::ExactlyOnce(id) => {
                 if !self.incoming_qos2.contains_key(&id) {
@@ -1189,7 +1204,7 @@ impl Session {
                     self.emit(Event::Qos2Received { id });
                 }
                 // A duplicate only gets its PUBREC again; the first copy is kept (Method A).
-                let _ = self.tx.push(&Packet::PubRec(Ack::new(id)), v);
+                let _ = self.tx.push_reply(&Packet::PubRec(Ack::new(id)), v);
             }
         }
     }
@@ -1210,7 +1225,7 @@ impl Session {
             reason,
             properties: Properties::EMPTY,
         };
-        let _ = self.tx.push(&Packet::PubComp(comp), v);
+        let _ = self.tx.push_reply(&Packet::PubComp(comp), v);
     }
 
     fn find_request(&self, id: PacketId) -> Option<usize> {
@@ -1353,6 +1368,10 @@ fn encode_request(tx: &mut TransmitQueue, r: &Request, v: ProtocolVersion) {
     // Validated when the request was made.
     let _ = tx.push(&packet, v);
 }
+
+/// Floor of the reply backlog limit, so that a small `max_transmit_bytes` cannot turn one
+/// read's worth of acknowledgements (16,384 of 4 bytes) into a disconnect.
+const MIN_REPLY_BACKLOG: usize = 64 * 1024;
 
 const FIRST_PACKET_CONNACK: Rule = Rule::split("MQTT-3.2.0-1", "MQTT-3.2.0-1");
 const CONNACK_TWICE: Rule = Rule::split("3.1.1 §3.2", "MQTT-3.2.0-2");

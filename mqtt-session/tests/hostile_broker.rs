@@ -727,3 +727,77 @@ fn broker_that_never_answers_connect_times_out() {
         assert_nothing_lost(&mut pair, &kept);
     }
 }
+
+/// A broker that keeps sending packets which need an answer while nobody takes the answers
+/// (the transport cannot write: the broker does not read). QoS 1 PUBLISH (PUBACK) and PUBREL
+/// for unknown ids (PUBCOMP) alternate, one per read, with no `poll_transmit` in between.
+/// The Session holds at most `max_transmit_bytes` (64 KiB floor) of answers, then ends the
+/// connection with `ReplyBacklog` instead of growing without bound; everything after that
+/// is ignored, nothing is left to send, and the unacknowledged publishes survive for the
+/// next connection. The same traffic taken in time (answers polled after each read) keeps
+/// the connection up: the limit counts what waits, not what was answered.
+#[test]
+fn broker_that_sends_without_reading_ends_in_reply_backlog() {
+    const LIMIT: usize = 64 * 1024;
+    for v5 in [false, true] {
+        let mut c = config(v5);
+        c.max_transmit_bytes = 1024; // below the floor: the floor applies
+        let (mut pair, kept) = setup_with(c);
+        let topic = TopicName::new("flood").unwrap();
+        let packet = |i: u32| {
+            let id = pid(u16::try_from(i % 60_000).unwrap() + 100);
+            if i.is_multiple_of(2) {
+                let p = Publish::new(topic, b"x", QosPid::AtLeastOnce(id));
+                encode(Packet::Publish(p), v5)
+            } else {
+                encode(Packet::PubRel(Ack::new(id)), v5)
+            }
+        };
+        // PUBACK is 4 bytes; PUBCOMP is 4 (3.1.1) or 5 (5.0: reason 0x92 "not found").
+        let pair_bytes = if v5 { 9 } else { 8 };
+
+        // Answers taken after every read: 40,000 packets (more than the limit's worth)
+        // and the connection stays up.
+        let sent = pair.client_sent.len();
+        for i in 0..40_000 {
+            feed(&mut pair, &packet(i));
+        }
+        assert!(pair.client.is_connected());
+        assert_eq!(pair.sent_since(sent).len(), 40_000);
+        pair.client_sent.truncate(sent);
+        pair.events.clear();
+
+        // Answers never taken.
+        let mut messages = 0usize;
+        let mut ended = Vec::new();
+        let (_, peak) = peak_heap(|| {
+            for i in 0..100_000 {
+                let now = pair.now;
+                pair.client.handle_read(now, &packet(i));
+                while let Some(e) = pair.client.poll_event() {
+                    match e {
+                        Event::Message(_) => messages += 1,
+                        Event::Disconnected { reason } => ended.push(reason),
+                        _ => {}
+                    }
+                }
+                assert!(pair.client.pending_transmit_bytes() <= LIMIT + 5);
+            }
+        });
+        assert_eq!(ended, [DisconnectReason::ReplyBacklog]);
+        // Every answer up to the limit was held; the one past it ended the connection.
+        let answered = messages * 2;
+        let held = answered / 2 * pair_bytes;
+        assert!(
+            held > LIMIT - pair_bytes && held <= LIMIT + pair_bytes,
+            "{messages} messages delivered before the backlog closed the connection"
+        );
+        assert_eq!(pair.client.state(), SessionState::Disconnected);
+        assert_eq!(pair.client.pending_transmit_bytes(), 0);
+        assert_eq!(pair.client.poll_transmit(pair.now, &mut Vec::new()), None);
+        // The held answers (64 KiB, buffer doubling) and their 4-byte frame records, plus the
+        // harness.
+        assert_heap("100,000 unanswered packets", peak, 4 * LIMIT + OVERHEAD);
+        assert_nothing_lost(&mut pair, &kept);
+    }
+}
