@@ -128,7 +128,20 @@ pub(crate) fn packet_id(i: &[u8]) -> PResult<'_, PacketId> {
 
 /// A topic name; `allow_empty` for 5.0, where an empty name goes with a Topic Alias.
 pub(crate) fn topic_name(i: &[u8], allow_empty: bool) -> PResult<'_, TopicName<'_>> {
-    let (rest, s) = string(i)?;
+    let (rest, raw) = binary(i)?;
+    // The common case in two passes over the bytes: UTF-8, then one search for the three
+    // bytes a topic name must not hold (U+0000 [MQTT-4.7.3-2], '+' and '#' [MQTT-3.3.2-2]).
+    // The 2-byte length prefix already bounds it to 65,535 bytes [MQTT-4.7.3-3]. Anything
+    // found takes the full checks below, which name the rule broken.
+    if let Ok(s) = core::str::from_utf8(raw) {
+        if memchr::memchr3(0, b'+', b'#', raw).is_none() && (allow_empty || !s.is_empty()) {
+            return Ok((rest, TopicName::from_checked(s)));
+        }
+    }
+    let s = match to_str(raw) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
     let t = if allow_empty {
         TopicName::new_allow_empty(s)
     } else {
