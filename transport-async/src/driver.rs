@@ -4,7 +4,8 @@
 //!
 //! - **Trust the clock, not only the timer.** Every wake-up compares the Session's deadline
 //!   with the actual time, whatever woke the task; the timer future only makes sure there is
-//!   a wake-up. The `async_io::Timer` is reset only when the deadline changes.
+//!   a wake-up. The `async_io::Timer` is moved only to an earlier deadline: a later one
+//!   (keepalive, after every packet) costs one early wake-up instead of a re-registration.
 //! - **Keep the unsent tail.** Packets go from `poll_transmit` into one buffer; when the
 //!   socket is not ready the rest stays there and goes first on the next wake-up. Past a
 //!   high-water mark no more packets are pulled out of the Session, so backpressure reaches
@@ -490,13 +491,24 @@ impl Conn {
         }
     }
 
-    /// Sets the timer for `deadline` if it changed and polls it; returns whether it fired.
+    /// Makes sure a wake-up comes no later than `deadline`, and polls the timer; returns
+    /// whether it fired.
+    ///
+    /// The timer moves only to an earlier instant. The keepalive deadlines move later with
+    /// every packet sent or received, and moving an async-io timer re-registers it with the
+    /// reactor (an allocation and a lock each time); an armed timer that fires before the
+    /// Session's deadline only costs one early wake-up, after which it is armed anew for
+    /// the deadline of that moment (the clock, not the timer, decides what is due).
     fn arm_timer(&mut self, cx: &mut Context<'_>, deadline: Option<Instant>, clock: Clock) -> bool {
-        if deadline != self.timer_deadline {
-            self.timer_deadline = deadline;
-            match deadline.and_then(|d| clock.to_std(d)) {
-                Some(at) => self.timer.set_at(at),
-                None => self.timer = Timer::never(),
+        let earlier = match (deadline, self.timer_deadline) {
+            (Some(d), Some(armed)) => d < armed,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if earlier {
+            if let Some(at) = deadline.and_then(|d| clock.to_std(d)) {
+                self.timer_deadline = deadline;
+                self.timer.set_at(at);
             }
         }
         if self.timer_deadline.is_some() && Pin::new(&mut self.timer).poll(cx).is_ready() {

@@ -437,3 +437,58 @@ fn dropping_the_driver_closes_the_socket() {
         observer.disconnect().await;
     });
 }
+
+/// With keepalive 1 s the driver's timer brings PINGREQ on an idle link, and again while
+/// the client only publishes QoS 0 (nothing comes back, so only PINGRESP proves the link
+/// alive): the connection outlives several silence timeouts (1.5 s) in both phases, though
+/// every packet moves the keepalive deadlines.
+#[test]
+fn keepalive_pings_when_idle_and_while_only_sending() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
+    smol::block_on(async {
+        let options = ClientOptions::new().keep_alive(1);
+        let (client, mut events) = connect(&broker, "ka-async", true, options).await;
+        within(
+            "3 PINGRESP while idle",
+            pongs(&client, &mut events, 3, false),
+        )
+        .await;
+        within(
+            "3 PINGRESP while publishing",
+            pongs(&client, &mut events, 3, true),
+        )
+        .await;
+        assert!(client.is_connected());
+        assert!(client.last_disconnect().is_none(), "never disconnected");
+        let pings = broker
+            .log()
+            .matches("Received PINGREQ from ka-async")
+            .count();
+        assert!(pings >= 6, "the broker logged {pings} PINGREQ");
+        client.disconnect().await;
+    });
+}
+
+/// Waits for `n` PINGRESP events; every 200 ms publishes a QoS 0 message when `publish`.
+async fn pongs(client: &AsyncClient, events: &mut EventStream, n: usize, publish: bool) {
+    let mut got = 0;
+    let mut tick = async_io::Timer::interval(Duration::from_millis(200));
+    while got < n {
+        let next = future::or(async { Some(events.next().await) }, async {
+            tick.next().await;
+            None
+        });
+        match next.await {
+            Some(Some(Event::PingResp)) => got += 1,
+            Some(Some(Event::Disconnected { reason })) => panic!("the link dropped: {reason}"),
+            Some(None) => panic!("the event stream ended"),
+            Some(Some(_)) => {}
+            None if publish => {
+                client
+                    .publish("ka/out", b"q0", QoS::AtMostOnce, false)
+                    .expect("publish");
+            }
+            None => {}
+        }
+    }
+}
