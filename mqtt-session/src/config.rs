@@ -42,10 +42,7 @@ pub struct SessionConfig {
     /// Most SUBSCRIBE/UNSUBSCRIBE requests awaiting acknowledgement or a connection.
     pub max_pending_requests: usize,
     /// Most incoming QoS 2 messages held until their PUBREL. Sent to a 5.0 broker as
-    /// Receive Maximum; a 5.0 broker exceeding it is a protocol error (reason 0x93). 3.1.1
-    /// has no way to announce it, so there the messages beyond it are delivered on PUBLISH
-    /// as [`Event::Message`](crate::Event::Message) and only their packet identifiers are
-    /// kept until PUBREL (Method B of 3.1.1 §4.3.3; still exactly once).
+    /// Receive Maximum; a broker exceeding it is a protocol error (5.0 reason 0x93).
     pub max_incoming_qos2: u16,
     /// Largest incoming packet accepted, in bytes. Sent to a 5.0 broker as Maximum Packet
     /// Size; a larger packet closes the connection (5.0 reason 0x95).

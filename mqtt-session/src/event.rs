@@ -61,10 +61,7 @@ pub enum Event {
         /// The broker's reason (a 3.1.1 return code maps onto its 5.0 equivalent).
         reason: ReasonCode,
     },
-    /// An application message of QoS 0 or 1 arrived (on PUBLISH). In 3.1.1 also a QoS 2
-    /// message that arrived while `max_incoming_qos2` others wait for their PUBREL: it is
-    /// delivered at once, exactly once (see
-    /// [`SessionConfig::max_incoming_qos2`](crate::SessionConfig::max_incoming_qos2)).
+    /// An application message of QoS 0 or 1 arrived (on PUBLISH).
     Message(Message),
     /// A QoS 2 PUBLISH arrived and is stored until the broker releases it.
     Qos2Received {

@@ -123,10 +123,6 @@ pub struct Session {
     queued: VecDeque<Message>,
     requests: VecDeque<Request>,
     incoming_qos2: BTreeMap<PacketId, Message>,
-    /// 3.1.1 only: identifiers of QoS 2 messages delivered on PUBLISH because
-    /// `max_incoming_qos2` were already stored, until their PUBREL (Method B). Made on first
-    /// use: most sessions never need its 8 KiB.
-    delivered_qos2: Option<PacketIdSet>,
     subscriptions: BTreeMap<String, SubscriptionOptions>,
     /// The automatic resubscription made after a session loss, while unacknowledged. At most
     /// one is kept, so repeated session losses cannot pile up requests.
@@ -159,7 +155,6 @@ impl Session {
             queued: VecDeque::new(),
             requests: VecDeque::new(),
             incoming_qos2: BTreeMap::new(),
-            delivered_qos2: None,
             subscriptions: BTreeMap::new(),
             auto_resubscribe: None,
             blocked: false,
@@ -866,7 +861,6 @@ impl Session {
             || !self.incoming_qos2.is_empty()
             || !self.subscriptions.is_empty();
         // The broker will never send PUBREL for these: deliver them now, once.
-        self.delivered_qos2 = None;
         let released = self.incoming_qos2.len();
         for (_, m) in core::mem::take(&mut self.incoming_qos2) {
             self.emit(Event::MessageReleased(m));
@@ -1197,33 +1191,19 @@ impl Session {
                 let _ = self.tx.push_reply(&Packet::PubAck(Ack::new(id)), v);
             }
             QosPid::ExactlyOnce(id) => {
-                let duplicate = self.incoming_qos2.contains_key(&id)
-                    || self.delivered_qos2.as_ref().is_some_and(|d| d.contains(id));
-                if !duplicate {
-                    if self.incoming_qos2.len() < usize::from(self.config.max_incoming_qos2) {
-                        // Method A (3.1.1 Figure 4.3): store the message, deliver on PUBREL.
-                        self.incoming_qos2
-                            .insert(id, Message::from_publish(p, topic));
-                        self.emit(Event::Qos2Received { id });
-                    } else if v == ProtocolVersion::V5 {
+                if !self.incoming_qos2.contains_key(&id) {
+                    if self.incoming_qos2.len() >= usize::from(self.config.max_incoming_qos2) {
                         return self.protocol_error(ProtocolError::new(
                             RECEIVE_MAXIMUM,
                             "more unreleased QoS 2 messages than our Receive Maximum",
                             ReasonCode::ReceiveMaximumExceeded,
                         ));
-                    } else {
-                        // 3.1.1 cannot tell the broker to send fewer, and a broker that
-                        // sends more breaks no rule: closing would only make it send them
-                        // all again. Method B instead: keep the identifier (one bit), deliver
-                        // now. Until the PUBREL a copy with this identifier is a duplicate
-                        // and is not delivered again [MQTT-4.3.3-2].
-                        self.delivered_qos2
-                            .get_or_insert_with(PacketIdSet::new)
-                            .insert(id);
-                        self.emit(Event::Message(Message::from_publish(p, topic)));
                     }
+                    self.incoming_qos2
+                        .insert(id, Message::from_publish(p, topic));
+                    self.emit(Event::Qos2Received { id });
                 }
-                // A duplicate only gets its PUBREC again; the first copy is kept.
+                // A duplicate only gets its PUBREC again; the first copy is kept (Method A).
                 let _ = self.tx.push_reply(&Packet::PubRec(Ack::new(id)), v);
             }
         }
@@ -1234,14 +1214,6 @@ impl Session {
         let reason = match self.incoming_qos2.remove(&ack.packet_id) {
             Some(m) => {
                 self.emit(Event::MessageReleased(m));
-                ReasonCode::Success
-            }
-            // Delivered on PUBLISH (Method B): the identifier is free again.
-            None if self
-                .delivered_qos2
-                .as_mut()
-                .is_some_and(|d| d.remove(ack.packet_id)) =>
-            {
                 ReasonCode::Success
             }
             // Already released (our PUBCOMP was lost) or unknown: still answer PUBCOMP.

@@ -74,9 +74,9 @@ const REBIND_PAUSE: Duration = Duration::from_millis(100);
 /// Default `max_queued_messages` (mosquitto's own default, 1000, drops messages silently).
 const DEFAULT_MAX_QUEUED: u32 = 100_000;
 /// Default `max_inflight_messages`: mosquitto's own 20 throttles a publisher; unlimited (0)
-/// lets mosquitto 2.0.11 overrun a resuming 5.0 subscriber's Receive Maximum with unreleased
-/// QoS 2 messages (a protocol error the client must act on). 100 matches the client's
-/// default `max_incoming_qos2`.
+/// lets mosquitto send a resuming subscriber more unreleased QoS 2 messages than any client
+/// holds (3.1.1 has no Receive Maximum, and mosquitto 2.0.11 overruns a 5.0 one when it resumes
+/// a session). 100 matches the client's default `max_incoming_qos2`.
 const DEFAULT_MAX_INFLIGHT: u32 = 100;
 /// Environment variable that names the mosquitto binary to use instead of searching for it.
 const MOSQUITTO_ENV: &str = "MQTT_TEST_MOSQUITTO";

@@ -794,13 +794,12 @@ impl fmt::Display for StreamReport {
 ///    exactly once, nothing else, and both clients' `before_reconnect` and `after_connect`
 ///    callbacks must have run for the reconnection.
 ///
-/// Why `max_inflight_messages` 100 and not unlimited: an unlimited broker pushes its whole
-/// queue at once on reconnection, and mosquitto 2.0.11 does so even to a 5.0 client whose
-/// Receive Maximum is lower when it resumes its session (seen: 417 QoS 2 messages
-/// outstanding to a client that announced 100), which the client must treat as a protocol
-/// error [MQTT-3.3.4-9]. (A 3.1.1 client copes: past its limit it delivers at once and keeps
-/// only the identifiers.) 100 equals the clients' default limit
-/// (`SessionConfig::max_incoming_qos2`).
+/// Why `max_inflight_messages` 100 and not unlimited: with MQTT 3.1.1 a client cannot tell
+/// the broker how many unreleased QoS 2 messages it holds at most, and an unlimited broker
+/// pushes its whole queue at once on reconnection; mosquitto 2.0.11 does so even to a 5.0
+/// client whose Receive Maximum is lower when it resumes its session (seen: 417 QoS 2
+/// messages outstanding to a client that announced 100). 100 equals the clients' default
+/// limit (`SessionConfig::max_incoming_qos2`).
 ///
 /// Why not a kill in full flow: tried, it loses a QoS 2 message in most runs, and the broker
 /// is at fault. Under load mosquitto saves after almost every loop iteration, so a `kill -9`
