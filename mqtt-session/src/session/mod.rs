@@ -1,0 +1,537 @@
+//! The [`Session`] state machine.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use mqtt_proto::{
+    decode, Disconnect, Limits, Packet, PacketId, Properties, ProtocolVersion, QoS, ReasonCode,
+    Rule, SubscriptionOptions,
+};
+
+use crate::config::SessionConfig;
+use crate::error::{DisconnectReason, ProtocolError};
+use crate::event::Event;
+use crate::message::Message;
+use crate::outgoing::{Outgoing, Request};
+use crate::packet_id::PacketIdSet;
+use crate::time::Instant;
+use crate::transmit::TransmitQueue;
+
+mod connection;
+mod inbound;
+mod outbound;
+mod subscriptions;
+
+/// Where the Session is in the life of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// No connection. Publishes and subscriptions are queued (within limits).
+    Disconnected,
+    /// CONNECT sent, waiting for CONNACK.
+    Connecting,
+    /// CONNACK accepted the connection.
+    Connected,
+}
+
+/// What the broker told us in CONNACK about the current connection (5.0), with the defaults
+/// that apply when it says nothing (and always in 3.1.1).
+#[derive(Clone, Copy, Debug)]
+struct PeerLimits {
+    receive_maximum: u16,
+    max_packet_size: u32,
+    max_qos: QoS,
+    retain_available: bool,
+}
+
+impl PeerLimits {
+    const DEFAULT: Self = Self {
+        receive_maximum: u16::MAX,
+        max_packet_size: Limits::PROTOCOL_MAX_PACKET_SIZE,
+        max_qos: QoS::ExactlyOnce,
+        retain_available: true,
+    };
+}
+
+/// The sans-IO MQTT client session: bytes and time in, bytes and events out.
+///
+/// The Session never performs I/O and never reads a clock. A transport drives it:
+///
+/// - **(A) getters** ([`state`](Self::state), [`is_connected`](Self::is_connected), ...)
+///   read the state.
+/// - **(B) `handle_*`** report what happened: bytes read, a timer that expired, the
+///   transport closing. They never return errors: a broker that breaks the protocol ends
+///   the connection with [`Event::Disconnected`].
+/// - **(C) commands** ([`connect`](Self::connect), [`publish`](Self::publish),
+///   [`subscribe`](Self::subscribe), ...) validate everything first: an `Err` means nothing
+///   was queued, sent or changed.
+/// - **(D) `poll_*`** hand out what must be done: bytes to send, events, the next deadline.
+///
+/// **After every (B) or (C) call, drain [`poll_transmit`](Self::poll_transmit) until `None`
+/// (or until the socket is full), then [`poll_event`](Self::poll_event) until `None`, then
+/// read [`poll_timeout`](Self::poll_timeout); wait for the earliest of socket readiness, that
+/// deadline, or an application command; repeat.**
+///
+/// ```
+/// use mqtt_proto::{ProtocolVersion, QoS};
+/// use mqtt_session::{ConnectOptions, Event, Instant, Session, SessionConfig};
+///
+/// let mut session = Session::new(SessionConfig::new("doc", true, ProtocolVersion::V311));
+/// let now = Instant::from_millis(0);
+/// session.connect(now, &ConnectOptions::new(30)).unwrap();
+///
+/// let mut out = Vec::new();
+/// while let Some(_len) = session.poll_transmit(now, &mut out) {}
+/// assert_eq!(out[0], 0x10); // CONNECT, to be written to the socket
+///
+/// // The broker answers CONNACK (session present = 0, accepted).
+/// session.handle_read(now, &[0x20, 0x02, 0x00, 0x00]);
+/// assert_eq!(session.poll_event(), Some(Event::Connected { session_present: false }));
+///
+/// let id = session.publish(now, "greetings", b"hello", QoS::AtLeastOnce, false).unwrap();
+/// assert!(id.is_some());
+/// // Nothing was sent for 30 s: the deadline is the keepalive PINGREQ.
+/// out.clear();
+/// while let Some(_len) = session.poll_transmit(now, &mut out) {}
+/// assert_eq!(session.poll_timeout(), Some(Instant::from_millis(30_000)));
+/// ```
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    state: SessionState,
+    now: Instant,
+
+    // Per connection.
+    keep_alive: Duration,
+    connack_deadline: Instant,
+    last_sent: Instant,
+    last_received: Instant,
+    next_retry: Option<Instant>,
+    /// A PINGREQ went out and its PINGRESP has not arrived yet.
+    ping_outstanding: bool,
+    peer: PeerLimits,
+    incoming_aliases: BTreeMap<u16, String>,
+
+    // I/O.
+    rx: Vec<u8>,
+    tx: TransmitQueue,
+    events: VecDeque<Event>,
+
+    // Session state, kept across connections.
+    ids: PacketIdSet,
+    outgoing: VecDeque<Outgoing>,
+    /// Outgoing entries not yet transmitted on this connection.
+    unsent: usize,
+    queued: VecDeque<Message>,
+    requests: VecDeque<Request>,
+    incoming_qos2: BTreeMap<PacketId, Message>,
+    subscriptions: BTreeMap<String, SubscriptionOptions>,
+    /// The automatic resubscription made after a session loss, while unacknowledged. At most
+    /// one is kept, so repeated session losses cannot pile up requests.
+    auto_resubscribe: Option<PacketId>,
+    /// A publish was refused for lack of room; tell the application when room frees up.
+    blocked: bool,
+}
+
+impl Session {
+    /// A disconnected session with this identity and these limits.
+    pub fn new(config: SessionConfig) -> Self {
+        Self {
+            config,
+            state: SessionState::Disconnected,
+            now: Instant::ZERO,
+            keep_alive: Duration::ZERO,
+            connack_deadline: Instant::ZERO,
+            last_sent: Instant::ZERO,
+            last_received: Instant::ZERO,
+            next_retry: None,
+            ping_outstanding: false,
+            peer: PeerLimits::DEFAULT,
+            incoming_aliases: BTreeMap::new(),
+            rx: Vec::new(),
+            tx: TransmitQueue::default(),
+            events: VecDeque::new(),
+            ids: PacketIdSet::new(),
+            outgoing: VecDeque::new(),
+            unsent: 0,
+            queued: VecDeque::new(),
+            requests: VecDeque::new(),
+            incoming_qos2: BTreeMap::new(),
+            subscriptions: BTreeMap::new(),
+            auto_resubscribe: None,
+            blocked: false,
+        }
+    }
+
+    // ---------------------------------------------------------------- (A) getters
+
+    /// The connection state.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// Whether CONNACK accepted the current connection.
+    pub fn is_connected(&self) -> bool {
+        self.state == SessionState::Connected
+    }
+
+    /// The configuration the Session was made with (the client id may have been replaced by
+    /// one the broker assigned).
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Outgoing QoS 1/2 messages not yet completed (in the window).
+    pub fn inflight_len(&self) -> usize {
+        self.outgoing.len()
+    }
+
+    /// Publishes waiting to enter the window.
+    pub fn queued_len(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// Incoming QoS 2 messages waiting for their PUBREL.
+    pub fn pending_incoming_qos2(&self) -> usize {
+        self.incoming_qos2.len()
+    }
+
+    /// Packet identifiers in use (outgoing messages and subscription requests).
+    pub fn packet_ids_in_use(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the identifier is in use by an outgoing message or request.
+    pub fn is_packet_id_in_use(&self, id: PacketId) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// Bytes waiting for `poll_transmit`.
+    pub fn pending_transmit_bytes(&self) -> usize {
+        self.tx.bytes()
+    }
+
+    /// Bytes buffered of a packet not yet complete.
+    pub fn pending_read_bytes(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Whether a publish at `qos` would be accepted now (window or queue has room).
+    pub fn can_publish(&self, qos: QoS) -> bool {
+        match qos {
+            QoS::AtMostOnce if self.is_connected() && self.queued.is_empty() => {
+                self.tx.bytes() <= self.config.max_transmit_bytes
+            }
+            QoS::AtMostOnce => self.queued.len() < self.config.max_queued,
+            _ => {
+                self.ids.len() < usize::from(u16::MAX)
+                    && ((self.is_connected() && self.queued.is_empty() && self.window_has_room())
+                        || self.queued.len() < self.config.max_queued)
+            }
+        }
+    }
+
+    /// The topic filters the broker confirmed, with their options.
+    pub fn subscriptions(&self) -> impl Iterator<Item = (&str, SubscriptionOptions)> {
+        self.subscriptions.iter().map(|(f, o)| (f.as_str(), *o))
+    }
+
+    /// Most bytes of acknowledgements that may wait for `poll_transmit`.
+    fn reply_backlog_limit(&self) -> usize {
+        self.config.max_transmit_bytes.max(MIN_REPLY_BACKLOG)
+    }
+
+    fn window(&self) -> usize {
+        usize::from(self.config.max_inflight.min(self.peer.receive_maximum)).max(1)
+    }
+
+    fn window_has_room(&self) -> bool {
+        self.outgoing.len() < self.window()
+    }
+
+    fn v(&self) -> ProtocolVersion {
+        self.config.version
+    }
+
+    fn advance(&mut self, now: Instant) -> Instant {
+        // Time never goes backwards: an older `now` counts as the latest seen.
+        if now > self.now {
+            self.now = now;
+        }
+        self.now
+    }
+
+    // ---------------------------------------------------------------- (B) inputs
+
+    /// Bytes arrived from the transport. Any split is fine: partial packets are kept until
+    /// the rest arrives.
+    pub fn handle_read(&mut self, now: Instant, bytes: &[u8]) {
+        let now = self.advance(now);
+        if self.state == SessionState::Disconnected || bytes.is_empty() {
+            return;
+        }
+        self.last_received = now;
+        let limits = Limits::with_max_packet_size(self.config.max_packet_size);
+        if self.rx.is_empty() {
+            // Fast path: decode straight from the caller's slice; keep only a partial tail.
+            let used = self.process(bytes, &limits);
+            if self.state != SessionState::Disconnected {
+                self.rx
+                    .extend_from_slice(bytes.get(used..).unwrap_or_default());
+            }
+        } else {
+            self.rx.extend_from_slice(bytes);
+            let rx = core::mem::take(&mut self.rx);
+            let used = self.process(&rx, &limits);
+            let mut rx = rx;
+            if self.state == SessionState::Disconnected {
+                rx.clear();
+            } else {
+                rx.drain(..used.min(rx.len()));
+            }
+            self.rx = rx;
+        }
+    }
+
+    /// Decodes and handles whole packets from `input`; returns the bytes used.
+    fn process(&mut self, input: &[u8], limits: &Limits) -> usize {
+        let mut used = 0;
+        while self.state != SessionState::Disconnected {
+            let rest = input.get(used..).unwrap_or_default();
+            match decode(rest, self.v(), limits) {
+                Ok(Some((packet, n))) => {
+                    used += n;
+                    self.handle_packet(packet);
+                    if self.tx.reply_bytes() > self.reply_backlog_limit() {
+                        // The broker keeps sending but nobody takes our answers: holding
+                        // more would let the network grow our memory without bound.
+                        self.tx.clear();
+                        self.connection_ended(DisconnectReason::ReplyBacklog);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.protocol_error(e.into());
+                    break;
+                }
+            }
+        }
+        used
+    }
+
+    /// A deadline passed (or not yet: calling early or twice does nothing).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance(now);
+        match self.state {
+            SessionState::Disconnected => {}
+            SessionState::Connecting => {
+                if now >= self.connack_deadline {
+                    // The transport is as good as dead: nothing queued is worth handing out.
+                    self.tx.clear();
+                    self.connection_ended(DisconnectReason::ConnAckTimeout);
+                }
+            }
+            SessionState::Connected => {
+                if let Some(deadline) = self.silence_deadline() {
+                    if now >= deadline {
+                        self.tx.clear();
+                        self.connection_ended(DisconnectReason::KeepAliveTimeout);
+                        return;
+                    }
+                }
+                if let Some(deadline) = self.keepalive_deadline() {
+                    if now >= deadline {
+                        // Nothing was sent (or heard) for a whole keepalive [MQTT-3.1.2-23].
+                        let _ = self.tx.push(&Packet::PingReq, self.v());
+                        self.ping_outstanding = true;
+                    }
+                }
+                if let Some(deadline) = self.next_retry {
+                    if now >= deadline {
+                        self.retry_v311(now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The transport is gone (EOF, reset, TLS failure). Unacknowledged messages are kept.
+    pub fn handle_closed(&mut self, now: Instant) {
+        self.advance(now);
+        if self.state != SessionState::Disconnected {
+            self.tx.clear();
+            self.connection_ended(DisconnectReason::TransportClosed);
+        }
+    }
+
+    // ---------------------------------------------------------------- (D) outputs
+
+    /// Appends the next packet to send to `out`; returns its length, or `None` if there is
+    /// nothing to send. Hands out exactly one whole packet per call.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<usize> {
+        let now = self.advance(now);
+        let n = self.tx.pop_into(out)?;
+        // Keepalive counts from the last packet sent [MQTT-3.1.2-23].
+        self.last_sent = now;
+        // Draining the transmit buffer can make room for a QoS 0 publish that was refused
+        // for `max_transmit_bytes`: PublishUnblocked must follow (no ack may ever come).
+        self.unblock_if_room();
+        Some(n)
+    }
+
+    /// The next event, oldest first.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work, or
+    /// `None` when no timer runs (disconnected, keepalive off, ...).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            SessionState::Disconnected => None,
+            SessionState::Connecting => Some(self.connack_deadline),
+            SessionState::Connected => [
+                self.keepalive_deadline(),
+                self.silence_deadline(),
+                self.next_retry,
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
+        }
+    }
+
+    fn keepalive_deadline(&self) -> Option<Instant> {
+        // While bytes wait to be handed out, sending them is the pending obligation.
+        if self.keep_alive.is_zero() || !self.tx.is_empty() {
+            return None;
+        }
+        // A PINGREQ is due when nothing was sent for a keepalive [MQTT-3.1.2-23], and also
+        // when nothing was heard for one: a client that only publishes QoS 0 hears nothing
+        // back, and without a PINGRESP the silence timeout would end a healthy connection.
+        // (A client may send PINGREQ at any time, §3.12.)
+        let sent = self.last_sent.saturating_add(self.keep_alive);
+        if self.ping_outstanding {
+            return Some(sent);
+        }
+        Some(sent.min(self.last_received.saturating_add(self.keep_alive)))
+    }
+
+    fn silence_deadline(&self) -> Option<Instant> {
+        if self.keep_alive.is_zero() {
+            return None;
+        }
+        let timeout = self
+            .config
+            .keepalive_timeout
+            .unwrap_or(self.keep_alive * 3 / 2);
+        Some(self.last_received.saturating_add(timeout))
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    fn emit(&mut self, event: Event) {
+        self.events.push_back(event);
+    }
+
+    /// Ends the current connection: state, event, and bookkeeping for the next one.
+    fn connection_ended(&mut self, reason: DisconnectReason) {
+        self.state = SessionState::Disconnected;
+        self.rx.clear();
+        for o in &mut self.outgoing {
+            o.sent_on_connection = false;
+        }
+        self.unsent = self.outgoing.len();
+        for r in &mut self.requests {
+            r.sent_on_connection = false;
+        }
+        self.next_retry = None;
+        self.emit(Event::Disconnected { reason });
+    }
+
+    /// The broker broke the protocol: close (5.0: DISCONNECT with the reason code) and keep
+    /// every unacknowledged message. Later input is ignored until the next `connect`.
+    fn protocol_error(&mut self, err: ProtocolError) {
+        self.tx.clear();
+        if self.v() == ProtocolVersion::V5
+            && err
+                .reason_code
+                .is_valid_for(mqtt_proto::PacketType::Disconnect)
+        {
+            let packet = Packet::Disconnect(Disconnect {
+                reason: err.reason_code,
+                properties: Properties::EMPTY,
+            });
+            let _ = self.tx.push(&packet, self.v());
+        }
+        self.connection_ended(DisconnectReason::Protocol(err));
+    }
+
+    fn violation(&mut self, rule: Rule, what: &'static str) {
+        self.protocol_error(ProtocolError::new(rule, what, ReasonCode::ProtocolError));
+    }
+
+    fn handle_packet(&mut self, packet: Packet<'_>) {
+        if self.state == SessionState::Connecting && !matches!(packet, Packet::ConnAck(_)) {
+            // The first packet from the server must be CONNACK [MQTT-3.2.0-1].
+            return self.violation(
+                FIRST_PACKET_CONNACK,
+                "a packet other than CONNACK arrived before CONNACK",
+            );
+        }
+        match packet {
+            Packet::ConnAck(ack) => self.on_connack(&ack),
+            Packet::Publish(p) => self.on_publish(&p),
+            Packet::PubAck(a) => self.on_puback(&a),
+            Packet::PubRec(a) => self.on_pubrec(&a),
+            Packet::PubRel(a) => self.on_pubrel(&a),
+            Packet::PubComp(a) => self.on_pubcomp(&a),
+            Packet::SubAck(a) => self.on_suback(&a),
+            Packet::UnsubAck(a) => self.on_unsuback(&a),
+            Packet::PingResp => {
+                self.ping_outstanding = false;
+                self.emit(Event::PingResp);
+            }
+            Packet::Disconnect(d) => {
+                if self.v() == ProtocolVersion::V311 {
+                    return self.violation(SERVER_PACKET, "a 3.1.1 server never sends DISCONNECT");
+                }
+                self.tx.clear();
+                self.connection_ended(DisconnectReason::Remote(d.reason));
+            }
+            Packet::Auth(_) => {
+                // Enhanced authentication was not requested [MQTT-4.12.0-1] (comes later).
+                self.protocol_error(ProtocolError::new(
+                    AUTH_UNEXPECTED,
+                    "AUTH received although no authentication method was sent",
+                    ReasonCode::ProtocolError,
+                ))
+            }
+            Packet::Connect(_)
+            | Packet::Subscribe(_)
+            | Packet::Unsubscribe(_)
+            | Packet::PingReq => self.violation(
+                SERVER_PACKET,
+                "the server sent a packet only a client may send",
+            ),
+        }
+    }
+}
+
+/// Floor of the reply backlog limit, so that a small `max_transmit_bytes` cannot turn one
+/// read's worth of acknowledgements (16,384 of 4 bytes) into a disconnect.
+const MIN_REPLY_BACKLOG: usize = 64 * 1024;
+
+const FIRST_PACKET_CONNACK: Rule = Rule::split("MQTT-3.2.0-1", "MQTT-3.2.0-1");
+const CONNACK_TWICE: Rule = Rule::split("3.1.1 §3.2", "MQTT-3.2.0-2");
+const SESSION_PRESENT_CLEAN: Rule = Rule::split("MQTT-3.2.2-1", "MQTT-3.2.2-2");
+const SERVER_PACKET: Rule = Rule::split("3.1.1 §2.2.1", "5.0 §2.1.2");
+const AUTH_UNEXPECTED: Rule = Rule::only_v5("MQTT-4.12.0-1");
+const ACK_MISMATCH: Rule = Rule::split("3.1.1 §4.3", "5.0 §4.3");
+const SUBACK_COUNT: Rule = Rule::split("MQTT-3.9.3-1", "MQTT-3.9.3-1");
+const TOPIC_ALIAS_INVALID: Rule = Rule::only_v5("MQTT-3.3.2-9");
+const RECEIVE_MAXIMUM: Rule = Rule::only_v5("MQTT-3.3.4-9");

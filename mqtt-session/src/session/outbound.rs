@@ -1,0 +1,374 @@
+//! Outgoing application messages: the QoS 1/2 window, the queue behind it, and the
+//! PUBACK / PUBREC / PUBCOMP flows.
+
+use mqtt_proto::{
+    Ack, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, TopicName,
+};
+
+use crate::error::PublishError;
+use crate::event::Event;
+use crate::message::Message;
+use crate::outgoing::{Outgoing, OutgoingState};
+use crate::time::Instant;
+use crate::transmit::TransmitQueue;
+
+use super::subscriptions::encode_request;
+use super::*;
+
+impl Session {
+    /// Publishes a message; returns its packet identifier (the seed's `mid`), `None` for QoS 0.
+    ///
+    /// QoS 1/2 messages are kept until acknowledged, across reconnects. While disconnected,
+    /// or while the in-flight window is full, the message is queued (see
+    /// [`SessionConfig::max_queued`]). Completion arrives as [`Event::PubAck`] (QoS 1) or
+    /// [`Event::PubComp`] (QoS 2) carrying the identifier.
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Option<PacketId>, PublishError> {
+        self.publish_with_properties(now, topic, payload, qos, retain, Properties::EMPTY)
+    }
+
+    /// [`publish`](Self::publish) with MQTT 5.0 PUBLISH properties (message expiry, content
+    /// type, response topic, correlation data, user properties).
+    pub fn publish_with_properties(
+        &mut self,
+        now: Instant,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        properties: Properties<'_>,
+    ) -> Result<Option<PacketId>, PublishError> {
+        self.advance(now);
+        let topic = TopicName::new(topic).map_err(PublishError::InvalidTopic)?;
+        if qos > self.peer.max_qos {
+            return Err(PublishError::QosNotSupported {
+                max: self.peer.max_qos,
+            });
+        }
+        if retain && !self.peer.retain_available {
+            return Err(PublishError::RetainNotSupported);
+        }
+        let v = self.v();
+        // Size and validity with a placeholder id (an id does not change the length).
+        let probe = Publish {
+            dup: false,
+            qos: QosPid::new(qos, PacketId::MAX),
+            retain,
+            topic,
+            properties,
+            payload,
+        };
+        let len = Packet::Publish(probe)
+            .encoded_len(v)
+            .map_err(PublishError::Invalid)?;
+        let max = self.peer.max_packet_size as usize;
+        if len > max {
+            return Err(PublishError::PacketTooLarge { len, max });
+        }
+        let direct = self.is_connected() && self.queued.is_empty();
+        if qos == QoS::AtMostOnce {
+            if direct {
+                if self.tx.bytes() > self.config.max_transmit_bytes {
+                    self.blocked = true;
+                    return Err(PublishError::QueueFull);
+                }
+                self.tx
+                    .push(&Packet::Publish(probe), v)
+                    .map_err(PublishError::Invalid)?;
+                return Ok(None);
+            }
+            if self.queued.len() >= self.config.max_queued {
+                self.blocked = true;
+                return Err(PublishError::QueueFull);
+            }
+            self.queued.push_back(Message::build(
+                topic, properties, payload, qos, retain, false, None,
+            ));
+            return Ok(None);
+        }
+        let to_window = direct && self.window_has_room();
+        if !to_window && self.queued.len() >= self.config.max_queued {
+            self.blocked = true;
+            return Err(PublishError::QueueFull);
+        }
+        let id = self
+            .ids
+            .allocate()
+            .ok_or(PublishError::PacketIdsExhausted)?;
+        let message = Message::build(topic, properties, payload, qos, retain, false, Some(id));
+        if to_window {
+            self.push_outgoing(message);
+            self.pump();
+        } else {
+            self.queued.push_back(message);
+        }
+        Ok(Some(id))
+    }
+
+    /// Transmits what the window and the connection allow, in order: requests, outgoing
+    /// messages not yet sent on this connection, then the queue.
+    pub(super) fn pump(&mut self) {
+        if self.state != SessionState::Connected {
+            return;
+        }
+        let v = self.v();
+        for i in 0..self.requests.len() {
+            let Some(r) = self.requests.get_mut(i) else {
+                break;
+            };
+            if r.sent_on_connection {
+                continue;
+            }
+            r.sent_on_connection = true;
+            let r = r.clone();
+            encode_request(&mut self.tx, &r, v);
+        }
+        if self.unsent > 0 {
+            let window = self.window();
+            let mut sent = self.outgoing.len() - self.unsent;
+            // Unsent entries normally form a suffix (sending goes front to back, new entries
+            // join at the back): start there, so a publish costs O(1), not O(window). Only a
+            // misbehaving broker's PUBREC can break the suffix; then scan everything.
+            let suffix = self.outgoing.len() - self.unsent;
+            let start = if self.outgoing.range(suffix..).all(|o| !o.sent_on_connection) {
+                suffix
+            } else {
+                0
+            };
+            for o in self.outgoing.range_mut(start..) {
+                if sent >= window {
+                    break;
+                }
+                if o.sent_on_connection {
+                    continue;
+                }
+                transmit_outgoing(&mut self.tx, o, v);
+                self.unsent -= 1;
+                sent += 1;
+            }
+        }
+        while self.unsent == 0 {
+            let Some(front) = self.queued.front() else {
+                break;
+            };
+            if front.qos == QoS::AtMostOnce {
+                if let Some(m) = self.queued.pop_front() {
+                    let topic = m.topic_name();
+                    let p = Publish {
+                        dup: false,
+                        qos: QosPid::AtMostOnce,
+                        retain: m.retain,
+                        topic,
+                        properties: m.properties(),
+                        payload: m.payload(),
+                    };
+                    let _ = self.tx.push(&Packet::Publish(p), v);
+                }
+                continue;
+            }
+            if !self.window_has_room() {
+                break;
+            }
+            if let Some(m) = self.queued.pop_front() {
+                self.push_outgoing(m);
+                if let Some(o) = self.outgoing.back_mut() {
+                    transmit_outgoing(&mut self.tx, o, v);
+                    self.unsent -= 1;
+                }
+            }
+        }
+        self.unblock_if_room();
+    }
+
+    pub(super) fn push_outgoing(&mut self, message: Message) {
+        let Some(id) = message.packet_id else { return };
+        let state = match message.qos {
+            QoS::ExactlyOnce => OutgoingState::AwaitingPubRec(message),
+            _ => OutgoingState::AwaitingPubAck(message),
+        };
+        self.outgoing.push_back(Outgoing {
+            id,
+            state,
+            published_before: false,
+            sent_on_connection: false,
+        });
+        self.unsent += 1;
+    }
+
+    pub(super) fn unblock_if_room(&mut self) {
+        // Room for every QoS: a refused QoS 0 publish waits on the transmit buffer, a refused
+        // QoS 1/2 publish on the window or the queue.
+        if self.blocked && self.can_publish(QoS::ExactlyOnce) && self.can_publish(QoS::AtMostOnce) {
+            self.blocked = false;
+            self.emit(Event::PublishUnblocked);
+        }
+    }
+
+    pub(super) fn retry_v311(&mut self, now: Instant) {
+        let v = self.v();
+        // Only when everything queued before was handed out: while the transport is not
+        // taking bytes, each interval would add another copy of every message in flight and
+        // the transmit buffer would grow without bound (found by tests/state_machine.rs:
+        // `v311_retry_does_not_pile_up_while_the_transport_is_stalled`).
+        if self.tx.is_empty() {
+            for o in self.outgoing.iter_mut().filter(|o| o.sent_on_connection) {
+                transmit_outgoing(&mut self.tx, o, v);
+            }
+        }
+        self.next_retry = self
+            .config
+            .retry_interval_v311
+            .map(|d| now.saturating_add(d));
+    }
+
+    pub(super) fn find_outgoing(&self, id: PacketId) -> Option<usize> {
+        self.outgoing.iter().position(|o| o.id == id)
+    }
+
+    pub(super) fn complete_outgoing(&mut self, index: usize) {
+        if let Some(o) = self.outgoing.remove(index) {
+            if !o.sent_on_connection {
+                self.unsent = self.unsent.saturating_sub(1);
+            }
+            self.ids.remove(o.id);
+        }
+        self.pump();
+    }
+
+    pub(super) fn on_puback(&mut self, ack: &Ack<'_>) {
+        let Some(i) = self.find_outgoing(ack.packet_id) else {
+            // Not ours (or already completed): nothing to do.
+            return;
+        };
+        if !matches!(
+            self.outgoing.get(i).map(|o| &o.state),
+            Some(OutgoingState::AwaitingPubAck(_))
+        ) {
+            return self.violation(ACK_MISMATCH, "PUBACK for a message that is not QoS 1");
+        }
+        self.emit(Event::PubAck {
+            id: ack.packet_id,
+            reason: ack.reason,
+        });
+        self.complete_outgoing(i);
+    }
+
+    pub(super) fn on_pubrec(&mut self, ack: &Ack<'_>) {
+        let v = self.v();
+        let Some(i) = self.find_outgoing(ack.packet_id) else {
+            // Unknown id: answer PUBREL so the broker can finish (5.0: "not found").
+            let reason = if v == ProtocolVersion::V5 {
+                ReasonCode::PacketIdentifierNotFound
+            } else {
+                ReasonCode::Success
+            };
+            let rel = Ack {
+                packet_id: ack.packet_id,
+                reason,
+                properties: Properties::EMPTY,
+            };
+            let _ = self.tx.push_reply(&Packet::PubRel(rel), v);
+            return;
+        };
+        let Some(o) = self.outgoing.get(i) else {
+            return;
+        };
+        match o.state {
+            OutgoingState::AwaitingPubAck(_) => {
+                self.violation(ACK_MISMATCH, "PUBREC for a message that is not QoS 2")
+            }
+            OutgoingState::AwaitingPubComp => {
+                // A repeated PUBREC: answer with PUBREL again.
+                let _ = self
+                    .tx
+                    .push_reply(&Packet::PubRel(Ack::new(ack.packet_id)), v);
+            }
+            OutgoingState::AwaitingPubRec(_) => {
+                self.emit(Event::PubRec {
+                    id: ack.packet_id,
+                    reason: ack.reason,
+                });
+                if ack.reason.is_error() {
+                    // 5.0: a failing PUBREC ends the flow (§4.3.3).
+                    return self.complete_outgoing(i);
+                }
+                if let Some(o) = self.outgoing.get_mut(i) {
+                    // The payload is dropped: from now on only PUBREL is ever sent.
+                    o.state = OutgoingState::AwaitingPubComp;
+                    if o.sent_on_connection {
+                        let _ = self
+                            .tx
+                            .push_reply(&Packet::PubRel(Ack::new(ack.packet_id)), v);
+                    }
+                }
+                // PUBRELs are (re-)sent in the order their PUBRECs arrived [MQTT-4.6.0-4]:
+                // keep this entry behind every message already awaiting PUBCOMP. The order of
+                // the PUBLISH entries among themselves is unchanged [MQTT-4.6.0-1].
+                let last_rel = self
+                    .outgoing
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .find(|(j, o)| *j != i && matches!(o.state, OutgoingState::AwaitingPubComp))
+                    .map(|(j, _)| j);
+                if let Some(j) = last_rel.filter(|&j| j > i) {
+                    if let Some(o) = self.outgoing.remove(i) {
+                        // After the removal, the entry at j - 1 is that last one.
+                        self.outgoing.insert(j, o);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_pubcomp(&mut self, ack: &Ack<'_>) {
+        let Some(i) = self.find_outgoing(ack.packet_id) else {
+            return;
+        };
+        if !matches!(
+            self.outgoing.get(i).map(|o| &o.state),
+            Some(OutgoingState::AwaitingPubComp)
+        ) {
+            return self.violation(
+                ACK_MISMATCH,
+                "PUBCOMP for a message that is not awaiting it",
+            );
+        }
+        self.emit(Event::PubComp {
+            id: ack.packet_id,
+            reason: ack.reason,
+        });
+        self.complete_outgoing(i);
+    }
+}
+
+/// Queues the PUBLISH (with DUP when it went out before) or the PUBREL of `o`.
+pub(super) fn transmit_outgoing(tx: &mut TransmitQueue, o: &mut Outgoing, v: ProtocolVersion) {
+    let packet = match &o.state {
+        OutgoingState::AwaitingPubAck(m) | OutgoingState::AwaitingPubRec(m) => {
+            let p = Publish {
+                // A re-delivery carries DUP [MQTT-3.3.1-1].
+                dup: o.published_before,
+                qos: QosPid::new(m.qos, o.id),
+                retain: m.retain,
+                topic: m.topic_name(),
+                properties: m.properties(),
+                payload: m.payload(),
+            };
+            let _ = tx.push(&Packet::Publish(p), v);
+            o.published_before = true;
+            o.sent_on_connection = true;
+            return;
+        }
+        // PUBREL has fixed flags and never carries DUP [MQTT-3.6.1-1].
+        OutgoingState::AwaitingPubComp => Packet::PubRel(Ack::new(o.id)),
+    };
+    let _ = tx.push(&packet, v);
+    o.sent_on_connection = true;
+}

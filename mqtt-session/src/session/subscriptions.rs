@@ -1,0 +1,219 @@
+//! SUBSCRIBE and UNSUBSCRIBE requests and their acknowledgements.
+
+use alloc::string::ToString;
+
+use mqtt_proto::{
+    Packet, PacketId, Properties, PropertyContext, ProtocolVersion, ReasonCode, SubAck, Subscribe,
+    Subscription, TopicFilter, UnsubAck, Unsubscribe,
+};
+use smallvec::SmallVec;
+
+use crate::error::SubscribeError;
+use crate::event::Event;
+use crate::outgoing::{Request, RequestKind};
+use crate::time::Instant;
+use crate::transmit::TransmitQueue;
+
+use super::*;
+
+impl Session {
+    /// Subscribes to topic filters; returns the packet identifier that the
+    /// [`Event::SubAck`] will carry.
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        subscriptions: &[Subscription<'_>],
+    ) -> Result<PacketId, SubscribeError> {
+        self.subscribe_with_properties(now, subscriptions, Properties::EMPTY)
+    }
+
+    /// [`subscribe`](Self::subscribe) with MQTT 5.0 SUBSCRIBE properties (subscription
+    /// identifier, user properties).
+    pub fn subscribe_with_properties(
+        &mut self,
+        now: Instant,
+        subscriptions: &[Subscription<'_>],
+        properties: Properties<'_>,
+    ) -> Result<PacketId, SubscribeError> {
+        self.advance(now);
+        if subscriptions.is_empty() {
+            return Err(SubscribeError::Empty);
+        }
+        let probe = Subscribe {
+            packet_id: PacketId::MAX,
+            properties,
+            subscriptions: subscriptions.to_vec(),
+        };
+        Packet::Subscribe(probe)
+            .encoded_len(self.v())
+            .map_err(SubscribeError::Invalid)?;
+        let kind = RequestKind::Subscribe(
+            subscriptions
+                .iter()
+                .map(|s| (s.filter.as_str().to_string(), s.options))
+                .collect(),
+        );
+        self.add_request(kind, properties)
+    }
+
+    /// Unsubscribes from topic filters; returns the packet identifier that the
+    /// [`Event::UnsubAck`] will carry.
+    pub fn unsubscribe(
+        &mut self,
+        now: Instant,
+        filters: &[TopicFilter<'_>],
+    ) -> Result<PacketId, SubscribeError> {
+        self.advance(now);
+        if filters.is_empty() {
+            return Err(SubscribeError::Empty);
+        }
+        let probe = Unsubscribe {
+            packet_id: PacketId::MAX,
+            properties: Properties::EMPTY,
+            filters: filters.to_vec(),
+        };
+        Packet::Unsubscribe(probe)
+            .encoded_len(self.v())
+            .map_err(SubscribeError::Invalid)?;
+        let kind =
+            RequestKind::Unsubscribe(filters.iter().map(|f| f.as_str().to_string()).collect());
+        self.add_request(kind, Properties::EMPTY)
+    }
+
+    pub(super) fn add_request(
+        &mut self,
+        kind: RequestKind,
+        properties: Properties<'_>,
+    ) -> Result<PacketId, SubscribeError> {
+        if self.requests.len() >= self.config.max_pending_requests {
+            return Err(SubscribeError::QueueFull);
+        }
+        let id = self
+            .ids
+            .allocate()
+            .ok_or(SubscribeError::PacketIdsExhausted)?;
+        self.requests.push_back(Request {
+            id,
+            kind,
+            properties: properties.as_bytes().to_vec(),
+            sent_on_connection: false,
+        });
+        self.pump();
+        Ok(id)
+    }
+
+    pub(super) fn find_request(&self, id: PacketId) -> Option<usize> {
+        self.requests.iter().position(|r| r.id == id)
+    }
+
+    pub(super) fn on_suback(&mut self, ack: &SubAck<'_>) {
+        let Some(i) = self.find_request(ack.packet_id) else {
+            return;
+        };
+        let Some(Request {
+            kind: RequestKind::Subscribe(subs),
+            ..
+        }) = self.requests.get(i)
+        else {
+            return self.violation(ACK_MISMATCH, "SUBACK for an UNSUBSCRIBE");
+        };
+        if subs.len() != ack.reason_codes.len() {
+            // One return code per topic filter [MQTT-3.9.3-1].
+            return self.violation(
+                SUBACK_COUNT,
+                "SUBACK with a different number of codes than filters",
+            );
+        }
+        let Some(Request {
+            kind: RequestKind::Subscribe(subs),
+            ..
+        }) = self.requests.remove(i)
+        else {
+            return;
+        };
+        for ((filter, options), code) in subs.into_iter().zip(ack.reason_codes.iter()) {
+            if !code.is_error() {
+                self.subscriptions.insert(filter, options);
+            }
+        }
+        self.ids.remove(ack.packet_id);
+        if self.auto_resubscribe == Some(ack.packet_id) {
+            self.auto_resubscribe = None;
+        }
+        self.emit(Event::SubAck {
+            id: ack.packet_id,
+            results: ack.reason_codes.iter().copied().collect(),
+        });
+    }
+
+    pub(super) fn on_unsuback(&mut self, ack: &UnsubAck<'_>) {
+        let Some(i) = self.find_request(ack.packet_id) else {
+            return;
+        };
+        let Some(Request {
+            kind: RequestKind::Unsubscribe(filters),
+            ..
+        }) = self.requests.get(i)
+        else {
+            return self.violation(ACK_MISMATCH, "UNSUBACK for a SUBSCRIBE");
+        };
+        if self.v() == ProtocolVersion::V5 && filters.len() != ack.reason_codes.len() {
+            return self.violation(
+                SUBACK_COUNT,
+                "UNSUBACK with a different number of codes than filters",
+            );
+        }
+        let Some(Request {
+            kind: RequestKind::Unsubscribe(filters),
+            ..
+        }) = self.requests.remove(i)
+        else {
+            return;
+        };
+        for f in filters {
+            self.subscriptions.remove(&f);
+        }
+        self.ids.remove(ack.packet_id);
+        let results: SmallVec<[ReasonCode; 4]> = ack.reason_codes.iter().copied().collect();
+        self.emit(Event::UnsubAck {
+            id: ack.packet_id,
+            results,
+        });
+    }
+}
+
+pub(super) fn encode_request(tx: &mut TransmitQueue, r: &Request, v: ProtocolVersion) {
+    let properties = Properties::parse(
+        &r.properties,
+        match r.kind {
+            RequestKind::Subscribe(_) => PropertyContext::Subscribe,
+            RequestKind::Unsubscribe(_) => PropertyContext::Unsubscribe,
+        },
+    )
+    .unwrap_or(Properties::EMPTY);
+    let packet = match &r.kind {
+        RequestKind::Subscribe(subs) => Packet::Subscribe(Subscribe {
+            packet_id: r.id,
+            properties,
+            subscriptions: subs
+                .iter()
+                .filter_map(|(f, o)| {
+                    TopicFilter::new(f).ok().map(|filter| Subscription {
+                        filter,
+                        options: *o,
+                    })
+                })
+                .collect(),
+        }),
+        RequestKind::Unsubscribe(filters) => Packet::Unsubscribe(Unsubscribe {
+            packet_id: r.id,
+            properties,
+            filters: filters
+                .iter()
+                .filter_map(|f| TopicFilter::new(f).ok())
+                .collect(),
+        }),
+    };
+    // Validated when the request was made.
+    let _ = tx.push(&packet, v);
+}
