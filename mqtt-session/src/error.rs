@@ -3,6 +3,7 @@
 
 use core::fmt;
 
+use crate::auth::AuthError;
 use mqtt_proto::{DecodeError, EncodeError, QoS, ReasonCode, Rule, ValueError};
 
 /// The broker broke a rule of the protocol. The Session closes the connection (5.0: with a
@@ -82,6 +83,12 @@ pub enum DisconnectReason {
     /// Maximum, mosquitto's `max_inflight_messages`) never gets here; one that sends without
     /// reading would otherwise grow this buffer without bound.
     ReplyBacklog,
+    /// Enhanced authentication (5.0) failed on our side: the authenticator refused a step,
+    /// for example a SCRAM server signature that does not verify. The client sent DISCONNECT
+    /// 0x80 (Unspecified error). A refusal by the broker is
+    /// [`Refused`](Self::Refused) (CONNACK) or [`Remote`](Self::Remote) (DISCONNECT during
+    /// a re-authentication).
+    AuthFailed(AuthError),
 }
 
 impl fmt::Display for DisconnectReason {
@@ -99,6 +106,7 @@ impl fmt::Display for DisconnectReason {
             Self::ReplyBacklog => f.write_str(
                 "the broker kept sending while our acknowledgements to it were not being sent",
             ),
+            Self::AuthFailed(e) => write!(f, "authentication failed: {e}"),
         }
     }
 }
@@ -194,6 +202,9 @@ pub enum ConnectError {
     EmptyClientIdRequiresCleanSession,
     /// The CONNECT cannot be encoded (invalid will topic, credentials too long, ...).
     Invalid(EncodeError),
+    /// The attached authenticator could not start, or cannot be used on this connection
+    /// (MQTT 3.1.1, or a second Authentication Method in the options).
+    Authentication(AuthError),
 }
 
 impl fmt::Display for ConnectError {
@@ -206,6 +217,7 @@ impl fmt::Display for ConnectError {
                 f.write_str("an empty client identifier needs clean_session = true [MQTT-3.1.3-7]")
             }
             Self::Invalid(e) => write!(f, "cannot encode CONNECT: {e}"),
+            Self::Authentication(e) => e.fmt(f),
         }
     }
 }

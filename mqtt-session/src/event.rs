@@ -107,6 +107,20 @@ pub enum Event {
     },
     /// PINGRESP arrived.
     PingResp,
+    /// Enhanced authentication (5.0): the broker sent a challenge (AUTH 0x18) and the
+    /// authenticator's answer is queued. The data stays between the two: it is secret.
+    AuthContinue {
+        /// Whether the exchange is a re-authentication (else it precedes CONNACK).
+        reauthentication: bool,
+    },
+    /// Enhanced authentication (5.0) succeeded and the broker's final data was verified by
+    /// the authenticator: on CONNACK (just before [`Event::Connected`]) or, for a
+    /// re-authentication, on the broker's AUTH 0x00.
+    Authenticated {
+        /// Whether this ends a re-authentication started by
+        /// [`Session::reauthenticate`](crate::Session::reauthenticate).
+        reauthentication: bool,
+    },
     /// The in-flight window or the queue has room again after a publish was refused.
     PublishUnblocked,
     /// The connection is over; emitted once per connection. Drain `poll_transmit` (it may
@@ -130,6 +144,7 @@ impl Event {
             Self::SubAck { .. } => Command::SubAck,
             Self::UnsubAck { .. } => Command::UnsubAck,
             Self::PingResp => Command::PingResp,
+            Self::AuthContinue { .. } | Self::Authenticated { .. } => Command::Auth,
             Self::Disconnected { .. } => Command::Disconnect,
             Self::SessionLost { .. } | Self::PublishUnblocked => return None,
         })

@@ -90,6 +90,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod auth;
 mod backoff;
 mod config;
 mod dispatch;
@@ -103,6 +104,9 @@ mod session;
 mod time;
 mod transmit;
 
+#[cfg(feature = "scram")]
+pub use auth::ScramSha256;
+pub use auth::{AuthError, Authenticator, ReauthError};
 pub use backoff::Backoff;
 pub use config::{ConnectOptions, SessionConfig};
 pub use dispatch::{packet_id_condition, topic_condition, Condition, Dispatcher, HandlerId};

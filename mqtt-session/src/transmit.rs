@@ -7,13 +7,25 @@ use mqtt_proto::{EncodeError, Packet, ProtocolVersion};
 
 /// Packets encoded back to back in one buffer, with their lengths, so that `poll_transmit`
 /// hands out exactly one whole packet and steady-state sending allocates nothing.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct TransmitQueue {
     buf: Vec<u8>,
     head: usize,
     frames: VecDeque<Frame>,
     /// Bytes of waiting frames that answer the broker (acknowledgements).
     reply_bytes: usize,
+}
+
+/// Sizes only: the waiting bytes can hold a CONNECT password or AUTH data, which must never
+/// reach `Debug` output (SPEC: secrets never appear in Debug output or logs).
+impl core::fmt::Debug for TransmitQueue {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TransmitQueue")
+            .field("packets", &self.frames.len())
+            .field("bytes", &self.bytes())
+            .field("reply_bytes", &self.reply_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One encoded packet in the buffer: its length, and in the top bit whether it answers a

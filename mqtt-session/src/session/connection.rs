@@ -37,6 +37,8 @@ impl Session {
         }
         let mut props = PropertiesBuf::new();
         let v = self.v();
+        let auth_method =
+            self.connect_auth_properties(&mut props, options.properties.authentication_method())?;
         if v == ProtocolVersion::V5 {
             let expiry =
                 self.config
@@ -88,6 +90,8 @@ impl Session {
         self.ping_outstanding = false;
         self.peer = PeerLimits::DEFAULT;
         self.incoming_aliases.clear();
+        self.auth_method = auth_method;
+        self.reauthenticating = false;
         Ok(())
     }
 
@@ -132,6 +136,9 @@ impl Session {
                 SESSION_PRESENT_CLEAN,
                 "session present with a clean session",
             );
+        }
+        if !self.verify_connack_auth(ack) {
+            return;
         }
         if self.v() == ProtocolVersion::V5 {
             let p = &ack.properties;

@@ -10,6 +10,7 @@ use mqtt_proto::{
     Rule, SubscriptionOptions,
 };
 
+use crate::auth::AuthSlot;
 use crate::config::SessionConfig;
 use crate::error::{DisconnectReason, ProtocolError};
 use crate::event::Event;
@@ -19,6 +20,7 @@ use crate::packet_id::PacketIdSet;
 use crate::time::Instant;
 use crate::transmit::TransmitQueue;
 
+mod auth;
 mod connection;
 mod inbound;
 mod outbound;
@@ -112,6 +114,10 @@ pub struct Session {
     ping_outstanding: bool,
     peer: PeerLimits,
     incoming_aliases: BTreeMap<u16, String>,
+    /// The Authentication Method this connection's CONNECT carried (5.0 §4.12).
+    auth_method: Option<String>,
+    /// AUTH 0x19 went out and the broker's AUTH 0x00 has not arrived yet.
+    reauthenticating: bool,
 
     // I/O.
     rx: Vec<u8>,
@@ -132,6 +138,8 @@ pub struct Session {
     auto_resubscribe: Option<PacketId>,
     /// A publish was refused for lack of room; tell the application when room frees up.
     blocked: bool,
+    /// Enhanced authentication (5.0); see [`Session::set_authenticator`].
+    authenticator: Option<AuthSlot>,
 }
 
 impl Session {
@@ -149,6 +157,8 @@ impl Session {
             ping_outstanding: false,
             peer: PeerLimits::DEFAULT,
             incoming_aliases: BTreeMap::new(),
+            auth_method: None,
+            reauthenticating: false,
             rx: Vec::new(),
             tx: TransmitQueue::default(),
             events: VecDeque::new(),
@@ -161,6 +171,7 @@ impl Session {
             subscriptions: BTreeMap::new(),
             auto_resubscribe: None,
             blocked: false,
+            authenticator: None,
         }
     }
 
@@ -450,6 +461,7 @@ impl Session {
             r.sent_on_connection = false;
         }
         self.next_retry = None;
+        self.reauthenticating = false;
         self.emit(Event::Disconnected { reason });
     }
 
@@ -476,8 +488,13 @@ impl Session {
     }
 
     fn handle_packet(&mut self, packet: Packet<'_>) {
-        if self.state == SessionState::Connecting && !matches!(packet, Packet::ConnAck(_)) {
-            // The first packet from the server must be CONNACK [MQTT-3.2.0-1].
+        let auth_before_connack = matches!(packet, Packet::Auth(_)) && self.auth_method.is_some();
+        if self.state == SessionState::Connecting
+            && !matches!(packet, Packet::ConnAck(_))
+            && !auth_before_connack
+        {
+            // The first packet from the server must be CONNACK [MQTT-3.2.0-1], or AUTH 0x18
+            // when CONNECT asked for enhanced authentication (5.0 §4.12).
             return self.violation(
                 FIRST_PACKET_CONNACK,
                 "a packet other than CONNACK arrived before CONNACK",
@@ -503,14 +520,7 @@ impl Session {
                 self.tx.clear();
                 self.connection_ended(DisconnectReason::Remote(d.reason));
             }
-            Packet::Auth(_) => {
-                // Enhanced authentication was not requested [MQTT-4.12.0-1] (comes later).
-                self.protocol_error(ProtocolError::new(
-                    AUTH_UNEXPECTED,
-                    "AUTH received although no authentication method was sent",
-                    ReasonCode::ProtocolError,
-                ))
-            }
+            Packet::Auth(a) => self.on_auth(&a),
             Packet::Connect(_)
             | Packet::Subscribe(_)
             | Packet::Unsubscribe(_)
