@@ -204,6 +204,16 @@ pub(crate) mod base64 {
                 n = (n << 6) | value(c)?;
             }
             n <<= 6 * pad as u32;
+            // Canonical encodings only (RFC 4648 §3.5): the padding bits must be zero, so a
+            // signature has exactly one accepted spelling.
+            let unused_bits: u32 = match pad {
+                0 => 0,
+                1 => 0xFF,
+                _ => 0xFFFF,
+            };
+            if n & unused_bits != 0 {
+                return None;
+            }
             let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
             out.extend_from_slice(bytes.get(..3 - pad)?);
         }

@@ -356,6 +356,12 @@ mod tests {
         assert_eq!(base64::decode(b"Zm=v"), None);
         assert_eq!(base64::decode(b"Zm9v!A=="), None);
         assert_eq!(base64::decode(b"Zg==Zg=="), None);
+        // Non-canonical: padding bits set.
+        assert_eq!(base64::decode(b"Zh=="), None);
+        assert_eq!(base64::decode(b"Zm8=").as_deref(), Some(&b"fo"[..]));
+        assert_eq!(base64::decode(b"Zm9="), None);
+        assert_eq!(base64::decode(b"Zm9w"), Some(b"fop".to_vec()));
+        assert_eq!(base64::decode(b"Zm+="), None);
     }
 
     #[test]
