@@ -78,6 +78,15 @@
 //! with `poll_transmit` ends the connection with [`DisconnectReason::ReplyBacklog`] once
 //! `max_transmit_bytes` (at least 64 KiB) of them wait.
 //!
+//! ## Enhanced authentication (5.0)
+//!
+//! Attach an [`Authenticator`] with [`Session::set_authenticator`]: CONNECT then carries its
+//! method and first data, the broker's AUTH challenges are answered before CONNACK, the
+//! broker's final data is verified (a failure ends the connection with
+//! [`DisconnectReason::AuthFailed`]), and [`Session::reauthenticate`] re-authenticates a live
+//! connection. Authentication data never appears in `Debug` output. The `scram` feature adds
+//! `ScramSha256` (RFC 7677).
+//!
 //! ## Callbacks
 //!
 //! [`Dispatcher`] implements the seed library's `on(command, callback, condition, priority)`

@@ -231,6 +231,34 @@ fn multi_step_continue_then_connack_verifies_the_final_data() {
 }
 
 #[test]
+fn only_auth_leaves_before_connack() {
+    // [MQTT-3.1.2-30]: with an Authentication Method in CONNECT the client sends nothing but
+    // AUTH (or DISCONNECT) until CONNACK; a publish made meanwhile waits for CONNACK.
+    let (mut d, _) = started();
+    d.take_sent();
+    d.session
+        .publish(d.now, "early", b"x", QoS::AtLeastOnce, false)
+        .unwrap();
+    d.feed(&auth(
+        ReasonCode::ContinueAuthentication,
+        METHOD,
+        Some(b"c"),
+    ));
+    let sent = d.take_sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0][0], 0xF0, "only the AUTH answer: {sent:?}");
+    d.feed(&connack(
+        ReasonCode::Success,
+        Some(METHOD),
+        Some(b"server-ok"),
+        false,
+    ));
+    let sent = d.take_sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0][0] & 0xF0, 0x30, "the PUBLISH after CONNACK");
+}
+
+#[test]
 fn the_connack_timeout_still_applies_during_the_exchange() {
     let (mut d, _) = started();
     let timeout = d.session.config().connack_timeout.as_millis() as u64;

@@ -48,8 +48,8 @@ impl Session {
     /// it holds secrets and state, while the configuration is plain, comparable data.
     /// Replacing it during an exchange lets the new one answer the next step, which fails
     /// unless it is in the same step: replace it between exchanges (an authenticator like
-    /// [`ScramSha256`](crate::ScramSha256) serves one exchange, so attach a fresh one before
-    /// each `connect` and `reauthenticate`).
+    /// `ScramSha256` (feature `scram`) serves one exchange, so attach a fresh one before each
+    /// `connect` and `reauthenticate`).
     pub fn set_authenticator(&mut self, authenticator: Option<Box<dyn Authenticator>>) {
         self.authenticator = authenticator.map(AuthSlot);
     }
@@ -123,8 +123,10 @@ impl Session {
         }
         let method = String::from(slot.0.method());
         let data = slot.0.start().map_err(ConnectError::Authentication)?;
-        // [MQTT-3.1.2-?]: 5.0 §3.1.2.11.9/§3.1.2.11.10, the method names the exchange and the
-        // data is its first step.
+        // 5.0 §3.1.2.11.9 (Authentication Method) and §3.1.2.11.10 (Authentication Data): the
+        // method names the exchange and the data is its first step. Until CONNACK only AUTH
+        // (or DISCONNECT) may follow [MQTT-3.1.2-30], which holds because queued traffic
+        // leaves only when CONNACK arrives (`pump` in `on_connack`).
         props
             .push(Property::AuthenticationMethod(&method))
             .map_err(|e| ConnectError::Invalid(e.into()))?;
