@@ -88,6 +88,9 @@ impl Session {
         self.ping_outstanding = false;
         self.peer = PeerLimits::DEFAULT;
         self.incoming_aliases.clear();
+        // Every alias is forgotten with the old connection [MQTT-3.3.2-7]; none may be used
+        // before CONNACK tells the broker's maximum.
+        self.aliases.reset(0);
         Ok(())
     }
 
@@ -111,8 +114,7 @@ impl Session {
             reason,
             properties: Properties::EMPTY,
         });
-        // A well-formed DISCONNECT always encodes.
-        let _ = self.tx.push(&packet, self.v());
+        self.push_bounded(packet, false);
         self.connection_ended(DisconnectReason::Local);
     }
 
@@ -147,6 +149,8 @@ impl Session {
                 },
                 retain_available: p.retain_available().unwrap_or(true),
             };
+            // Absent means 0: no aliases towards this broker [MQTT-3.2.2-17]/[MQTT-3.2.2-18].
+            self.aliases.reset(p.topic_alias_maximum().unwrap_or(0));
             if let Some(ka) = p.server_keep_alive() {
                 // The server's keep alive replaces ours [MQTT-3.2.2-21].
                 self.keep_alive = Duration::from_secs(u64::from(ka));
@@ -163,6 +167,9 @@ impl Session {
         if !ack.session_present {
             self.session_not_resumed();
         }
+        // Whatever was queued before this CONNACK was checked against an older limit (or
+        // none) [MQTT-3.2.2-15].
+        self.fail_oversized();
         if self.v() == ProtocolVersion::V311 {
             self.next_retry = self
                 .config

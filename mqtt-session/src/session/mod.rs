@@ -22,7 +22,11 @@ use crate::transmit::TransmitQueue;
 mod connection;
 mod inbound;
 mod outbound;
+mod packet_size;
 mod subscriptions;
+mod topic_alias;
+
+use topic_alias::OutgoingAliases;
 
 /// Where the Session is in the life of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +116,8 @@ pub struct Session {
     ping_outstanding: bool,
     peer: PeerLimits,
     incoming_aliases: BTreeMap<u16, String>,
+    /// Topic aliases of our PUBLISH packets on this connection.
+    aliases: OutgoingAliases,
 
     // I/O.
     rx: Vec<u8>,
@@ -137,6 +143,7 @@ pub struct Session {
 impl Session {
     /// A disconnected session with this identity and these limits.
     pub fn new(config: SessionConfig) -> Self {
+        let aliases = OutgoingAliases::new(config.outgoing_topic_aliases);
         Self {
             config,
             state: SessionState::Disconnected,
@@ -149,6 +156,7 @@ impl Session {
             ping_outstanding: false,
             peer: PeerLimits::DEFAULT,
             incoming_aliases: BTreeMap::new(),
+            aliases,
             rx: Vec::new(),
             tx: TransmitQueue::default(),
             events: VecDeque::new(),
@@ -343,7 +351,7 @@ impl Session {
                 if let Some(deadline) = self.keepalive_deadline() {
                     if now >= deadline {
                         // Nothing was sent (or heard) for a whole keepalive [MQTT-3.1.2-23].
-                        let _ = self.tx.push(&Packet::PingReq, self.v());
+                        self.push_bounded(Packet::PingReq, false);
                         self.ping_outstanding = true;
                     }
                 }
@@ -466,7 +474,7 @@ impl Session {
                 reason: err.reason_code,
                 properties: Properties::EMPTY,
             });
-            let _ = self.tx.push(&packet, self.v());
+            self.push_bounded(packet, false);
         }
         self.connection_ended(DisconnectReason::Protocol(err));
     }

@@ -1,0 +1,179 @@
+//! Every packet we send within the broker's Maximum Packet Size [MQTT-3.2.2-15]: control
+//! packets the Session composes itself, and everything queued before a CONNACK that set or
+//! lowered the limit.
+
+use alloc::vec::Vec;
+
+use mqtt_proto::{Ack, Disconnect, Packet, Properties, ProtocolVersion, Publish, QosPid};
+
+use crate::error::{PublishFailure, RequestFailure};
+use crate::event::{Command, Event};
+use crate::outgoing::{OutgoingState, RequestKind};
+use crate::transmit::TransmitQueue;
+
+use super::subscriptions::request_packet;
+use super::*;
+
+impl Session {
+    /// Queues an acknowledgement, PINGREQ or DISCONNECT within the broker's limit (see
+    /// [`push_within`]); `reply` marks an answer to a broker packet.
+    pub(super) fn push_bounded(&mut self, packet: Packet<'_>, reply: bool) {
+        let max = self.peer.max_packet_size as usize;
+        let v = self.v();
+        push_within(&mut self.tx, packet, max, v, reply);
+    }
+
+    /// After CONNACK: gives up what was accepted under an older (or no) limit and no longer
+    /// fits [MQTT-3.2.2-15] — queued publishes, in-flight publishes that would be sent again,
+    /// pending SUBSCRIBE/UNSUBSCRIBE — each with a failure event and its packet id freed, so
+    /// that everything behind it flows.
+    pub(super) fn fail_oversized(&mut self) {
+        let max = self.peer.max_packet_size as usize;
+        if max >= Limits::PROTOCOL_MAX_PACKET_SIZE as usize {
+            // Everything was checked against a limit no larger than this one.
+            return;
+        }
+        let v = self.v();
+        let too_large = |p: Packet<'_>| p.encoded_len(v).ok().filter(|&len| len > max);
+        let mut failed: Vec<Event> = Vec::new();
+
+        let ids = &mut self.ids;
+        self.outgoing.retain(|o| {
+            let m = match &o.state {
+                OutgoingState::AwaitingPubAck(m) | OutgoingState::AwaitingPubRec(m) => m,
+                // Only a 4-byte PUBREL is ever sent again for it.
+                OutgoingState::AwaitingPubComp => return true,
+            };
+            let probe = Publish {
+                dup: o.published_before,
+                qos: QosPid::new(m.qos, o.id),
+                retain: m.retain,
+                topic: m.topic_name(),
+                properties: m.properties(),
+                payload: m.payload(),
+            };
+            match too_large(Packet::Publish(probe)) {
+                Some(len) => {
+                    ids.remove(o.id);
+                    failed.push(Event::PublishFailed {
+                        id: Some(o.id),
+                        qos: m.qos,
+                        reason: PublishFailure::PacketTooLarge { len, max },
+                    });
+                    false
+                }
+                None => true,
+            }
+        });
+        self.unsent = self
+            .outgoing
+            .iter()
+            .filter(|o| !o.sent_on_connection)
+            .count();
+
+        self.queued.retain(|m| {
+            let probe = Publish {
+                dup: false,
+                qos: m
+                    .packet_id
+                    .map_or(QosPid::AtMostOnce, |id| QosPid::new(m.qos, id)),
+                retain: m.retain,
+                topic: m.topic_name(),
+                properties: m.properties(),
+                payload: m.payload(),
+            };
+            match too_large(Packet::Publish(probe)) {
+                Some(len) => {
+                    if let Some(id) = m.packet_id {
+                        ids.remove(id);
+                    }
+                    failed.push(Event::PublishFailed {
+                        id: m.packet_id,
+                        qos: m.qos,
+                        reason: PublishFailure::PacketTooLarge { len, max },
+                    });
+                    false
+                }
+                None => true,
+            }
+        });
+
+        let auto_resubscribe = &mut self.auto_resubscribe;
+        self.requests
+            .retain(|r| match too_large(request_packet(r)) {
+                Some(len) => {
+                    ids.remove(r.id);
+                    if *auto_resubscribe == Some(r.id) {
+                        *auto_resubscribe = None;
+                    }
+                    failed.push(Event::RequestFailed {
+                        id: r.id,
+                        command: match r.kind {
+                            RequestKind::Subscribe(_) => Command::SubAck,
+                            RequestKind::Unsubscribe(_) => Command::UnsubAck,
+                        },
+                        reason: RequestFailure::PacketTooLarge { len, max },
+                    });
+                    false
+                }
+                None => true,
+            });
+
+        for e in failed {
+            self.emit(e);
+        }
+    }
+}
+
+/// Queues a packet the Session composes itself (acknowledgement, PINGREQ, DISCONNECT) so that
+/// it never exceeds the broker's Maximum Packet Size `max` [MQTT-3.2.2-15]: when it would,
+/// its optional properties (reason string, user properties) are left out, as the rules for
+/// each packet allow [MQTT-3.4.2-2] / [MQTT-3.14.2-3]. A packet that does not fit even then
+/// (a broker limit of 2 or 3 bytes) is not sent at all: the limit is the broker's to set,
+/// and exceeding it is never allowed.
+pub(super) fn push_within(
+    tx: &mut TransmitQueue,
+    packet: Packet<'_>,
+    max: usize,
+    v: ProtocolVersion,
+    reply: bool,
+) {
+    let fits = |p: &Packet<'_>| p.encoded_len(v).is_ok_and(|len| len <= max);
+    // The common case costs nothing: no control packet comes near MQTT's own limit.
+    let packet = if v == ProtocolVersion::V311
+        || max >= Limits::PROTOCOL_MAX_PACKET_SIZE as usize
+        || fits(&packet)
+    {
+        packet
+    } else {
+        let packet = without_properties(packet);
+        if !fits(&packet) {
+            return;
+        }
+        packet
+    };
+    let _ = if reply {
+        tx.push_reply(&packet, v)
+    } else {
+        tx.push(&packet, v)
+    };
+}
+
+/// The same packet with its optional properties left out.
+fn without_properties(packet: Packet<'_>) -> Packet<'_> {
+    let strip = |a: Ack<'_>| Ack {
+        properties: Properties::EMPTY,
+        ..a
+    };
+    match packet {
+        Packet::PubAck(a) => Packet::PubAck(strip(a)),
+        Packet::PubRec(a) => Packet::PubRec(strip(a)),
+        Packet::PubRel(a) => Packet::PubRel(strip(a)),
+        Packet::PubComp(a) => Packet::PubComp(strip(a)),
+        Packet::Disconnect(d) => Packet::Disconnect(Disconnect {
+            properties: Properties::EMPTY,
+            ..d
+        }),
+        other => other,
+    }
+}
