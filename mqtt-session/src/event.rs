@@ -110,7 +110,9 @@ pub enum Event {
     /// A publish the Session had accepted was given up (it was removed from the queue or the
     /// window and will never be sent again); a QoS 1/2 publish gets no other completion.
     PublishFailed {
-        /// The publish's packet identifier (`None` for QoS 0), free again.
+        /// The publish's packet identifier (`None` for QoS 0), free again (a QoS 2 one
+        /// that a resumed broker session may still hold stays reserved until that session
+        /// ends, so a new message cannot be mistaken there for a duplicate).
         id: Option<PacketId>,
         /// The QoS it was published with (which completion it replaces: PUBACK or PUBCOMP).
         qos: QoS,

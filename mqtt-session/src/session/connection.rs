@@ -190,6 +190,10 @@ impl Session {
         for (_, m) in core::mem::take(&mut self.incoming_qos2) {
             self.emit(Event::MessageReleased(m));
         }
+        // The broker's copies of failed messages are gone with its session.
+        for id in core::mem::take(&mut self.held_ids) {
+            self.ids.remove(id);
+        }
         let mut resent = 0;
         let mut unconfirmed = 0;
         let ids = &mut self.ids;

@@ -138,6 +138,10 @@ pub struct Session {
     auto_resubscribe: Option<PacketId>,
     /// A publish was refused for lack of room; tell the application when room frees up.
     blocked: bool,
+    /// Ids of failed QoS 2 publishes the resumed broker session may still hold unreleased:
+    /// reused, a new message would look like a duplicate of that one there and be dropped.
+    /// Freed when the broker's session ends (see `packet_size.rs`).
+    held_ids: Vec<PacketId>,
 }
 
 impl Session {
@@ -169,6 +173,7 @@ impl Session {
             subscriptions: BTreeMap::new(),
             auto_resubscribe: None,
             blocked: false,
+            held_ids: Vec::new(),
         }
     }
 

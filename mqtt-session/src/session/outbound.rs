@@ -38,6 +38,10 @@ impl Session {
 
     /// [`publish`](Self::publish) with MQTT 5.0 PUBLISH properties (message expiry, content
     /// type, response topic, correlation data, user properties).
+    ///
+    /// A Topic Alias property is accepted only with
+    /// [`TopicAliasPolicy::Manual`](crate::TopicAliasPolicy::Manual), always with the full
+    /// topic: the Session decides per connection whether the topic goes with it.
     pub fn publish_with_properties(
         &mut self,
         now: Instant,

@@ -4,7 +4,7 @@
 
 use alloc::vec::Vec;
 
-use mqtt_proto::{Ack, Disconnect, Packet, Properties, ProtocolVersion, Publish, QosPid};
+use mqtt_proto::{Ack, Disconnect, Packet, Properties, ProtocolVersion, Publish, QoS, QosPid};
 
 use crate::error::{PublishFailure, RequestFailure};
 use crate::event::{Command, Event};
@@ -38,6 +38,7 @@ impl Session {
         let mut failed: Vec<Event> = Vec::new();
 
         let ids = &mut self.ids;
+        let held_ids = &mut self.held_ids;
         self.outgoing.retain(|o| {
             let m = match &o.state {
                 OutgoingState::AwaitingPubAck(m) | OutgoingState::AwaitingPubRec(m) => m,
@@ -54,7 +55,16 @@ impl Session {
             };
             match too_large(Packet::Publish(probe)) {
                 Some(len) => {
-                    ids.remove(o.id);
+                    // `published_before` survives only when the broker resumed the session
+                    // (session_not_resumed clears it): it may hold this QoS 2 message,
+                    // awaiting a PUBREL that will never come, and would take a new message
+                    // under the same id for a duplicate of it (5.0 §4.3.3). Keep the id
+                    // out of use until that session ends.
+                    if m.qos == QoS::ExactlyOnce && o.published_before {
+                        held_ids.push(o.id);
+                    } else {
+                        ids.remove(o.id);
+                    }
                     failed.push(Event::PublishFailed {
                         id: Some(o.id),
                         qos: m.qos,
