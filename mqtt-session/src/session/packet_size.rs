@@ -187,3 +187,72 @@ fn without_properties(packet: Packet<'_>) -> Packet<'_> {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+
+    use mqtt_proto::{PacketId, PropertiesBuf, Property, ReasonCode};
+
+    use super::*;
+
+    fn popped(tx: &mut TransmitQueue) -> Vec<Vec<u8>> {
+        let mut all = Vec::new();
+        let mut out = Vec::new();
+        while tx.pop_into(&mut out).is_some() {
+            all.push(core::mem::take(&mut out));
+        }
+        all
+    }
+
+    #[test]
+    fn an_ack_drops_its_reason_string_and_user_properties_rather_than_exceed_the_limit() {
+        // [MQTT-3.4.2-2] (reason string) and [MQTT-3.4.2-3] (user properties) of PUBACK.
+        let mut props = PropertiesBuf::new();
+        props
+            .push(Property::ReasonString("quota exceeded for this client"))
+            .unwrap()
+            .push(Property::UserProperty("k", "v"))
+            .unwrap();
+        let ack = Ack {
+            packet_id: PacketId::new(7).unwrap(),
+            reason: ReasonCode::QuotaExceeded,
+            properties: props.as_properties(),
+        };
+        let v = ProtocolVersion::V5;
+        let full = Packet::PubAck(ack).encoded_len(v).unwrap();
+        let mut tx = TransmitQueue::default();
+
+        // Room for everything: sent as is.
+        push_within(&mut tx, Packet::PubAck(ack), full, v, true);
+        assert_eq!(popped(&mut tx)[0].len(), full);
+
+        // One byte less: the properties go, the reason code stays.
+        push_within(&mut tx, Packet::PubAck(ack), full - 1, v, true);
+        assert_eq!(popped(&mut tx), vec![vec![0x40, 0x03, 0x00, 0x07, 0x97]]);
+
+        // Not even that fits: nothing is sent.
+        push_within(&mut tx, Packet::PubAck(ack), 4, v, true);
+        assert!(popped(&mut tx).is_empty());
+    }
+
+    #[test]
+    fn a_disconnect_drops_its_properties_rather_than_exceed_the_limit() {
+        // [MQTT-3.14.2-3] (reason string) and [MQTT-3.14.2-4] (user properties).
+        let mut props = PropertiesBuf::new();
+        props.push(Property::ReasonString("bye")).unwrap();
+        let d = Disconnect {
+            reason: ReasonCode::ProtocolError,
+            properties: props.as_properties(),
+        };
+        let mut tx = TransmitQueue::default();
+        push_within(
+            &mut tx,
+            Packet::Disconnect(d),
+            4,
+            ProtocolVersion::V5,
+            false,
+        );
+        assert_eq!(popped(&mut tx), vec![vec![0xE0, 0x01, 0x82]]);
+    }
+}
