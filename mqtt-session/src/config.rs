@@ -54,6 +54,9 @@ pub struct SessionConfig {
     pub max_transmit_bytes: usize,
     /// Most topic aliases the broker may use towards us (5.0 Topic Alias Maximum); 0 = none.
     pub topic_alias_maximum: u16,
+    /// Whether PUBLISH packets we send use topic aliases (5.0 §3.3.2.3.4), always within the
+    /// broker's CONNACK Topic Alias Maximum. Default [`TopicAliasPolicy::Off`]; see there why.
+    pub outgoing_topic_aliases: TopicAliasPolicy,
     /// How long to wait for CONNACK after CONNECT.
     pub connack_timeout: Duration,
     /// How long the broker may stay silent before the connection is declared lost.
@@ -89,6 +92,7 @@ impl SessionConfig {
             max_packet_size: 1024 * 1024,
             max_transmit_bytes: 1024 * 1024,
             topic_alias_maximum: 0,
+            outgoing_topic_aliases: TopicAliasPolicy::Off,
             connack_timeout: Duration::from_secs(30),
             keepalive_timeout: None,
             resubscribe_on_session_loss: false,
@@ -96,6 +100,41 @@ impl SessionConfig {
             session_expiry_interval: None,
         }
     }
+}
+
+/// How the Session uses topic aliases on the PUBLISH packets it sends (MQTT 5.0 only; a
+/// 3.1.1 connection never carries one).
+///
+/// The default is [`Off`](Self::Off): what goes on the wire is what the application
+/// published, as with other clients (paho, rumqttc), so captures, broker logs and bridges
+/// show every topic, and the Session keeps no per-topic memory. Aliases pay off for long
+/// topics published often (mosquitto announces a Topic Alias Maximum of 10 by default, so
+/// turning [`Auto`](Self::Auto) on takes effect there at once); see `BENCHMARKS.md`,
+/// "Topic aliases on the wire".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TopicAliasPolicy {
+    /// No alias is ever sent; a Topic Alias property given to
+    /// [`Session::publish_with_properties`](crate::Session::publish_with_properties) is
+    /// refused with [`PublishError::TopicAliasNotAllowed`](crate::PublishError::TopicAliasNotAllowed).
+    #[default]
+    Off,
+    /// The caller chooses: a Topic Alias property on `publish_with_properties`, always with
+    /// the full topic. The Session sends the topic with the alias the first time on each
+    /// connection (or when the alias now names another topic) and the alias alone after. An
+    /// alias of 0 or above the broker's maximum is refused at the call while connected; one
+    /// queued while disconnected that the next broker does not allow is left out (the full
+    /// topic goes instead).
+    Manual,
+    /// The Session assigns aliases itself: the first PUBLISH of a topic on a connection
+    /// carries the topic and a new alias, later ones the alias alone. With more topics than
+    /// aliases the least recently used alias is given to the new topic (sent with it again).
+    /// A caller's Topic Alias property is refused ([`PublishError::TopicAliasNotAllowed`](crate::PublishError::TopicAliasNotAllowed)).
+    Auto {
+        /// Most aliases used at once: the table holds the smaller of this and the broker's
+        /// Topic Alias Maximum, bounding the memory spent on copies of topics.
+        max_aliases: u16,
+    },
 }
 
 /// Parameters of one connection, given to [`Session::connect`](crate::Session::connect).

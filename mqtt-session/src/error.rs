@@ -138,6 +138,18 @@ pub enum PublishError {
     RetainNotSupported,
     /// The message cannot be encoded (for example properties not allowed in PUBLISH).
     Invalid(EncodeError),
+    /// A Topic Alias property was given although
+    /// [`SessionConfig::outgoing_topic_aliases`](crate::SessionConfig::outgoing_topic_aliases)
+    /// is not [`Manual`](crate::TopicAliasPolicy::Manual) (or the connection is 3.1.1).
+    TopicAliasNotAllowed,
+    /// A manual topic alias is 0 or above the broker's Topic Alias Maximum
+    /// [MQTT-3.3.2-8] / [MQTT-3.3.2-9].
+    TopicAliasInvalid {
+        /// The alias asked for.
+        alias: u16,
+        /// The broker's Topic Alias Maximum (0: the broker accepts none).
+        max: u16,
+    },
 }
 
 impl fmt::Display for PublishError {
@@ -150,6 +162,8 @@ impl fmt::Display for PublishError {
             Self::QosNotSupported { max } => write!(f, "the broker accepts at most QoS {}; publish with a lower QoS", max.as_u8()),
             Self::RetainNotSupported => f.write_str("the broker does not support retained messages; publish with retain = false"),
             Self::Invalid(e) => write!(f, "cannot encode the message: {e}"),
+            Self::TopicAliasNotAllowed => f.write_str("a topic alias was given but the session does not use manual topic aliases (SessionConfig::outgoing_topic_aliases)"),
+            Self::TopicAliasInvalid { alias, max } => write!(f, "topic alias {alias} is not between 1 and the broker's Topic Alias Maximum of {max}"),
         }
     }
 }
@@ -171,6 +185,13 @@ pub enum SubscribeError {
     QueueFull,
     /// The packet cannot be encoded (for example a 5.0 option in a 3.1.1 session).
     Invalid(EncodeError),
+    /// The packet would exceed the broker's Maximum Packet Size [MQTT-3.2.2-15].
+    PacketTooLarge {
+        /// The size of the SUBSCRIBE or UNSUBSCRIBE packet.
+        len: usize,
+        /// The largest size the broker accepts.
+        max: usize,
+    },
 }
 
 impl fmt::Display for SubscribeError {
@@ -185,12 +206,83 @@ impl fmt::Display for SubscribeError {
                 "too many subscription requests wait for an answer; wait for SUBACK/UNSUBACK",
             ),
             Self::Invalid(e) => write!(f, "cannot encode the request: {e}"),
+            Self::PacketTooLarge { len, max } => write!(f, "the request of {len} bytes exceeds the broker's maximum packet size of {max} bytes; split it into smaller requests"),
         }
     }
 }
 
 #[cfg(feature = "std")]
 impl std::error::Error for SubscribeError {}
+
+/// Why a publish the Session had accepted was given up later, reported by
+/// [`Event::PublishFailed`](crate::Event::PublishFailed). Its packet identifier is free again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishFailure {
+    /// A CONNACK set or lowered the broker's Maximum Packet Size below the size of the
+    /// PUBLISH, which may therefore never be sent on this connection [MQTT-3.2.2-15].
+    PacketTooLarge {
+        /// The size of the PUBLISH packet.
+        len: usize,
+        /// The broker's Maximum Packet Size.
+        max: usize,
+    },
+}
+
+impl PublishFailure {
+    /// The MQTT 5.0 reason code closest to the failure.
+    pub fn reason_code(&self) -> ReasonCode {
+        match self {
+            Self::PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
+        }
+    }
+}
+
+impl fmt::Display for PublishFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PacketTooLarge { len, max } => write!(
+                f,
+                "PUBLISH of {len} bytes exceeds the broker's maximum packet size of {max} bytes"
+            ),
+        }
+    }
+}
+
+/// Why a SUBSCRIBE or UNSUBSCRIBE the Session had accepted was given up later, reported by
+/// [`Event::RequestFailed`](crate::Event::RequestFailed). Its packet identifier is free again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestFailure {
+    /// A CONNACK set or lowered the broker's Maximum Packet Size below the size of the
+    /// request [MQTT-3.2.2-15].
+    PacketTooLarge {
+        /// The size of the SUBSCRIBE or UNSUBSCRIBE packet.
+        len: usize,
+        /// The broker's Maximum Packet Size.
+        max: usize,
+    },
+}
+
+impl RequestFailure {
+    /// The MQTT 5.0 reason code closest to the failure.
+    pub fn reason_code(&self) -> ReasonCode {
+        match self {
+            Self::PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
+        }
+    }
+}
+
+impl fmt::Display for RequestFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PacketTooLarge { len, max } => write!(
+                f,
+                "request of {len} bytes exceeds the broker's maximum packet size of {max} bytes"
+            ),
+        }
+    }
+}
 
 /// A `connect` the Session did not accept. Nothing changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! What the Session reports: [`Event`], and the [`Command`] each event is dispatched under.
 
-use mqtt_proto::{PacketId, ReasonCode};
+use mqtt_proto::{PacketId, QoS, ReasonCode};
 use smallvec::SmallVec;
 
-use crate::error::DisconnectReason;
+use crate::error::{DisconnectReason, PublishFailure, RequestFailure};
 use crate::message::Message;
 
 /// The control packet kinds that callbacks are registered for (the seed's `command`).
@@ -121,6 +121,29 @@ pub enum Event {
         /// [`Session::reauthenticate`](crate::Session::reauthenticate).
         reauthentication: bool,
     },
+    /// A publish the Session had accepted was given up (it was removed from the queue or the
+    /// window and will never be sent again); a QoS 1/2 publish gets no other completion.
+    PublishFailed {
+        /// The publish's packet identifier (`None` for QoS 0), free again (a QoS 2 one
+        /// that a resumed broker session may still hold stays reserved until that session
+        /// ends, so a new message cannot be mistaken there for a duplicate).
+        id: Option<PacketId>,
+        /// The QoS it was published with (which completion it replaces: PUBACK or PUBCOMP).
+        qos: QoS,
+        /// Why.
+        reason: PublishFailure,
+    },
+    /// A SUBSCRIBE or UNSUBSCRIBE the Session had accepted was given up; no SUBACK or
+    /// UNSUBACK will come for it.
+    RequestFailed {
+        /// The request's packet identifier, free again.
+        id: PacketId,
+        /// [`Command::SubAck`] for a SUBSCRIBE, [`Command::UnsubAck`] for an UNSUBSCRIBE: the
+        /// acknowledgement this failure stands in for.
+        command: Command,
+        /// Why.
+        reason: RequestFailure,
+    },
     /// The in-flight window or the queue has room again after a publish was refused.
     PublishUnblocked,
     /// The connection is over; emitted once per connection. Drain `poll_transmit` (it may
@@ -145,6 +168,14 @@ impl Event {
             Self::UnsubAck { .. } => Command::UnsubAck,
             Self::PingResp => Command::PingResp,
             Self::AuthContinue { .. } | Self::Authenticated { .. } => Command::Auth,
+            // A failure completes the flow in place of the acknowledgement, so a callback
+            // waiting for that acknowledgement hears of it.
+            Self::PublishFailed { qos, .. } => match qos {
+                QoS::AtMostOnce => return None,
+                QoS::AtLeastOnce => Command::PubAck,
+                QoS::ExactlyOnce => Command::PubComp,
+            },
+            Self::RequestFailed { command, .. } => *command,
             Self::Disconnected { .. } => Command::Disconnect,
             Self::SessionLost { .. } | Self::PublishUnblocked => return None,
         })
@@ -167,7 +198,9 @@ impl Event {
             | Self::PubRec { id, .. }
             | Self::PubComp { id, .. }
             | Self::SubAck { id, .. }
-            | Self::UnsubAck { id, .. } => Some(*id),
+            | Self::UnsubAck { id, .. }
+            | Self::RequestFailed { id, .. } => Some(*id),
+            Self::PublishFailed { id, .. } => *id,
             _ => None,
         }
     }
@@ -180,6 +213,8 @@ impl Event {
             | Self::PubRec { reason, .. }
             | Self::PubComp { reason, .. } => Some(*reason),
             Self::Connected { .. } => Some(ReasonCode::Success),
+            Self::PublishFailed { reason, .. } => Some(reason.reason_code()),
+            Self::RequestFailed { reason, .. } => Some(reason.reason_code()),
             _ => None,
         }
     }

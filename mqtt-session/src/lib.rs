@@ -117,9 +117,12 @@ mod transmit;
 pub use auth::ScramSha256;
 pub use auth::{AuthError, Authenticator, ReauthError};
 pub use backoff::Backoff;
-pub use config::{ConnectOptions, SessionConfig};
+pub use config::{ConnectOptions, SessionConfig, TopicAliasPolicy};
 pub use dispatch::{packet_id_condition, topic_condition, Condition, Dispatcher, HandlerId};
-pub use error::{ConnectError, DisconnectReason, ProtocolError, PublishError, SubscribeError};
+pub use error::{
+    ConnectError, DisconnectReason, ProtocolError, PublishError, PublishFailure, RequestFailure,
+    SubscribeError,
+};
 pub use event::{Command, Event};
 pub use io::{Input, Output};
 pub use message::Message;

@@ -92,6 +92,9 @@ impl Session {
         self.incoming_aliases.clear();
         self.auth_method = auth_method;
         self.reauthenticating = false;
+        // Every alias is forgotten with the old connection [MQTT-3.3.2-7]; none may be used
+        // before CONNACK tells the broker's maximum.
+        self.aliases.reset(0);
         Ok(())
     }
 
@@ -115,8 +118,7 @@ impl Session {
             reason,
             properties: Properties::EMPTY,
         });
-        // A well-formed DISCONNECT always encodes.
-        let _ = self.tx.push(&packet, self.v());
+        self.push_bounded(packet, false);
         self.connection_ended(DisconnectReason::Local);
     }
 
@@ -154,6 +156,8 @@ impl Session {
                 },
                 retain_available: p.retain_available().unwrap_or(true),
             };
+            // Absent means 0: no aliases towards this broker [MQTT-3.2.2-17]/[MQTT-3.2.2-18].
+            self.aliases.reset(p.topic_alias_maximum().unwrap_or(0));
             if let Some(ka) = p.server_keep_alive() {
                 // The server's keep alive replaces ours [MQTT-3.2.2-21].
                 self.keep_alive = Duration::from_secs(u64::from(ka));
@@ -170,6 +174,9 @@ impl Session {
         if !ack.session_present {
             self.session_not_resumed();
         }
+        // Whatever was queued before this CONNACK was checked against an older limit (or
+        // none) [MQTT-3.2.2-15].
+        self.fail_oversized();
         if self.v() == ProtocolVersion::V311 {
             self.next_retry = self
                 .config
@@ -189,6 +196,10 @@ impl Session {
         let released = self.incoming_qos2.len();
         for (_, m) in core::mem::take(&mut self.incoming_qos2) {
             self.emit(Event::MessageReleased(m));
+        }
+        // The broker's copies of failed messages are gone with its session.
+        for id in core::mem::take(&mut self.held_ids) {
+            self.ids.remove(id);
         }
         let mut resent = 0;
         let mut unconfirmed = 0;

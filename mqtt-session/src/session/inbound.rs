@@ -14,7 +14,6 @@ use super::*;
 
 impl Session {
     pub(super) fn on_publish(&mut self, p: &Publish<'_>) {
-        let v = self.v();
         let mut topic = p.topic;
         let alias_topic;
         if let Some(alias) = p.properties.topic_alias() {
@@ -44,7 +43,7 @@ impl Session {
             QosPid::AtMostOnce => self.emit(Event::Message(Message::from_publish(p, topic))),
             QosPid::AtLeastOnce(id) => {
                 self.emit(Event::Message(Message::from_publish(p, topic)));
-                let _ = self.tx.push_reply(&Packet::PubAck(Ack::new(id)), v);
+                self.push_bounded(Packet::PubAck(Ack::new(id)), true);
             }
             QosPid::ExactlyOnce(id) => {
                 if !self.incoming_qos2.contains_key(&id) {
@@ -60,7 +59,7 @@ impl Session {
                     self.emit(Event::Qos2Received { id });
                 }
                 // A duplicate only gets its PUBREC again; the first copy is kept (Method A).
-                let _ = self.tx.push_reply(&Packet::PubRec(Ack::new(id)), v);
+                self.push_bounded(Packet::PubRec(Ack::new(id)), true);
             }
         }
     }
@@ -81,6 +80,6 @@ impl Session {
             reason,
             properties: Properties::EMPTY,
         };
-        let _ = self.tx.push_reply(&Packet::PubComp(comp), v);
+        self.push_bounded(Packet::PubComp(comp), true);
     }
 }

@@ -24,7 +24,11 @@ mod auth;
 mod connection;
 mod inbound;
 mod outbound;
+mod packet_size;
 mod subscriptions;
+mod topic_alias;
+
+use topic_alias::OutgoingAliases;
 
 /// Where the Session is in the life of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +122,8 @@ pub struct Session {
     auth_method: Option<String>,
     /// AUTH 0x19 went out and the broker's AUTH 0x00 has not arrived yet.
     reauthenticating: bool,
+    /// Topic aliases of our PUBLISH packets on this connection.
+    aliases: OutgoingAliases,
 
     // I/O.
     rx: Vec<u8>,
@@ -140,11 +146,16 @@ pub struct Session {
     blocked: bool,
     /// Enhanced authentication (5.0); see [`Session::set_authenticator`].
     authenticator: Option<AuthSlot>,
+    /// Ids of failed QoS 2 publishes the resumed broker session may still hold unreleased:
+    /// reused, a new message would look like a duplicate of that one there and be dropped.
+    /// Freed when the broker's session ends (see `packet_size.rs`).
+    held_ids: Vec<PacketId>,
 }
 
 impl Session {
     /// A disconnected session with this identity and these limits.
     pub fn new(config: SessionConfig) -> Self {
+        let aliases = OutgoingAliases::new(config.outgoing_topic_aliases);
         Self {
             config,
             state: SessionState::Disconnected,
@@ -159,6 +170,7 @@ impl Session {
             incoming_aliases: BTreeMap::new(),
             auth_method: None,
             reauthenticating: false,
+            aliases,
             rx: Vec::new(),
             tx: TransmitQueue::default(),
             events: VecDeque::new(),
@@ -172,6 +184,7 @@ impl Session {
             auto_resubscribe: None,
             blocked: false,
             authenticator: None,
+            held_ids: Vec::new(),
         }
     }
 
@@ -354,7 +367,7 @@ impl Session {
                 if let Some(deadline) = self.keepalive_deadline() {
                     if now >= deadline {
                         // Nothing was sent (or heard) for a whole keepalive [MQTT-3.1.2-23].
-                        let _ = self.tx.push(&Packet::PingReq, self.v());
+                        self.push_bounded(Packet::PingReq, false);
                         self.ping_outstanding = true;
                     }
                 }
@@ -478,7 +491,7 @@ impl Session {
                 reason: err.reason_code,
                 properties: Properties::EMPTY,
             });
-            let _ = self.tx.push(&packet, self.v());
+            self.push_bounded(packet, false);
         }
         self.connection_ended(DisconnectReason::Protocol(err));
     }

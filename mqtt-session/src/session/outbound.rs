@@ -5,6 +5,7 @@ use mqtt_proto::{
     Ack, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, TopicName,
 };
 
+use crate::config::TopicAliasPolicy;
 use crate::error::PublishError;
 use crate::event::Event;
 use crate::message::Message;
@@ -12,7 +13,9 @@ use crate::outgoing::{Outgoing, OutgoingState};
 use crate::time::Instant;
 use crate::transmit::TransmitQueue;
 
+use super::packet_size::push_within;
 use super::subscriptions::encode_request;
+use super::topic_alias::OutgoingAliases;
 use super::*;
 
 impl Session {
@@ -35,6 +38,10 @@ impl Session {
 
     /// [`publish`](Self::publish) with MQTT 5.0 PUBLISH properties (message expiry, content
     /// type, response topic, correlation data, user properties).
+    ///
+    /// A Topic Alias property is accepted only with
+    /// [`TopicAliasPolicy::Manual`](crate::TopicAliasPolicy::Manual), always with the full
+    /// topic: the Session decides per connection whether the topic goes with it.
     pub fn publish_with_properties(
         &mut self,
         now: Instant,
@@ -55,6 +62,21 @@ impl Session {
             return Err(PublishError::RetainNotSupported);
         }
         let v = self.v();
+        if let Some(alias) = properties.topic_alias() {
+            // Aliases are the Session's to manage unless the caller asked for Manual.
+            let manual = v == ProtocolVersion::V5
+                && self.config.outgoing_topic_aliases == TopicAliasPolicy::Manual;
+            if !manual {
+                return Err(PublishError::TopicAliasNotAllowed);
+            }
+            // 0 is not an alias [MQTT-3.3.2-8], and none may exceed the broker's Topic Alias
+            // Maximum [MQTT-3.3.2-9]. While disconnected the next broker's maximum is not
+            // known: the alias is checked again when the message is transmitted.
+            let max = self.aliases.limit();
+            if alias == 0 || (self.is_connected() && alias > max) {
+                return Err(PublishError::TopicAliasInvalid { alias, max });
+            }
+        }
         // Size and validity with a placeholder id (an id does not change the length).
         let probe = Publish {
             dup: false,
@@ -78,8 +100,8 @@ impl Session {
                     self.blocked = true;
                     return Err(PublishError::QueueFull);
                 }
-                self.tx
-                    .push(&Packet::Publish(probe), v)
+                self.aliases
+                    .push_publish(&mut self.tx, probe, max, v)
                     .map_err(PublishError::Invalid)?;
                 return Ok(None);
             }
@@ -118,6 +140,7 @@ impl Session {
             return;
         }
         let v = self.v();
+        let max = self.peer.max_packet_size as usize;
         for i in 0..self.requests.len() {
             let Some(r) = self.requests.get_mut(i) else {
                 break;
@@ -148,7 +171,7 @@ impl Session {
                 if o.sent_on_connection {
                     continue;
                 }
-                transmit_outgoing(&mut self.tx, o, v);
+                transmit_outgoing(&mut self.tx, &mut self.aliases, o, max, v);
                 self.unsent -= 1;
                 sent += 1;
             }
@@ -168,7 +191,7 @@ impl Session {
                         properties: m.properties(),
                         payload: m.payload(),
                     };
-                    let _ = self.tx.push(&Packet::Publish(p), v);
+                    let _ = self.aliases.push_publish(&mut self.tx, p, max, v);
                 }
                 continue;
             }
@@ -178,7 +201,7 @@ impl Session {
             if let Some(m) = self.queued.pop_front() {
                 self.push_outgoing(m);
                 if let Some(o) = self.outgoing.back_mut() {
-                    transmit_outgoing(&mut self.tx, o, v);
+                    transmit_outgoing(&mut self.tx, &mut self.aliases, o, max, v);
                     self.unsent -= 1;
                 }
             }
@@ -212,13 +235,14 @@ impl Session {
 
     pub(super) fn retry_v311(&mut self, now: Instant) {
         let v = self.v();
+        let max = self.peer.max_packet_size as usize;
         // Only when everything queued before was handed out: while the transport is not
         // taking bytes, each interval would add another copy of every message in flight and
         // the transmit buffer would grow without bound (found by tests/state_machine.rs:
         // `v311_retry_does_not_pile_up_while_the_transport_is_stalled`).
         if self.tx.is_empty() {
             for o in self.outgoing.iter_mut().filter(|o| o.sent_on_connection) {
-                transmit_outgoing(&mut self.tx, o, v);
+                transmit_outgoing(&mut self.tx, &mut self.aliases, o, max, v);
             }
         }
         self.next_retry = self
@@ -273,7 +297,7 @@ impl Session {
                 reason,
                 properties: Properties::EMPTY,
             };
-            let _ = self.tx.push_reply(&Packet::PubRel(rel), v);
+            self.push_bounded(Packet::PubRel(rel), true);
             return;
         };
         let Some(o) = self.outgoing.get(i) else {
@@ -285,9 +309,7 @@ impl Session {
             }
             OutgoingState::AwaitingPubComp => {
                 // A repeated PUBREC: answer with PUBREL again.
-                let _ = self
-                    .tx
-                    .push_reply(&Packet::PubRel(Ack::new(ack.packet_id)), v);
+                self.push_bounded(Packet::PubRel(Ack::new(ack.packet_id)), true);
             }
             OutgoingState::AwaitingPubRec(_) => {
                 self.emit(Event::PubRec {
@@ -298,14 +320,14 @@ impl Session {
                     // 5.0: a failing PUBREC ends the flow (§4.3.3).
                     return self.complete_outgoing(i);
                 }
+                let mut release = false;
                 if let Some(o) = self.outgoing.get_mut(i) {
                     // The payload is dropped: from now on only PUBREL is ever sent.
                     o.state = OutgoingState::AwaitingPubComp;
-                    if o.sent_on_connection {
-                        let _ = self
-                            .tx
-                            .push_reply(&Packet::PubRel(Ack::new(ack.packet_id)), v);
-                    }
+                    release = o.sent_on_connection;
+                }
+                if release {
+                    self.push_bounded(Packet::PubRel(Ack::new(ack.packet_id)), true);
                 }
                 // PUBRELs are (re-)sent in the order their PUBRECs arrived [MQTT-4.6.0-4]:
                 // keep this entry behind every message already awaiting PUBCOMP. The order of
@@ -348,8 +370,15 @@ impl Session {
     }
 }
 
-/// Queues the PUBLISH (with DUP when it went out before) or the PUBREL of `o`.
-pub(super) fn transmit_outgoing(tx: &mut TransmitQueue, o: &mut Outgoing, v: ProtocolVersion) {
+/// Queues the PUBLISH (with DUP when it went out before, with the alias form chosen now) or
+/// the PUBREL of `o`, within the broker's Maximum Packet Size `max`.
+pub(super) fn transmit_outgoing(
+    tx: &mut TransmitQueue,
+    aliases: &mut OutgoingAliases,
+    o: &mut Outgoing,
+    max: usize,
+    v: ProtocolVersion,
+) {
     let packet = match &o.state {
         OutgoingState::AwaitingPubAck(m) | OutgoingState::AwaitingPubRec(m) => {
             let p = Publish {
@@ -361,7 +390,7 @@ pub(super) fn transmit_outgoing(tx: &mut TransmitQueue, o: &mut Outgoing, v: Pro
                 properties: m.properties(),
                 payload: m.payload(),
             };
-            let _ = tx.push(&Packet::Publish(p), v);
+            let _ = aliases.push_publish(tx, p, max, v);
             o.published_before = true;
             o.sent_on_connection = true;
             return;
@@ -369,6 +398,6 @@ pub(super) fn transmit_outgoing(tx: &mut TransmitQueue, o: &mut Outgoing, v: Pro
         // PUBREL has fixed flags and never carries DUP [MQTT-3.6.1-1].
         OutgoingState::AwaitingPubComp => Packet::PubRel(Ack::new(o.id)),
     };
-    let _ = tx.push(&packet, v);
+    push_within(tx, packet, max, v, false);
     o.sent_on_connection = true;
 }

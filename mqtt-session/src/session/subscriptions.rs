@@ -44,9 +44,10 @@ impl Session {
             properties,
             subscriptions: subscriptions.to_vec(),
         };
-        Packet::Subscribe(probe)
+        let len = Packet::Subscribe(probe)
             .encoded_len(self.v())
             .map_err(SubscribeError::Invalid)?;
+        self.check_request_size(len)?;
         let kind = RequestKind::Subscribe(
             subscriptions
                 .iter()
@@ -72,12 +73,23 @@ impl Session {
             properties: Properties::EMPTY,
             filters: filters.to_vec(),
         };
-        Packet::Unsubscribe(probe)
+        let len = Packet::Unsubscribe(probe)
             .encoded_len(self.v())
             .map_err(SubscribeError::Invalid)?;
+        self.check_request_size(len)?;
         let kind =
             RequestKind::Unsubscribe(filters.iter().map(|f| f.as_str().to_string()).collect());
         self.add_request(kind, Properties::EMPTY)
+    }
+
+    /// Every packet we send fits the broker's Maximum Packet Size [MQTT-3.2.2-15]; a
+    /// request that does not is refused at the call, nothing queued.
+    fn check_request_size(&self, len: usize) -> Result<(), SubscribeError> {
+        let max = self.peer.max_packet_size as usize;
+        if len > max {
+            return Err(SubscribeError::PacketTooLarge { len, max });
+        }
+        Ok(())
     }
 
     pub(super) fn add_request(
@@ -183,6 +195,12 @@ impl Session {
 }
 
 pub(super) fn encode_request(tx: &mut TransmitQueue, r: &Request, v: ProtocolVersion) {
+    // Validated when the request was made, and its size again at CONNACK.
+    let _ = tx.push(&request_packet(r), v);
+}
+
+/// The SUBSCRIBE or UNSUBSCRIBE packet of a stored request.
+pub(super) fn request_packet(r: &Request) -> Packet<'_> {
     let properties = Properties::parse(
         &r.properties,
         match r.kind {
@@ -191,7 +209,7 @@ pub(super) fn encode_request(tx: &mut TransmitQueue, r: &Request, v: ProtocolVer
         },
     )
     .unwrap_or(Properties::EMPTY);
-    let packet = match &r.kind {
+    match &r.kind {
         RequestKind::Subscribe(subs) => Packet::Subscribe(Subscribe {
             packet_id: r.id,
             properties,
@@ -213,7 +231,5 @@ pub(super) fn encode_request(tx: &mut TransmitQueue, r: &Request, v: ProtocolVer
                 .filter_map(|f| TopicFilter::new(f).ok())
                 .collect(),
         }),
-    };
-    // Validated when the request was made.
-    let _ = tx.push(&packet, v);
+    }
 }

@@ -97,6 +97,8 @@ pub struct SimBroker {
     pub disconnects: usize,
     /// A protocol error the broker found in the client's bytes.
     pub client_error: Option<String>,
+    /// Topic aliases the client set on the current connection (5.0), forgotten at CONNECT.
+    pub topic_aliases: BTreeMap<u16, String>,
 }
 
 impl SimBroker {
@@ -114,6 +116,7 @@ impl SimBroker {
             pingreqs: 0,
             disconnects: 0,
             client_error: None,
+            topic_aliases: BTreeMap::new(),
         }
     }
 
@@ -160,6 +163,16 @@ impl SimBroker {
 
     fn on_packet(&mut self, packet: Packet<'_>, bytes: Vec<u8>) {
         let kind = packet.packet_type().name();
+        let announced = self.script.connack_properties.as_properties();
+        if let Some(max) = announced.maximum_packet_size().filter(|_| self.connected) {
+            if bytes.len() > max as usize {
+                // [MQTT-3.2.2-15]: the client must never exceed what CONNACK announced.
+                self.client_error = Some(format!(
+                    "{kind} of {} bytes over the Maximum Packet Size {max}",
+                    bytes.len()
+                ));
+            }
+        }
         self.seen.push(Seen { bytes, kind });
         match packet {
             Packet::Connect(c) => {
@@ -187,6 +200,7 @@ impl SimBroker {
                     });
                 }
                 self.connected = true;
+                self.topic_aliases.clear();
                 let props = self.script.connack_properties.clone();
                 let properties = match self.version {
                     ProtocolVersion::V5 => props.as_properties(),
@@ -276,8 +290,33 @@ impl SimBroker {
     }
 
     fn on_publish(&mut self, p: &Publish<'_>) {
+        let mut topic = p.topic.as_str().to_string();
+        if let Some(alias) = p.properties.topic_alias() {
+            let max = self
+                .script
+                .connack_properties
+                .as_properties()
+                .topic_alias_maximum()
+                .unwrap_or(0);
+            if alias == 0 || alias > max {
+                // [MQTT-3.3.2-9]: never above the Topic Alias Maximum of CONNACK.
+                self.client_error = Some(format!("topic alias {alias} above maximum {max}"));
+                return;
+            }
+            if topic.is_empty() {
+                match self.topic_aliases.get(&alias) {
+                    Some(t) => topic = t.clone(),
+                    None => {
+                        self.client_error = Some(format!("topic alias {alias} used before set"));
+                        return;
+                    }
+                }
+            } else {
+                self.topic_aliases.insert(alias, topic.clone());
+            }
+        }
         let d = Delivered {
-            topic: p.topic.as_str().to_string(),
+            topic,
             payload: p.payload.to_vec(),
             qos: p.qos.qos(),
             dup: p.dup,
