@@ -340,9 +340,7 @@ fn publish_qos0_with_dup_is_accepted_with_dup_ignored() {
         assert_eq!(p.retain, v == V5);
         // Encoded again it carries DUP = 0: [MQTT-3.3.1-2] still binds us as sender.
         let mut out = Vec::new();
-        Packet::Publish(p.clone())
-            .encode(v, &mut out)
-            .expect("encodes");
+        Packet::Publish(p).encode(v, &mut out).expect("encodes");
         assert_eq!(out.first(), Some(&(bytes[0] & !0b1000)));
         let mut with_dup = p;
         with_dup.dup = true;
