@@ -42,8 +42,18 @@ pub struct SessionConfig {
     /// Most SUBSCRIBE/UNSUBSCRIBE requests awaiting acknowledgement or a connection.
     pub max_pending_requests: usize,
     /// Most incoming QoS 2 messages held until their PUBREL. Sent to a 5.0 broker as
-    /// Receive Maximum; a broker exceeding it is a protocol error (5.0 reason 0x93).
+    /// Receive Maximum; a 5.0 broker exceeding it is a protocol error (reason 0x93,
+    /// [MQTT-3.3.4-9]). A 3.1.1 broker cannot know it: past it, further QoS 2 messages are
+    /// delivered at PUBLISH (as [`Event::Message`](crate::Event::Message)) and only their
+    /// packet id is kept until PUBREL, so exactly once holds, memory stays bounded and the
+    /// connection stays up (SPEC "Exactly once, bounded").
     pub max_incoming_qos2: u16,
+    /// Most bytes (topic, properties and payload) of incoming QoS 2 messages held until their
+    /// PUBREL. Past it, in 3.1.1 and 5.0 alike (no broker knows this budget), a QoS 2 message
+    /// is delivered at PUBLISH and only its packet id is kept, as past `max_incoming_qos2`
+    /// in 3.1.1. Default 1 MiB. The ids of such messages take one 8 KiB set, allocated the
+    /// first time the budget is exceeded.
+    pub max_incoming_qos2_bytes: usize,
     /// Largest incoming packet accepted, in bytes. Sent to a 5.0 broker as Maximum Packet
     /// Size; a larger packet closes the connection (5.0 reason 0x95).
     pub max_packet_size: u32,
@@ -86,6 +96,7 @@ impl SessionConfig {
             max_queued: 1000,
             max_pending_requests: 64,
             max_incoming_qos2: 100,
+            max_incoming_qos2_bytes: 1024 * 1024,
             max_packet_size: 1024 * 1024,
             max_transmit_bytes: 1024 * 1024,
             topic_alias_maximum: 0,

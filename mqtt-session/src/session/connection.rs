@@ -180,9 +180,13 @@ impl Session {
             || !self.subscriptions.is_empty();
         // The broker will never send PUBREL for these: deliver them now, once.
         let released = self.incoming_qos2.len();
+        self.incoming_qos2_bytes = 0;
         for (_, m) in core::mem::take(&mut self.incoming_qos2) {
             self.emit(Event::MessageReleased(m));
         }
+        // Those were delivered at PUBLISH already; the new session will never release them,
+        // and their ids may be reused for new messages.
+        self.incoming_qos2_ids_only = None;
         let mut resent = 0;
         let mut unconfirmed = 0;
         let ids = &mut self.ids;

@@ -126,6 +126,12 @@ pub struct Session {
     queued: VecDeque<Message>,
     requests: VecDeque<Request>,
     incoming_qos2: BTreeMap<PacketId, Message>,
+    /// Bytes of topic, properties and payload held in `incoming_qos2`.
+    incoming_qos2_bytes: usize,
+    /// Incoming QoS 2 messages past the budget, already delivered at PUBLISH and waiting for
+    /// PUBREL: only their ids. Allocated (8 KiB) when the budget is first exceeded, so a
+    /// session that never overflows pays nothing.
+    incoming_qos2_ids_only: Option<PacketIdSet>,
     subscriptions: BTreeMap<String, SubscriptionOptions>,
     /// The automatic resubscription made after a session loss, while unacknowledged. At most
     /// one is kept, so repeated session losses cannot pile up requests.
@@ -158,6 +164,8 @@ impl Session {
             queued: VecDeque::new(),
             requests: VecDeque::new(),
             incoming_qos2: BTreeMap::new(),
+            incoming_qos2_bytes: 0,
+            incoming_qos2_ids_only: None,
             subscriptions: BTreeMap::new(),
             auto_resubscribe: None,
             blocked: false,
@@ -192,9 +200,27 @@ impl Session {
         self.queued.len()
     }
 
-    /// Incoming QoS 2 messages waiting for their PUBREL.
+    /// Incoming QoS 2 messages held until their PUBREL (within `max_incoming_qos2` and
+    /// `max_incoming_qos2_bytes`). Messages past that budget are counted by
+    /// [`incoming_qos2_ids_only`](Self::incoming_qos2_ids_only) instead.
     pub fn pending_incoming_qos2(&self) -> usize {
         self.incoming_qos2.len()
+    }
+
+    /// Bytes of topic, properties and payload of the messages counted by
+    /// [`pending_incoming_qos2`](Self::pending_incoming_qos2); at most
+    /// `max_incoming_qos2_bytes`.
+    pub fn pending_incoming_qos2_bytes(&self) -> usize {
+        self.incoming_qos2_bytes
+    }
+
+    /// Incoming QoS 2 messages that arrived past the held-message budget: already delivered
+    /// (as [`Event::Message`] at PUBLISH), only their packet id kept until PUBREL so that a
+    /// resent PUBLISH is not delivered again (SPEC "Exactly once, bounded").
+    pub fn incoming_qos2_ids_only(&self) -> usize {
+        self.incoming_qos2_ids_only
+            .as_ref()
+            .map_or(0, PacketIdSet::len)
     }
 
     /// Packet identifiers in use (outgoing messages and subscription requests).
