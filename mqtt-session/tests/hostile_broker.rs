@@ -445,7 +445,8 @@ fn pubrel_for_unknown_ids_is_answered_with_pubcomp() {
 /// (the 3.1.1 flood is `scenario_qos2_bounded.rs`, `v311_flood_of_10x_budget_...`).
 #[test]
 fn flood_of_unreleased_qos2_publishes_ends_at_max_incoming_qos2() {
-    for v5 in [true] {
+    {
+        let v5 = true;
         let (mut pair, kept) = setup(v5);
         let (sent, events) = (pair.client_sent.len(), pair.events.len());
         let payload = vec![0x51u8; 1024];

@@ -374,7 +374,8 @@ fn incoming_qos2_beyond_our_receive_maximum_closes_with_0x93() {
     // close with DISCONNECT 0x93. SPEC.md "Exactly once, bounded" changed the 3.1.1 rule: a
     // 3.1.1 broker cannot know the bound, so past it the message is delivered at PUBLISH and
     // only its id kept (tests/scenario_qos2_bounded.rs); the connection stays up.
-    for v in [ProtocolVersion::V5] {
+    {
+        let v = ProtocolVersion::V5;
         let mut c = SessionConfig::new("rm", false, v);
         c.max_incoming_qos2 = 2;
         let mut pair = Pair::new(c);
