@@ -69,6 +69,14 @@ pub struct SessionConfig {
     /// How long the broker may stay silent before the connection is declared lost.
     /// `None`: 1.5 x keepalive, as the seed does.
     pub keepalive_timeout: Option<Duration>,
+    /// How long a packet from the broker may take to arrive whole, counted from its first
+    /// byte; past it the connection ends with
+    /// [`DisconnectReason::IncompletePacket`](crate::DisconnectReason::IncompletePacket).
+    /// Every byte counts as traffic for keepalive, so without this bound a broker that
+    /// trickles a packet and never finishes it would hold the connection forever (SPEC "Bad
+    /// input and faults"). `None`: the CONNACK timeout before CONNACK; afterwards 1.5 x
+    /// keepalive, or the CONNACK timeout when keepalive is off.
+    pub packet_completion_timeout: Option<Duration>,
     /// When the broker did not resume the session (CONNACK session present = 0) but the
     /// client had subscriptions: subscribe to them again automatically.
     pub resubscribe_on_session_loss: bool,
@@ -102,6 +110,7 @@ impl SessionConfig {
             topic_alias_maximum: 0,
             connack_timeout: Duration::from_secs(30),
             keepalive_timeout: None,
+            packet_completion_timeout: None,
             resubscribe_on_session_loss: false,
             retry_interval_v311: None,
             session_expiry_interval: None,

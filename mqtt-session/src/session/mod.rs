@@ -115,6 +115,8 @@ pub struct Session {
 
     // I/O.
     rx: Vec<u8>,
+    /// When the first byte of the incomplete packet in `rx` arrived.
+    rx_partial_since: Option<Instant>,
     tx: TransmitQueue,
     events: VecDeque<Event>,
 
@@ -156,6 +158,7 @@ impl Session {
             peer: PeerLimits::DEFAULT,
             incoming_aliases: BTreeMap::new(),
             rx: Vec::new(),
+            rx_partial_since: None,
             tx: TransmitQueue::default(),
             events: VecDeque::new(),
             ids: PacketIdSet::new(),
@@ -306,6 +309,8 @@ impl Session {
                 self.rx
                     .extend_from_slice(bytes.get(used..).unwrap_or_default());
             }
+            // A tail left over started in this read.
+            self.rx_partial_since = (!self.rx.is_empty()).then_some(now);
         } else {
             self.rx.extend_from_slice(bytes);
             let rx = core::mem::take(&mut self.rx);
@@ -317,6 +322,13 @@ impl Session {
                 rx.drain(..used.min(rx.len()));
             }
             self.rx = rx;
+            if self.rx.is_empty() {
+                self.rx_partial_since = None;
+            } else if used > 0 {
+                // The packet that was incomplete finished; the tail is a new one, started
+                // in this read.
+                self.rx_partial_since = Some(now);
+            }
         }
     }
 
@@ -349,6 +361,19 @@ impl Session {
     /// A deadline passed (or not yet: calling early or twice does nothing).
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
+        if let Some(deadline) = self.partial_packet_deadline() {
+            if now >= deadline {
+                // SPEC "Bad input and faults": a packet that never completes ends the
+                // connection after a bound; keepalive alone does not catch it.
+                let reason = DisconnectReason::IncompletePacket {
+                    received: self.rx.len(),
+                    after: self.packet_completion_timeout(),
+                };
+                self.tx.clear();
+                self.connection_ended(reason);
+                return;
+            }
+        }
         match self.state {
             SessionState::Disconnected => {}
             SessionState::Connecting => {
@@ -417,8 +442,8 @@ impl Session {
     /// `None` when no timer runs (disconnected, keepalive off, ...).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.state {
-            SessionState::Disconnected => None,
+        let connection = match self.state {
+            SessionState::Disconnected => return None,
             SessionState::Connecting => Some(self.connack_deadline),
             SessionState::Connected => [
                 self.keepalive_deadline(),
@@ -428,7 +453,33 @@ impl Session {
             .into_iter()
             .flatten()
             .min(),
+        };
+        [connection, self.partial_packet_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// How long a started packet may take to complete (see
+    /// [`SessionConfig::packet_completion_timeout`]).
+    fn packet_completion_timeout(&self) -> Duration {
+        if let Some(bound) = self.config.packet_completion_timeout {
+            return bound;
         }
+        if self.state == SessionState::Connecting || self.keep_alive.is_zero() {
+            self.config.connack_timeout
+        } else {
+            self.keep_alive * 3 / 2
+        }
+    }
+
+    /// When the incomplete packet being received must be complete, if one is.
+    fn partial_packet_deadline(&self) -> Option<Instant> {
+        if self.state == SessionState::Disconnected {
+            return None;
+        }
+        self.rx_partial_since
+            .map(|since| since.saturating_add(self.packet_completion_timeout()))
     }
 
     fn keepalive_deadline(&self) -> Option<Instant> {
@@ -468,6 +519,7 @@ impl Session {
     fn connection_ended(&mut self, reason: DisconnectReason) {
         self.state = SessionState::Disconnected;
         self.rx.clear();
+        self.rx_partial_since = None;
         for o in &mut self.outgoing {
             o.sent_on_connection = false;
         }
