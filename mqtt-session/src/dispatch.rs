@@ -224,9 +224,9 @@ impl<H> Dispatcher<H> {
     /// is "the event carries a message" (so a QoS 2 PUBLISH, which carries only its id, does
     /// not trigger it; a QoS 2 message past the Session's held-message budget arrives whole
     /// as [`Event::Message`] on PUBLISH, triggers it there, and nothing follows on PUBREL, so
-    /// it too is handled exactly once). A specific PUBLISH handler with a higher priority and a true condition
-    /// still takes the message, as in the seed, and any specific PUBREL handler with a true
-    /// condition does.
+    /// it too is handled exactly once). A specific PUBLISH handler with a higher priority and
+    /// a true condition still takes the message, as in the seed, and any specific PUBREL
+    /// handler with a true condition does.
     ///
     /// Returns the ids of the PUBLISH and the PUBREL registration. Calling it again replaces
     /// both registrations (the seed calls `loop` once).

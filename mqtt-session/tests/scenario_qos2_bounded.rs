@@ -537,3 +537,30 @@ fn v311_broker_holding_10x_budget_delivers_every_message_exactly_once() {
         "each message handed to on_message exactly once: {sent:?}"
     );
 }
+
+#[test]
+fn v5_receive_maximum_counts_messages_kept_as_ids_only_too() {
+    // [MQTT-3.3.4-9]: Receive Maximum bounds every unacknowledged QoS 2 message, so one past
+    // the byte budget (kept as an id only) still counts towards it.
+    let budget = "q2/bounded".len() + 100;
+    let mut d = direct(V5, 2, budget);
+    d.feed(&publish_bytes(V5, 1, &[1; 100], false));
+    d.feed(&publish_bytes(V5, 2, &[2; 100], false));
+    assert_eq!(d.session.pending_incoming_qos2(), 1);
+    assert_eq!(d.session.incoming_qos2_ids_only(), 1);
+    assert!(d.session.is_connected());
+    d.take_sent();
+    d.take_events();
+    d.feed(&publish_bytes(V5, 3, b"", false));
+    let events = d.take_events();
+    assert!(
+        matches!(
+            events.last(),
+            Some(Event::Disconnected {
+                reason: DisconnectReason::Protocol(e)
+            }) if e.reason_code == ReasonCode::ReceiveMaximumExceeded
+        ),
+        "{events:?}"
+    );
+    assert_eq!(d.take_sent(), [vec![0xE0, 0x01, 0x93]]);
+}

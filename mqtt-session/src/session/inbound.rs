@@ -55,15 +55,14 @@ impl Session {
                         .is_some_and(|ids| ids.contains(id));
                 if !duplicate {
                     let size = Message::stored_len_of(p, topic);
-                    let count_limit = match v {
-                        // What CONNECT announced as Receive Maximum (never 0).
-                        ProtocolVersion::V5 => self.config.max_incoming_qos2.max(1),
-                        ProtocolVersion::V311 => self.config.max_incoming_qos2,
-                    };
-                    let count_full = self.incoming_qos2.len() >= usize::from(count_limit);
-                    if count_full && v == ProtocolVersion::V5 {
-                        // We announced the count as Receive Maximum: exceeding it is the
-                        // broker's fault [MQTT-3.3.4-9].
+                    let held = self.incoming_qos2.len();
+                    if v == ProtocolVersion::V5
+                        && held + self.incoming_qos2_ids_only()
+                            >= usize::from(self.config.max_incoming_qos2.max(1))
+                    {
+                        // CONNECT announced the count as Receive Maximum (never 0), which
+                        // bounds every unreleased QoS 2 message, held or id-only: exceeding
+                        // it is the broker's fault [MQTT-3.3.4-9].
                         return self.protocol_error(ProtocolError::new(
                             RECEIVE_MAXIMUM,
                             "more unreleased QoS 2 messages than our Receive Maximum",
@@ -72,6 +71,7 @@ impl Session {
                     }
                     let bytes_full = self.incoming_qos2_bytes.saturating_add(size)
                         > self.config.max_incoming_qos2_bytes;
+                    let count_full = held >= usize::from(self.config.max_incoming_qos2);
                     if count_full || bytes_full {
                         // SPEC "Exactly once, bounded": a 3.1.1 broker cannot know our count,
                         // and no broker knows our byte budget, so closing would only make it
