@@ -92,7 +92,7 @@ fn peak_heap<R>(f: impl FnOnce() -> R) -> (R, usize) {
     (r, usize::try_from(peak - start).unwrap_or(0))
 }
 
-/// The heap growth of this thread since `start` (a `CURRENT` reading).
+/// The heap this thread holds now, to compare two readings.
 fn heap_now() -> isize {
     CURRENT.with(Cell::get)
 }
