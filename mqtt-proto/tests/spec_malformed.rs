@@ -316,19 +316,40 @@ fn publish_with_qos_3_is_malformed() {
     }
 }
 
-/// [MQTT-3.3.1-2]: "The DUP flag MUST be set to 0 for all QoS 0 messages".
+/// [MQTT-3.3.1-2]: "The DUP flag MUST be set to 0 for all QoS 0 messages" binds the sender
+/// only. SPEC.md ("On the wire") changed the rule for us as receiver: a QoS 0 PUBLISH with
+/// DUP = 1 is accepted and delivered with DUP ignored (it used to be a malformed packet here).
+/// The encoder still never produces one.
 #[test]
-fn publish_qos0_with_dup_is_malformed() {
-    assert_malformed(
-        &[0x38, 0x03, 0x00, 0x01, b't'],
-        V311,
-        rules::PUBLISH_DUP_QOS0,
-    );
-    assert_malformed(
-        &[0x39, 0x04, 0x00, 0x01, b't', 0x00],
-        V5,
-        rules::PUBLISH_DUP_QOS0,
-    );
+fn publish_qos0_with_dup_is_accepted_with_dup_ignored() {
+    use mqtt_proto::{Packet, QosPid};
+    for (bytes, v) in [
+        (&[0x38u8, 0x03, 0x00, 0x01, b't'][..], V311),
+        (&[0x39, 0x04, 0x00, 0x01, b't', 0x00][..], V5),
+    ] {
+        let (p, n) = decode(bytes, v, &Limits::default())
+            .expect("a QoS 0 PUBLISH with DUP is accepted")
+            .expect("complete");
+        assert_eq!(n, bytes.len());
+        let Packet::Publish(p) = p else {
+            panic!("decoded {p:?}")
+        };
+        assert_eq!(p.qos, QosPid::AtMostOnce);
+        assert!(!p.dup, "DUP is ignored on QoS 0");
+        assert_eq!(p.topic.as_str(), "t");
+        assert_eq!(p.retain, v == V5);
+        // Encoded again it carries DUP = 0: [MQTT-3.3.1-2] still binds us as sender.
+        let mut out = Vec::new();
+        Packet::Publish(p).encode(v, &mut out).expect("encodes");
+        assert_eq!(out.first(), Some(&(bytes[0] & !0b1000)));
+        let mut with_dup = p;
+        with_dup.dup = true;
+        let mut out = Vec::new();
+        assert!(matches!(
+            Packet::Publish(with_dup).encode(v, &mut out),
+            Err(mqtt_proto::EncodeError::Invalid { rule, .. }) if rule == rules::PUBLISH_DUP_QOS0
+        ));
+    }
 }
 
 /// [MQTT-2.3.1-1] (3.1.1), [MQTT-2.2.1-3] (5.0): PUBLISH with QoS > 0 needs a non-zero
@@ -1440,13 +1461,14 @@ fn v5_unsubscribe_with_a_malformed_shared_filter_is_rejected() {
 }
 
 #[test]
-fn publish_qos3_and_dup_on_qos0_fail_from_the_fixed_header_alone() {
-    // [MQTT-3.3.1-4], [MQTT-3.3.1-2]: the first byte shows the fault; no body is needed.
+fn publish_qos3_fails_from_the_fixed_header_alone() {
+    // [MQTT-3.3.1-4]: the first byte shows the fault; no body is needed.
     for v in [V311, V5] {
         assert_eq!(
             decode_err(&[0x36, 0x7F], v).rule(),
             rules::PUBLISH_QOS_INVALID
         );
-        assert_eq!(decode_err(&[0x38, 0x7F], v).rule(), rules::PUBLISH_DUP_QOS0);
+        // DUP on QoS 0 is accepted (SPEC.md "On the wire"): the decoder waits for the body.
+        assert_eq!(decode(&[0x38, 0x7F], v, &Limits::default()), Ok(None));
     }
 }

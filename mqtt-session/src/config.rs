@@ -42,8 +42,18 @@ pub struct SessionConfig {
     /// Most SUBSCRIBE/UNSUBSCRIBE requests awaiting acknowledgement or a connection.
     pub max_pending_requests: usize,
     /// Most incoming QoS 2 messages held until their PUBREL. Sent to a 5.0 broker as
-    /// Receive Maximum; a broker exceeding it is a protocol error (5.0 reason 0x93).
+    /// Receive Maximum; a 5.0 broker exceeding it is a protocol error (reason 0x93,
+    /// [MQTT-3.3.4-9]). A 3.1.1 broker cannot know it: past it, further QoS 2 messages are
+    /// delivered at PUBLISH (as [`Event::Message`](crate::Event::Message)) and only their
+    /// packet id is kept until PUBREL, so exactly once holds, memory stays bounded and the
+    /// connection stays up (SPEC "Exactly once, bounded").
     pub max_incoming_qos2: u16,
+    /// Most bytes (topic, properties and payload) of incoming QoS 2 messages held until their
+    /// PUBREL. Past it, in 3.1.1 and 5.0 alike (no broker knows this budget), a QoS 2 message
+    /// is delivered at PUBLISH and only its packet id is kept, as past `max_incoming_qos2`
+    /// in 3.1.1. Default 1 MiB. The ids of such messages take one 8 KiB set, allocated the
+    /// first time the budget is exceeded.
+    pub max_incoming_qos2_bytes: usize,
     /// Largest incoming packet accepted, in bytes. Sent to a 5.0 broker as Maximum Packet
     /// Size; a larger packet closes the connection (5.0 reason 0x95).
     pub max_packet_size: u32,
@@ -62,6 +72,14 @@ pub struct SessionConfig {
     /// How long the broker may stay silent before the connection is declared lost.
     /// `None`: 1.5 x keepalive, as the seed does.
     pub keepalive_timeout: Option<Duration>,
+    /// How long a packet from the broker may take to arrive whole, counted from its first
+    /// byte; past it the connection ends with
+    /// [`DisconnectReason::IncompletePacket`](crate::DisconnectReason::IncompletePacket).
+    /// Every byte counts as traffic for keepalive, so without this bound a broker that
+    /// trickles a packet and never finishes it would hold the connection forever (SPEC "Bad
+    /// input and faults"). `None`: the CONNACK timeout before CONNACK; afterwards 1.5 x
+    /// keepalive, or the CONNACK timeout when keepalive is off.
+    pub packet_completion_timeout: Option<Duration>,
     /// When the broker did not resume the session (CONNACK session present = 0) but the
     /// client had subscriptions: subscribe to them again automatically.
     pub resubscribe_on_session_loss: bool,
@@ -89,12 +107,14 @@ impl SessionConfig {
             max_queued: 1000,
             max_pending_requests: 64,
             max_incoming_qos2: 100,
+            max_incoming_qos2_bytes: 1024 * 1024,
             max_packet_size: 1024 * 1024,
             max_transmit_bytes: 1024 * 1024,
             topic_alias_maximum: 0,
             outgoing_topic_aliases: TopicAliasPolicy::Off,
             connack_timeout: Duration::from_secs(30),
             keepalive_timeout: None,
+            packet_completion_timeout: None,
             resubscribe_on_session_loss: false,
             retry_interval_v311: None,
             session_expiry_interval: None,

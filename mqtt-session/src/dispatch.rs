@@ -222,9 +222,11 @@ impl<H> Dispatcher<H> {
     /// whatever its QoS. It is registered as the generic PUBREL handler (a QoS 2 message is
     /// delivered on release) and as a specific PUBLISH handler with priority -1 whose condition
     /// is "the event carries a message" (so a QoS 2 PUBLISH, which carries only its id, does
-    /// not trigger it). A specific PUBLISH handler with a higher priority and a true condition
-    /// still takes the message, as in the seed, and any specific PUBREL handler with a true
-    /// condition does.
+    /// not trigger it; a QoS 2 message past the Session's held-message budget arrives whole
+    /// as [`Event::Message`] on PUBLISH, triggers it there, and nothing follows on PUBREL, so
+    /// it too is handled exactly once). A specific PUBLISH handler with a higher priority and
+    /// a true condition still takes the message, as in the seed, and any specific PUBREL
+    /// handler with a true condition does.
     ///
     /// Returns the ids of the PUBLISH and the PUBREL registration. Calling it again replaces
     /// both registrations (the seed calls `loop` once).
@@ -429,6 +431,16 @@ mod tests {
         d.on_message("again");
         assert_eq!(d.len(), 2);
         assert_eq!(run_all(&mut d, &events), ["again"; 3]);
+    }
+
+    /// SPEC "Exactly once, bounded": a QoS 2 message past the held-message budget is an
+    /// `Event::Message` at PUBLISH and the PUBREL brings no message; `on_message` runs once.
+    #[test]
+    fn on_message_gets_an_overflowed_qos2_message_once_at_publish() {
+        let mut d = Dispatcher::new();
+        d.on_message("on_message");
+        let overflowed = Event::Message(msg("t", b"2", QoS::ExactlyOnce, 2));
+        assert_eq!(run_all(&mut d, &[overflowed]), ["on_message"]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! caller's ([`PublishError`], [`SubscribeError`], [`ConnectError`]).
 
 use core::fmt;
+use core::time::Duration;
 
 use crate::auth::AuthError;
 use mqtt_proto::{DecodeError, EncodeError, QoS, ReasonCode, Rule, ValueError};
@@ -89,6 +90,18 @@ pub enum DisconnectReason {
     /// [`Refused`](Self::Refused) (CONNACK) or [`Remote`](Self::Remote) (DISCONNECT during
     /// a re-authentication).
     AuthFailed(AuthError),
+    /// A packet from the broker started but did not complete within
+    /// [`SessionConfig::packet_completion_timeout`](crate::SessionConfig::packet_completion_timeout)
+    /// (default 1.5 x keepalive, or the CONNACK timeout before CONNACK). Its bytes trickled
+    /// in too slowly or stopped: a stuck or hostile broker, or a link too slow for the
+    /// packet sizes in use. The bytes received count as traffic, so keepalive alone would
+    /// keep such a connection open forever (SPEC "Bad input and faults").
+    IncompletePacket {
+        /// Bytes of the packet received when the bound passed.
+        received: usize,
+        /// The bound that passed, counted from the packet's first byte.
+        after: Duration,
+    },
 }
 
 impl fmt::Display for DisconnectReason {
@@ -107,6 +120,13 @@ impl fmt::Display for DisconnectReason {
                 "the broker kept sending while our acknowledgements to it were not being sent",
             ),
             Self::AuthFailed(e) => write!(f, "authentication failed: {e}"),
+            Self::IncompletePacket { received, after } => write!(
+                f,
+                "a packet from the broker was still incomplete {} ms after its first byte \
+                 ({received} bytes received); reconnect, and raise \
+                 packet_completion_timeout if the link is this slow",
+                after.as_millis()
+            ),
         }
     }
 }

@@ -11,13 +11,17 @@ use crate::message::Message;
 pub enum Command {
     /// CONNACK received (5.0 users; also fires for 3.1.1).
     ConnAck,
-    /// PUBLISH received: data carries the message for QoS 0 and 1, only the id for QoS 2.
+    /// PUBLISH received: data carries the message for QoS 0 and 1, only the id for QoS 2 —
+    /// except a QoS 2 message past the held-message budget (`max_incoming_qos2` in 3.1.1,
+    /// `max_incoming_qos2_bytes` in both versions), which arrives here, whole, exactly once,
+    /// and is not delivered again on PUBREL.
     Publish,
     /// PUBACK received.
     PubAck,
     /// PUBREC received.
     PubRec,
-    /// PUBREL received: data carries the QoS 2 message, delivered now, exactly once.
+    /// PUBREL received: data carries the QoS 2 message, delivered now, exactly once (unless it
+    /// overflowed the held-message budget: then it came on [`Command::Publish`]).
     PubRel,
     /// PUBCOMP received.
     PubComp,
@@ -61,7 +65,11 @@ pub enum Event {
         /// The broker's reason (a 3.1.1 return code maps onto its 5.0 equivalent).
         reason: ReasonCode,
     },
-    /// An application message of QoS 0 or 1 arrived (on PUBLISH).
+    /// An application message arrived (on PUBLISH): QoS 0 or 1, or QoS 2 past the
+    /// held-message budget (`SessionConfig::max_incoming_qos2` in 3.1.1,
+    /// `max_incoming_qos2_bytes` in both versions). Such a QoS 2 message is delivered here
+    /// exactly once; only its packet id is kept until PUBREL, and no
+    /// [`Event::MessageReleased`] follows (SPEC "Exactly once, bounded").
     Message(Message),
     /// A QoS 2 PUBLISH arrived and is stored until the broker releases it.
     Qos2Received {

@@ -105,6 +105,17 @@ impl Message {
         )
     }
 
+    /// Bytes of topic, properties and payload: what holding the message costs.
+    pub(crate) fn stored_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// [`stored_len`](Self::stored_len) of the message `from_publish` would build, without
+    /// building it.
+    pub(crate) fn stored_len_of(p: &Publish<'_>, topic: TopicName<'_>) -> usize {
+        topic.as_str().len() + p.properties.as_bytes().len() + p.payload.len()
+    }
+
     /// The topic the message was published to.
     pub fn topic(&self) -> &str {
         // The bytes came from a validated TopicName.

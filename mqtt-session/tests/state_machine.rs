@@ -38,8 +38,12 @@
 //!   answering "session present" for the empty session it made: no client could detect that.
 //! - 3.1.1 retry: the broker acknowledges each copy, so acks for completed ids are tolerated,
 //!   and a QoS 1 retry copy handed out after its PUBACK counts as a permitted duplicate.
-//! - `max_incoming_qos2` stays above anything the test can accumulate: the SimBroker ignores
-//!   the client's 5.0 Receive Maximum.
+//! - `max_incoming_qos2` stays above anything the test can accumulate (the SimBroker ignores
+//!   the client's 5.0 Receive Maximum), except in the 3.1.1 cases with a tiny budget (1..=4):
+//!   there the broker withholds PUBREL until an [`Op::BrokerRelease`] (and at the end), so it
+//!   holds many unreleased QoS 2 messages and the Session takes the SPEC "Exactly once,
+//!   bounded" path (deliver at PUBLISH, keep only the id); the same end checks prove no loss
+//!   and no QoS 2 duplicate.
 //!
 //! `SM_TRACE=1` prints every op, packet and event; `SM_CASES=n` runs n cases.
 mod support;
@@ -68,6 +72,8 @@ static CUTS: AtomicUsize = AtomicUsize::new(0);
 static BROKER_LOSSES: AtomicUsize = AtomicUsize::new(0);
 /// QoS 1/2 messages whose delivery was checked at the end (both directions).
 static CHECKED: AtomicUsize = AtomicUsize::new(0);
+/// QoS 2 messages delivered at PUBLISH past a tiny 3.1.1 budget (the overflow path).
+static OVERFLOWED: AtomicUsize = AtomicUsize::new(0);
 
 const TOPICS: [&str; 4] = ["a/b", "a/c", "c", "d/b"];
 const FILTERS: [&str; 5] = ["a/#", "a/b", "+/b", "c", "#"];
@@ -117,6 +123,11 @@ enum Op {
     Disconnect,
     /// The broker forgets the session at the next CONNECT.
     BrokerLosesSession,
+    /// The broker sends PUBREL for up to `n` of the QoS 2 messages it withholds the release
+    /// of, in random order (only in cases with `incoming_qos2_budget`).
+    BrokerRelease {
+        n: u8,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -141,6 +152,9 @@ struct Case {
     resubscribe: bool,
     /// 3.1.1 only: `retry_interval_v311` in milliseconds.
     retry_ms: Option<u64>,
+    /// 3.1.1 only: a tiny `max_incoming_qos2`, with a broker that withholds PUBREL until
+    /// [`Op::BrokerRelease`]. `None`: 100 and PUBREL at once.
+    incoming_qos2_budget: Option<u16>,
     seed: u64,
     ops: Vec<Op>,
 }
@@ -151,7 +165,7 @@ impl std::fmt::Debug for Case {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "Case {{ v5: {}, max_inflight: {}, max_queued: {}, max_pending_requests: {}, max_transmit_bytes: {}, receive_maximum: {:?}, keep_alive: {}, latency_ms: {}, split: SplitMode::{:?}, resubscribe: {}, retry_ms: {:?}, seed: {}, ops: vec![",
+            "Case {{ v5: {}, max_inflight: {}, max_queued: {}, max_pending_requests: {}, max_transmit_bytes: {}, receive_maximum: {:?}, keep_alive: {}, latency_ms: {}, split: SplitMode::{:?}, resubscribe: {}, retry_ms: {:?}, incoming_qos2_budget: {:?}, seed: {}, ops: vec![",
             self.v5,
             self.max_inflight,
             self.max_queued,
@@ -163,6 +177,7 @@ impl std::fmt::Debug for Case {
             self.split,
             self.resubscribe,
             self.retry_ms,
+            self.incoming_qos2_budget,
             self.seed
         )?;
         for op in &self.ops {
@@ -189,6 +204,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         3 => any::<bool>().prop_map(Op::Stall),
         1 => Just(Op::Disconnect),
         1 => Just(Op::BrokerLosesSession),
+        3 => (1u8..8).prop_map(|n| Op::BrokerRelease { n }),
     ]
 }
 
@@ -211,39 +227,47 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         prop_oneof![3 => Just(None), 1 => (1u64..=3000).prop_map(Some)],
         any::<u64>(),
     );
-    (config, prop::collection::vec(op_strategy(), 50..120)).prop_map(
-        |(
-            (
+    let budget = prop_oneof![2 => Just(None), 1 => (1u16..=4).prop_map(Some)];
+    (
+        config,
+        budget,
+        prop::collection::vec(op_strategy(), 50..120),
+    )
+        .prop_map(
+            |(
+                (
+                    v5,
+                    max_inflight,
+                    max_queued,
+                    max_pending_requests,
+                    max_transmit_bytes,
+                    receive_maximum,
+                    keep_alive,
+                    latency_ms,
+                    split,
+                    resubscribe,
+                    retry_ms,
+                    seed,
+                ),
+                budget,
+                ops,
+            )| Case {
                 v5,
                 max_inflight,
                 max_queued,
                 max_pending_requests,
                 max_transmit_bytes,
-                receive_maximum,
+                receive_maximum: receive_maximum.filter(|_| v5),
                 keep_alive,
                 latency_ms,
                 split,
                 resubscribe,
-                retry_ms,
+                retry_ms: retry_ms.filter(|_| !v5),
+                incoming_qos2_budget: budget.filter(|_| !v5),
                 seed,
-            ),
-            ops,
-        )| Case {
-            v5,
-            max_inflight,
-            max_queued,
-            max_pending_requests,
-            max_transmit_bytes,
-            receive_maximum: receive_maximum.filter(|_| v5),
-            keep_alive,
-            latency_ms,
-            split,
-            resubscribe,
-            retry_ms: retry_ms.filter(|_| !v5),
-            seed,
-            ops,
-        },
-    )
+                ops,
+            },
+        )
 }
 
 macro_rules! ensure {
@@ -362,12 +386,13 @@ impl Net {
         config.max_inflight = case.max_inflight;
         config.max_queued = case.max_queued;
         config.max_pending_requests = case.max_pending_requests;
-        config.max_incoming_qos2 = MAX_INCOMING_QOS2;
+        config.max_incoming_qos2 = case.incoming_qos2_budget.unwrap_or(MAX_INCOMING_QOS2);
         config.max_packet_size = MAX_PACKET_SIZE;
         config.max_transmit_bytes = case.max_transmit_bytes;
         config.resubscribe_on_session_loss = case.resubscribe;
         config.retry_interval_v311 = case.retry_ms.map(Duration::from_millis);
         let mut broker = SimBroker::new(v);
+        broker.script.withhold_pubrel = case.incoming_qos2_budget.is_some();
         if let Some(n) = case.receive_maximum {
             broker.set_receive_maximum(n);
         }
@@ -933,12 +958,20 @@ impl Net {
         }
         match e {
             Event::Message(m) => {
+                // SPEC "Exactly once, bounded": only a 3.1.1 broker past our count (the tiny
+                // budget cases; the byte budget is never reached here) gets a QoS 2 message
+                // delivered at PUBLISH.
                 ensure!(
-                    m.qos != QoS::ExactlyOnce,
-                    "QoS 2 message delivered on PUBLISH"
+                    m.qos != QoS::ExactlyOnce || self.case.incoming_qos2_budget.is_some(),
+                    "QoS 2 message delivered on PUBLISH without a tiny budget"
                 );
-                if m.qos == QoS::AtLeastOnce {
-                    *self.app_q1.entry(m.payload().to_vec()).or_default() += 1;
+                match m.qos {
+                    QoS::AtMostOnce => {}
+                    QoS::AtLeastOnce => *self.app_q1.entry(m.payload().to_vec()).or_default() += 1,
+                    QoS::ExactlyOnce => {
+                        OVERFLOWED.fetch_add(1, Ordering::Relaxed);
+                        *self.app_q2.entry(m.payload().to_vec()).or_default() += 1;
+                    }
                 }
             }
             Event::MessageReleased(m) => {
@@ -1052,7 +1085,8 @@ impl Net {
             self.case.max_queued
         );
         ensure!(
-            c.pending_incoming_qos2() <= usize::from(MAX_INCOMING_QOS2),
+            c.pending_incoming_qos2()
+                <= usize::from(self.case.incoming_qos2_budget.unwrap_or(MAX_INCOMING_QOS2)),
             "pending_incoming_qos2 {}",
             c.pending_incoming_qos2()
         );
@@ -1215,6 +1249,21 @@ impl Net {
                 self.drain()?;
             }
             Op::BrokerLosesSession => self.broker.script.lose_session = true,
+            Op::BrokerRelease { n } => {
+                let mut held = self.broker.unreleased();
+                for _ in 0..n {
+                    if held.is_empty() {
+                        break;
+                    }
+                    let id = held.swap_remove(self.rng.gen_range(0..held.len()));
+                    self.broker.release(id);
+                }
+                let out = self.broker.take_output();
+                if !out.is_empty() && self.link_up {
+                    self.to_client
+                        .push_back((self.now.saturating_add(self.latency), out));
+                }
+            }
         }
         Ok(())
     }
@@ -1225,6 +1274,16 @@ impl Net {
         self.drain()?;
         if self.client.state() == SessionState::Disconnected {
             self.open()?;
+        }
+        // The broker releases everything it held (PUBREL now, or on resuming the session).
+        self.broker.script.withhold_pubrel = false;
+        for id in self.broker.unreleased() {
+            self.broker.release(id);
+        }
+        let out = self.broker.take_output();
+        if !out.is_empty() && self.link_up {
+            self.to_client
+                .push_back((self.now.saturating_add(self.latency), out));
         }
         self.settle()?;
         let later = self
@@ -1386,13 +1445,19 @@ fn persistent_session_keeps_its_guarantees_under_random_ops() {
     }
     let (cases, steps) = (CASES.load(Ordering::Relaxed), STEPS.load(Ordering::Relaxed));
     eprintln!(
-        "state_machine: {cases} cases, {steps} steps, {} QoS 1/2 messages checked, {} drops mid-packet, {} broker session losses",
+        "state_machine: {cases} cases, {steps} steps, {} QoS 1/2 messages checked, {} drops mid-packet, {} broker session losses, {} QoS 2 messages past a 3.1.1 budget",
         CHECKED.load(Ordering::Relaxed),
         CUTS.load(Ordering::Relaxed),
-        BROKER_LOSSES.load(Ordering::Relaxed)
+        BROKER_LOSSES.load(Ordering::Relaxed),
+        OVERFLOWED.load(Ordering::Relaxed)
     );
     assert!(cases >= 2000, "only {cases} cases ran");
     assert!(steps >= 100_000, "only {steps} steps ran");
+    let overflowed = OVERFLOWED.load(Ordering::Relaxed);
+    assert!(
+        overflowed >= 100,
+        "the 3.1.1 overflow path ran only {overflowed} times"
+    );
 }
 
 // ---------------------------------------------------------------- regressions
@@ -1416,6 +1481,7 @@ fn repeated_session_loss_keeps_one_resubscription() {
         split: SplitMode::Whole,
         resubscribe: true,
         retry_ms: None,
+        incoming_qos2_budget: None,
         seed: 0,
         ops: vec![
             Op::Advance { ms: 2 },
@@ -1452,6 +1518,7 @@ fn v311_retry_does_not_pile_up_while_the_transport_is_stalled() {
         split: SplitMode::Whole,
         resubscribe: false,
         retry_ms: Some(1),
+        incoming_qos2_budget: None,
         seed: 0,
         ops: vec![
             Op::Stall(true),

@@ -196,7 +196,7 @@ pub fn decode<'a>(
     }
     check_flags(&h)?;
     if h.packet_type == PacketType::Publish {
-        // QoS 3 and DUP on QoS 0 are visible in the first byte: fail before the body.
+        // QoS 3 is visible in the first byte: fail before the body.
         Publish::check_flags(h.flags)?;
     }
     let total = h.header_len + h.remaining;

@@ -92,22 +92,17 @@ impl<'a> Publish<'a> {
         (u8::from(self.dup) << 3) | (self.qos.qos().as_u8() << 1) | u8::from(self.retain)
     }
 
-    /// Checks the fixed-header flags of a PUBLISH: QoS 3 [MQTT-3.3.1-4] and DUP on QoS 0
-    /// [MQTT-3.3.1-2] are malformed.
+    /// Checks the fixed-header flags of a PUBLISH: QoS 3 is malformed [MQTT-3.3.1-4].
+    ///
+    /// DUP on QoS 0 is accepted: [MQTT-3.3.1-2] binds the sender only, and SPEC.md ("On the
+    /// wire") says a receiver accepts what it may accept, so such a PUBLISH is delivered with
+    /// DUP ignored. The encoder still refuses to produce one.
     pub(super) fn check_flags(flags: u8) -> Result<QoS, DecodeError> {
-        let dup = flags & 0b1000 != 0;
-        let qos = parse::qos(
+        parse::qos(
             (flags >> 1) & 0b11,
             rules::PUBLISH_QOS_INVALID,
             "PUBLISH with QoS 3",
-        )?;
-        if dup && qos == QoS::AtMostOnce {
-            return Err(DecodeError::malformed(
-                rules::PUBLISH_DUP_QOS0,
-                "DUP set on a QoS 0 PUBLISH",
-            ));
-        }
-        Ok(qos)
+        )
     }
 
     pub(super) fn decode(
@@ -115,9 +110,11 @@ impl<'a> Publish<'a> {
         body: &'a [u8],
         v: ProtocolVersion,
     ) -> Result<Self, DecodeError> {
-        let dup = flags & 0b1000 != 0;
         let retain = flags & 0b0001 != 0;
         let qos = Self::check_flags(flags)?;
+        // DUP means nothing on QoS 0 [MQTT-3.3.1-2]; cleared so the decoded packet can be
+        // encoded again (the encoder refuses DUP on QoS 0).
+        let dup = flags & 0b1000 != 0 && qos != QoS::AtMostOnce;
         let (topic, qos, properties, payload) = parse::all(publish_body(body, v, qos))?;
         if topic.is_empty() && properties.topic_alias().is_none() {
             return Err(DecodeError::protocol(

@@ -194,6 +194,7 @@ impl Session {
             || !self.subscriptions.is_empty();
         // The broker will never send PUBREL for these: deliver them now, once.
         let released = self.incoming_qos2.len();
+        self.incoming_qos2_bytes = 0;
         for (_, m) in core::mem::take(&mut self.incoming_qos2) {
             self.emit(Event::MessageReleased(m));
         }
@@ -201,6 +202,9 @@ impl Session {
         for id in core::mem::take(&mut self.held_ids) {
             self.ids.remove(id);
         }
+        // Those were delivered at PUBLISH already; the new session will never release them,
+        // and their ids may be reused for new messages.
+        self.incoming_qos2_ids_only = None;
         let mut resent = 0;
         let mut unconfirmed = 0;
         let ids = &mut self.ids;

@@ -127,6 +127,8 @@ pub struct Session {
 
     // I/O.
     rx: Vec<u8>,
+    /// When the first byte of the incomplete packet in `rx` arrived.
+    rx_partial_since: Option<Instant>,
     tx: TransmitQueue,
     events: VecDeque<Event>,
 
@@ -138,6 +140,12 @@ pub struct Session {
     queued: VecDeque<Message>,
     requests: VecDeque<Request>,
     incoming_qos2: BTreeMap<PacketId, Message>,
+    /// Bytes of topic, properties and payload held in `incoming_qos2`.
+    incoming_qos2_bytes: usize,
+    /// Incoming QoS 2 messages past the budget, already delivered at PUBLISH and waiting for
+    /// PUBREL: only their ids. Allocated (8 KiB) when the budget is first exceeded, so a
+    /// session that never overflows pays nothing.
+    incoming_qos2_ids_only: Option<PacketIdSet>,
     subscriptions: BTreeMap<String, SubscriptionOptions>,
     /// The automatic resubscription made after a session loss, while unacknowledged. At most
     /// one is kept, so repeated session losses cannot pile up requests.
@@ -172,6 +180,7 @@ impl Session {
             reauthenticating: false,
             aliases,
             rx: Vec::new(),
+            rx_partial_since: None,
             tx: TransmitQueue::default(),
             events: VecDeque::new(),
             ids: PacketIdSet::new(),
@@ -180,6 +189,8 @@ impl Session {
             queued: VecDeque::new(),
             requests: VecDeque::new(),
             incoming_qos2: BTreeMap::new(),
+            incoming_qos2_bytes: 0,
+            incoming_qos2_ids_only: None,
             subscriptions: BTreeMap::new(),
             auto_resubscribe: None,
             blocked: false,
@@ -216,9 +227,27 @@ impl Session {
         self.queued.len()
     }
 
-    /// Incoming QoS 2 messages waiting for their PUBREL.
+    /// Incoming QoS 2 messages held until their PUBREL (within `max_incoming_qos2` and
+    /// `max_incoming_qos2_bytes`). Messages past that budget are counted by
+    /// [`incoming_qos2_ids_only`](Self::incoming_qos2_ids_only) instead.
     pub fn pending_incoming_qos2(&self) -> usize {
         self.incoming_qos2.len()
+    }
+
+    /// Bytes of topic, properties and payload of the messages counted by
+    /// [`pending_incoming_qos2`](Self::pending_incoming_qos2); at most
+    /// `max_incoming_qos2_bytes`.
+    pub fn pending_incoming_qos2_bytes(&self) -> usize {
+        self.incoming_qos2_bytes
+    }
+
+    /// Incoming QoS 2 messages that arrived past the held-message budget: already delivered
+    /// (as [`Event::Message`] at PUBLISH), only their packet id kept until PUBREL so that a
+    /// resent PUBLISH is not delivered again (SPEC "Exactly once, bounded").
+    pub fn incoming_qos2_ids_only(&self) -> usize {
+        self.incoming_qos2_ids_only
+            .as_ref()
+            .map_or(0, PacketIdSet::len)
     }
 
     /// Packet identifiers in use (outgoing messages and subscription requests).
@@ -304,6 +333,8 @@ impl Session {
                 self.rx
                     .extend_from_slice(bytes.get(used..).unwrap_or_default());
             }
+            // A tail left over started in this read.
+            self.rx_partial_since = (!self.rx.is_empty()).then_some(now);
         } else {
             self.rx.extend_from_slice(bytes);
             let rx = core::mem::take(&mut self.rx);
@@ -315,6 +346,13 @@ impl Session {
                 rx.drain(..used.min(rx.len()));
             }
             self.rx = rx;
+            if self.rx.is_empty() {
+                self.rx_partial_since = None;
+            } else if used > 0 {
+                // The packet that was incomplete finished; the tail is a new one, started
+                // in this read.
+                self.rx_partial_since = Some(now);
+            }
         }
     }
 
@@ -347,6 +385,19 @@ impl Session {
     /// A deadline passed (or not yet: calling early or twice does nothing).
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
+        if let Some(deadline) = self.partial_packet_deadline() {
+            if now >= deadline {
+                // SPEC "Bad input and faults": a packet that never completes ends the
+                // connection after a bound; keepalive alone does not catch it.
+                let reason = DisconnectReason::IncompletePacket {
+                    received: self.rx.len(),
+                    after: self.packet_completion_timeout(),
+                };
+                self.tx.clear();
+                self.connection_ended(reason);
+                return;
+            }
+        }
         match self.state {
             SessionState::Disconnected => {}
             SessionState::Connecting => {
@@ -415,8 +466,8 @@ impl Session {
     /// `None` when no timer runs (disconnected, keepalive off, ...).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.state {
-            SessionState::Disconnected => None,
+        let connection = match self.state {
+            SessionState::Disconnected => return None,
             SessionState::Connecting => Some(self.connack_deadline),
             SessionState::Connected => [
                 self.keepalive_deadline(),
@@ -426,7 +477,33 @@ impl Session {
             .into_iter()
             .flatten()
             .min(),
+        };
+        [connection, self.partial_packet_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// How long a started packet may take to complete (see
+    /// [`SessionConfig::packet_completion_timeout`]).
+    fn packet_completion_timeout(&self) -> Duration {
+        if let Some(bound) = self.config.packet_completion_timeout {
+            return bound;
         }
+        if self.state == SessionState::Connecting || self.keep_alive.is_zero() {
+            self.config.connack_timeout
+        } else {
+            self.keep_alive * 3 / 2
+        }
+    }
+
+    /// When the incomplete packet being received must be complete, if one is.
+    fn partial_packet_deadline(&self) -> Option<Instant> {
+        if self.state == SessionState::Disconnected {
+            return None;
+        }
+        self.rx_partial_since
+            .map(|since| since.saturating_add(self.packet_completion_timeout()))
     }
 
     fn keepalive_deadline(&self) -> Option<Instant> {
@@ -466,6 +543,7 @@ impl Session {
     fn connection_ended(&mut self, reason: DisconnectReason) {
         self.state = SessionState::Disconnected;
         self.rx.clear();
+        self.rx_partial_since = None;
         for o in &mut self.outgoing {
             o.sent_on_connection = false;
         }

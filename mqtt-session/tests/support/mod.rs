@@ -39,6 +39,9 @@ pub struct Script {
     pub withhold_pub_acks: bool,
     /// Do not answer PUBREL with PUBCOMP.
     pub withhold_pubcomp: bool,
+    /// Do not answer the client's PUBREC with PUBREL (nor resend one on resume) until the
+    /// test calls [`SimBroker::release`]: a broker holding many unreleased QoS 2 messages.
+    pub withhold_pubrel: bool,
     /// Do not answer SUBSCRIBE / UNSUBSCRIBE.
     pub withhold_sub_acks: bool,
     /// Do not answer PINGREQ.
@@ -58,6 +61,7 @@ impl Default for Script {
         Self {
             withhold_pub_acks: false,
             withhold_pubcomp: false,
+            withhold_pubrel: false,
             withhold_sub_acks: false,
             withhold_pingresp: false,
             silent_on_connect: false,
@@ -231,12 +235,15 @@ impl SimBroker {
                 }
             }
             Packet::PubRec(a) => {
+                let release = !self.script.withhold_pubrel;
                 if let Some(s) = self.session.as_mut() {
                     if let Some(entry) = s.outgoing.get_mut(&a.packet_id.get()) {
-                        *entry = (None, true);
+                        *entry = (None, release);
                     }
                 }
-                self.send(Packet::PubRel(Ack::new(a.packet_id)));
+                if release {
+                    self.send(Packet::PubRel(Ack::new(a.packet_id)));
+                }
             }
             Packet::Subscribe(s) => {
                 if self.script.withhold_sub_acks {
@@ -411,7 +418,36 @@ impl SimBroker {
                     p.dup = true;
                     self.send(Packet::Publish(p));
                 }
+                None if self.script.withhold_pubrel && !s.outgoing[id].1 => {}
                 None => self.send(Packet::PubRel(Ack::new(pid))),
+            }
+        }
+    }
+
+    /// QoS 2 messages to the client that it acknowledged with PUBREC and that were not
+    /// released yet (with `withhold_pubrel`), oldest first.
+    pub fn unreleased(&self) -> Vec<u16> {
+        self.session.as_ref().map_or_else(Vec::new, |s| {
+            s.out_order
+                .iter()
+                .copied()
+                .filter(|id| matches!(s.outgoing.get(id), Some((None, false))))
+                .collect()
+        })
+    }
+
+    /// Sends PUBREL for a QoS 2 message the client acknowledged with PUBREC (and from now on
+    /// on every resume until PUBCOMP).
+    pub fn release(&mut self, id: u16) {
+        let Some(s) = self.session.as_mut() else {
+            return;
+        };
+        if let Some(entry @ (None, false)) = s.outgoing.get_mut(&id) {
+            entry.1 = true;
+            if self.connected {
+                self.send(Packet::PubRel(Ack::new(
+                    PacketId::new(id).expect("non-zero"),
+                )));
             }
         }
     }
