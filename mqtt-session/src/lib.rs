@@ -90,6 +90,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod ack_properties;
 mod backoff;
 mod config;
 mod dispatch;
@@ -103,10 +104,13 @@ mod session;
 mod time;
 mod transmit;
 
+pub use ack_properties::{AckProperties, ConnAckProperties, ServerReference};
 pub use backoff::Backoff;
-pub use config::{ConnectOptions, SessionConfig};
+pub use config::{ConnectOptions, SessionConfig, NO_PACKET_SIZE_LIMIT};
 pub use dispatch::{packet_id_condition, topic_condition, Condition, Dispatcher, HandlerId};
-pub use error::{ConnectError, DisconnectReason, ProtocolError, PublishError, SubscribeError};
+pub use error::{
+    ConnectError, DisconnectError, DisconnectReason, ProtocolError, PublishError, SubscribeError,
+};
 pub use event::{Command, Event};
 pub use io::{Input, Output};
 pub use message::Message;

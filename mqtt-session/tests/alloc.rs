@@ -122,7 +122,8 @@ fn connected(v: ProtocolVersion) -> (Session, Vec<u8>) {
     assert_eq!(
         session.poll_event(),
         Some(Event::Connected {
-            session_present: false
+            session_present: false,
+            properties: Default::default()
         })
     );
     assert!(session.is_connected());

@@ -10,6 +10,7 @@ use mqtt_proto::{
     Rule, SubscriptionOptions,
 };
 
+use crate::ack_properties::{AckProperties, ServerReference};
 use crate::config::SessionConfig;
 use crate::error::{DisconnectReason, ProtocolError};
 use crate::event::Event;
@@ -87,7 +88,10 @@ impl PeerLimits {
 ///
 /// // The broker answers CONNACK (session present = 0, accepted).
 /// session.handle_read(now, &[0x20, 0x02, 0x00, 0x00]);
-/// assert_eq!(session.poll_event(), Some(Event::Connected { session_present: false }));
+/// assert!(matches!(
+///     session.poll_event(),
+///     Some(Event::Connected { session_present: false, .. })
+/// ));
 ///
 /// let id = session.publish(now, "greetings", b"hello", QoS::AtLeastOnce, false).unwrap();
 /// assert!(id.is_some());
@@ -440,6 +444,17 @@ impl Session {
 
     /// Ends the current connection: state, event, and bookkeeping for the next one.
     fn connection_ended(&mut self, reason: DisconnectReason) {
+        self.connection_ended_with(reason, None, AckProperties::default());
+    }
+
+    /// [`connection_ended`](Self::connection_ended) with what the broker's DISCONNECT or
+    /// refusing CONNACK said (5.0), for the application to read in the event.
+    fn connection_ended_with(
+        &mut self,
+        reason: DisconnectReason,
+        server_reference: Option<ServerReference>,
+        properties: AckProperties,
+    ) {
         self.state = SessionState::Disconnected;
         self.rx.clear();
         for o in &mut self.outgoing {
@@ -450,7 +465,11 @@ impl Session {
             r.sent_on_connection = false;
         }
         self.next_retry = None;
-        self.emit(Event::Disconnected { reason });
+        self.emit(Event::Disconnected {
+            reason,
+            server_reference,
+            properties,
+        });
     }
 
     /// The broker broke the protocol: close (5.0: DISCONNECT with the reason code) and keep
@@ -501,7 +520,11 @@ impl Session {
                     return self.violation(SERVER_PACKET, "a 3.1.1 server never sends DISCONNECT");
                 }
                 self.tx.clear();
-                self.connection_ended(DisconnectReason::Remote(d.reason));
+                self.connection_ended_with(
+                    DisconnectReason::Remote(d.reason),
+                    ServerReference::from_properties(&d.properties),
+                    AckProperties::from_properties(&d.properties),
+                );
             }
             Packet::Auth(_) => {
                 // Enhanced authentication was not requested [MQTT-4.12.0-1] (comes later).
