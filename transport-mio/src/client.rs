@@ -885,7 +885,9 @@ impl Client {
                 core.conn.handle_timeout();
                 while let Some(event) = core.conn.poll_event() {
                     match &event {
-                        Event::Connected { session_present } => {
+                        Event::Connected {
+                            session_present, ..
+                        } => {
                             backoff.reset();
                             reconnect_at = None;
                             if first {
@@ -900,11 +902,11 @@ impl Client {
                             }
                             first = false;
                         }
-                        Event::ConnectRefused { reason } if first => {
+                        Event::ConnectRefused { reason, .. } if first => {
                             core.connect_state.result = Some(Err(ClientError::Refused(*reason)));
                             core.stop = true;
                         }
-                        Event::PubAck { id, reason } | Event::PubComp { id, reason } => {
+                        Event::PubAck { id, reason, .. } | Event::PubComp { id, reason, .. } => {
                             if let Some(slot) = core.waiters.get_mut(id) {
                                 *slot = Some(if reason.is_error() {
                                     PublishOutcome::Rejected(*reason)
@@ -913,12 +915,12 @@ impl Client {
                                 });
                             }
                         }
-                        Event::PubRec { id, reason } if reason.is_error() => {
+                        Event::PubRec { id, reason, .. } if reason.is_error() => {
                             if let Some(slot) = core.waiters.get_mut(id) {
                                 *slot = Some(PublishOutcome::Rejected(*reason));
                             }
                         }
-                        Event::Disconnected { reason } => {
+                        Event::Disconnected { reason, .. } => {
                             core.last_disconnect = Some(*reason);
                             if first && core.connect_state.result.is_none() {
                                 let transport_error = core.conn.take_error();
