@@ -318,7 +318,9 @@ impl AsyncClient {
     /// Dials TCP (bounded by [`ClientOptions::connect_timeout`]), runs the TLS handshake if
     /// asked, sends CONNECT and drives the connection until the broker answers. A refusal is
     /// [`ClientError::Refused`] with the broker's code; no reconnection is attempted for this
-    /// first connection. Whether the broker resumed a session is in the
+    /// first connection. An invalid configuration ([`SessionConfig::validate`]) is
+    /// [`ClientError::Connect`], returned before any socket is opened. Whether the broker
+    /// resumed a session is in the
     /// [`Event::Connected`] waiting first in [`AsyncClient::events`], and in
     /// [`AsyncClient::session_present`].
     pub async fn connect(
@@ -327,6 +329,9 @@ impl AsyncClient {
         port: u16,
         options: ClientOptions,
     ) -> Result<(Self, Driver), ClientError> {
+        // Before dialing: a bad client id is the caller's configuration error, not an I/O
+        // error on a connection that closes with nothing sent.
+        config.validate().map_err(ClientError::Connect)?;
         let shared = Arc::new(Shared::new(Session::new(config)));
         let settings = Arc::new(Settings {
             host: host.to_string(),

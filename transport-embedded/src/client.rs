@@ -228,6 +228,14 @@ impl<'buf, C: Clock> MqttClient<'buf, C> {
         self.session.is_connected()
     }
 
+    /// Checks the Session's configuration (the client id) as
+    /// [`SessionConfig::validate`] does. Call it before opening the socket for
+    /// [`connect`](Self::connect), so a bad id is a configuration error found before any
+    /// network work; `connect` checks again before writing anything.
+    pub fn validate(&self) -> Result<(), ConnectError> {
+        self.session.config().validate()
+    }
+
     // ------------------------------------------------------------------ commands
 
     fn start(&mut self, options: &ConnectOptions<'_>) -> Result<(), ConnectError> {

@@ -334,7 +334,8 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Client {
-    /// A client speaking MQTT 3.1.1. An empty `client_id` needs `clean_session`.
+    /// A client speaking MQTT 3.1.1. An empty `client_id` needs `clean_session`
+    /// ([`connect`](Self::connect) refuses it with [`ClientError::Connect`] before dialing).
     pub fn new(client_id: &str, clean_session: bool) -> Self {
         Self::with_config(SessionConfig::new(
             client_id,
@@ -432,6 +433,9 @@ impl Client {
             if core.io_thread.is_some() {
                 return Err(ClientError::Connect(ConnectError::AlreadyConnected));
             }
+            // Before any socket: a bad client id is the caller's configuration error, not an
+            // I/O error on a connection that closes with nothing sent.
+            core.conn.validate().map_err(ClientError::Connect)?;
             core.settings = Some(Settings {
                 host: host.to_string(),
                 port,
