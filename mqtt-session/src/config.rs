@@ -2,9 +2,10 @@
 //! [`ConnectOptions`] (parameters of one connection).
 
 use alloc::string::String;
+use core::fmt;
 use core::time::Duration;
 
-use mqtt_proto::{rules, Properties, ProtocolVersion, ValueError, Will};
+use mqtt_proto::{rules, Properties, ProtocolVersion, Redacted, ValueError, Will};
 
 use crate::error::ConnectError;
 
@@ -145,7 +146,10 @@ impl SessionConfig {
 /// let options = ConnectOptions::new(60).credentials("user", b"secret");
 /// assert_eq!(options.keep_alive, 60);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// `Debug` shows the password as `<redacted>` (and the properties' Authentication Data
+/// likewise): options end up in logs, secrets must not.
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectOptions<'a> {
     /// Keepalive in seconds: a PINGREQ goes out when nothing was sent for this long; 0 = off.
@@ -165,6 +169,18 @@ pub struct ConnectOptions<'a> {
     /// [`ConnectError::PropertySetBySession`](crate::ConnectError::PropertySetBySession), so
     /// the broker is never told a limit other than the one the Session enforces.
     pub properties: Properties<'a>,
+}
+
+impl fmt::Debug for ConnectOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("keep_alive", &self.keep_alive)
+            .field("will", &self.will)
+            .field("username", &self.username)
+            .field("password", &self.password.map(|_| Redacted))
+            .field("properties", &self.properties)
+            .finish()
+    }
 }
 
 impl<'a> ConnectOptions<'a> {

@@ -2,18 +2,30 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::fmt;
 
 use mqtt_proto::{EncodeError, Packet, ProtocolVersion};
 
 /// Packets encoded back to back in one buffer, with their lengths, so that `poll_transmit`
 /// hands out exactly one whole packet and steady-state sending allocates nothing.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct TransmitQueue {
     buf: Vec<u8>,
     head: usize,
     frames: VecDeque<Frame>,
     /// Bytes of waiting frames that answer the broker (acknowledgements).
     reply_bytes: usize,
+}
+
+impl fmt::Debug for TransmitQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Sizes only: the bytes may hold a CONNECT with its password (Session's `Debug`).
+        f.debug_struct("TransmitQueue")
+            .field("packets", &self.frames.len())
+            .field("bytes", &self.buf.len().saturating_sub(self.head))
+            .field("reply_bytes", &self.reply_bytes)
+            .finish()
+    }
 }
 
 /// One encoded packet in the buffer: its length, and in the top bit whether it answers a

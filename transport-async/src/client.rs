@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use mqtt_proto::{
-    PacketId, Properties, QoS, ReasonCode, Subscription, TopicFilter, TopicName, Will,
+    PacketId, Properties, QoS, ReasonCode, Redacted, Subscription, TopicFilter, TopicName, Will,
 };
 use mqtt_session::{
     Command, ConnectError, ConnectOptions, DisconnectReason, Event, HandlerId, PublishError,
@@ -111,6 +111,7 @@ impl fmt::Debug for ClientOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("will", &self.will)
             .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| Redacted))
             .finish_non_exhaustive()
     }
 }

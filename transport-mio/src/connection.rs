@@ -1,5 +1,6 @@
 //! [`MqttConnection`]: a Session on a non-blocking socket, driven by the user's `mio::Poll`.
 
+use std::fmt;
 use std::io;
 use std::time::Duration;
 
@@ -54,7 +55,6 @@ const MAX_READS_PER_EVENT: usize = 64;
 /// }
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct MqttConnection {
     session: Session,
     clock: Clock,
@@ -65,6 +65,18 @@ pub struct MqttConnection {
     /// The I/O or TLS error that closed the socket, kept so the user learns *why* (a
     /// certificate that does not name the host, a reset) instead of only "closed".
     last_error: Option<io::Error>,
+}
+
+impl fmt::Debug for MqttConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Byte counts only: the output may hold a CONNECT with its password.
+        f.debug_struct("MqttConnection")
+            .field("session", &self.session)
+            .field("open", &self.stream.is_some())
+            .field("out", &self.out.len().saturating_sub(self.out_pos))
+            .field("last_error", &self.last_error)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MqttConnection {
