@@ -25,6 +25,12 @@ impl Session {
     /// The outcome arrives as [`Event::Connected`] or [`Event::ConnectRefused`]; without a
     /// CONNACK within `connack_timeout` the connection ends with
     /// [`DisconnectReason::ConnAckTimeout`].
+    ///
+    /// Refused, with nothing queued: a configuration [`SessionConfig::validate`] rejects
+    /// (transports check it before opening the socket), a CONNECT property the Session sets
+    /// itself ([`ConnectError::PropertySetBySession`]), or options that cannot be encoded.
+    ///
+    /// [`SessionConfig::validate`]: crate::SessionConfig::validate
     pub fn connect(
         &mut self,
         now: Instant,
