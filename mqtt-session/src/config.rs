@@ -80,6 +80,10 @@ pub struct SessionConfig {
     pub retry_interval_v311: Option<Duration>,
     /// MQTT 5.0 Session Expiry Interval in seconds. `None`: 0 with a clean session, and
     /// 0xFFFFFFFF (never) without one, which is what 3.1.1 means by a persistent session.
+    /// A DISCONNECT that changes it
+    /// ([`Session::disconnect_with_properties`](crate::Session::disconnect_with_properties))
+    /// also updates this field, so the next CONNECT asks for the interval the broker now
+    /// holds the session under.
     pub session_expiry_interval: Option<u32>,
 }
 

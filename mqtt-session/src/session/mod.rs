@@ -181,7 +181,7 @@ impl Session {
     }
 
     /// The configuration the Session was made with (the client id may have been replaced by
-    /// one the broker assigned).
+    /// one the broker assigned, the session expiry interval by one a DISCONNECT set).
     pub fn config(&self) -> &SessionConfig {
         &self.config
     }
