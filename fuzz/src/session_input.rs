@@ -1331,7 +1331,9 @@ impl Interp {
     fn on_event(&mut self, e: &Event, packets: &[Vec<u8>]) {
         let v = self.version;
         match e {
-            Event::Connected { session_present } => {
+            Event::Connected {
+                session_present, ..
+            } => {
                 if !session_present {
                     // The broker holds no session: a SUBSCRIBE it never acknowledged on the lost
                     // session may be dropped (the Session replaces its automatic
@@ -1349,7 +1351,7 @@ impl Interp {
                 );
                 assert_eq!(self.disconnected_events, 0, "Connected after Disconnected");
             }
-            Event::Disconnected { reason } => {
+            Event::Disconnected { reason, .. } => {
                 self.disconnected_events += 1;
                 // PUBLISHes queued for the transport and not taken (the transport was
                 // stalled, or the connection ended in the same step that queued them: a
@@ -1395,7 +1397,7 @@ impl Interp {
                 Some(Flow::Pub1 { .. }) => self.complete(id.get()),
                 other => panic!("PubAck {id} for {other:?}"),
             },
-            Event::PubRec { id, reason } => match self.flows.get_mut(&id.get()) {
+            Event::PubRec { id, reason, .. } => match self.flows.get_mut(&id.get()) {
                 Some(Flow::Pub2 { recd, .. }) if !reason.is_error() => *recd = true,
                 Some(Flow::Rel) if !reason.is_error() => {}
                 Some(Flow::Pub2 { .. } | Flow::Rel) => self.complete(id.get()),

@@ -60,7 +60,9 @@ pub use packet::{
     RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe,
     Will,
 };
-pub use properties::{Properties, PropertiesBuf, Property, PropertyContext, PropertyIter};
+pub use properties::{
+    Properties, PropertiesBuf, Property, PropertyContext, PropertyIter, Redacted,
+};
 pub use reason::{PacketType, ReasonCode};
 pub use rule::{rules, Rule};
 pub use types::{PacketId, ProtocolVersion, QoS, TopicFilter, TopicName};

@@ -44,7 +44,10 @@ pub enum PropertyContext {
 }
 
 /// One MQTT 5.0 property (§2.2.2.2), borrowing its strings and binary data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// `Debug` shows Authentication Data as [`Redacted`]: it can carry secrets (SCRAM proofs,
+/// tokens) and `Debug` output ends up in logs.
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Property<'a> {
     /// 0x01: 0 = unspecified bytes, 1 = UTF-8 payload.
@@ -101,6 +104,54 @@ pub enum Property<'a> {
     SubscriptionIdentifierAvailable(u8),
     /// 0x2A: 0 or 1.
     SharedSubscriptionAvailable(u8),
+}
+
+impl fmt::Debug for Property<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, value): (&str, &dyn fmt::Debug) = match self {
+            Self::PayloadFormatIndicator(v) => ("PayloadFormatIndicator", v),
+            Self::MessageExpiryInterval(v) => ("MessageExpiryInterval", v),
+            Self::ContentType(v) => ("ContentType", v),
+            Self::ResponseTopic(v) => ("ResponseTopic", v),
+            Self::CorrelationData(v) => ("CorrelationData", v),
+            Self::SubscriptionIdentifier(v) => ("SubscriptionIdentifier", v),
+            Self::SessionExpiryInterval(v) => ("SessionExpiryInterval", v),
+            Self::AssignedClientIdentifier(v) => ("AssignedClientIdentifier", v),
+            Self::ServerKeepAlive(v) => ("ServerKeepAlive", v),
+            Self::AuthenticationMethod(v) => ("AuthenticationMethod", v),
+            Self::AuthenticationData(_) => ("AuthenticationData", &Redacted),
+            Self::RequestProblemInformation(v) => ("RequestProblemInformation", v),
+            Self::WillDelayInterval(v) => ("WillDelayInterval", v),
+            Self::RequestResponseInformation(v) => ("RequestResponseInformation", v),
+            Self::ResponseInformation(v) => ("ResponseInformation", v),
+            Self::ServerReference(v) => ("ServerReference", v),
+            Self::ReasonString(v) => ("ReasonString", v),
+            Self::ReceiveMaximum(v) => ("ReceiveMaximum", v),
+            Self::TopicAliasMaximum(v) => ("TopicAliasMaximum", v),
+            Self::TopicAlias(v) => ("TopicAlias", v),
+            Self::MaximumQoS(v) => ("MaximumQoS", v),
+            Self::RetainAvailable(v) => ("RetainAvailable", v),
+            Self::UserProperty(k, v) => {
+                return f.debug_tuple("UserProperty").field(k).field(v).finish()
+            }
+            Self::MaximumPacketSize(v) => ("MaximumPacketSize", v),
+            Self::WildcardSubscriptionAvailable(v) => ("WildcardSubscriptionAvailable", v),
+            Self::SubscriptionIdentifierAvailable(v) => ("SubscriptionIdentifierAvailable", v),
+            Self::SharedSubscriptionAvailable(v) => ("SharedSubscriptionAvailable", v),
+        };
+        f.debug_tuple(name).field(value).finish()
+    }
+}
+
+/// Stands in for a secret in `Debug` output (passwords, Authentication Data, private keys):
+/// prints `<redacted>`. Public so that every crate of the client marks secrets the same way.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Property<'_> {
@@ -609,9 +660,16 @@ impl<'a> IntoIterator for Properties<'a> {
 }
 
 /// Iterator over a [`Properties`] list.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PropertyIter<'a> {
     rest: &'a [u8],
+}
+
+impl fmt::Debug for PropertyIter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The properties left, not their bytes, which would show Authentication Data.
+        f.debug_list().entries(self.clone()).finish()
+    }
 }
 
 impl<'a> Iterator for PropertyIter<'a> {
@@ -638,9 +696,16 @@ impl<'a> Iterator for PropertyIter<'a> {
 ///
 /// Values are checked as they are pushed; whether a property suits the packet is checked when
 /// the packet is encoded.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct PropertiesBuf {
     raw: Vec<u8>,
+}
+
+impl fmt::Debug for PropertiesBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // As the properties (Authentication Data redacted), never the raw bytes.
+        self.as_properties().fmt(f)
+    }
 }
 
 impl PropertiesBuf {

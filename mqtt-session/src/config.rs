@@ -2,9 +2,17 @@
 //! [`ConnectOptions`] (parameters of one connection).
 
 use alloc::string::String;
+use core::fmt;
 use core::time::Duration;
 
-use mqtt_proto::{Properties, ProtocolVersion, Will};
+use mqtt_proto::{rules, Properties, ProtocolVersion, Redacted, ValueError, Will};
+
+use crate::error::ConnectError;
+
+/// [`SessionConfig::max_packet_size`] meaning "no limit beyond MQTT's own": a 5.0 CONNECT
+/// then carries no Maximum Packet Size. Any value from 268,435,455 (the largest Remaining
+/// Length) up means the same.
+pub const NO_PACKET_SIZE_LIMIT: u32 = 268_435_455;
 
 /// Identity, protocol version and limits of a [`Session`](crate::Session).
 ///
@@ -21,8 +29,10 @@ use mqtt_proto::{Properties, ProtocolVersion, Will};
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionConfig {
-    /// The client identifier. May be empty only with `clean_session` [MQTT-3.1.3-7]; then
-    /// the broker assigns one (5.0 reports it, and the Session reuses it on reconnect).
+    /// The client identifier. Empty: the broker assigns one (5.0 reports it as Assigned
+    /// Client Identifier, and the Session reuses it on reconnect). 3.1.1 allows an empty id
+    /// only with `clean_session` [MQTT-3.1.3-7]; 5.0 allows it with Clean Start 0 too. See
+    /// [`validate`](Self::validate).
     pub client_id: String,
     /// `true`: every connection starts a new session. `false`: the broker keeps
     /// subscriptions and queued messages, and the Session keeps unacknowledged outgoing
@@ -55,7 +65,9 @@ pub struct SessionConfig {
     /// first time the budget is exceeded.
     pub max_incoming_qos2_bytes: usize,
     /// Largest incoming packet accepted, in bytes. Sent to a 5.0 broker as Maximum Packet
-    /// Size; a larger packet closes the connection (5.0 reason 0x95).
+    /// Size; a larger packet closes the connection (5.0 reason 0x95). 268,435,455 or more
+    /// (for example [`NO_PACKET_SIZE_LIMIT`](crate::NO_PACKET_SIZE_LIMIT)) means no limit
+    /// beyond MQTT's own, and the CONNECT then leaves the property out.
     pub max_packet_size: u32,
     /// Most bytes waiting in the Session for `poll_transmit`. Past it, QoS 0 publishes are
     /// refused with `QueueFull`: the transport is not keeping up. Acknowledgements to the
@@ -89,10 +101,43 @@ pub struct SessionConfig {
     pub retry_interval_v311: Option<Duration>,
     /// MQTT 5.0 Session Expiry Interval in seconds. `None`: 0 with a clean session, and
     /// 0xFFFFFFFF (never) without one, which is what 3.1.1 means by a persistent session.
+    /// A DISCONNECT that changes it
+    /// ([`Session::disconnect_with_properties`](crate::Session::disconnect_with_properties))
+    /// also updates this field, so the next CONNECT asks for the interval the broker now
+    /// holds the session under.
     pub session_expiry_interval: Option<u32>,
 }
 
 impl SessionConfig {
+    /// Checks what a CONNECT needs from the configuration before any I/O is asked for.
+    /// Transports call it before opening a socket, so a bad identity is a typed
+    /// configuration error rather than a connection that closes with nothing sent;
+    /// [`Session::connect`](crate::Session::connect) calls it too.
+    ///
+    /// - The client id is an MQTT UTF-8 string: at most 65,535 bytes, no U+0000
+    ///   [MQTT-1.5.3-2] / [MQTT-1.5.4-2].
+    /// - 3.1.1: an empty client id needs `clean_session` [MQTT-3.1.3-7]. 5.0 has no such
+    ///   rule: the server assigns an id and may keep a session under it [MQTT-3.1.3-6].
+    pub fn validate(&self) -> Result<(), ConnectError> {
+        if self.client_id.len() > usize::from(u16::MAX) {
+            return Err(ConnectError::InvalidClientId(ValueError {
+                rule: rules::STRING_TOO_LONG,
+                what: "the client identifier is longer than 65535 bytes",
+            }));
+        }
+        if self.client_id.as_bytes().contains(&0) {
+            return Err(ConnectError::InvalidClientId(ValueError {
+                rule: rules::UTF8_NO_NULL,
+                what: "the client identifier contains U+0000",
+            }));
+        }
+        if self.version == ProtocolVersion::V311 && self.client_id.is_empty() && !self.clean_session
+        {
+            return Err(ConnectError::EmptyClientIdRequiresCleanSession);
+        }
+        Ok(())
+    }
+
     /// A configuration with the given identity and defaults for every limit.
     pub fn new(
         client_id: impl Into<String>,
@@ -164,7 +209,10 @@ pub enum TopicAliasPolicy {
 /// let options = ConnectOptions::new(60).credentials("user", b"secret");
 /// assert_eq!(options.keep_alive, 60);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// `Debug` shows the password as `<redacted>` (and the properties' Authentication Data
+/// likewise): options end up in logs, secrets must not.
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectOptions<'a> {
     /// Keepalive in seconds: a PINGREQ goes out when nothing was sent for this long; 0 = off.
@@ -177,9 +225,25 @@ pub struct ConnectOptions<'a> {
     /// Password.
     pub password: Option<&'a [u8]>,
     /// Extra MQTT 5.0 CONNECT properties (user properties, authentication method, request
-    /// problem/response information). The Session adds Session Expiry Interval, Receive
-    /// Maximum, Maximum Packet Size and Topic Alias Maximum itself from [`SessionConfig`].
+    /// problem/response information), sent after the Session's own. The Session sets
+    /// Session Expiry Interval, Receive Maximum, Maximum Packet Size and Topic Alias Maximum
+    /// itself from [`SessionConfig`] (leaving out those at their protocol default); any of
+    /// them here is refused with
+    /// [`ConnectError::PropertySetBySession`](crate::ConnectError::PropertySetBySession), so
+    /// the broker is never told a limit other than the one the Session enforces.
     pub properties: Properties<'a>,
+}
+
+impl fmt::Debug for ConnectOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("keep_alive", &self.keep_alive)
+            .field("will", &self.will)
+            .field("username", &self.username)
+            .field("password", &self.password.map(|_| Redacted))
+            .field("properties", &self.properties)
+            .finish()
+    }
 }
 
 impl<'a> ConnectOptions<'a> {

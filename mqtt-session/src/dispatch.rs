@@ -375,6 +375,7 @@ mod tests {
         let puback = Event::PubAck {
             id: id(1),
             reason: ReasonCode::Success,
+            properties: Default::default(),
         };
         assert_eq!(d.select(&puback), Some(&"puback"));
         assert_eq!(
@@ -538,10 +539,12 @@ mod tests {
         let puback = |n| Event::PubAck {
             id: id(n),
             reason: ReasonCode::Success,
+            properties: Default::default(),
         };
         let suback = |n| Event::SubAck {
             id: id(n),
             results: vec![ReasonCode::GrantedQoS1].into(),
+            properties: Default::default(),
         };
         assert!(c(&puback(7)));
         assert!(c(&suback(7)));

@@ -310,8 +310,20 @@ impl fmt::Display for RequestFailure {
 pub enum ConnectError {
     /// The session is already connecting or connected; disconnect first.
     AlreadyConnected,
-    /// An empty client identifier needs `clean_session = true` [MQTT-3.1.3-7].
+    /// 3.1.1: an empty client identifier needs `clean_session = true` [MQTT-3.1.3-7]
+    /// (5.0 allows it either way).
     EmptyClientIdRequiresCleanSession,
+    /// The client identifier is not an MQTT UTF-8 string (longer than 65,535 bytes, or
+    /// containing U+0000) [MQTT-1.5.3-2] / [MQTT-1.5.4-2].
+    InvalidClientId(ValueError),
+    /// [`ConnectOptions::properties`](crate::ConnectOptions::properties) holds a property
+    /// the Session sets itself from [`SessionConfig`](crate::SessionConfig) (Session Expiry
+    /// Interval, Receive Maximum, Maximum Packet Size, Topic Alias Maximum): set the
+    /// configuration field instead.
+    PropertySetBySession {
+        /// The property's identifier (0x11, 0x21, 0x27 or 0x22).
+        property: u8,
+    },
     /// The CONNECT cannot be encoded (invalid will topic, credentials too long, ...).
     Invalid(EncodeError),
     /// The attached authenticator could not start, or cannot be used on this connection
@@ -325,9 +337,14 @@ impl fmt::Display for ConnectError {
             Self::AlreadyConnected => {
                 f.write_str("the session is already connecting or connected; call disconnect first")
             }
-            Self::EmptyClientIdRequiresCleanSession => {
-                f.write_str("an empty client identifier needs clean_session = true [MQTT-3.1.3-7]")
-            }
+            Self::EmptyClientIdRequiresCleanSession => f.write_str(
+                "MQTT 3.1.1: an empty client identifier needs clean_session = true [MQTT-3.1.3-7]",
+            ),
+            Self::InvalidClientId(e) => write!(f, "invalid client identifier: {e}"),
+            Self::PropertySetBySession { property } => write!(
+                f,
+                "CONNECT property 0x{property:02X} is set by the Session from SessionConfig; set it there"
+            ),
             Self::Invalid(e) => write!(f, "cannot encode CONNECT: {e}"),
             Self::Authentication(e) => e.fmt(f),
         }
@@ -336,3 +353,29 @@ impl fmt::Display for ConnectError {
 
 #[cfg(feature = "std")]
 impl std::error::Error for ConnectError {}
+
+/// A `disconnect_with_properties` the Session did not accept. Nothing was sent and the
+/// connection stays up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectError {
+    /// The CONNECT's Session Expiry Interval was 0: a DISCONNECT may not set a nonzero one
+    /// [MQTT-3.14.2-2].
+    SessionExpiryAfterZero,
+    /// The DISCONNECT cannot be encoded (a property DISCONNECT does not allow, too long).
+    Invalid(EncodeError),
+}
+
+impl fmt::Display for DisconnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SessionExpiryAfterZero => f.write_str(
+                "the CONNECT's Session Expiry Interval was 0; DISCONNECT cannot set a nonzero one [MQTT-3.14.2-2]",
+            ),
+            Self::Invalid(e) => write!(f, "cannot encode DISCONNECT: {e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for DisconnectError {}

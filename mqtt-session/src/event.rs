@@ -1,8 +1,11 @@
 //! What the Session reports: [`Event`], and the [`Command`] each event is dispatched under.
 
+use alloc::boxed::Box;
+
 use mqtt_proto::{PacketId, QoS, ReasonCode};
 use smallvec::SmallVec;
 
+use crate::ack_properties::{AckProperties, ConnAckProperties, ServerReference};
 use crate::error::{DisconnectReason, PublishFailure, RequestFailure};
 use crate::message::Message;
 
@@ -47,6 +50,9 @@ pub enum Event {
     Connected {
         /// Whether the broker resumed a stored session.
         session_present: bool,
+        /// Everything the 5.0 CONNACK said about the connection (empty in 3.1.1). Boxed:
+        /// it is large and comes once per connection.
+        properties: Box<ConnAckProperties>,
     },
     /// The broker did not resume the session the client holds state for (clean session, or
     /// the broker lost it). Unacknowledged publishes are being sent again as new messages.
@@ -64,6 +70,10 @@ pub enum Event {
     ConnectRefused {
         /// The broker's reason (a 3.1.1 return code maps onto its 5.0 equivalent).
         reason: ReasonCode,
+        /// 5.0: where to connect instead (reason 0x9C Use another server, 0x9D Server moved).
+        server_reference: Option<ServerReference>,
+        /// 5.0: the CONNACK's reason string and user properties.
+        properties: AckProperties,
     },
     /// An application message arrived (on PUBLISH): QoS 0 or 1, or QoS 2 past the
     /// held-message budget (`SessionConfig::max_incoming_qos2` in 3.1.1,
@@ -84,6 +94,8 @@ pub enum Event {
         id: PacketId,
         /// The broker's reason code (always Success in 3.1.1).
         reason: ReasonCode,
+        /// 5.0: the acknowledgement's reason string and user properties.
+        properties: AckProperties,
     },
     /// PUBREC for one of our QoS 2 publishes. With an error reason (5.0) the flow ends here.
     PubRec {
@@ -91,6 +103,8 @@ pub enum Event {
         id: PacketId,
         /// The broker's reason code.
         reason: ReasonCode,
+        /// 5.0: the acknowledgement's reason string and user properties.
+        properties: AckProperties,
     },
     /// PUBCOMP: one of our QoS 2 publishes is complete.
     PubComp {
@@ -98,6 +112,8 @@ pub enum Event {
         id: PacketId,
         /// The broker's reason code.
         reason: ReasonCode,
+        /// 5.0: the acknowledgement's reason string and user properties.
+        properties: AckProperties,
     },
     /// SUBACK: one code per requested filter, in order.
     SubAck {
@@ -105,6 +121,8 @@ pub enum Event {
         id: PacketId,
         /// Granted QoS (as `Success`, `GrantedQoS1`, `GrantedQoS2`) or a failure code.
         results: SmallVec<[ReasonCode; 4]>,
+        /// 5.0: the acknowledgement's reason string and user properties.
+        properties: AckProperties,
     },
     /// UNSUBACK (5.0: one code per filter; 3.1.1: empty).
     UnsubAck {
@@ -112,6 +130,8 @@ pub enum Event {
         id: PacketId,
         /// Reason codes (5.0 only).
         results: SmallVec<[ReasonCode; 4]>,
+        /// 5.0: the acknowledgement's reason string and user properties.
+        properties: AckProperties,
     },
     /// PINGRESP arrived.
     PingResp,
@@ -159,6 +179,12 @@ pub enum Event {
     Disconnected {
         /// Why.
         reason: DisconnectReason,
+        /// 5.0: where to connect instead, from the broker's DISCONNECT or refusing CONNACK
+        /// (reason 0x9C Use another server, 0x9D Server moved).
+        server_reference: Option<ServerReference>,
+        /// 5.0: the reason string and user properties of the broker's DISCONNECT or refusing
+        /// CONNACK; empty when the connection ended for any other cause.
+        properties: AckProperties,
     },
 }
 
@@ -213,10 +239,39 @@ impl Event {
         }
     }
 
+    /// The reason string and user properties of the broker's packet behind this event
+    /// (acknowledgements, a refusing CONNACK, DISCONNECT), if the event has them.
+    pub fn ack_properties(&self) -> Option<&AckProperties> {
+        match self {
+            Self::ConnectRefused { properties, .. }
+            | Self::PubAck { properties, .. }
+            | Self::PubRec { properties, .. }
+            | Self::PubComp { properties, .. }
+            | Self::SubAck { properties, .. }
+            | Self::UnsubAck { properties, .. }
+            | Self::Disconnected { properties, .. } => Some(properties),
+            _ => None,
+        }
+    }
+
+    /// The broker's Server Reference (5.0: CONNACK or DISCONNECT 0x9C / 0x9D), if any.
+    pub fn server_reference(&self) -> Option<&ServerReference> {
+        match self {
+            Self::ConnectRefused {
+                server_reference, ..
+            }
+            | Self::Disconnected {
+                server_reference, ..
+            } => server_reference.as_ref(),
+            Self::Connected { properties, .. } => properties.server_reference.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The reason or return code this event carries, if any.
     pub fn reason(&self) -> Option<ReasonCode> {
         match self {
-            Self::ConnectRefused { reason }
+            Self::ConnectRefused { reason, .. }
             | Self::PubAck { reason, .. }
             | Self::PubRec { reason, .. }
             | Self::PubComp { reason, .. } => Some(*reason),

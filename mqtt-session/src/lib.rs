@@ -99,6 +99,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod ack_properties;
 mod auth;
 mod backoff;
 mod config;
@@ -113,15 +114,16 @@ mod session;
 mod time;
 mod transmit;
 
+pub use ack_properties::{AckProperties, ConnAckProperties, ServerReference};
 #[cfg(feature = "scram")]
 pub use auth::ScramSha256;
 pub use auth::{AuthError, Authenticator, ReauthError};
 pub use backoff::Backoff;
-pub use config::{ConnectOptions, SessionConfig, TopicAliasPolicy};
+pub use config::{ConnectOptions, SessionConfig, TopicAliasPolicy, NO_PACKET_SIZE_LIMIT};
 pub use dispatch::{packet_id_condition, topic_condition, Condition, Dispatcher, HandlerId};
 pub use error::{
-    ConnectError, DisconnectReason, ProtocolError, PublishError, PublishFailure, RequestFailure,
-    SubscribeError,
+    ConnectError, DisconnectError, DisconnectReason, ProtocolError, PublishError, PublishFailure,
+    RequestFailure, SubscribeError,
 };
 pub use event::{Command, Event};
 pub use io::{Input, Output};

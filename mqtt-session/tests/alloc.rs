@@ -14,7 +14,9 @@
 //!   packet arrives in two reads;
 //! - QoS 1 `publish` through PUBACK: 1 per message (the stored copy kept for resending);
 //! - QoS 2 `publish` through PUBREC, PUBREL and PUBCOMP: 1 per message (the same copy, freed at
-//!   PUBREC).
+//!   PUBREC);
+//! - a PUBACK without properties through `handle_read` + `poll_event`: 0 (the event's
+//!   `AckProperties` stay empty, unallocated).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -122,7 +124,8 @@ fn connected(v: ProtocolVersion) -> (Session, Vec<u8>) {
     assert_eq!(
         session.poll_event(),
         Some(Event::Connected {
-            session_present: false
+            session_present: false,
+            properties: Default::default()
         })
     );
     assert!(session.is_connected());
@@ -295,5 +298,43 @@ fn qos1_and_qos2_publish_allocate_once_per_message() {
             n <= ROUNDS,
             "{v:?}: {n} allocations for {ROUNDS} QoS 2 publishes"
         );
+    }
+}
+
+/// Acknowledgement properties reach the events as owned values (issue 11), but an ack that
+/// carries none must not pay for them: receiving it allocates nothing.
+#[test]
+fn acks_without_properties_allocate_nothing() {
+    for v in VERSIONS {
+        let (mut s, mut out) = connected(v);
+        let now = Instant::from_millis(1);
+        let mut total = 0;
+        for round in 0..ROUNDS {
+            let Ok(Some(id)) = s.publish(now, "t", b"x", QoS::AtLeastOnce, false) else {
+                panic!("{v:?}: publish refused");
+            };
+            while s.poll_transmit(now, &mut out).is_some() {}
+            out.clear();
+            let [hi, lo] = id.get().to_be_bytes();
+            // 5.0: alternate the short form with the long one (reason code 0x10 No matching
+            // subscribers and a property length of 0).
+            let long = [0x40, 0x04, hi, lo, 0x10, 0x00];
+            let bytes: &[u8] = if v == ProtocolVersion::V5 && round % 2 == 1 {
+                &long
+            } else {
+                &ack(0x40, id)
+            };
+            // The event is dropped inside the measurement, as an application would.
+            let (ok, n) = count(|| {
+                s.handle_read(now, bytes);
+                matches!(
+                    s.poll_event(),
+                    Some(Event::PubAck { properties, .. }) if properties.is_empty()
+                )
+            });
+            assert!(ok, "{v:?}: no PubAck");
+            total += n;
+        }
+        assert_eq!(total, 0, "{v:?}: {total} allocations for {ROUNDS} acks");
     }
 }

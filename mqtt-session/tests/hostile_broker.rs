@@ -182,7 +182,7 @@ fn protocol_error(pair: &Pair, from_event: usize) -> ProtocolError {
         .events_since(from_event)
         .into_iter()
         .filter_map(|e| match e {
-            Event::Disconnected { reason } => Some(reason),
+            Event::Disconnected { reason, .. } => Some(reason),
             _ => None,
         })
         .collect();
@@ -263,11 +263,13 @@ fn assert_nothing_lost(pair: &mut Pair, kept: &Kept) {
     let done = pair.events_since(events);
     assert!(done.contains(&Event::PubAck {
         id: kept.qos1,
-        reason: ReasonCode::Success
+        reason: ReasonCode::Success,
+        properties: Default::default()
     }));
     assert!(done.contains(&Event::PubComp {
         id: kept.qos2,
-        reason: ReasonCode::Success
+        reason: ReasonCode::Success,
+        properties: Default::default()
     }));
     assert_eq!(pair.client.inflight_len(), 0);
     assert_eq!(pair.client.packet_ids_in_use(), 0);
@@ -689,7 +691,8 @@ fn one_byte_per_second_keeps_the_connection_alive_until_silence() {
                 matches!(
                     e,
                     Event::Disconnected {
-                        reason: DisconnectReason::KeepAliveTimeout
+                        reason: DisconnectReason::KeepAliveTimeout,
+                        ..
                     }
                 )
             })
@@ -727,7 +730,9 @@ fn broker_that_never_answers_connect_times_out() {
             [(
                 opened.checked_add(Duration::from_secs(5)).unwrap(),
                 Event::Disconnected {
-                    reason: DisconnectReason::ConnAckTimeout
+                    reason: DisconnectReason::ConnAckTimeout,
+                    properties: Default::default(),
+                    server_reference: None
                 }
             )]
         );
@@ -789,7 +794,7 @@ fn broker_that_sends_without_reading_ends_in_reply_backlog() {
                 while let Some(e) = pair.client.poll_event() {
                     match e {
                         Event::Message(_) => messages += 1,
-                        Event::Disconnected { reason } => ended.push(reason),
+                        Event::Disconnected { reason, .. } => ended.push(reason),
                         _ => {}
                     }
                 }

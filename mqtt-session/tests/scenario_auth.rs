@@ -153,7 +153,7 @@ fn authenticated() -> (Direct, Arc<Mutex<Vec<String>>>) {
 
 fn last_disconnect(d: &Direct) -> DisconnectReason {
     match d.events.last() {
-        Some(Event::Disconnected { reason }) => *reason,
+        Some(Event::Disconnected { reason, .. }) => *reason,
         other => panic!("expected Disconnected last, got {other:?}"),
     }
 }
@@ -213,7 +213,8 @@ fn multi_step_continue_then_connack_verifies_the_final_data() {
                 reauthentication: false
             },
             Event::Connected {
-                session_present: false
+                session_present: false,
+                properties: Default::default(),
             }
         ]
     );
@@ -291,7 +292,11 @@ fn connack_refusal_after_a_challenge_is_connect_refused() {
         d.feed(&connack(code, None, None, false));
         let events = d.take_events();
         assert!(
-            events.contains(&Event::ConnectRefused { reason: code }),
+            events.contains(&Event::ConnectRefused {
+                reason: code,
+                server_reference: None,
+                properties: Default::default()
+            }),
             "{events:?}"
         );
         assert_eq!(last_disconnect(&d), DisconnectReason::Refused(code));
@@ -481,7 +486,8 @@ fn reauthentication_with_traffic_going_on() {
     d.feed_packet(Packet::PubAck(Ack::new(id)));
     assert!(d.take_events().contains(&Event::PubAck {
         id,
-        reason: ReasonCode::Success
+        reason: ReasonCode::Success,
+        properties: Default::default(),
     }));
 
     d.feed(&auth(
@@ -908,7 +914,9 @@ mod scram {
         let mut server = ScramServer::new("user", "correct horse");
         let d = scram_connect(&mut server, "wrong horse", false);
         assert!(d.events.contains(&Event::ConnectRefused {
-            reason: ReasonCode::NotAuthorized
+            reason: ReasonCode::NotAuthorized,
+            server_reference: None,
+            properties: Default::default(),
         }));
         assert_eq!(
             last_disconnect(&d),

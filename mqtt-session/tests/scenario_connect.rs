@@ -49,7 +49,8 @@ fn v311_connect_is_the_first_packet_and_connack_connects() {
         vec![(
             at(20),
             Event::Connected {
-                session_present: false
+                session_present: false,
+                properties: Default::default()
             }
         )]
     );
@@ -71,7 +72,8 @@ fn v5_connect_carries_the_session_limits_as_properties() {
         vec![(
             at(20),
             Event::Connected {
-                session_present: false
+                session_present: false,
+                properties: Default::default()
             }
         )]
     );
@@ -119,9 +121,15 @@ fn v311_connack_return_codes_1_to_5_map_to_reason_codes_and_refuse() {
         assert_eq!(
             d.take_events(),
             vec![
-                Event::ConnectRefused { reason },
+                Event::ConnectRefused {
+                    reason,
+                    properties: Default::default(),
+                    server_reference: None
+                },
                 Event::Disconnected {
-                    reason: DisconnectReason::Refused(reason)
+                    reason: DisconnectReason::Refused(reason),
+                    properties: Default::default(),
+                    server_reference: None
                 }
             ],
             "return code {code}"
@@ -142,10 +150,14 @@ fn v311_refusal_through_the_sim_broker() {
         pair.all_events(),
         vec![
             Event::ConnectRefused {
-                reason: ReasonCode::BadUserNameOrPassword
+                reason: ReasonCode::BadUserNameOrPassword,
+                properties: Default::default(),
+                server_reference: None
             },
             Event::Disconnected {
-                reason: DisconnectReason::Refused(ReasonCode::BadUserNameOrPassword)
+                reason: DisconnectReason::Refused(ReasonCode::BadUserNameOrPassword),
+                properties: Default::default(),
+                server_reference: None
             }
         ]
     );
@@ -162,6 +174,7 @@ fn v311_connack_return_code_6_is_a_protocol_error() {
     assert_eq!(events.len(), 1, "{events:?}");
     let Event::Disconnected {
         reason: DisconnectReason::Protocol(e),
+        ..
     } = &events[0]
     else {
         panic!("{events:?}")
@@ -195,9 +208,15 @@ fn v5_connack_refusals_surface_their_reason_codes() {
         assert_eq!(
             pair.all_events(),
             vec![
-                Event::ConnectRefused { reason },
+                Event::ConnectRefused {
+                    reason,
+                    properties: Default::default(),
+                    server_reference: None
+                },
                 Event::Disconnected {
-                    reason: DisconnectReason::Refused(reason)
+                    reason: DisconnectReason::Refused(reason),
+                    properties: Default::default(),
+                    server_reference: None
                 }
             ]
         );
@@ -215,6 +234,7 @@ fn v5_connack_with_a_reason_code_not_allowed_in_connack_is_a_protocol_error() {
     let events = d.take_events();
     let [Event::Disconnected {
         reason: DisconnectReason::Protocol(e),
+        ..
     }] = events.as_slice()
     else {
         panic!("{events:?}")
@@ -243,7 +263,9 @@ fn connack_timeout_closes_exactly_at_the_deadline() {
         vec![(
             at(30_000),
             Event::Disconnected {
-                reason: DisconnectReason::ConnAckTimeout
+                reason: DisconnectReason::ConnAckTimeout,
+                properties: Default::default(),
+                server_reference: None
             }
         )]
     );
@@ -261,7 +283,9 @@ fn connack_timeout_closes_exactly_at_the_deadline() {
         vec![(
             at(2_500),
             Event::Disconnected {
-                reason: DisconnectReason::ConnAckTimeout
+                reason: DisconnectReason::ConnAckTimeout,
+                properties: Default::default(),
+                server_reference: None
             }
         )]
     );
@@ -279,7 +303,9 @@ fn transport_closed_while_connecting_ends_the_attempt_and_allows_a_new_one() {
     assert_eq!(
         pair.all_events(),
         vec![Event::Disconnected {
-            reason: DisconnectReason::TransportClosed
+            reason: DisconnectReason::TransportClosed,
+            properties: Default::default(),
+            server_reference: None
         }]
     );
     pair.broker.script.silent_on_connect = false;
@@ -370,7 +396,9 @@ fn connection_is_lost_exactly_one_and_a_half_keepalive_after_the_last_packet_rec
             Some(&(
                 at(45_020),
                 Event::Disconnected {
-                    reason: DisconnectReason::KeepAliveTimeout
+                    reason: DisconnectReason::KeepAliveTimeout,
+                    properties: Default::default(),
+                    server_reference: None
                 }
             ))
         );
@@ -394,7 +422,9 @@ fn any_packet_received_postpones_the_loss_of_the_connection() {
         Some(&(
             at(85_010),
             Event::Disconnected {
-                reason: DisconnectReason::KeepAliveTimeout
+                reason: DisconnectReason::KeepAliveTimeout,
+                properties: Default::default(),
+                server_reference: None
             }
         ))
     );
@@ -416,7 +446,9 @@ fn configured_keepalive_timeout_replaces_one_and_a_half_keepalive() {
         Some(&(
             at(40_020),
             Event::Disconnected {
-                reason: DisconnectReason::KeepAliveTimeout
+                reason: DisconnectReason::KeepAliveTimeout,
+                properties: Default::default(),
+                server_reference: None
             }
         ))
     );
@@ -461,7 +493,9 @@ fn v5_server_keep_alive_replaces_ours() {
         Some(&(
             at(7_520),
             Event::Disconnected {
-                reason: DisconnectReason::KeepAliveTimeout
+                reason: DisconnectReason::KeepAliveTimeout,
+                properties: Default::default(),
+                server_reference: None
             }
         ))
     );
@@ -505,7 +539,9 @@ fn v5_server_disconnect_ends_the_connection_with_its_reason() {
         Some(&(
             at(30),
             Event::Disconnected {
-                reason: DisconnectReason::Remote(ReasonCode::ServerShuttingDown)
+                reason: DisconnectReason::Remote(ReasonCode::ServerShuttingDown),
+                properties: Default::default(),
+                server_reference: None
             }
         ))
     );
@@ -555,7 +591,9 @@ fn disconnect_sends_disconnect_and_emits_local() {
             Some(&(
                 at(1_000),
                 Event::Disconnected {
-                    reason: DisconnectReason::Local
+                    reason: DisconnectReason::Local,
+                    properties: Default::default(),
+                    server_reference: None
                 }
             ))
         );
@@ -636,7 +674,9 @@ fn handle_timeout_early_or_twice_is_a_no_op() {
     assert_eq!(
         d.take_events(),
         vec![Event::Disconnected {
-            reason: DisconnectReason::KeepAliveTimeout
+            reason: DisconnectReason::KeepAliveTimeout,
+            properties: Default::default(),
+            server_reference: None
         }]
     );
     assert!(d.take_sent().is_empty());
@@ -817,6 +857,7 @@ fn v5_disconnect_packet_type_from_server_is_a_violation_in_v311() {
     let events = d.take_events();
     let [Event::Disconnected {
         reason: DisconnectReason::Protocol(e),
+        ..
     }] = events.as_slice()
     else {
         panic!("{events:?}")
@@ -873,7 +914,9 @@ fn nothing_is_handed_out_after_a_timeout_ends_the_connection() {
     assert_eq!(
         s.poll_event(),
         Some(mqtt_session::Event::Disconnected {
-            reason: DisconnectReason::ConnAckTimeout
+            reason: DisconnectReason::ConnAckTimeout,
+            properties: Default::default(),
+            server_reference: None
         })
     );
 
@@ -897,7 +940,8 @@ fn nothing_is_handed_out_after_a_timeout_ends_the_connection() {
     assert!(std::iter::from_fn(|| s.poll_event()).any(|e| matches!(
         e,
         mqtt_session::Event::Disconnected {
-            reason: DisconnectReason::KeepAliveTimeout
+            reason: DisconnectReason::KeepAliveTimeout,
+            ..
         }
     )));
 }

@@ -99,7 +99,8 @@ fn suback_for_an_unknown_packet_id_is_ignored_but_for_an_unsubscribe_is_a_protoc
             matches!(
                 events.last(),
                 Some(Event::Disconnected {
-                    reason: DisconnectReason::Protocol(_)
+                    reason: DisconnectReason::Protocol(_),
+                    ..
                 })
             ),
             "{v:?}: {events:?}"
@@ -124,7 +125,8 @@ fn unsuback_for_a_subscribe_stays_a_protocol_error() {
             matches!(
                 events.last(),
                 Some(Event::Disconnected {
-                    reason: DisconnectReason::Protocol(_)
+                    reason: DisconnectReason::Protocol(_),
+                    ..
                 })
             ),
             "{v:?}: {events:?}"

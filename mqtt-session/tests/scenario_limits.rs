@@ -66,7 +66,8 @@ fn full_window_and_queue_refuse_with_queue_full_then_publish_unblocked_follows()
             vec![
                 Event::PubAck {
                     id: ids[0],
-                    reason: ReasonCode::Success
+                    reason: ReasonCode::Success,
+                    properties: Default::default()
                 },
                 Event::PublishUnblocked
             ]
@@ -287,6 +288,7 @@ fn v5_incoming_packet_above_our_maximum_packet_size_closes_with_0x95() {
         _,
         Event::Disconnected {
             reason: DisconnectReason::Protocol(e),
+            ..
         },
     )) = pair.events.last()
     else {
@@ -320,6 +322,7 @@ fn v311_incoming_packet_above_our_maximum_closes_the_connection() {
     let events = d.take_events();
     let [Event::Disconnected {
         reason: DisconnectReason::Protocol(e),
+        ..
     }] = events.as_slice()
     else {
         panic!("{events:?}")
@@ -388,6 +391,7 @@ fn incoming_qos2_beyond_our_receive_maximum_closes_with_0x93() {
             _,
             Event::Disconnected {
                 reason: DisconnectReason::Protocol(e),
+                ..
             },
         )) = pair.events.last()
         else {

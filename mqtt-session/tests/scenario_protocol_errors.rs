@@ -28,6 +28,7 @@ fn expect_protocol_error(d: &mut Direct) -> ProtocolError {
     let events = d.take_events();
     let Some(Event::Disconnected {
         reason: DisconnectReason::Protocol(e),
+        ..
     }) = events.last().cloned()
     else {
         panic!("expected a protocol error, got {events:?}")
@@ -154,6 +155,7 @@ fn packet_before_connack_through_the_sim_broker() {
         _,
         Event::Disconnected {
             reason: DisconnectReason::Protocol(e),
+            ..
         },
     )) = pair.events.last()
     else {
@@ -445,7 +447,8 @@ fn nothing_unacknowledged_is_lost_after_a_protocol_error() {
         assert!(pair.has_event(|e| matches!(
             e,
             Event::Disconnected {
-                reason: DisconnectReason::Protocol(_)
+                reason: DisconnectReason::Protocol(_),
+                ..
             }
         )));
         assert_eq!(pair.client.inflight_len(), 2);
@@ -465,7 +468,8 @@ fn nothing_unacknowledged_is_lost_after_a_protocol_error() {
         assert!(pair.has_event(|e| *e
             == Event::PubComp {
                 id: b,
-                reason: ReasonCode::Success
+                reason: ReasonCode::Success,
+                properties: Default::default()
             }));
         assert_eq!(
             pair.client_messages(),

@@ -64,7 +64,8 @@ fn qos0_publish_goes_out_once_with_no_packet_id() {
     assert_eq!(
         pair.all_events(),
         vec![Event::Connected {
-            session_present: false
+            session_present: false,
+            properties: Default::default()
         }]
     );
     assert_eq!(pair.broker.accepted.len(), 1);
@@ -111,7 +112,8 @@ fn qos1_publish_completes_on_puback() {
                 at(40),
                 Event::PubAck {
                     id,
-                    reason: ReasonCode::Success
+                    reason: ReasonCode::Success,
+                    properties: Default::default()
                 }
             ))
         );
@@ -151,14 +153,16 @@ fn qos2_publish_runs_publish_pubrec_pubrel_pubcomp() {
                     at(40),
                     Event::PubRec {
                         id,
-                        reason: ReasonCode::Success
+                        reason: ReasonCode::Success,
+                        properties: Default::default()
                     }
                 ),
                 (
                     at(60),
                     Event::PubComp {
                         id,
-                        reason: ReasonCode::Success
+                        reason: ReasonCode::Success,
+                        properties: Default::default()
                     }
                 ),
             ]
@@ -187,7 +191,8 @@ fn acks_out_of_order_complete_the_right_messages() {
             .iter()
             .map(|&i| Event::PubAck {
                 id: ids[i],
-                reason: ReasonCode::Success
+                reason: ReasonCode::Success,
+                properties: Default::default()
             })
             .collect::<Vec<_>>()
     );
@@ -216,7 +221,8 @@ fn ack_for_an_unknown_packet_id_is_ignored() {
         d.take_events(),
         vec![Event::PubAck {
             id,
-            reason: ReasonCode::Success
+            reason: ReasonCode::Success,
+            properties: Default::default()
         }]
     );
 }
@@ -269,7 +275,8 @@ fn duplicate_pubrec_is_answered_with_pubrel_again() {
         d.take_events(),
         vec![Event::PubComp {
             id,
-            reason: ReasonCode::Success
+            reason: ReasonCode::Success,
+            properties: Default::default()
         }]
     );
 }
@@ -296,7 +303,11 @@ fn v5_puback_reason_codes_are_surfaced_and_complete_the_message() {
         pair.drive();
         assert_eq!(
             pair.events.last().map(|e| &e.1),
-            Some(&Event::PubAck { id, reason })
+            Some(&Event::PubAck {
+                id,
+                reason,
+                properties: Default::default()
+            })
         );
         assert_eq!(pair.client.inflight_len(), 0);
         assert!(!pair.client.is_packet_id_in_use(id));
@@ -324,7 +335,8 @@ fn v5_pubrec_with_an_error_code_ends_the_qos2_flow() {
         pair.events.last().map(|e| &e.1),
         Some(&Event::PubRec {
             id,
-            reason: ReasonCode::UnspecifiedError
+            reason: ReasonCode::UnspecifiedError,
+            properties: Default::default()
         })
     );
     assert!(
@@ -359,11 +371,13 @@ fn v5_pubrec_with_a_success_code_continues_with_pubrel() {
     let events = pair.all_events();
     assert!(events.contains(&Event::PubRec {
         id,
-        reason: ReasonCode::NoMatchingSubscribers
+        reason: ReasonCode::NoMatchingSubscribers,
+        properties: Default::default()
     }));
     assert!(events.contains(&Event::PubComp {
         id,
-        reason: ReasonCode::Success
+        reason: ReasonCode::Success,
+        properties: Default::default()
     }));
     assert_eq!(pair.client.inflight_len(), 0);
 }
@@ -673,7 +687,8 @@ fn subscribe_and_unsubscribe_complete_on_their_acks() {
                     id: sid,
                     results: [ReasonCode::GrantedQoS1, ReasonCode::GrantedQoS2]
                         .into_iter()
-                        .collect()
+                        .collect(),
+                    properties: Default::default()
                 }
             ))
         );
@@ -710,7 +725,11 @@ fn subscribe_and_unsubscribe_complete_on_their_acks() {
         };
         assert_eq!(
             pair.events.last().map(|e| &e.1),
-            Some(&Event::UnsubAck { id: uid, results })
+            Some(&Event::UnsubAck {
+                id: uid,
+                results,
+                properties: Default::default()
+            })
         );
         let current: Vec<String> = pair
             .client
@@ -753,7 +772,8 @@ fn failed_subscriptions_are_reported_and_not_recorded() {
         pair.events.last().map(|e| &e.1),
         Some(&Event::SubAck {
             id: sid,
-            results: codes.into_iter().collect()
+            results: codes.into_iter().collect(),
+            properties: Default::default()
         })
     );
     let current: Vec<String> = pair

@@ -267,6 +267,7 @@ fn v5_past_receive_maximum_is_still_a_protocol_error_0x93() {
     let events = d.take_events();
     let Some(Event::Disconnected {
         reason: DisconnectReason::Protocol(e),
+        ..
     }) = events.last()
     else {
         panic!("{events:?}")
@@ -293,7 +294,8 @@ fn the_id_set_survives_a_reconnect_of_a_resumed_session() {
     assert_eq!(
         d.take_events(),
         [Event::Connected {
-            session_present: true
+            session_present: true,
+            properties: Default::default(),
         }]
     );
     assert_eq!(d.session.incoming_qos2_ids_only(), 1);
@@ -557,7 +559,7 @@ fn v5_receive_maximum_counts_messages_kept_as_ids_only_too() {
         matches!(
             events.last(),
             Some(Event::Disconnected {
-                reason: DisconnectReason::Protocol(e)
+                reason: DisconnectReason::Protocol(e), ..
             }) if e.reason_code == ReasonCode::ReceiveMaximumExceeded
         ),
         "{events:?}"

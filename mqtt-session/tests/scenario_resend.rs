@@ -51,7 +51,9 @@ fn drop_and_reconnect(pair: &mut Pair) -> Vec<Vec<u8>> {
     assert_eq!(
         pair.events.last().map(|e| &e.1),
         Some(&Event::Disconnected {
-            reason: DisconnectReason::TransportClosed
+            reason: DisconnectReason::TransportClosed,
+            properties: Default::default(),
+            server_reference: None
         })
     );
     let mark = pair.client_sent.len();
@@ -99,11 +101,13 @@ fn outgoing_qos1_lost_on_the_way_is_resent_with_dup_and_the_same_id() {
             events_after_reconnect(&pair),
             vec![
                 Event::Connected {
-                    session_present: true
+                    session_present: true,
+                    properties: Default::default()
                 },
                 Event::PubAck {
                     id,
-                    reason: ReasonCode::Success
+                    reason: ReasonCode::Success,
+                    properties: Default::default()
                 },
             ]
         );
@@ -175,15 +179,18 @@ fn outgoing_qos2_lost_on_the_way_is_resent_as_publish_with_dup() {
             events_after_reconnect(&pair),
             vec![
                 Event::Connected {
-                    session_present: true
+                    session_present: true,
+                    properties: Default::default()
                 },
                 Event::PubRec {
                     id,
-                    reason: ReasonCode::Success
+                    reason: ReasonCode::Success,
+                    properties: Default::default()
                 },
                 Event::PubComp {
                     id,
-                    reason: ReasonCode::Success
+                    reason: ReasonCode::Success,
+                    properties: Default::default()
                 },
             ]
         );
@@ -237,11 +244,13 @@ fn outgoing_qos2_whose_pubrel_was_lost_resends_pubrel_not_publish() {
             events_after_reconnect(&pair),
             vec![
                 Event::Connected {
-                    session_present: true
+                    session_present: true,
+                    properties: Default::default()
                 },
                 Event::PubComp {
                     id,
-                    reason: ReasonCode::Success
+                    reason: ReasonCode::Success,
+                    properties: Default::default()
                 },
             ]
         );
@@ -696,7 +705,8 @@ fn fresh_session_resends_unacknowledged_messages_as_new_and_reports_session_lost
             events_after_reconnect(&pair)[..3].to_vec(),
             vec![
                 Event::Connected {
-                    session_present: false
+                    session_present: false,
+                    properties: Default::default()
                 },
                 Event::MessageReleased({
                     let mut m =
@@ -788,7 +798,8 @@ fn session_present_without_client_state_reports_nothing_lost() {
     assert_eq!(
         pair.all_events(),
         vec![Event::Connected {
-            session_present: false
+            session_present: false,
+            properties: Default::default()
         }]
     );
 }
@@ -822,7 +833,8 @@ fn clean_session_reconnect_sends_unacknowledged_messages_as_new_ones() {
         events_after_reconnect(&pair),
         vec![
             Event::Connected {
-                session_present: false
+                session_present: false,
+                properties: Default::default()
             },
             Event::SessionLost {
                 resent: 1,
@@ -831,7 +843,8 @@ fn clean_session_reconnect_sends_unacknowledged_messages_as_new_ones() {
             },
             Event::PubAck {
                 id,
-                reason: ReasonCode::Success
+                reason: ReasonCode::Success,
+                properties: Default::default()
             },
         ]
     );

@@ -53,6 +53,7 @@ fn incomplete(events: &[Event]) -> Option<(usize, Duration)> {
     events.iter().find_map(|e| match e {
         Event::Disconnected {
             reason: DisconnectReason::IncompletePacket { received, after },
+            ..
         } => Some((*received, *after)),
         _ => None,
     })
@@ -206,7 +207,8 @@ fn before_connack_the_bound_is_the_connack_timeout_or_the_configured_one() {
             d.take_events().iter().any(|e| matches!(
                 e,
                 Event::Disconnected {
-                    reason: DisconnectReason::ConnAckTimeout
+                    reason: DisconnectReason::ConnAckTimeout,
+                    ..
                 }
             )),
             "{v:?}"

@@ -50,7 +50,8 @@ fn ack_for_the_first_queued_message_completes_it() {
             pair.events.last().map(|e| &e.1),
             Some(&Event::PubAck {
                 id: ids[0],
-                reason: ReasonCode::Success
+                reason: ReasonCode::Success,
+                properties: Default::default()
             })
         );
         assert_eq!(pair.client.inflight_len(), 2);
@@ -95,7 +96,8 @@ fn ack_for_the_first_message_queued_while_offline_completes_it() {
     assert!(pair.has_event(|e| *e
         == Event::PubComp {
             id: ids[0],
-            reason: ReasonCode::Success
+            reason: ReasonCode::Success,
+            properties: Default::default()
         }));
     assert_eq!(pair.client.inflight_len(), 2);
 }
@@ -306,7 +308,8 @@ fn session_present_decides_between_resend_and_the_fresh_session_policy() {
         assert_eq!(
             d.take_events(),
             vec![Event::Connected {
-                session_present: true
+                session_present: true,
+                properties: Default::default()
             }]
         );
 
@@ -323,7 +326,8 @@ fn session_present_decides_between_resend_and_the_fresh_session_policy() {
             d.take_events(),
             vec![
                 Event::Connected {
-                    session_present: false
+                    session_present: false,
+                    properties: Default::default()
                 },
                 Event::SessionLost {
                     resent: 2,
@@ -498,7 +502,8 @@ fn session_present_flag_is_read_from_the_raw_connack() {
     assert_eq!(
         d.take_events(),
         vec![Event::Connected {
-            session_present: true
+            session_present: true,
+            properties: Default::default()
         }]
     );
     let mut d = Direct::v311("raw", false);
@@ -511,7 +516,8 @@ fn session_present_flag_is_read_from_the_raw_connack() {
     assert_eq!(
         d.take_events(),
         vec![Event::Connected {
-            session_present: false
+            session_present: false,
+            properties: Default::default()
         }]
     );
 }

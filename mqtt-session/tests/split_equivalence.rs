@@ -75,7 +75,8 @@ fn whole_byte_by_byte_and_random_splits_give_identical_events_and_output() {
         assert!(events.iter().any(|(_, e)| matches!(
             e,
             Event::Connected {
-                session_present: true
+                session_present: true,
+                ..
             }
         )));
         assert!(matches!(
@@ -83,7 +84,8 @@ fn whole_byte_by_byte_and_random_splits_give_identical_events_and_output() {
             Some((
                 _,
                 Event::Disconnected {
-                    reason: mqtt_session::DisconnectReason::Protocol(_)
+                    reason: mqtt_session::DisconnectReason::Protocol(_),
+                    ..
                 }
             ))
         ));

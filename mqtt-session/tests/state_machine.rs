@@ -978,7 +978,7 @@ impl Net {
                 ensure!(m.qos == QoS::ExactlyOnce, "MessageReleased at {:?}", m.qos);
                 *self.app_q2.entry(m.payload().to_vec()).or_default() += 1;
             }
-            Event::Disconnected { reason } => {
+            Event::Disconnected { reason, .. } => {
                 ensure!(
                     !matches!(
                         reason,
@@ -988,16 +988,20 @@ impl Net {
                 );
                 self.link_down();
             }
-            Event::Connected { session_present } => {
+            Event::Connected {
+                session_present, ..
+            } => {
                 let expected = self.expected_session_present.take();
                 ensure!(
                     expected == Some(session_present),
                     "Connected {{ session_present: {session_present} }} but the broker did {expected:?}"
                 );
             }
-            Event::ConnectRefused { reason } => return Err(format!("connect refused: {reason:?}")),
+            Event::ConnectRefused { reason, .. } => {
+                return Err(format!("connect refused: {reason:?}"))
+            }
             Event::PublishUnblocked => self.awaiting_unblock = false,
-            Event::PubAck { id, reason } => {
+            Event::PubAck { id, reason, .. } => {
                 ensure!(reason == ReasonCode::Success, "PubAck {id:?} {reason:?}");
                 let a = self.app_ids.remove(&id.get());
                 ensure!(
@@ -1008,7 +1012,7 @@ impl Net {
                     "PubAck {id:?} for {a:?}"
                 );
             }
-            Event::PubRec { id, reason } => {
+            Event::PubRec { id, reason, .. } => {
                 ensure!(reason == ReasonCode::Success, "PubRec {id:?} {reason:?}");
                 match self.app_ids.get_mut(&id.get()) {
                     Some(AppId::Publish {

@@ -40,6 +40,7 @@
 use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
 use std::env;
+use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io;
@@ -342,7 +343,9 @@ impl Paths {
 ///
 /// Its subject common name is `mqtt-test-client`; it carries the client-authentication extended
 /// key usage.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows `<redacted>` for the private key.
+#[derive(Clone)]
 pub struct ClientCert {
     cert_pem: String,
     cert_der: Vec<u8>,
@@ -350,6 +353,16 @@ pub struct ClientCert {
     key_der: Vec<u8>,
     cert_path: PathBuf,
     key_path: PathBuf,
+}
+
+impl fmt::Debug for ClientCert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCert")
+            .field("cert_path", &self.cert_path)
+            .field("key_path", &self.key_path)
+            .field("key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientCert {

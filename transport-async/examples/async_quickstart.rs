@@ -59,7 +59,7 @@ async fn run(host: &str, port: u16) -> Result<(), Box<dyn Error>> {
         1,
     );
     client.on(Command::SubAck, |_client, event| {
-        if let Event::SubAck { id, results } = event {
+        if let Event::SubAck { id, results, .. } = event {
             println!("  [generic] SUBACK for mid {id}: granted {results:?}");
         }
         Ok(())

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use mqtt_proto::{
-    PacketId, Properties, QoS, ReasonCode, Subscription, TopicFilter, TopicName, Will,
+    PacketId, Properties, QoS, ReasonCode, Redacted, Subscription, TopicFilter, TopicName, Will,
 };
 use mqtt_session::{
     Command, ConnectError, ConnectOptions, DisconnectReason, Event, HandlerId, PublishError,
@@ -111,6 +111,7 @@ impl fmt::Debug for ClientOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("will", &self.will)
             .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| Redacted))
             .finish_non_exhaustive()
     }
 }
@@ -318,7 +319,9 @@ impl AsyncClient {
     /// Dials TCP (bounded by [`ClientOptions::connect_timeout`]), runs the TLS handshake if
     /// asked, sends CONNECT and drives the connection until the broker answers. A refusal is
     /// [`ClientError::Refused`] with the broker's code; no reconnection is attempted for this
-    /// first connection. Whether the broker resumed a session is in the
+    /// first connection. An invalid configuration ([`SessionConfig::validate`]) is
+    /// [`ClientError::Connect`], returned before any socket is opened. Whether the broker
+    /// resumed a session is in the
     /// [`Event::Connected`] waiting first in [`AsyncClient::events`], and in
     /// [`AsyncClient::session_present`].
     pub async fn connect(
@@ -327,6 +330,9 @@ impl AsyncClient {
         port: u16,
         options: ClientOptions,
     ) -> Result<(Self, Driver), ClientError> {
+        // Before dialing: a bad client id is the caller's configuration error, not an I/O
+        // error on a connection that closes with nothing sent.
+        config.validate().map_err(ClientError::Connect)?;
         let shared = Arc::new(Shared::new(Session::new(config)));
         let settings = Arc::new(Settings {
             host: host.to_string(),

@@ -375,7 +375,7 @@ impl Conn {
             while let Some(event) = inner.session.poll_event() {
                 inner.note_event(&event);
                 match &event {
-                    Event::Disconnected { reason } => end = Some(*reason),
+                    Event::Disconnected { reason, .. } => end = Some(*reason),
                     Event::Connected { .. } => connected_now = true,
                     _ => {}
                 }

@@ -170,7 +170,7 @@ impl Inner {
     /// Settles completions for `event` and records what the client reports.
     pub(crate) fn note_event(&mut self, event: &Event) {
         match event {
-            Event::PubAck { id, reason } | Event::PubComp { id, reason } => {
+            Event::PubAck { id, reason, .. } | Event::PubComp { id, reason, .. } => {
                 let outcome = if reason.is_error() {
                     PublishOutcome::Rejected(*reason)
                 } else {
@@ -178,10 +178,10 @@ impl Inner {
                 };
                 self.complete(*id, Outcome::Publish(outcome));
             }
-            Event::PubRec { id, reason } if reason.is_error() => {
+            Event::PubRec { id, reason, .. } if reason.is_error() => {
                 self.complete(*id, Outcome::Publish(PublishOutcome::Rejected(*reason)));
             }
-            Event::SubAck { id, results } | Event::UnsubAck { id, results } => {
+            Event::SubAck { id, results, .. } | Event::UnsubAck { id, results, .. } => {
                 self.complete(*id, Outcome::Acks(results.clone()));
             }
             Event::SessionLost { .. } => {
@@ -198,8 +198,10 @@ impl Inner {
                 }
             }
             Event::PublishUnblocked => self.wake_room(),
-            Event::Disconnected { reason } => self.last_disconnect = Some(*reason),
-            Event::Connected { session_present } => self.session_present = *session_present,
+            Event::Disconnected { reason, .. } => self.last_disconnect = Some(*reason),
+            Event::Connected {
+                session_present, ..
+            } => self.session_present = *session_present,
             _ => {}
         }
     }

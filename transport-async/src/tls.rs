@@ -5,6 +5,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+use mqtt_proto::Redacted;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 
@@ -30,6 +31,16 @@ impl fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsConfig")
             .field("alpn", &self.config.alpn_protocols)
+            // A client certificate's private key may sit in the rustls configuration: show
+            // only that there is one.
+            .field(
+                "client_auth",
+                &self
+                    .config
+                    .client_auth_cert_resolver
+                    .has_certs()
+                    .then_some(Redacted),
+            )
             .field("server_name", &self.server_name)
             .finish_non_exhaustive()
     }
@@ -101,5 +112,37 @@ impl TlsConfig {
         let name = ServerName::try_from(name.to_string())
             .map_err(|e| invalid(format!("server name {name:?}: {e}")))?;
         Ok((self.config.clone(), name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_a_redaction_marker_instead_of_the_client_key() {
+        let generated = rcgen::generate_simple_self_signed(vec!["client".to_owned()])
+            .expect("generate a client certificate");
+        let key_der = generated.signing_key.serialize_der();
+        let key =
+            rustls::pki_types::PrivateKeyDer::try_from(key_der.clone()).expect("a PKCS#8 key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(RootCertStore::empty())
+            .with_client_auth_cert(vec![generated.cert.der().clone()], key)
+            .expect("client auth");
+        let tls = TlsConfig::from_client_config(Arc::new(config));
+        let shown = format!("{tls:?}");
+        assert!(shown.contains("client_auth: Some(<redacted>)"), "{shown}");
+        assert!(
+            !shown.contains(&format!("{:?}", &key_der[..8])),
+            "raw key bytes in {shown}"
+        );
+        let key_pem = generated.signing_key.serialize_pem();
+        for line in key_pem.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!shown.contains(line), "{shown}");
+        }
     }
 }

@@ -480,7 +480,7 @@ async fn pongs(client: &AsyncClient, events: &mut EventStream, n: usize, publish
         });
         match next.await {
             Some(Some(Event::PingResp)) => got += 1,
-            Some(Some(Event::Disconnected { reason })) => panic!("the link dropped: {reason}"),
+            Some(Some(Event::Disconnected { reason, .. })) => panic!("the link dropped: {reason}"),
             Some(None) => panic!("the event stream ended"),
             Some(Some(_)) => {}
             None if publish => {

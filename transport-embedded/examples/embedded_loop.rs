@@ -66,11 +66,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             return Err("timed out".into());
         }
         match client.poll(&mut socket)? {
-            Some(Event::Connected { session_present }) => {
+            Some(Event::Connected {
+                session_present, ..
+            }) => {
                 println!("connected (session present: {session_present})");
                 client.subscribe(&[("board-7/temp", QoS::ExactlyOnce)])?;
             }
-            Some(Event::ConnectRefused { reason }) => {
+            Some(Event::ConnectRefused { reason, .. }) => {
                 return Err(format!("refused: {reason}").into())
             }
             Some(Event::SubAck { results, .. }) => {
@@ -91,7 +93,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             }
             Some(Event::PubAck { id, .. }) => println!("  PUBACK for mid {id}"),
             Some(Event::PubComp { id, .. }) => println!("  PUBCOMP for mid {id}"),
-            Some(Event::Disconnected { reason }) => {
+            Some(Event::Disconnected { reason, .. }) => {
                 println!("disconnected: {reason}");
                 return Ok(());
             }

@@ -126,7 +126,10 @@ impl<E: fmt::Debug> core::error::Error for Error<E> {}
 /// let mut client = MqttClient::new(config, Frozen, &mut rx, &mut tx);
 /// client.connect(&mut socket, &ConnectOptions::new(30))?;
 /// assert_eq!(socket.output[0], 0x10); // CONNECT went out
-/// assert_eq!(client.poll(&mut socket)?, Some(Event::Connected { session_present: false }));
+/// assert!(matches!(
+///     client.poll(&mut socket)?,
+///     Some(Event::Connected { session_present: false, .. })
+/// ));
 /// let id = client.publish("t", b"x", QoS::AtLeastOnce, false)?;
 /// assert!(id.is_some());
 /// assert_eq!(client.poll(&mut socket)?, None); // nothing more to report: PUBLISH is sent
@@ -223,6 +226,14 @@ impl<'buf, C: Clock> MqttClient<'buf, C> {
     /// Whether CONNACK accepted the current connection.
     pub fn is_connected(&self) -> bool {
         self.session.is_connected()
+    }
+
+    /// Checks the Session's configuration (the client id) as
+    /// [`SessionConfig::validate`] does. Call it before opening the socket for
+    /// [`connect`](Self::connect), so a bad id is a configuration error found before any
+    /// network work; `connect` checks again before writing anything.
+    pub fn validate(&self) -> Result<(), ConnectError> {
+        self.session.config().validate()
     }
 
     // ------------------------------------------------------------------ commands

@@ -47,7 +47,7 @@ impl Seen {
             Event::PubAck { id, .. } => self.pubacks.push(id.get()),
             Event::PubComp { id, .. } => self.pubcomps.push(id.get()),
             Event::PingResp => self.ping_resps += 1,
-            Event::Disconnected { reason } => self.disconnected = Some(reason),
+            Event::Disconnected { reason, .. } => self.disconnected = Some(reason),
             _ => {}
         }
     }

@@ -96,7 +96,8 @@ fn connected<'b>(
     assert_eq!(
         client.poll(socket),
         Ok(Some(Event::Connected {
-            session_present: false
+            session_present: false,
+            properties: Default::default()
         }))
     );
     socket.written.clear();
@@ -125,7 +126,9 @@ fn keepalive_follows_the_users_clock() {
     assert_eq!(
         client.poll(&mut socket),
         Ok(Some(Event::Disconnected {
-            reason: DisconnectReason::KeepAliveTimeout
+            reason: DisconnectReason::KeepAliveTimeout,
+            properties: Default::default(),
+            server_reference: None
         }))
     );
     assert_eq!(client.poll(&mut socket), Err(Error::NotConnected));
@@ -216,7 +219,9 @@ fn socket_failure_ends_the_connection_and_reconnect_resends() {
     assert_eq!(
         client.poll(&mut socket),
         Ok(Some(Event::Disconnected {
-            reason: DisconnectReason::TransportClosed
+            reason: DisconnectReason::TransportClosed,
+            properties: Default::default(),
+            server_reference: None
         }))
     );
     let mut fresh = Script::default();
@@ -229,7 +234,8 @@ fn socket_failure_ends_the_connection_and_reconnect_resends() {
     assert_eq!(
         client.poll(&mut fresh),
         Ok(Some(Event::Connected {
-            session_present: false
+            session_present: false,
+            properties: Default::default()
         }))
     );
     // Clean session: the broker kept nothing, so the message is sent again as a new one.

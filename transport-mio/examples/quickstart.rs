@@ -55,7 +55,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // A generic callback for SUBACK: runs for every SUBACK no specific callback took.
     // client.on(SUBACK, on_suback)
     client.on(Command::SubAck, |_client, event| {
-        if let Event::SubAck { id, results } = event {
+        if let Event::SubAck { id, results, .. } = event {
             println!("  [generic] SUBACK for mid {id}: granted {results:?}");
         }
         Ok(())

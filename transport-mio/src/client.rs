@@ -334,7 +334,8 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Client {
-    /// A client speaking MQTT 3.1.1. An empty `client_id` needs `clean_session`.
+    /// A client speaking MQTT 3.1.1. An empty `client_id` needs `clean_session`
+    /// ([`connect`](Self::connect) refuses it with [`ClientError::Connect`] before dialing).
     pub fn new(client_id: &str, clean_session: bool) -> Self {
         Self::with_config(SessionConfig::new(
             client_id,
@@ -432,6 +433,9 @@ impl Client {
             if core.io_thread.is_some() {
                 return Err(ClientError::Connect(ConnectError::AlreadyConnected));
             }
+            // Before any socket: a bad client id is the caller's configuration error, not an
+            // I/O error on a connection that closes with nothing sent.
+            core.conn.validate().map_err(ClientError::Connect)?;
             core.settings = Some(Settings {
                 host: host.to_string(),
                 port,
@@ -885,7 +889,9 @@ impl Client {
                 core.conn.handle_timeout();
                 while let Some(event) = core.conn.poll_event() {
                     match &event {
-                        Event::Connected { session_present } => {
+                        Event::Connected {
+                            session_present, ..
+                        } => {
                             backoff.reset();
                             reconnect_at = None;
                             if first {
@@ -900,11 +906,11 @@ impl Client {
                             }
                             first = false;
                         }
-                        Event::ConnectRefused { reason } if first => {
+                        Event::ConnectRefused { reason, .. } if first => {
                             core.connect_state.result = Some(Err(ClientError::Refused(*reason)));
                             core.stop = true;
                         }
-                        Event::PubAck { id, reason } | Event::PubComp { id, reason } => {
+                        Event::PubAck { id, reason, .. } | Event::PubComp { id, reason, .. } => {
                             if let Some(slot) = core.waiters.get_mut(id) {
                                 *slot = Some(if reason.is_error() {
                                     PublishOutcome::Rejected(*reason)
@@ -913,12 +919,12 @@ impl Client {
                                 });
                             }
                         }
-                        Event::PubRec { id, reason } if reason.is_error() => {
+                        Event::PubRec { id, reason, .. } if reason.is_error() => {
                             if let Some(slot) = core.waiters.get_mut(id) {
                                 *slot = Some(PublishOutcome::Rejected(*reason));
                             }
                         }
-                        Event::Disconnected { reason } => {
+                        Event::Disconnected { reason, .. } => {
                             core.last_disconnect = Some(*reason);
                             if first && core.connect_state.result.is_none() {
                                 let transport_error = core.conn.take_error();

@@ -1,12 +1,15 @@
 //! [`MqttConnection`]: a Session on a non-blocking socket, driven by the user's `mio::Poll`.
 
+use std::fmt;
 use std::io;
 use std::time::Duration;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use mqtt_proto::{Properties, QoS, ReasonCode, Subscription, TopicFilter};
-use mqtt_session::{ConnectOptions, Event, PublishError, Session, SessionConfig, SubscribeError};
+use mqtt_session::{
+    ConnectError, ConnectOptions, Event, PublishError, Session, SessionConfig, SubscribeError,
+};
 
 use crate::clock::Clock;
 use crate::stream::Stream;
@@ -33,6 +36,8 @@ const MAX_READS_PER_EVENT: usize = 64;
 ///
 /// let mut poll = Poll::new()?;
 /// let mut conn = MqttConnection::new(SessionConfig::new("mio-demo", true, ProtocolVersion::V311));
+/// // A bad client id is a configuration error: find out before opening a socket.
+/// conn.validate().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
 /// let tcp = mio::net::TcpStream::connect("127.0.0.1:1883".parse().unwrap())?;
 /// conn.open(poll.registry(), Token(7), tcp, None, "127.0.0.1", &ConnectOptions::new(30))?;
 /// let mut events = Events::with_capacity(64);
@@ -50,7 +55,6 @@ const MAX_READS_PER_EVENT: usize = 64;
 /// }
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct MqttConnection {
     session: Session,
     clock: Clock,
@@ -61,6 +65,18 @@ pub struct MqttConnection {
     /// The I/O or TLS error that closed the socket, kept so the user learns *why* (a
     /// certificate that does not name the host, a reset) instead of only "closed".
     last_error: Option<io::Error>,
+}
+
+impl fmt::Debug for MqttConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Byte counts only: the output may hold a CONNECT with its password.
+        f.debug_struct("MqttConnection")
+            .field("session", &self.session)
+            .field("open", &self.stream.is_some())
+            .field("out", &self.out.len().saturating_sub(self.out_pos))
+            .field("last_error", &self.last_error)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MqttConnection {
@@ -82,10 +98,22 @@ impl MqttConnection {
         }
     }
 
+    /// Checks the Session's configuration (the client id) as
+    /// [`SessionConfig::validate`] does. Call it before opening the TCP stream for
+    /// [`open`](Self::open): a bad id is then a typed configuration error and no socket is
+    /// opened for nothing.
+    pub fn validate(&self) -> Result<(), ConnectError> {
+        self.session.config().validate()
+    }
+
     /// Starts MQTT on a TCP stream (connected or still connecting): wraps it in TLS when
     /// `tls` is given (verifying `host`), registers it with `registry` under `token`, and
     /// queues CONNECT. The outcome arrives as [`Event::Connected`] or
     /// [`Event::ConnectRefused`].
+    ///
+    /// An invalid configuration ([`validate`](Self::validate)) or options are refused with
+    /// [`io::ErrorKind::InvalidInput`] wrapping the [`ConnectError`] (read it with
+    /// `err.get_ref()` and `downcast_ref`), before the stream is touched.
     pub fn open(
         &mut self,
         registry: &Registry,
@@ -95,6 +123,8 @@ impl MqttConnection {
         host: &str,
         options: &ConnectOptions<'_>,
     ) -> io::Result<()> {
+        self.validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let mut stream = match tls {
             Some(t) => {
                 let (config, name) = t.build(host)?;

@@ -6,6 +6,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+use mqtt_proto::Redacted;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 
@@ -31,9 +32,29 @@ impl fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsConfig")
             .field("roots", &self.roots.len())
-            .field("client_auth", &self.client_auth.is_some())
+            // The client certificate is public, its private key is not: never print it.
+            .field(
+                "client_auth",
+                &self.client_auth.as_ref().map(|(chain, _key)| ClientAuth {
+                    certificates: chain.len(),
+                }),
+            )
             .field("alpn", &self.alpn)
             .field("server_name", &self.server_name)
+            .finish()
+    }
+}
+
+/// What `Debug` shows of the client certificate and its key.
+struct ClientAuth {
+    certificates: usize,
+}
+
+impl fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("certificates", &self.certificates)
+            .field("private_key", &Redacted)
             .finish()
     }
 }
@@ -135,5 +156,31 @@ impl TlsConfig {
         let name = ServerName::try_from(name.to_string())
             .map_err(|e| invalid(format!("server name {name:?}: {e}")))?;
         Ok((Arc::new(config), name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_a_redaction_marker_instead_of_the_client_key() {
+        let generated = rcgen::generate_simple_self_signed(vec!["client".to_owned()])
+            .expect("generate a client certificate");
+        let key_pem = generated.signing_key.serialize_pem();
+        let tls = TlsConfig::with_roots(RootCertStore::empty())
+            .client_cert_pem(generated.cert.pem().as_bytes(), key_pem.as_bytes())
+            .expect("load the client certificate");
+        let shown = format!("{tls:?}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        // No line of the key's base64 text, and no run of its DER bytes, appears.
+        for line in key_pem.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!shown.contains(line), "{shown}");
+        }
+        let der = generated.signing_key.serialize_der();
+        assert!(
+            !shown.contains(&format!("{:?}", &der[..8])),
+            "raw key bytes in {shown}"
+        );
     }
 }

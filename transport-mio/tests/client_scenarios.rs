@@ -93,7 +93,7 @@ impl ScenarioClient for MioClient {
         }
         let (sub_tx, subacks) = mpsc::channel();
         client.on(Command::SubAck, move |_, event| {
-            if let Event::SubAck { id, results } = event {
+            if let Event::SubAck { id, results, .. } = event {
                 let _ = sub_tx.send((*id, results.to_vec()));
             }
             Ok(())

@@ -186,7 +186,8 @@ fn options(port: u16) -> ClientOptions {
 fn wait_disconnected(client: &Client, within: Duration) -> DisconnectReason {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
-        if let Some(Event::Disconnected { reason }) = client.next_event(Duration::from_millis(100))
+        if let Some(Event::Disconnected { reason, .. }) =
+            client.next_event(Duration::from_millis(100))
         {
             return reason;
         }

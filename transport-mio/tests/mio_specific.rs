@@ -47,7 +47,9 @@ fn subscribe_and_wait(client: &Client, topics: &[(&str, QoS)]) {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match client.next_event(left) {
-            Some(Event::SubAck { id: got, results }) if got == id => {
+            Some(Event::SubAck {
+                id: got, results, ..
+            }) if got == id => {
                 assert!(
                     results.iter().all(|c| !c.is_error()),
                     "SUBACK refused: {results:?}"
@@ -428,7 +430,7 @@ fn one_poll_drives_two_connections_in_the_test_thread() {
                 Event::Message(m) | Event::MessageReleased(m) => {
                     received.push((String::from_utf8_lossy(m.payload()).into_owned(), m.qos));
                 }
-                Event::Disconnected { reason } => panic!("A lost its connection: {reason}"),
+                Event::Disconnected { reason, .. } => panic!("A lost its connection: {reason}"),
                 _ => {}
             }
         }
@@ -436,7 +438,7 @@ fn one_poll_drives_two_connections_in_the_test_thread() {
             match event {
                 Event::Connected { .. } => b_connected = true,
                 Event::PubAck { .. } | Event::PubComp { .. } => acks.push(event),
-                Event::Disconnected { reason } => panic!("B lost its connection: {reason}"),
+                Event::Disconnected { reason, .. } => panic!("B lost its connection: {reason}"),
                 _ => {}
             }
         }
@@ -553,7 +555,7 @@ fn pingreq_goes_out_on_an_idle_link() {
         );
         match client.next_event(Duration::from_millis(100)) {
             Some(Event::PingResp) => pongs += 1,
-            Some(Event::Disconnected { reason }) => panic!("the idle link dropped: {reason}"),
+            Some(Event::Disconnected { reason, .. }) => panic!("the idle link dropped: {reason}"),
             _ => {}
         }
     }
@@ -594,7 +596,11 @@ fn refusal_is_a_typed_error_with_the_brokers_code() {
         assert!(!client.is_connected());
         assert_eq!(
             client.next_event(Duration::from_millis(10)),
-            Some(Event::ConnectRefused { reason: expected })
+            Some(Event::ConnectRefused {
+                reason: expected,
+                properties: Default::default(),
+                server_reference: None
+            })
         );
     }
 }

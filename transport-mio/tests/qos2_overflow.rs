@@ -112,7 +112,7 @@ fn v311_subscriber_gets_1000_queued_qos2_messages_exactly_once_across_a_restart(
     {
         let ended = Arc::clone(&ended);
         sub.on(Command::Disconnect, move |_, event| {
-            if let Event::Disconnected { reason } = event {
+            if let Event::Disconnected { reason, .. } = event {
                 ended.lock().unwrap().push(*reason);
             }
             Ok(())

@@ -122,7 +122,7 @@ fn ours_blocking(ctx: &mut Ctx) -> Result<(), String> {
             loop {
                 match client.next_event(TICK) {
                     Some(Event::SubAck { .. }) => break,
-                    Some(Event::Disconnected { reason }) => return Err(format!("{reason:?}")),
+                    Some(Event::Disconnected { reason, .. }) => return Err(format!("{reason:?}")),
                     _ if Instant::now() > deadline => return Err("no SUBACK".into()),
                     _ => {}
                 }
@@ -137,7 +137,7 @@ fn ours_blocking(ctx: &mut Ctx) -> Result<(), String> {
                         got += 1;
                         last = Some(Instant::now());
                     }
-                    Some(Event::Disconnected { reason }) => return Err(format!("{reason:?}")),
+                    Some(Event::Disconnected { reason, .. }) => return Err(format!("{reason:?}")),
                     Some(_) => {}
                     None if ctx.stop_requested() => break,
                     None => {}
@@ -155,7 +155,7 @@ fn ours_blocking(ctx: &mut Ctx) -> Result<(), String> {
             let count = |e: Option<Event>, completed: &mut usize| -> Result<(), String> {
                 match e {
                     Some(Event::PubAck { .. } | Event::PubComp { .. }) => *completed += 1,
-                    Some(Event::Disconnected { reason }) => return Err(format!("{reason:?}")),
+                    Some(Event::Disconnected { reason, .. }) => return Err(format!("{reason:?}")),
                     _ => {}
                 }
                 Ok(())
@@ -252,7 +252,7 @@ impl MioLoop {
         }
         self.conn.handle_timeout();
         while let Some(e) = self.conn.poll_event() {
-            if let mqtt_session::Event::Disconnected { reason } = e {
+            if let mqtt_session::Event::Disconnected { reason, .. } = e {
                 return Err(format!("disconnected: {reason:?}"));
             }
             on_event(&e);

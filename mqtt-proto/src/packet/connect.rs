@@ -1,10 +1,12 @@
 //! CONNECT (§3.1) and CONNACK (§3.2).
 
+use core::fmt;
+
 use super::check::{binary_len, decode_reason, properties_len, str_len};
 use super::sink::Sink;
 use crate::error::{DecodeError, EncodeError};
 use crate::parse::{self, binary, fail, string, topic_name, u16_, u8_, PResult};
-use crate::properties::{properties, Properties, PropertyContext};
+use crate::properties::{properties, Properties, PropertyContext, Redacted};
 use crate::reason::{PacketType, ReasonCode};
 use crate::rule::rules;
 use crate::types::{ProtocolVersion, QoS, TopicName};
@@ -27,6 +29,9 @@ pub struct Will<'a> {
 
 /// CONNECT: the first packet a client sends (§3.1).
 ///
+/// `Debug` shows the password as [`Redacted`](crate::Redacted) (and the properties' Authentication
+/// Data likewise), so logging a packet never logs a secret.
+///
 /// ```
 /// use mqtt_proto::{Connect, Packet, ProtocolVersion};
 /// let connect = Connect::new("sensor-17", true, 60);
@@ -34,7 +39,7 @@ pub struct Will<'a> {
 /// Packet::Connect(connect).encode(ProtocolVersion::V311, &mut out).unwrap();
 /// assert_eq!(&out[..4], &[0x10, 21, 0x00, 0x04]);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Connect<'a> {
     /// Clean Session (3.1.1) / Clean Start (5.0).
     pub clean_start: bool,
@@ -50,6 +55,20 @@ pub struct Connect<'a> {
     pub password: Option<&'a [u8]>,
     /// CONNECT properties (5.0).
     pub properties: Properties<'a>,
+}
+
+impl fmt::Debug for Connect<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connect")
+            .field("clean_start", &self.clean_start)
+            .field("keep_alive", &self.keep_alive)
+            .field("client_id", &self.client_id)
+            .field("will", &self.will)
+            .field("username", &self.username)
+            .field("password", &self.password.map(|_| Redacted))
+            .field("properties", &self.properties)
+            .finish()
+    }
 }
 
 impl<'a> Connect<'a> {

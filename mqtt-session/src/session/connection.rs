@@ -1,5 +1,6 @@
 //! Connection life: CONNECT, CONNACK, what a resumed or lost session means, and DISCONNECT.
 
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -9,8 +10,9 @@ use mqtt_proto::{
     ProtocolVersion, QoS, ReasonCode, SubscriptionOptions,
 };
 
-use crate::config::ConnectOptions;
-use crate::error::{ConnectError, DisconnectReason};
+use crate::ack_properties::{AckProperties, ConnAckProperties, ServerReference};
+use crate::config::{ConnectOptions, NO_PACKET_SIZE_LIMIT};
+use crate::error::{ConnectError, DisconnectError, DisconnectReason};
 use crate::event::Event;
 use crate::outgoing::{OutgoingState, Request, RequestKind};
 use crate::time::Instant;
@@ -23,6 +25,12 @@ impl Session {
     /// The outcome arrives as [`Event::Connected`] or [`Event::ConnectRefused`]; without a
     /// CONNACK within `connack_timeout` the connection ends with
     /// [`DisconnectReason::ConnAckTimeout`].
+    ///
+    /// Refused, with nothing queued: a configuration [`SessionConfig::validate`] rejects
+    /// (transports check it before opening the socket), a CONNECT property the Session sets
+    /// itself ([`ConnectError::PropertySetBySession`]), or options that cannot be encoded.
+    ///
+    /// [`SessionConfig::validate`]: crate::SessionConfig::validate
     pub fn connect(
         &mut self,
         now: Instant,
@@ -32,30 +40,29 @@ impl Session {
         if self.state != SessionState::Disconnected {
             return Err(ConnectError::AlreadyConnected);
         }
-        if self.config.client_id.is_empty() && !self.config.clean_session {
-            return Err(ConnectError::EmptyClientIdRequiresCleanSession);
-        }
+        self.config.validate()?;
         let mut props = PropertiesBuf::new();
         let v = self.v();
         let auth_method =
             self.connect_auth_properties(&mut props, options.properties.authentication_method())?;
         if v == ProtocolVersion::V5 {
-            let expiry =
-                self.config
-                    .session_expiry_interval
-                    .unwrap_or(if self.config.clean_session {
-                        0
-                    } else {
-                        u32::MAX
-                    });
+            for p in options.properties.iter() {
+                if SESSION_SET_PROPERTIES.contains(&p.id()) {
+                    // One source of truth: the value the Session enforces (its Receive
+                    // Maximum, its packet size limit, ...) is the one the broker is told.
+                    return Err(ConnectError::PropertySetBySession { property: p.id() });
+                }
+            }
+            // Only what differs from the protocol defaults, in this fixed order (SPEC "On
+            // the wire"); an absent property means the default (5.0 §3.1.2.11).
             let ours = [
-                (expiry != 0).then_some(Property::SessionExpiryInterval(expiry)),
-                Some(Property::ReceiveMaximum(
-                    self.config.max_incoming_qos2.max(1),
-                )),
-                Some(Property::MaximumPacketSize(
-                    self.config.max_packet_size.max(1),
-                )),
+                (self.session_expiry() != 0)
+                    .then_some(Property::SessionExpiryInterval(self.session_expiry())),
+                (self.receive_maximum() != u16::MAX)
+                    .then_some(Property::ReceiveMaximum(self.receive_maximum())),
+                (self.config.max_packet_size < NO_PACKET_SIZE_LIMIT).then_some(
+                    Property::MaximumPacketSize(self.config.max_packet_size.max(1)),
+                ),
                 (self.config.topic_alias_maximum != 0)
                     .then_some(Property::TopicAliasMaximum(self.config.topic_alias_maximum)),
             ];
@@ -103,23 +110,72 @@ impl Session {
     /// `poll_transmit`, then close the transport. Unacknowledged messages are kept for the
     /// next connection.
     pub fn disconnect(&mut self, now: Instant, reason: ReasonCode) {
+        // Without properties nothing can be refused.
+        let _ = self.disconnect_with_properties(now, reason, Properties::EMPTY);
+    }
+
+    /// [`disconnect`](Self::disconnect) with MQTT 5.0 DISCONNECT properties: Session Expiry
+    /// Interval, Reason String, User Property.
+    ///
+    /// A reason code DISCONNECT does not allow becomes Normal disconnection (0x00), as in
+    /// `disconnect` (3.1.1's DISCONNECT has no reason code). Properties DISCONNECT does not
+    /// allow, and any property in 3.1.1, are refused with [`DisconnectError::Invalid`].
+    ///
+    /// A Session Expiry Interval changes how long the broker keeps the session after this
+    /// connection. It is refused when the CONNECT said 0 [MQTT-3.14.2-2]. When accepted it is
+    /// also remembered in [`SessionConfig::session_expiry_interval`] and sent with the next
+    /// CONNECT: the broker now holds the session under the new interval, and reconnecting
+    /// with the old one would silently undo the application's choice.
+    ///
+    /// Errors change nothing: the connection stays up.
+    pub fn disconnect_with_properties(
+        &mut self,
+        now: Instant,
+        reason: ReasonCode,
+        properties: Properties<'_>,
+    ) -> Result<(), DisconnectError> {
         self.advance(now);
         if self.state == SessionState::Disconnected {
-            return;
+            return Ok(());
         }
-        let reason = if self.v() == ProtocolVersion::V5
-            && reason.is_valid_for(mqtt_proto::PacketType::Disconnect)
-        {
+        let v5 = self.v() == ProtocolVersion::V5;
+        let reason = if v5 && reason.is_valid_for(mqtt_proto::PacketType::Disconnect) {
             reason
         } else {
             ReasonCode::NORMAL_DISCONNECTION
         };
-        let packet = Packet::Disconnect(Disconnect {
-            reason,
-            properties: Properties::EMPTY,
-        });
+        let packet = Packet::Disconnect(Disconnect { reason, properties });
+        // Properties DISCONNECT does not allow, any in 3.1.1, or too long: refused here.
+        packet
+            .encoded_len(self.v())
+            .map_err(DisconnectError::Invalid)?;
+        let new_expiry = properties.session_expiry_interval();
+        if new_expiry.is_some_and(|e| e != 0) && self.session_expiry() == 0 {
+            return Err(DisconnectError::SessionExpiryAfterZero);
+        }
         self.push_bounded(packet, false);
+        if let Some(expiry) = new_expiry {
+            self.config.session_expiry_interval = Some(expiry);
+        }
         self.connection_ended(DisconnectReason::Local);
+        Ok(())
+    }
+
+    /// The Session Expiry Interval the CONNECT carries (5.0): the configured one, else 0
+    /// with a clean session and "never expires" without (3.1.1's persistent session).
+    pub(super) fn session_expiry(&self) -> u32 {
+        self.config
+            .session_expiry_interval
+            .unwrap_or(if self.config.clean_session {
+                0
+            } else {
+                u32::MAX
+            })
+    }
+
+    /// The Receive Maximum the CONNECT carries; 0 is a protocol error (5.0 §3.1.2.11.3).
+    fn receive_maximum(&self) -> u16 {
+        self.config.max_incoming_qos2.max(1)
     }
 
     pub(super) fn on_connack(&mut self, ack: &ConnAck<'_>) {
@@ -127,9 +183,20 @@ impl Session {
             return self.violation(CONNACK_TWICE, "a second CONNACK on the same connection");
         }
         if ack.reason != ReasonCode::Success {
-            self.emit(Event::ConnectRefused { reason: ack.reason });
+            // 0x9C / 0x9D come with a Server Reference the application may follow (§4.11).
+            let server_reference = ServerReference::from_properties(&ack.properties);
+            let properties = AckProperties::from_properties(&ack.properties);
+            self.emit(Event::ConnectRefused {
+                reason: ack.reason,
+                server_reference: server_reference.clone(),
+                properties: properties.clone(),
+            });
             self.tx.clear();
-            self.connection_ended(DisconnectReason::Refused(ack.reason));
+            self.connection_ended_with(
+                DisconnectReason::Refused(ack.reason),
+                server_reference,
+                properties,
+            );
             return;
         }
         if ack.session_present && self.config.clean_session {
@@ -170,6 +237,7 @@ impl Session {
         self.state = SessionState::Connected;
         self.emit(Event::Connected {
             session_present: ack.session_present,
+            properties: Box::new(ConnAckProperties::from_properties(&ack.properties)),
         });
         if !ack.session_present {
             self.session_not_resumed();
@@ -261,3 +329,8 @@ impl Session {
         self.unblock_if_room();
     }
 }
+
+/// CONNECT properties the Session derives from [`SessionConfig`](crate::SessionConfig) and
+/// therefore refuses in [`ConnectOptions::properties`]: Session Expiry Interval (0x11),
+/// Receive Maximum (0x21), Maximum Packet Size (0x27), Topic Alias Maximum (0x22).
+const SESSION_SET_PROPERTIES: [u8; 4] = [0x11, 0x21, 0x27, 0x22];

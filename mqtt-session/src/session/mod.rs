@@ -10,6 +10,7 @@ use mqtt_proto::{
     Rule, SubscriptionOptions,
 };
 
+use crate::ack_properties::{AckProperties, ServerReference};
 use crate::auth::AuthSlot;
 use crate::config::SessionConfig;
 use crate::error::{DisconnectReason, ProtocolError};
@@ -93,7 +94,10 @@ impl PeerLimits {
 ///
 /// // The broker answers CONNACK (session present = 0, accepted).
 /// session.handle_read(now, &[0x20, 0x02, 0x00, 0x00]);
-/// assert_eq!(session.poll_event(), Some(Event::Connected { session_present: false }));
+/// assert!(matches!(
+///     session.poll_event(),
+///     Some(Event::Connected { session_present: false, .. })
+/// ));
 ///
 /// let id = session.publish(now, "greetings", b"hello", QoS::AtLeastOnce, false).unwrap();
 /// assert!(id.is_some());
@@ -212,7 +216,7 @@ impl Session {
     }
 
     /// The configuration the Session was made with (the client id may have been replaced by
-    /// one the broker assigned).
+    /// one the broker assigned, the session expiry interval by one a DISCONNECT set).
     pub fn config(&self) -> &SessionConfig {
         &self.config
     }
@@ -541,6 +545,17 @@ impl Session {
 
     /// Ends the current connection: state, event, and bookkeeping for the next one.
     fn connection_ended(&mut self, reason: DisconnectReason) {
+        self.connection_ended_with(reason, None, AckProperties::default());
+    }
+
+    /// [`connection_ended`](Self::connection_ended) with what the broker's DISCONNECT or
+    /// refusing CONNACK said (5.0), for the application to read in the event.
+    fn connection_ended_with(
+        &mut self,
+        reason: DisconnectReason,
+        server_reference: Option<ServerReference>,
+        properties: AckProperties,
+    ) {
         self.state = SessionState::Disconnected;
         self.rx.clear();
         self.rx_partial_since = None;
@@ -553,7 +568,11 @@ impl Session {
         }
         self.next_retry = None;
         self.reauthenticating = false;
-        self.emit(Event::Disconnected { reason });
+        self.emit(Event::Disconnected {
+            reason,
+            server_reference,
+            properties,
+        });
     }
 
     /// The broker broke the protocol: close (5.0: DISCONNECT with the reason code) and keep
@@ -609,7 +628,11 @@ impl Session {
                     return self.violation(SERVER_PACKET, "a 3.1.1 server never sends DISCONNECT");
                 }
                 self.tx.clear();
-                self.connection_ended(DisconnectReason::Remote(d.reason));
+                self.connection_ended_with(
+                    DisconnectReason::Remote(d.reason),
+                    ServerReference::from_properties(&d.properties),
+                    AckProperties::from_properties(&d.properties),
+                );
             }
             Packet::Auth(a) => self.on_auth(&a),
             Packet::Connect(_)

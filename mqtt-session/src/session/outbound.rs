@@ -5,6 +5,7 @@ use mqtt_proto::{
     Ack, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, TopicName,
 };
 
+use crate::ack_properties::AckProperties;
 use crate::config::TopicAliasPolicy;
 use crate::error::PublishError;
 use crate::event::Event;
@@ -279,6 +280,7 @@ impl Session {
         self.emit(Event::PubAck {
             id: ack.packet_id,
             reason: ack.reason,
+            properties: AckProperties::from_properties(&ack.properties),
         });
         self.complete_outgoing(i);
     }
@@ -315,6 +317,7 @@ impl Session {
                 self.emit(Event::PubRec {
                     id: ack.packet_id,
                     reason: ack.reason,
+                    properties: AckProperties::from_properties(&ack.properties),
                 });
                 if ack.reason.is_error() {
                     // 5.0: a failing PUBREC ends the flow (§4.3.3).
@@ -365,6 +368,7 @@ impl Session {
         self.emit(Event::PubComp {
             id: ack.packet_id,
             reason: ack.reason,
+            properties: AckProperties::from_properties(&ack.properties),
         });
         self.complete_outgoing(i);
     }

@@ -8,6 +8,7 @@ use mqtt_proto::{
 };
 use smallvec::SmallVec;
 
+use crate::ack_properties::AckProperties;
 use crate::error::SubscribeError;
 use crate::event::Event;
 use crate::outgoing::{Request, RequestKind};
@@ -64,13 +65,26 @@ impl Session {
         now: Instant,
         filters: &[TopicFilter<'_>],
     ) -> Result<PacketId, SubscribeError> {
+        self.unsubscribe_with_properties(now, filters, Properties::EMPTY)
+    }
+
+    /// [`unsubscribe`](Self::unsubscribe) with MQTT 5.0 UNSUBSCRIBE properties (user
+    /// properties, the only ones UNSUBSCRIBE allows: anything else is
+    /// [`SubscribeError::Invalid`]). In 3.1.1 they are refused the same way, since the packet
+    /// cannot carry them.
+    pub fn unsubscribe_with_properties(
+        &mut self,
+        now: Instant,
+        filters: &[TopicFilter<'_>],
+        properties: Properties<'_>,
+    ) -> Result<PacketId, SubscribeError> {
         self.advance(now);
         if filters.is_empty() {
             return Err(SubscribeError::Empty);
         }
         let probe = Unsubscribe {
             packet_id: PacketId::MAX,
-            properties: Properties::EMPTY,
+            properties,
             filters: filters.to_vec(),
         };
         let len = Packet::Unsubscribe(probe)
@@ -79,7 +93,7 @@ impl Session {
         self.check_request_size(len)?;
         let kind =
             RequestKind::Unsubscribe(filters.iter().map(|f| f.as_str().to_string()).collect());
-        self.add_request(kind, Properties::EMPTY)
+        self.add_request(kind, properties)
     }
 
     /// Every packet we send fits the broker's Maximum Packet Size [MQTT-3.2.2-15]; a
@@ -155,6 +169,7 @@ impl Session {
         self.emit(Event::SubAck {
             id: ack.packet_id,
             results: ack.reason_codes.iter().copied().collect(),
+            properties: AckProperties::from_properties(&ack.properties),
         });
     }
 
@@ -190,6 +205,7 @@ impl Session {
         self.emit(Event::UnsubAck {
             id: ack.packet_id,
             results,
+            properties: AckProperties::from_properties(&ack.properties),
         });
     }
 }
