@@ -77,7 +77,8 @@ pub struct SessionConfig {
     /// Most topic aliases the broker may use towards us (5.0 Topic Alias Maximum); 0 = none.
     pub topic_alias_maximum: u16,
     /// Whether PUBLISH packets we send use topic aliases (5.0 §3.3.2.3.4), always within the
-    /// broker's CONNACK Topic Alias Maximum. Default [`TopicAliasPolicy::Off`]; see there why.
+    /// broker's CONNACK Topic Alias Maximum. Default: automatic, within at most
+    /// [`TopicAliasPolicy::DEFAULT_MAX_ALIASES`] aliases; see there why.
     pub outgoing_topic_aliases: TopicAliasPolicy,
     /// How long to wait for CONNACK after CONNECT.
     pub connack_timeout: Duration,
@@ -156,7 +157,7 @@ impl SessionConfig {
             max_packet_size: 1024 * 1024,
             max_transmit_bytes: 1024 * 1024,
             topic_alias_maximum: 0,
-            outgoing_topic_aliases: TopicAliasPolicy::Off,
+            outgoing_topic_aliases: TopicAliasPolicy::default(),
             connack_timeout: Duration::from_secs(30),
             keepalive_timeout: None,
             packet_completion_timeout: None,
@@ -170,19 +171,19 @@ impl SessionConfig {
 /// How the Session uses topic aliases on the PUBLISH packets it sends (MQTT 5.0 only; a
 /// 3.1.1 connection never carries one).
 ///
-/// The default is [`Off`](Self::Off): what goes on the wire is what the application
-/// published, as with other clients (paho, rumqttc), so captures, broker logs and bridges
-/// show every topic, and the Session keeps no per-topic memory. Aliases pay off for long
-/// topics published often (mosquitto announces a Topic Alias Maximum of 10 by default, so
-/// turning [`Auto`](Self::Auto) on takes effect there at once); see `BENCHMARKS.md`,
-/// "Topic aliases on the wire".
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The default is [`Auto`](Self::Auto) with up to [`DEFAULT_MAX_ALIASES`](Self::DEFAULT_MAX_ALIASES)
+/// aliases: a broker that announces a Topic Alias Maximum (mosquitto: 10) has asked for them,
+/// and a long topic published often then costs its bytes once per connection instead of once
+/// per message (see `BENCHMARKS.md`, "Topic aliases on the wire"). A broker that announces
+/// none gets none. The price is a copy of each aliased topic, at most `max_aliases` of them,
+/// for the life of the connection. Choose [`Off`](Self::Off) when captures, broker logs or
+/// bridges must show every topic in every packet, or to keep no per-topic memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TopicAliasPolicy {
     /// No alias is ever sent; a Topic Alias property given to
     /// [`Session::publish_with_properties`](crate::Session::publish_with_properties) is
     /// refused with [`PublishError::TopicAliasNotAllowed`](crate::PublishError::TopicAliasNotAllowed).
-    #[default]
     Off,
     /// The caller chooses: a Topic Alias property on `publish_with_properties`, always with
     /// the full topic. The Session sends the topic with the alias the first time on each
@@ -200,6 +201,20 @@ pub enum TopicAliasPolicy {
         /// Topic Alias Maximum, bounding the memory spent on copies of topics.
         max_aliases: u16,
     },
+}
+
+impl TopicAliasPolicy {
+    /// The table size of the default policy: enough for the topics a device typically
+    /// publishes to, small enough that the copies stay a few kilobytes at most.
+    pub const DEFAULT_MAX_ALIASES: u16 = 16;
+}
+
+impl Default for TopicAliasPolicy {
+    fn default() -> Self {
+        Self::Auto {
+            max_aliases: Self::DEFAULT_MAX_ALIASES,
+        }
+    }
 }
 
 /// Parameters of one connection, given to [`Session::connect`](crate::Session::connect).

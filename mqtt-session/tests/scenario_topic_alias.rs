@@ -52,12 +52,42 @@ fn manual(alias: u16) -> PropertiesBuf {
 }
 
 #[test]
-fn default_policy_is_off_and_sends_every_topic() {
+fn default_policy_is_auto_within_the_broker_maximum() {
+    // Issue 11: automatic assignment unless the caller turns it off or manages it.
     assert_eq!(
         SessionConfig::new("x", true, ProtocolVersion::V5).outgoing_topic_aliases,
-        TopicAliasPolicy::Off
+        TopicAliasPolicy::Auto {
+            max_aliases: TopicAliasPolicy::DEFAULT_MAX_ALIASES
+        }
     );
-    let mut pair = Pair::v5("off", true);
+    let mut pair = Pair::v5("auto-default", true);
+    pair.broker
+        .script
+        .connack_properties
+        .push(Property::TopicAliasMaximum(10))
+        .unwrap();
+    pair.connect(0);
+    for i in 0..3u8 {
+        pair.client
+            .publish(pair.now, LONG, &[i], QoS::AtMostOnce, false)
+            .unwrap();
+    }
+    pair.drive();
+    assert_eq!(
+        wire_forms(&pair),
+        vec![
+            (LONG.to_string(), Some(1)),
+            (String::new(), Some(1)),
+            (String::new(), Some(1))
+        ]
+    );
+}
+
+#[test]
+fn off_policy_sends_every_topic() {
+    let mut config = SessionConfig::new("off", true, ProtocolVersion::V5);
+    config.outgoing_topic_aliases = TopicAliasPolicy::Off;
+    let mut pair = Pair::new(config);
     pair.broker
         .script
         .connack_properties
