@@ -394,7 +394,7 @@ fn auth_with_another_method_is_a_protocol_error() {
 
 #[test]
 fn auth_without_a_method_in_connect_is_a_protocol_error() {
-    // [MQTT-4.12.0-1]: no AUTH unless CONNECT carried an Authentication Method; an AUTH
+    // [MQTT-4.12.0-6]: no AUTH unless CONNECT carried an Authentication Method; an AUTH
     // naming a method changes nothing.
     let mut d = Direct::v5("plain", true);
     d.connect(0, false);
@@ -403,7 +403,7 @@ fn auth_without_a_method_in_connect_is_a_protocol_error() {
         METHOD,
         Some(b"c"),
     ));
-    assert_eq!(expect_protocol_rule(&d), "MQTT-4.12.0-1");
+    assert_eq!(expect_protocol_rule(&d), "MQTT-4.12.0-6");
     // Before CONNACK it is a packet other than CONNACK [MQTT-3.2.0-1].
     let mut d = Direct::v5("plain", true);
     d.start(0);
@@ -413,6 +413,19 @@ fn auth_without_a_method_in_connect_is_a_protocol_error() {
         Some(b"c"),
     ));
     assert_eq!(expect_protocol_rule(&d), "MQTT-3.2.0-1");
+}
+
+#[test]
+fn connack_naming_a_method_connect_did_not_carry_is_a_protocol_error() {
+    // [MQTT-4.12.0-6]: without a method in CONNECT, the server MUST NOT send one in CONNACK.
+    let mut d = Direct::v5("plain", true);
+    d.start(0);
+    d.feed(&connack(ReasonCode::Success, Some(METHOD), None, false));
+    assert_eq!(expect_protocol_rule(&d), "MQTT-4.12.0-6");
+    assert!(!d
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Connected { .. })));
 }
 
 #[test]

@@ -307,11 +307,11 @@ fn unsuback_for_a_subscribe_is_a_protocol_error() {
 
 #[test]
 fn v5_unexpected_auth_is_a_protocol_error() {
-    // [MQTT-4.12.0-1] (5.0): no AUTH unless the client asked for enhanced authentication.
+    // [MQTT-4.12.0-6] (5.0): no AUTH unless the client asked for enhanced authentication.
     let mut d = connected(ProtocolVersion::V5);
     d.feed(&[0xF0, 0x00]);
     let e = expect_protocol_error(&mut d);
-    assert_eq!(e.rule.v5(), Some("MQTT-4.12.0-1"));
+    assert_eq!(e.rule.v5(), Some("MQTT-4.12.0-6"));
     // In 3.1.1 packet type 15 is reserved: malformed.
     let mut d = connected(ProtocolVersion::V311);
     d.feed(&[0xF0, 0x00]);

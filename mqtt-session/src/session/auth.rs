@@ -184,7 +184,7 @@ impl Session {
     pub(super) fn on_auth(&mut self, auth: &Auth<'_>) {
         let Some(method) = self.auth_method.clone() else {
             // Enhanced authentication was not requested: the broker must not send AUTH
-            // [MQTT-4.12.0-1].
+            // [MQTT-4.12.0-6].
             return self.auth_violation(
                 super::AUTH_UNEXPECTED,
                 "AUTH received although no authentication method was sent",
@@ -264,6 +264,14 @@ impl Session {
     /// [MQTT-4.12.0-5], and the final data verified. Returns false when the connection ended.
     pub(super) fn verify_connack_auth(&mut self, ack: &mqtt_proto::ConnAck<'_>) -> bool {
         let Some(method) = self.auth_method.as_deref() else {
+            if ack.properties.authentication_method().is_some() {
+                // Without a method in CONNECT the server must not name one [MQTT-4.12.0-6].
+                self.auth_violation(
+                    super::AUTH_UNEXPECTED,
+                    "a CONNACK with an Authentication Method although CONNECT carried none",
+                );
+                return false;
+            }
             return true;
         };
         if ack.properties.authentication_method() != Some(method) {
