@@ -40,6 +40,11 @@ pub enum Command {
     Disconnect,
     /// AUTH received (5.0).
     Auth,
+    /// The broker did not resume the session the client held state for
+    /// ([`Event::SessionLost`]). Not a packet kind: it has a command so that callback users
+    /// can learn of the loss (and resubscribe, or count unconfirmed messages) without reading
+    /// the event queue themselves.
+    SessionLost,
 }
 
 /// Something that happened, returned by [`Session::poll_event`](crate::Session::poll_event).
@@ -211,7 +216,8 @@ impl Event {
             },
             Self::RequestFailed { command, .. } => *command,
             Self::Disconnected { .. } => Command::Disconnect,
-            Self::SessionLost { .. } | Self::PublishUnblocked => return None,
+            Self::SessionLost { .. } => Command::SessionLost,
+            Self::PublishUnblocked => return None,
         })
     }
 
