@@ -65,7 +65,9 @@ pub enum Event {
         /// How many outgoing messages are sent again from the start.
         resent: usize,
         /// QoS 2 messages the broker had received (PUBREC) but not completed; they are not
-        /// sent again, since that could deliver them twice.
+        /// sent again, since that could deliver them twice. Each was reported just before
+        /// this event as [`Event::PublishFailed`] with
+        /// [`PublishFailure::Unconfirmed`](crate::PublishFailure::Unconfirmed).
         unconfirmed: usize,
         /// Incoming QoS 2 messages whose PUBREL will now never come; they are delivered as
         /// [`Event::MessageReleased`] just before this event.

@@ -8,7 +8,7 @@
 mod support;
 
 use mqtt_proto::QoS;
-use mqtt_session::{Command, Dispatcher, Event};
+use mqtt_session::{Command, Dispatcher, Event, PublishFailure};
 use support::Pair;
 
 /// A v5 pair with one confirmed subscription and one QoS 1 message the broker never
@@ -53,4 +53,83 @@ fn a_dispatcher_handler_for_session_lost_runs() {
     assert_eq!(ran_for_loss.len(), 1, "{ran:?}");
     assert_eq!(ran_for_loss[0].1, lost[0]);
     assert_eq!(lost[0].command(), Some(Command::SessionLost));
+}
+
+#[test]
+fn each_unconfirmed_qos2_message_fails_on_its_own_id_before_session_lost() {
+    // SPEC "Exactly once, bounded": QoS 2 messages already PUBREC'd cannot be confirmed by a
+    // fresh broker session; their completions fail with "session lost, unconfirmed".
+    let mut pair = Pair::v5("unconfirmed", false);
+    pair.connect(0);
+    pair.broker.script.withhold_pubcomp = true;
+    let a = pair
+        .client
+        .publish(pair.now, "q2/a", b"A", QoS::ExactlyOnce, false)
+        .unwrap()
+        .unwrap();
+    let b = pair
+        .client
+        .publish(pair.now, "q2/b", b"B", QoS::ExactlyOnce, false)
+        .unwrap()
+        .unwrap();
+    pair.drive();
+    assert!(pair.has_event(|e| matches!(e, Event::PubRec { id, .. } if *id == b)));
+    // Not PUBREC'd: sent again as a new message, so it must not fail.
+    pair.broker.script.withhold_pub_acks = true;
+    let c = pair
+        .client
+        .publish(pair.now, "q2/c", b"C", QoS::ExactlyOnce, false)
+        .unwrap()
+        .unwrap();
+    pair.drive();
+    pair.drop_connection();
+    let from = pair.events.len();
+    pair.broker.script = Default::default();
+    pair.broker.script.lose_session = true;
+    pair.reconnect(0);
+
+    let events = pair.events_since(from);
+    let failed: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::PublishFailed { .. }))
+        .collect();
+    assert_eq!(
+        failed,
+        vec![
+            &Event::PublishFailed {
+                id: Some(a),
+                qos: QoS::ExactlyOnce,
+                reason: PublishFailure::Unconfirmed
+            },
+            &Event::PublishFailed {
+                id: Some(b),
+                qos: QoS::ExactlyOnce,
+                reason: PublishFailure::Unconfirmed
+            },
+        ]
+    );
+    let lost = events
+        .iter()
+        .position(|e| matches!(e, Event::SessionLost { .. }))
+        .expect("SessionLost");
+    assert_eq!(
+        events[lost],
+        Event::SessionLost {
+            resent: 1,
+            unconfirmed: 2,
+            released: 0
+        }
+    );
+    let last_failed = events
+        .iter()
+        .rposition(|e| matches!(e, Event::PublishFailed { .. }))
+        .unwrap();
+    assert!(last_failed < lost, "PublishFailed comes before SessionLost");
+    // A failure stands in for PUBCOMP, so a PUBCOMP callback hears of it.
+    assert_eq!(failed[0].command(), Some(Command::PubComp));
+    assert!(!pair.client.is_packet_id_in_use(a));
+    assert!(!pair.client.is_packet_id_in_use(b));
+    // The one without PUBREC completes normally on the new session.
+    assert!(pair.has_event(|e| matches!(e, Event::PubComp { id, .. } if *id == c)));
+    assert!(PublishFailure::Unconfirmed.reason_code().is_error());
 }
