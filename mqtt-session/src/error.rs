@@ -102,6 +102,11 @@ pub enum DisconnectReason {
         /// The bound that passed, counted from the packet's first byte.
         after: Duration,
     },
+    /// The application asked to drop the connection and connect again
+    /// ([`Session::close`](crate::Session::close)): no DISCONNECT was sent, so the broker
+    /// publishes the will, and unacknowledged messages are kept for the next connection.
+    /// Reported as the application's choice, not as a transport failure.
+    ReconnectRequested,
 }
 
 impl fmt::Display for DisconnectReason {
@@ -127,6 +132,9 @@ impl fmt::Display for DisconnectReason {
                  packet_completion_timeout if the link is this slow",
                 after.as_millis()
             ),
+            Self::ReconnectRequested => {
+                f.write_str("the application closed the connection to reconnect")
+            }
         }
     }
 }

@@ -8,7 +8,7 @@
 mod support;
 
 use mqtt_proto::QoS;
-use mqtt_session::{Command, Dispatcher, Event, PublishFailure};
+use mqtt_session::{Command, DisconnectReason, Dispatcher, Event, PublishFailure, SessionState};
 use support::Pair;
 
 /// A v5 pair with one confirmed subscription and one QoS 1 message the broker never
@@ -132,4 +132,66 @@ fn each_unconfirmed_qos2_message_fails_on_its_own_id_before_session_lost() {
     // The one without PUBREC completes normally on the new session.
     assert!(pair.has_event(|e| matches!(e, Event::PubComp { id, .. } if *id == c)));
     assert!(PublishFailure::Unconfirmed.reason_code().is_error());
+}
+
+#[test]
+fn close_for_a_reconnect_reports_the_application_reason_and_sends_nothing() {
+    let mut pair = Pair::v5("close", false);
+    pair.connect(0);
+    pair.broker.script.withhold_pub_acks = true;
+    let kept = pair
+        .client
+        .publish(pair.now, "t", b"kept", QoS::AtLeastOnce, false)
+        .unwrap()
+        .unwrap();
+    pair.drive();
+    // Queued for the transport but not yet taken: dropped with the connection.
+    pair.client
+        .publish(pair.now, "t", b"unsent", QoS::AtMostOnce, false)
+        .unwrap();
+    assert!(pair.client.pending_transmit_bytes() > 0);
+    let sent = pair.client_sent.len();
+    let from = pair.events.len();
+
+    pair.client
+        .close(pair.now, DisconnectReason::ReconnectRequested);
+    pair.flush_client();
+    assert_eq!(pair.client_sent.len(), sent, "no DISCONNECT, nothing else");
+    assert_eq!(pair.client.pending_transmit_bytes(), 0);
+    assert_eq!(pair.client.state(), SessionState::Disconnected);
+    assert_eq!(
+        pair.events_since(from),
+        vec![Event::Disconnected {
+            reason: DisconnectReason::ReconnectRequested,
+            server_reference: None,
+            properties: Default::default(),
+        }]
+    );
+    // Once only: a second close (or the transport's close) is a no-op.
+    pair.client
+        .close(pair.now, DisconnectReason::ReconnectRequested);
+    pair.client.handle_closed(pair.now);
+    pair.flush_client();
+    assert_eq!(pair.events.len(), from + 1);
+
+    // The unacknowledged message survived for the next connection.
+    pair.broker.script.withhold_pub_acks = false;
+    pair.reconnect(0);
+    assert!(pair.has_event(|e| matches!(e, Event::PubAck { id, .. } if *id == kept)));
+    assert!(pair.broker.accepted.iter().all(|m| m.payload != b"unsent"));
+}
+
+#[test]
+fn handle_closed_still_reports_the_transport() {
+    let mut pair = Pair::v5("closed", true);
+    pair.connect(0);
+    let from = pair.events.len();
+    pair.drop_connection();
+    assert!(matches!(
+        pair.events_since(from).as_slice(),
+        [Event::Disconnected {
+            reason: DisconnectReason::TransportClosed,
+            ..
+        }]
+    ));
 }
