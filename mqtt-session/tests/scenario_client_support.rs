@@ -515,3 +515,42 @@ fn cancel_takes_back_queued_and_unsent_messages_only() {
     );
     assert_eq!(pair.client.packet_ids_in_use(), 0);
 }
+
+#[test]
+fn an_error_ack_ends_the_flow_without_a_candidate() {
+    // SPEC "Exactly once, bounded", the other half of the rule: a reason code >= 0x80 on
+    // PUBACK / PUBREC (5.0 §4.3.2, §4.3.3) is the broker's verdict at once; the message is
+    // not resent and the id is free. A DISCONNECT after it blames nothing already settled.
+    let (mut pair, ids) = unacknowledged("error-ack", 1);
+    pair.broker.script.withhold_pub_acks = true;
+    let q2 = pair
+        .client
+        .publish(pair.now, "t", b"q2", QoS::ExactlyOnce, false)
+        .unwrap()
+        .unwrap();
+    pair.drive();
+    let nack = |id| Ack {
+        packet_id: id,
+        reason: ReasonCode::QuotaExceeded,
+        properties: mqtt_proto::Properties::EMPTY,
+    };
+    ack_then_disconnect(
+        &mut pair,
+        &[Packet::PubAck(nack(ids[0])), Packet::PubRec(nack(q2))],
+        ReasonCode::UnspecifiedError,
+    );
+    assert!(pair.has_event(|e| matches!(
+        e,
+        Event::PubAck { id, reason: ReasonCode::QuotaExceeded, .. } if *id == ids[0]
+    )));
+    assert!(pair.has_event(|e| matches!(
+        e,
+        Event::PubRec { id, reason: ReasonCode::QuotaExceeded, .. } if *id == q2
+    )));
+    assert_eq!(pair.client.inflight_len(), 0);
+    assert_eq!(pair.client.packet_ids_in_use(), 0);
+    assert_eq!(pair.client.rejected_candidate(), None);
+    assert!(!pair
+        .client
+        .abandon_publish(pair.now, q2, ReasonCode::QuotaExceeded));
+}
