@@ -412,7 +412,7 @@ impl ClientCore {
         self.socket_open = true;
         self.close_requested = false;
         self.tx.clear();
-        if self.stop_requested {
+        if self.stop_requested && self.drain.is_none() {
             self.begin_close(now);
             return Ok(());
         }
@@ -654,7 +654,8 @@ impl ClientCore {
         }
         self.stop_requested = true;
         match self.phase {
-            ClientState::Connecting | ClientState::Connected => {
+            // Opening: what is queued goes out on the connection being made.
+            ClientState::Opening | ClientState::Connecting | ClientState::Connected => {
                 let drain = request.drain.unwrap_or(self.options.disconnect_timeout);
                 self.drain = Some(Drain {
                     deadline: now.saturating_add(drain),
@@ -663,10 +664,8 @@ impl ClientCore {
                 });
                 self.check_drain(now);
             }
-            // Closing: connection_over stops; Opening with a dial in progress:
-            // handle_opened closes the new socket at once.
+            // connection_over stops.
             ClientState::Closing => {}
-            ClientState::Opening if self.open_requested => {}
             _ => self.stop(StopReason::Disconnected),
         }
     }
@@ -707,7 +706,7 @@ impl ClientCore {
     /// Where the client is in its life.
     pub fn state(&self) -> ClientState {
         match self.phase {
-            ClientState::Connecting | ClientState::Connected
+            ClientState::Opening | ClientState::Connecting | ClientState::Connected
                 if self.drain.as_ref().is_some_and(|d| !d.sent) =>
             {
                 ClientState::Draining
@@ -799,7 +798,19 @@ impl ClientCore {
 
     fn check_drain(&mut self, now: Instant) {
         let Some(drain) = &self.drain else { return };
-        if drain.sent || self.session.state() == SessionState::Disconnected {
+        if drain.sent {
+            return;
+        }
+        if self.session.state() == SessionState::Disconnected {
+            // Not connected yet: nothing can be written before the deadline.
+            if now >= drain.deadline && !self.socket_open {
+                self.drain = None;
+                if !self.open_requested {
+                    self.stop(StopReason::Disconnected);
+                }
+                // Else the dial in progress ends in handle_opened (closes at once) or
+                // handle_open_failed (stops).
+            }
             return;
         }
         let written = self.session.is_connected()
