@@ -102,6 +102,11 @@ pub enum DisconnectReason {
         /// The bound that passed, counted from the packet's first byte.
         after: Duration,
     },
+    /// The application asked to drop the connection and connect again
+    /// ([`Session::close`](crate::Session::close)): no DISCONNECT was sent, so the broker
+    /// publishes the will, and unacknowledged messages are kept for the next connection.
+    /// Reported as the application's choice, not as a transport failure.
+    ReconnectRequested,
 }
 
 impl fmt::Display for DisconnectReason {
@@ -127,6 +132,9 @@ impl fmt::Display for DisconnectReason {
                  packet_completion_timeout if the link is this slow",
                 after.as_millis()
             ),
+            Self::ReconnectRequested => {
+                f.write_str("the application closed the connection to reconnect")
+            }
         }
     }
 }
@@ -247,13 +255,32 @@ pub enum PublishFailure {
         /// The broker's Maximum Packet Size.
         max: usize,
     },
+    /// A QoS 2 message the broker had received (PUBREC) but not completed, when a CONNACK
+    /// said the broker no longer holds the session (SPEC "Exactly once, bounded": "session
+    /// lost, unconfirmed"). The broker may or may not have delivered it; sending it again
+    /// could deliver it twice, so the Session reports it instead of guessing.
+    Unconfirmed,
+    /// Given up after the broker kept rejecting the message (SPEC "Exactly once, bounded"):
+    /// see [`Session::abandon_publish`](crate::Session::abandon_publish).
+    Rejected {
+        /// The broker's reason: the error code of its DISCONNECT or acknowledgement.
+        reason: ReasonCode,
+    },
+    /// The application cancelled the message before it was ever sent
+    /// ([`Session::cancel_publish`](crate::Session::cancel_publish)).
+    Cancelled,
 }
 
 impl PublishFailure {
-    /// The MQTT 5.0 reason code closest to the failure.
+    /// The MQTT 5.0 reason code closest to the failure: the broker's own for
+    /// [`Rejected`](Self::Rejected); Unspecified error (0x80) for failures no broker
+    /// reported ([`Unconfirmed`](Self::Unconfirmed), [`Cancelled`](Self::Cancelled)), so
+    /// that every failure reads as one (>= 0x80).
     pub fn reason_code(&self) -> ReasonCode {
         match self {
             Self::PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
+            Self::Rejected { reason } => *reason,
+            Self::Unconfirmed | Self::Cancelled => ReasonCode::UnspecifiedError,
         }
     }
 }
@@ -264,6 +291,19 @@ impl fmt::Display for PublishFailure {
             Self::PacketTooLarge { len, max } => write!(
                 f,
                 "PUBLISH of {len} bytes exceeds the broker's maximum packet size of {max} bytes"
+            ),
+            Self::Unconfirmed => f.write_str(
+                "session lost, unconfirmed: the broker received this QoS 2 message but lost its \
+                 session before completing it, so it may or may not have been delivered; \
+                 publish it again only if a duplicate is acceptable",
+            ),
+            Self::Rejected { reason } => write!(
+                f,
+                "the broker kept rejecting this message ({reason}); it was given up, fix the \
+                 message (topic, properties, size) before publishing it again"
+            ),
+            Self::Cancelled => f.write_str(
+                "cancelled by the application before it was sent; it never reached the broker",
             ),
         }
     }

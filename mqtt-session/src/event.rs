@@ -40,6 +40,11 @@ pub enum Command {
     Disconnect,
     /// AUTH received (5.0).
     Auth,
+    /// The broker did not resume the session the client held state for
+    /// ([`Event::SessionLost`]). Not a packet kind: it has a command so that callback users
+    /// can learn of the loss (and resubscribe, or count unconfirmed messages) without reading
+    /// the event queue themselves.
+    SessionLost,
 }
 
 /// Something that happened, returned by [`Session::poll_event`](crate::Session::poll_event).
@@ -60,7 +65,9 @@ pub enum Event {
         /// How many outgoing messages are sent again from the start.
         resent: usize,
         /// QoS 2 messages the broker had received (PUBREC) but not completed; they are not
-        /// sent again, since that could deliver them twice.
+        /// sent again, since that could deliver them twice. Each was reported just before
+        /// this event as [`Event::PublishFailed`] with
+        /// [`PublishFailure::Unconfirmed`](crate::PublishFailure::Unconfirmed).
         unconfirmed: usize,
         /// Incoming QoS 2 messages whose PUBREL will now never come; they are delivered as
         /// [`Event::MessageReleased`] just before this event.
@@ -211,7 +218,8 @@ impl Event {
             },
             Self::RequestFailed { command, .. } => *command,
             Self::Disconnected { .. } => Command::Disconnect,
-            Self::SessionLost { .. } | Self::PublishUnblocked => return None,
+            Self::SessionLost { .. } => Command::SessionLost,
+            Self::PublishUnblocked => return None,
         })
     }
 

@@ -699,10 +699,13 @@ fn fresh_session_resends_unacknowledged_messages_as_new_and_reports_session_lost
     // session; the client must not act as if it did: no DUP re-deliveries, no PUBREL for ids
     // the broker does not know. Messages past PUBREC are reported as unconfirmed, pending
     // incoming QoS 2 messages are released (their PUBREL will never come).
+    // Issue 10 / SPEC "Exactly once, bounded" ("their completions fail with session lost,
+    // unconfirmed"): the message past PUBREC now also fails on its own id, as PublishFailed
+    // Unconfirmed just before SessionLost (this list gained that event).
     for v in VERSIONS {
-        let (pair, [_c, a, b], sent) = fresh_session_after_state(v, false);
+        let (pair, [c, a, b], sent) = fresh_session_after_state(v, false);
         assert_eq!(
-            events_after_reconnect(&pair)[..3].to_vec(),
+            events_after_reconnect(&pair)[..4].to_vec(),
             vec![
                 Event::Connected {
                     session_present: false,
@@ -714,6 +717,11 @@ fn fresh_session_resends_unacknowledged_messages_as_new_and_reports_session_lost
                     m.packet_id = mqtt_proto::PacketId::new(1);
                     m
                 }),
+                Event::PublishFailed {
+                    id: Some(pid(c)),
+                    qos: QoS::ExactlyOnce,
+                    reason: mqtt_session::PublishFailure::Unconfirmed,
+                },
                 Event::SessionLost {
                     resent: 2,
                     unconfirmed: 1,

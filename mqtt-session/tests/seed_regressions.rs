@@ -313,7 +313,7 @@ fn session_present_decides_between_resend_and_the_fresh_session_policy() {
             }]
         );
 
-        let (mut d, a, b, _) = build();
+        let (mut d, a, b, c) = build();
         d.connect(0, false);
         assert_eq!(
             d.take_sent(),
@@ -328,6 +328,13 @@ fn session_present_decides_between_resend_and_the_fresh_session_policy() {
                 Event::Connected {
                     session_present: false,
                     properties: Default::default()
+                },
+                // Issue 10 / SPEC "Exactly once, bounded": the PUBREC'd message now also
+                // fails on its own id ("session lost, unconfirmed") before SessionLost.
+                Event::PublishFailed {
+                    id: Some(c),
+                    qos: QoS::ExactlyOnce,
+                    reason: mqtt_session::PublishFailure::Unconfirmed,
                 },
                 Event::SessionLost {
                     resent: 2,

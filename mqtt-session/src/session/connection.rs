@@ -12,7 +12,7 @@ use mqtt_proto::{
 
 use crate::ack_properties::{AckProperties, ConnAckProperties, ServerReference};
 use crate::config::{ConnectOptions, NO_PACKET_SIZE_LIMIT};
-use crate::error::{ConnectError, DisconnectError, DisconnectReason};
+use crate::error::{ConnectError, DisconnectError, DisconnectReason, PublishFailure};
 use crate::event::Event;
 use crate::outgoing::{OutgoingState, Request, RequestKind};
 use crate::time::Instant;
@@ -276,11 +276,19 @@ impl Session {
         let mut resent = 0;
         let mut unconfirmed = 0;
         let ids = &mut self.ids;
+        let events = &mut self.events;
         self.outgoing.retain_mut(|o| match o.state {
             OutgoingState::AwaitingPubComp => {
                 // PUBREC said the broker has it; sending it again could deliver it twice.
+                // Its completion fails on its own id (SPEC "Exactly once, bounded": "session
+                // lost, unconfirmed"), so a waiter needs no guess from SessionLost's count.
                 unconfirmed += 1;
                 ids.remove(o.id);
+                events.push_back(Event::PublishFailed {
+                    id: Some(o.id),
+                    qos: QoS::ExactlyOnce,
+                    reason: PublishFailure::Unconfirmed,
+                });
                 false
             }
             _ => {

@@ -437,10 +437,21 @@ impl Session {
 
     /// The transport is gone (EOF, reset, TLS failure). Unacknowledged messages are kept.
     pub fn handle_closed(&mut self, now: Instant) {
+        self.close(now, DisconnectReason::TransportClosed);
+    }
+
+    /// Ends the connection here, without DISCONNECT, for `reason` (for example
+    /// [`DisconnectReason::ReconnectRequested`]): emits [`Event::Disconnected`] with it, so
+    /// the application's own decision is not reported as a transport failure. Bytes not yet
+    /// taken with [`poll_transmit`](Self::poll_transmit) are dropped, as the transport is
+    /// about to be closed; unacknowledged messages are kept for the next connection. Does
+    /// nothing when already disconnected. Use [`disconnect`](Self::disconnect) for a clean
+    /// end that tells the broker (and discards the will).
+    pub fn close(&mut self, now: Instant, reason: DisconnectReason) {
         self.advance(now);
         if self.state != SessionState::Disconnected {
             self.tx.clear();
-            self.connection_ended(DisconnectReason::TransportClosed);
+            self.connection_ended(reason);
         }
     }
 
