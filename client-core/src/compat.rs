@@ -1,9 +1,9 @@
 //! Calls into the parts of the Session API that branch `p1-session` adds (issue 10, piece 1).
 //!
-//! SHIM(p1-session): until that branch is merged, each function below stands in for the
-//! Session call named in its comment with the closest behaviour the current Session allows.
-//! After the merge, replace each body with the real call; nothing outside this file needs
-//! to change.
+//! SHIM(p1-session): the functions marked so stand in for Session calls that branch has not
+//! delivered yet (rejected candidate, abandon, cancel), with the closest behaviour the current
+//! Session allows. When they land, replace each body with the real call; nothing outside
+//! this file needs to change.
 
 use mqtt_proto::{PacketId, ReasonCode};
 use mqtt_session::{DisconnectReason, Instant, PublishFailure, Session};
@@ -30,14 +30,11 @@ impl core::fmt::Display for CancelError {
 }
 
 /// The local reason recorded when the application asked for a reconnection.
-/// SHIM(p1-session): becomes `DisconnectReason::ReconnectRequested`.
-pub(crate) const RECONNECT_REQUESTED: DisconnectReason = DisconnectReason::Local;
+pub(crate) const RECONNECT_REQUESTED: DisconnectReason = DisconnectReason::ReconnectRequested;
 
 /// Ends the connection without DISCONNECT, reporting `reason`.
-/// SHIM(p1-session): becomes `session.close(now, reason)`; `handle_closed` reports
-/// `TransportClosed`, which the core replaces by `reason` in `last_disconnect`.
-pub(crate) fn close(session: &mut Session, now: Instant, _reason: DisconnectReason) {
-    session.handle_closed(now);
+pub(crate) fn close(session: &mut Session, now: Instant, reason: DisconnectReason) {
+    session.close(now, reason);
 }
 
 /// The publish the broker's error DISCONNECT refused.
@@ -69,8 +66,12 @@ pub(crate) fn cancel_publish(
 
 /// What a `PublishFailed` means for its completion. `attempts` is the poison count when the
 /// core itself gave the message up.
-/// SHIM(p1-session): add `Unconfirmed => SessionLost`, `Rejected { reason } => Rejected`,
-/// `Cancelled => Cancelled`.
-pub(crate) fn failure_of(reason: PublishFailure, _attempts: u32) -> Failure {
-    Failure::Dropped(reason)
+pub(crate) fn failure_of(reason: PublishFailure, attempts: u32) -> Failure {
+    match reason {
+        // SPEC "Exactly once, bounded": PUBREC'd, then the broker's session was lost.
+        PublishFailure::Unconfirmed => Failure::SessionLost,
+        PublishFailure::Rejected { reason } => Failure::Rejected { reason, attempts },
+        PublishFailure::Cancelled => Failure::Cancelled,
+        other => Failure::Dropped(other),
+    }
 }

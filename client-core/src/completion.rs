@@ -190,10 +190,6 @@ impl Completions {
             .is_some_and(|id| self.waiting.get(&id) == Some(token))
     }
 
-    pub(crate) fn waiting_ids(&self) -> impl Iterator<Item = PacketId> + '_ {
-        self.waiting.keys().copied()
-    }
-
     pub(crate) fn fail_all(&mut self, failure: &Failure) {
         let waiting = core::mem::take(&mut self.waiting);
         for token in waiting.into_values() {

@@ -952,21 +952,6 @@ impl ClientCore {
                     self.completions
                         .complete_id(*id, Completion::Failed(failure));
                 }
-                Event::SessionLost { .. } => {
-                    // QoS 2 messages the broker received but did not complete are dropped
-                    // by the Session on a fresh session: their ids are free now, and their
-                    // completions fail at once instead of never (SPEC "Exactly once,
-                    // bounded"). Ids still in use are being sent again and stay waiting.
-                    let gone: Vec<PacketId> = self
-                        .completions
-                        .waiting_ids()
-                        .filter(|id| !self.session.is_packet_id_in_use(*id))
-                        .collect();
-                    for id in gone {
-                        self.completions
-                            .complete_id(id, Completion::Failed(Failure::SessionLost));
-                    }
-                }
                 Event::Connected {
                     session_present,
                     properties,

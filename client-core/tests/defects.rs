@@ -10,7 +10,7 @@ use mqtt_sansio_client::{
     ClientState, CommandError, Completion, DisconnectRequest, Failure, OutgoingPublish,
     PublishOutcome, StopReason, SubscribeProperties, HIGH_WATER,
 };
-use mqtt_session::{Backoff, DisconnectReason, Event, PublishError};
+use mqtt_session::{Backoff, Command, DisconnectReason, Event, PublishError};
 use support::{options, Harness, Script, Seen};
 
 fn publish(h: &mut Harness, topic: &str, qos: QoS) -> mqtt_sansio_client::Token {
@@ -198,10 +198,13 @@ fn resubscribes_by_default_after_session_loss() {
         .filter(|s| matches!(s, Seen::Subscribe { filters, .. } if filters == &["s/#"]))
         .collect();
     assert_eq!(subscribes.len(), 2, "{:?}", h.broker.seen);
-    assert!(h
+    // The event reaches callbacks too: it has a command a dispatcher can match.
+    let lost = h
         .events
         .iter()
-        .any(|e| matches!(e, Event::SessionLost { .. })));
+        .find(|e| matches!(e, Event::SessionLost { .. }))
+        .expect("SessionLost reported");
+    assert_eq!(lost.command(), Some(Command::SessionLost));
 }
 
 // ---------------------------------------------------------------- defect 5
@@ -300,7 +303,7 @@ fn reconnect_reports_a_local_reason_and_connects_again() {
     assert_eq!(h.opens.len(), opens + 1, "dialled again without delay");
     assert_eq!(h.core.state(), ClientState::Connected);
     let reason = h.core.last_disconnect().unwrap();
-    assert_ne!(reason, DisconnectReason::TransportClosed);
+    assert_eq!(reason, DisconnectReason::ReconnectRequested);
     assert!(!h
         .broker
         .seen
