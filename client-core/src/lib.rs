@@ -30,8 +30,14 @@ extern crate std;
 mod compat;
 mod completion;
 mod core;
+#[cfg(feature = "std")]
+mod hosted;
+#[cfg(feature = "net")]
+mod net;
 mod options;
 mod poison;
+#[cfg(feature = "tls")]
+mod tls;
 mod txbuf;
 
 pub use crate::compat::CancelError;
@@ -43,12 +49,24 @@ pub use crate::core::{
     Action, ClientCore, ClientState, CommandError, ConnectUpdate, DisconnectRequest,
     OutgoingPublish, SubscribeProperties,
 };
+#[cfg(feature = "std")]
+pub use crate::hosted::{
+    lock, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, Callback, CallbackFailure,
+    CallbackResult, ClientError, ClientOptions, Connected, Hooks, Reconnecting, Shared,
+    SharedState, SockKeepalive, StdClock, StreamState, MAX_CALLBACK_FAILURES,
+};
+#[cfg(feature = "net")]
+pub use crate::net::apply_socket_options;
 pub use crate::options::{
     ConnectProperties, CoreOptions, Credentials, LastWill, ReconnectPolicy, ServerAddr,
     WillProperties, DEFAULT_MAX_TRANSMIT_BYTES,
 };
 pub use crate::poison::PoisonTracker;
+#[cfg(feature = "tls")]
+pub use crate::tls::TlsConfig;
 pub use crate::txbuf::{TxBuffer, HIGH_WATER};
 
 pub use mqtt_proto;
 pub use mqtt_session;
+#[cfg(feature = "tls")]
+pub use rustls;
