@@ -309,6 +309,37 @@ impl fmt::Display for PublishFailure {
     }
 }
 
+/// A [`Session::cancel_publish`](crate::Session::cancel_publish) the Session refused.
+/// Nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CancelError {
+    /// No outgoing QoS 1/2 message has this packet identifier (it completed, failed, or was
+    /// never published; QoS 0 publishes have none).
+    NotFound,
+    /// The PUBLISH was already transmitted (on this or an earlier connection): the broker may
+    /// have delivered it, so it can no longer be taken back; wait for its completion.
+    AlreadySent,
+}
+
+impl fmt::Display for CancelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotFound => f.write_str(
+                "no outgoing QoS 1/2 message has this packet identifier; it may have completed \
+                 or failed already",
+            ),
+            Self::AlreadySent => f.write_str(
+                "the message was already sent and may have been delivered; wait for its \
+                 acknowledgement or failure instead",
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for CancelError {}
+
 /// Why a SUBSCRIBE or UNSUBSCRIBE the Session had accepted was given up later, reported by
 /// [`Event::RequestFailed`](crate::Event::RequestFailed). Its packet identifier is free again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

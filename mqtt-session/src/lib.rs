@@ -122,8 +122,8 @@ pub use backoff::Backoff;
 pub use config::{ConnectOptions, SessionConfig, TopicAliasPolicy, NO_PACKET_SIZE_LIMIT};
 pub use dispatch::{packet_id_condition, topic_condition, Condition, Dispatcher, HandlerId};
 pub use error::{
-    ConnectError, DisconnectError, DisconnectReason, ProtocolError, PublishError, PublishFailure,
-    RequestFailure, SubscribeError,
+    CancelError, ConnectError, DisconnectError, DisconnectReason, ProtocolError, PublishError,
+    PublishFailure, RequestFailure, SubscribeError,
 };
 pub use event::{Command, Event};
 pub use io::{Input, Output};

@@ -33,6 +33,10 @@ pub(crate) struct Outgoing {
     pub(crate) published_before: bool,
     /// Transmitted on the current connection (so it counts against the window).
     pub(crate) sent_on_connection: bool,
+    /// The PUBLISH went out on some connection, even one to a broker session since lost
+    /// (which clears `published_before`): such a message may have been delivered, so it
+    /// can no longer be cancelled.
+    pub(crate) ever_sent: bool,
 }
 
 /// A SUBSCRIBE or UNSUBSCRIBE waiting for its acknowledgement.

@@ -7,9 +7,65 @@
 //! a publish never sent can be cancelled; a local close reports the application's reason.
 mod support;
 
-use mqtt_proto::QoS;
-use mqtt_session::{Command, DisconnectReason, Dispatcher, Event, PublishFailure, SessionState};
+use mqtt_proto::{Ack, Packet, PacketId, ProtocolVersion, QoS, ReasonCode};
+use mqtt_session::{
+    CancelError, Command, DisconnectReason, Dispatcher, Event, PublishFailure, SessionConfig,
+    SessionState,
+};
 use support::Pair;
+
+/// A connected v5 pair whose broker withholds PUBACK/PUBREC, with `n` QoS 1 messages sent.
+fn unacknowledged(client_id: &str, n: usize) -> (Pair, Vec<PacketId>) {
+    let mut pair = Pair::v5(client_id, false);
+    pair.connect(0);
+    pair.broker.script.withhold_pub_acks = true;
+    let ids = (0..n)
+        .map(|i| {
+            pair.client
+                .publish(
+                    pair.now,
+                    "t",
+                    format!("m{i}").as_bytes(),
+                    QoS::AtLeastOnce,
+                    false,
+                )
+                .unwrap()
+                .unwrap()
+        })
+        .collect();
+    pair.drive();
+    (pair, ids)
+}
+
+/// The broker acknowledges `acked` and then sends DISCONNECT `reason`, in one read.
+fn ack_then_disconnect(pair: &mut Pair, acked: &[Packet<'_>], reason: ReasonCode) {
+    for p in acked {
+        pair.broker.send_packet(p.clone());
+    }
+    pair.broker.disconnect_client(reason);
+    let reads = pair.reads.len();
+    pair.drive();
+    assert_eq!(
+        pair.reads.len(),
+        reads + 1,
+        "acks and DISCONNECT in one read"
+    );
+    assert_eq!(pair.client.state(), SessionState::Disconnected);
+}
+
+fn failed(pair: &Pair, id: PacketId) -> Vec<PublishFailure> {
+    pair.all_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::PublishFailed {
+                id: Some(i),
+                reason,
+                ..
+            } if i == id => Some(reason),
+            _ => None,
+        })
+        .collect()
+}
 
 /// A v5 pair with one confirmed subscription and one QoS 1 message the broker never
 /// acknowledged, reconnected to a broker that lost the session.
@@ -194,4 +250,307 @@ fn handle_closed_still_reports_the_transport() {
             ..
         }]
     ));
+}
+
+#[test]
+fn rejected_candidate_is_the_oldest_sent_unacknowledged_message_after_an_error_disconnect() {
+    // SPEC "Exactly once, bounded": a DISCONNECT right after a message is a rejection of it.
+    // The broker acks in order, so the acks before its DISCONNECT (same read) settle the
+    // earlier messages and the candidate is the first one left.
+    let (mut pair, ids) = unacknowledged("candidate", 3);
+    assert_eq!(pair.client.rejected_candidate(), None);
+    ack_then_disconnect(
+        &mut pair,
+        &[Packet::PubAck(Ack::new(ids[0]))],
+        ReasonCode::TopicAliasInvalid,
+    );
+    assert_eq!(
+        pair.client.rejected_candidate(),
+        Some((ids[1], ReasonCode::TopicAliasInvalid))
+    );
+    // Valid until the next connect.
+    pair.broker.script.withhold_pub_acks = false;
+    pair.reconnect(0);
+    assert_eq!(pair.client.rejected_candidate(), None);
+
+    // QoS 2: a PUBREC'd message is past rejection (PUBREL goes out next); the candidate is
+    // the next one still awaiting its PUBREC.
+    pair.broker.script.withhold_pubcomp = true;
+    let x = pair
+        .client
+        .publish(pair.now, "t", b"x", QoS::ExactlyOnce, false)
+        .unwrap()
+        .unwrap();
+    pair.drive();
+    pair.broker.script.withhold_pub_acks = true;
+    let y = pair
+        .client
+        .publish(pair.now, "t", b"y", QoS::ExactlyOnce, false)
+        .unwrap()
+        .unwrap();
+    pair.drive();
+    assert!(pair.has_event(|e| matches!(e, Event::PubRec { id, .. } if *id == x)));
+    ack_then_disconnect(&mut pair, &[], ReasonCode::PayloadFormatInvalid);
+    assert_eq!(
+        pair.client.rejected_candidate(),
+        Some((y, ReasonCode::PayloadFormatInvalid))
+    );
+}
+
+#[test]
+fn no_rejected_candidate_without_an_error_disconnect() {
+    // A normal DISCONNECT (0x00 < 0x80) is no verdict on a message.
+    let (mut pair, ids) = unacknowledged("no-candidate", 2);
+    ack_then_disconnect(&mut pair, &[], ReasonCode::NORMAL_DISCONNECTION);
+    assert_eq!(pair.client.rejected_candidate(), None);
+    // Everything acknowledged before the error DISCONNECT: nothing to blame.
+    pair.reconnect(0);
+    let acks: Vec<Packet<'_>> = ids.iter().map(|&id| Packet::PubAck(Ack::new(id))).collect();
+    ack_then_disconnect(&mut pair, &acks, ReasonCode::ImplementationSpecificError);
+    assert_eq!(pair.client.rejected_candidate(), None);
+    // A transport close is none either.
+    pair.reconnect(0);
+    pair.client
+        .publish(pair.now, "t", b"z", QoS::AtLeastOnce, false)
+        .unwrap();
+    pair.drive();
+    pair.drop_connection();
+    assert_eq!(pair.client.rejected_candidate(), None);
+}
+
+#[test]
+fn abandon_frees_the_id_and_later_messages_flow() {
+    let mut config = SessionConfig::new("abandon", false, ProtocolVersion::V5);
+    config.max_inflight = 1;
+    let mut pair = Pair::new(config);
+    pair.connect(0);
+    pair.broker.script.withhold_pub_acks = true;
+    let poison = pair
+        .client
+        .publish(pair.now, "t", b"poison", QoS::AtLeastOnce, false)
+        .unwrap()
+        .unwrap();
+    // Behind the full window.
+    let next = pair
+        .client
+        .publish(pair.now, "t", b"next", QoS::AtLeastOnce, false)
+        .unwrap()
+        .unwrap();
+    pair.drive();
+    ack_then_disconnect(&mut pair, &[], ReasonCode::TopicAliasInvalid);
+    let (id, reason) = pair.client.rejected_candidate().unwrap();
+    assert_eq!(id, poison);
+
+    assert!(pair.client.abandon_publish(pair.now, id, reason));
+    pair.flush_client();
+    assert_eq!(
+        failed(&pair, poison),
+        vec![PublishFailure::Rejected {
+            reason: ReasonCode::TopicAliasInvalid
+        }]
+    );
+    assert_eq!(
+        PublishFailure::Rejected { reason }.reason_code(),
+        ReasonCode::TopicAliasInvalid
+    );
+    assert!(!pair.client.is_packet_id_in_use(poison));
+    assert_eq!(pair.client.rejected_candidate(), None);
+    assert_eq!(pair.client.inflight_len() + pair.client.queued_len(), 1);
+    // Once only.
+    assert!(!pair.client.abandon_publish(pair.now, poison, reason));
+
+    pair.broker.script.withhold_pub_acks = false;
+    let sent = pair.broker.received("PUBLISH").len();
+    pair.reconnect(0);
+    assert!(pair.has_event(|e| matches!(e, Event::PubAck { id, .. } if *id == next)));
+    let resent = pair.broker.received_packets("PUBLISH");
+    let resent_ids: Vec<_> = resent[sent..]
+        .iter()
+        .map(|p| match p {
+            Packet::Publish(p) => p.qos.packet_id(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        resent_ids,
+        vec![Some(next)],
+        "the abandoned one is never resent"
+    );
+    let later = pair
+        .client
+        .publish(pair.now, "t", b"later", QoS::AtLeastOnce, false)
+        .unwrap()
+        .unwrap();
+    pair.drive();
+    assert!(pair.has_event(|e| matches!(e, Event::PubAck { id, .. } if *id == later)));
+    assert_eq!(pair.client.packet_ids_in_use(), 0);
+}
+
+#[test]
+fn abandon_takes_queued_messages_and_never_one_past_pubrec() {
+    let mut pair = Pair::v5("abandon-q2", false);
+    // Queued while disconnected: never sent, its id free at once.
+    let queued = pair
+        .client
+        .publish(pair.now, "t", b"q", QoS::ExactlyOnce, false)
+        .unwrap()
+        .unwrap();
+    assert!(pair
+        .client
+        .abandon_publish(pair.now, queued, ReasonCode::QuotaExceeded));
+    pair.flush_client();
+    assert_eq!(
+        failed(&pair, queued),
+        vec![PublishFailure::Rejected {
+            reason: ReasonCode::QuotaExceeded
+        }]
+    );
+    assert_eq!(pair.client.queued_len(), 0);
+    assert!(!pair.client.is_packet_id_in_use(queued));
+
+    pair.connect(0);
+    pair.broker.script.withhold_pubcomp = true;
+    let released = pair
+        .client
+        .publish(pair.now, "t", b"r", QoS::ExactlyOnce, false)
+        .unwrap()
+        .unwrap();
+    pair.drive();
+    pair.broker.script.withhold_pub_acks = true;
+    let sent = pair
+        .client
+        .publish(pair.now, "t", b"s", QoS::ExactlyOnce, false)
+        .unwrap()
+        .unwrap();
+    pair.drive();
+    pair.drop_connection();
+    // PUBREL went out: the broker holds the message, it must be completed.
+    assert!(!pair
+        .client
+        .abandon_publish(pair.now, released, ReasonCode::QuotaExceeded));
+    assert!(failed(&pair, released).is_empty());
+    // A QoS 2 PUBLISH the broker's session may hold: failed, but its id stays reserved until
+    // that session ends, so a new message under it is not taken for a duplicate.
+    assert!(pair
+        .client
+        .abandon_publish(pair.now, sent, ReasonCode::QuotaExceeded));
+    assert!(pair.client.is_packet_id_in_use(sent));
+    pair.broker.script = Default::default();
+    pair.broker.script.lose_session = true;
+    pair.reconnect(0);
+    assert!(!pair.client.is_packet_id_in_use(sent));
+    assert!(!pair
+        .client
+        .abandon_publish(pair.now, sent, ReasonCode::QuotaExceeded));
+}
+
+#[test]
+fn cancel_takes_back_queued_and_unsent_messages_only() {
+    let mut config = SessionConfig::new("cancel", false, ProtocolVersion::V5);
+    config.max_inflight = 1;
+    let mut pair = Pair::new(config);
+    // Queued while disconnected.
+    let offline = pair
+        .client
+        .publish(pair.now, "t", b"offline", QoS::AtLeastOnce, false)
+        .unwrap()
+        .unwrap();
+    assert_eq!(pair.client.cancel_publish(pair.now, offline), Ok(()));
+    pair.flush_client();
+    assert_eq!(failed(&pair, offline), vec![PublishFailure::Cancelled]);
+    assert!(!pair.client.is_packet_id_in_use(offline));
+    assert_eq!(
+        pair.client.cancel_publish(pair.now, offline),
+        Err(CancelError::NotFound)
+    );
+
+    pair.connect(0);
+    pair.broker.script.withhold_pub_acks = true;
+    let in_flight = pair
+        .client
+        .publish(pair.now, "t", b"in flight", QoS::ExactlyOnce, false)
+        .unwrap()
+        .unwrap();
+    // Behind the full window: not sent yet.
+    let behind = pair
+        .client
+        .publish(pair.now, "t", b"behind", QoS::AtLeastOnce, false)
+        .unwrap()
+        .unwrap();
+    let after = pair
+        .client
+        .publish(pair.now, "t", b"after", QoS::AtLeastOnce, false)
+        .unwrap()
+        .unwrap();
+    pair.drive();
+    assert_eq!(
+        pair.client.cancel_publish(pair.now, in_flight),
+        Err(CancelError::AlreadySent)
+    );
+    assert_eq!(pair.client.cancel_publish(pair.now, behind), Ok(()));
+    pair.flush_client();
+    assert_eq!(failed(&pair, behind), vec![PublishFailure::Cancelled]);
+    assert!(failed(&pair, in_flight).is_empty());
+
+    // Sent on a connection whose broker session is then lost: it may have been delivered,
+    // so it stays AlreadySent although it is sent again "as new".
+    pair.drop_connection();
+    assert_eq!(
+        pair.client.cancel_publish(pair.now, in_flight),
+        Err(CancelError::AlreadySent)
+    );
+    pair.broker.script = Default::default();
+    pair.broker.script.lose_session = true;
+    pair.reconnect(0);
+    assert!(pair.has_event(|e| matches!(e, Event::PubComp { id, .. } if *id == in_flight)));
+    assert!(pair.has_event(|e| matches!(e, Event::PubAck { id, .. } if *id == after)));
+    assert!(
+        pair.broker.accepted.iter().all(|m| m.payload != b"behind"),
+        "the cancelled message never reached the broker"
+    );
+    assert_eq!(
+        pair.client.cancel_publish(pair.now, after),
+        Err(CancelError::NotFound),
+        "completed"
+    );
+    assert_eq!(pair.client.packet_ids_in_use(), 0);
+}
+
+#[test]
+fn an_error_ack_ends_the_flow_without_a_candidate() {
+    // SPEC "Exactly once, bounded", the other half of the rule: a reason code >= 0x80 on
+    // PUBACK / PUBREC (5.0 §4.3.2, §4.3.3) is the broker's verdict at once; the message is
+    // not resent and the id is free. A DISCONNECT after it blames nothing already settled.
+    let (mut pair, ids) = unacknowledged("error-ack", 1);
+    pair.broker.script.withhold_pub_acks = true;
+    let q2 = pair
+        .client
+        .publish(pair.now, "t", b"q2", QoS::ExactlyOnce, false)
+        .unwrap()
+        .unwrap();
+    pair.drive();
+    let nack = |id| Ack {
+        packet_id: id,
+        reason: ReasonCode::QuotaExceeded,
+        properties: mqtt_proto::Properties::EMPTY,
+    };
+    ack_then_disconnect(
+        &mut pair,
+        &[Packet::PubAck(nack(ids[0])), Packet::PubRec(nack(q2))],
+        ReasonCode::UnspecifiedError,
+    );
+    assert!(pair.has_event(|e| matches!(
+        e,
+        Event::PubAck { id, reason: ReasonCode::QuotaExceeded, .. } if *id == ids[0]
+    )));
+    assert!(pair.has_event(|e| matches!(
+        e,
+        Event::PubRec { id, reason: ReasonCode::QuotaExceeded, .. } if *id == q2
+    )));
+    assert_eq!(pair.client.inflight_len(), 0);
+    assert_eq!(pair.client.packet_ids_in_use(), 0);
+    assert_eq!(pair.client.rejected_candidate(), None);
+    assert!(!pair
+        .client
+        .abandon_publish(pair.now, q2, ReasonCode::QuotaExceeded));
 }

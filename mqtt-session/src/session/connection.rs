@@ -99,6 +99,7 @@ impl Session {
         self.incoming_aliases.clear();
         self.auth_method = auth_method;
         self.reauthenticating = false;
+        self.rejected_candidate = None;
         // Every alias is forgotten with the old connection [MQTT-3.3.2-7]; none may be used
         // before CONNACK tells the broker's maximum.
         self.aliases.reset(0);

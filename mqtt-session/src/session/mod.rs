@@ -23,6 +23,7 @@ use crate::transmit::TransmitQueue;
 
 mod auth;
 mod connection;
+mod give_up;
 mod inbound;
 mod outbound;
 mod packet_size;
@@ -162,6 +163,9 @@ pub struct Session {
     /// reused, a new message would look like a duplicate of that one there and be dropped.
     /// Freed when the broker's session ends (see `packet_size.rs`).
     held_ids: Vec<PacketId>,
+    /// The message the broker's last error DISCONNECT most likely answered, with its reason
+    /// (see [`Session::rejected_candidate`]); cleared by `connect`.
+    rejected_candidate: Option<(PacketId, ReasonCode)>,
 }
 
 impl Session {
@@ -200,6 +204,7 @@ impl Session {
             blocked: false,
             authenticator: None,
             held_ids: Vec::new(),
+            rejected_candidate: None,
         }
     }
 
@@ -637,6 +642,11 @@ impl Session {
             Packet::Disconnect(d) => {
                 if self.v() == ProtocolVersion::V311 {
                     return self.violation(SERVER_PACKET, "a 3.1.1 server never sends DISCONNECT");
+                }
+                if d.reason.is_error() {
+                    // Before connection_ended clears the per-connection flags.
+                    self.rejected_candidate =
+                        self.oldest_unacknowledged_sent().map(|id| (id, d.reason));
                 }
                 self.tx.clear();
                 self.connection_ended_with(

@@ -221,6 +221,7 @@ impl Session {
             state,
             published_before: false,
             sent_on_connection: false,
+            ever_sent: false,
         });
         self.unsent += 1;
     }
@@ -396,6 +397,7 @@ pub(super) fn transmit_outgoing(
             };
             let _ = aliases.push_publish(tx, p, max, v);
             o.published_before = true;
+            o.ever_sent = true;
             o.sent_on_connection = true;
             return;
         }
