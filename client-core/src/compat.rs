@@ -1,33 +1,12 @@
-//! Calls into the parts of the Session API that branch `p1-session` adds (issue 10, piece 1).
-//!
-//! SHIM(p1-session): the functions marked so stand in for Session calls that branch has not
-//! delivered yet (rejected candidate, abandon, cancel), with the closest behaviour the current
-//! Session allows. When they land, replace each body with the real call; nothing outside
-//! this file needs to change.
+//! The Session calls the core makes for issue 10's client support (piece 1 in
+//! mqtt-session), in one place.
 
 use mqtt_proto::{PacketId, ReasonCode};
 use mqtt_session::{DisconnectReason, Instant, PublishFailure, Session};
 
+pub use mqtt_session::CancelError;
+
 use crate::completion::Failure;
-
-/// Why a cancel was refused (SHIM(p1-session): becomes `mqtt_session::CancelError`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CancelError {
-    /// No queued publish has this token (finished, or never had a packet identifier).
-    NotFound,
-    /// The publish was already sent at least once: the broker may hold it.
-    AlreadySent,
-}
-
-impl core::fmt::Display for CancelError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            Self::NotFound => "no queued publish with this token",
-            Self::AlreadySent => "the publish was already sent; the broker may hold it",
-        })
-    }
-}
 
 /// The local reason recorded when the application asked for a reconnection.
 pub(crate) const RECONNECT_REQUESTED: DisconnectReason = DisconnectReason::ReconnectRequested;
@@ -37,31 +16,29 @@ pub(crate) fn close(session: &mut Session, now: Instant, reason: DisconnectReaso
     session.close(now, reason);
 }
 
-/// The publish the broker's error DISCONNECT refused.
-/// SHIM(p1-session): becomes `session.rejected_candidate()`.
-pub(crate) fn rejected_candidate(_session: &Session) -> Option<(PacketId, ReasonCode)> {
-    None
+/// The publish the broker's error DISCONNECT refused: the oldest sent on that connection and
+/// not acknowledged (the broker acknowledges in order).
+pub(crate) fn rejected_candidate(session: &Session) -> Option<(PacketId, ReasonCode)> {
+    session.rejected_candidate()
 }
 
-/// Gives up a publish the broker keeps refusing.
-/// SHIM(p1-session): becomes `session.abandon_publish(now, id, reason)`.
+/// Gives up a publish the broker keeps refusing; its `PublishFailed { Rejected }` follows.
 pub(crate) fn abandon_publish(
-    _session: &mut Session,
-    _now: Instant,
-    _id: PacketId,
-    _reason: ReasonCode,
+    session: &mut Session,
+    now: Instant,
+    id: PacketId,
+    reason: ReasonCode,
 ) -> bool {
-    false
+    session.abandon_publish(now, id, reason)
 }
 
-/// Removes a publish not yet sent.
-/// SHIM(p1-session): becomes `session.cancel_publish(now, id)`.
+/// Removes a publish never sent; its `PublishFailed { Cancelled }` follows.
 pub(crate) fn cancel_publish(
-    _session: &mut Session,
-    _now: Instant,
-    _id: PacketId,
+    session: &mut Session,
+    now: Instant,
+    id: PacketId,
 ) -> Result<(), CancelError> {
-    Err(CancelError::NotFound)
+    session.cancel_publish(now, id)
 }
 
 /// What a `PublishFailed` means for its completion. `attempts` is the poison count when the

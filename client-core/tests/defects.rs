@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use mqtt_proto::{ProtocolVersion, QoS, ReasonCode, Subscription, TopicFilter};
 use mqtt_sansio_client::{
-    ClientState, CommandError, Completion, DisconnectRequest, Failure, OutgoingPublish,
-    PublishOutcome, StopReason, SubscribeProperties, HIGH_WATER,
+    CancelError, ClientState, CommandError, Completion, DisconnectRequest, Failure,
+    OutgoingPublish, PublishOutcome, StopReason, SubscribeProperties, HIGH_WATER,
 };
 use mqtt_session::{Backoff, Command, DisconnectReason, Event, PublishError};
 use support::{options, Harness, Script, Seen};
@@ -205,6 +205,68 @@ fn resubscribes_by_default_after_session_loss() {
         .find(|e| matches!(e, Event::SessionLost { .. }))
         .expect("SessionLost reported");
     assert_eq!(lost.command(), Some(Command::SessionLost));
+}
+
+// ---------------------------------------------------------------- defect 4
+
+/// A message the broker answers with an error DISCONNECT (0x94 here) on every connection is
+/// given up after `max_delivery_attempts` (3) with the broker's reason, instead of being
+/// resent forever; the message behind it is then delivered and acknowledged.
+#[test]
+fn poison_message_fails_after_n_attempts_and_the_next_one_flows() {
+    let mut h = connected(ProtocolVersion::V5);
+    h.broker.script.session_present = true;
+    h.broker.script.disconnect_on_topic =
+        Some(("poison".to_string(), ReasonCode::TopicAliasInvalid));
+    let poison = publish(&mut h, "poison", QoS::AtLeastOnce);
+    let good = publish(&mut h, "good", QoS::AtLeastOnce);
+    h.run_for(Duration::from_secs(30));
+
+    assert_eq!(
+        h.completion(poison),
+        Some(&Completion::Failed(Failure::Rejected {
+            reason: ReasonCode::TopicAliasInvalid,
+            attempts: 3
+        }))
+    );
+    assert_eq!(h.seen_publishes("poison"), 3, "{:?}", h.broker.seen);
+    assert!(matches!(
+        h.completion(good),
+        Some(Completion::Published(PublishOutcome::Acknowledged(_)))
+    ));
+    assert_eq!(h.core.state(), ClientState::Connected);
+    assert_eq!(
+        h.broker.connects, 4,
+        "three refused connections, then one that stays"
+    );
+}
+
+/// A publish queued and never sent can be cancelled: its token fails with Cancelled and the
+/// broker never sees it. One already sent cannot be taken back.
+#[test]
+fn cancel_removes_a_queued_publish_but_not_a_sent_one() {
+    let mut h = Harness::new(options(ProtocolVersion::V311), Script::default());
+    let queued = h
+        .core
+        .publish(
+            h.now,
+            &OutgoingPublish::new("later", b"x", QoS::AtLeastOnce, false),
+        )
+        .unwrap();
+    h.core.cancel(h.now, queued).unwrap();
+    h.step();
+    assert_eq!(
+        h.completion(queued),
+        Some(&Completion::Failed(Failure::Cancelled))
+    );
+    h.start();
+    assert_eq!(h.seen_publishes("later"), 0);
+
+    h.broker.script.ack_publishes = false;
+    let sent = publish(&mut h, "now", QoS::AtLeastOnce);
+    assert_eq!(h.core.cancel(h.now, sent), Err(CancelError::AlreadySent));
+    let qos0 = publish(&mut h, "q0", QoS::AtMostOnce);
+    assert_eq!(h.core.cancel(h.now, qos0), Err(CancelError::NotFound));
 }
 
 // ---------------------------------------------------------------- defect 5
