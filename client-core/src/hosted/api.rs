@@ -40,7 +40,7 @@ macro_rules! client_api {
         unsubscribe(register = $ureg:expr) = |$uc:ident, $ut:ident| -> $uret:ty $ubody:block $(,)?
     ) => {
         impl $client {
-            fn __shared(&self) -> &$crate::Shared<$client> {
+            fn __shared(&self) -> &$crate::Shared<Self> {
                 let $sc = self;
                 $shared
             }
