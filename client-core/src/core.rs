@@ -523,13 +523,15 @@ impl ClientCore {
         (!pending.is_empty()).then_some(pending)
     }
 
-    /// The next Session event, after the core's own bookkeeping on it.
+    /// The next Session event, after the core's own bookkeeping on it. Drain it after every
+    /// call: events wait here until taken.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
-    /// The next finished command.
+    /// The next finished command. Drain it after every call: QoS 0 publishes complete at
+    /// once, so completions wait here until taken.
     #[must_use]
     pub fn poll_completion(&mut self) -> Option<(Token, Completion)> {
         self.completions.pop()

@@ -162,6 +162,28 @@ fn disconnect_stops_at_the_drain_deadline() {
     assert_eq!(h.broker.qos0_received, 0);
 }
 
+/// 5.0: the DISCONNECT after the drain carries the caller's reason code, and a new Session
+/// Expiry Interval is remembered for the next CONNECT [MQTT-3.14.2-2].
+#[test]
+fn disconnect_sends_the_reason_code_and_properties_in_v5() {
+    let mut h = connected(ProtocolVersion::V5);
+    h.core.disconnect(
+        h.now,
+        DisconnectRequest {
+            reason: ReasonCode::DisconnectWithWillMessage,
+            session_expiry: Some(120),
+            ..DisconnectRequest::default()
+        },
+    );
+    h.run_for(Duration::from_secs(1));
+    assert_eq!(
+        h.broker.seen.last(),
+        Some(&Seen::Disconnect(ReasonCode::DisconnectWithWillMessage))
+    );
+    assert_eq!(h.core.session().config().session_expiry_interval, Some(120));
+    assert_eq!(h.stopped, Some(StopReason::Disconnected));
+}
+
 // ---------------------------------------------------------------- defect 3
 
 /// Resubscription on session loss is on by default in the client layer: after a broker

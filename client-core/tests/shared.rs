@@ -185,6 +185,45 @@ fn events_reach_callbacks_and_the_claimed_queue() {
     assert!(c.shared.lock().read_paused());
 }
 
+/// before_reconnect runs before a reconnection (not before the first connection) and
+/// learns why the last connection ended; before_connect runs every time.
+#[test]
+fn before_open_runs_the_reconnect_hook_only_on_reconnection() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (s1, s2) = (seen.clone(), seen.clone());
+    let options = ClientOptions::new()
+        .before_reconnect(move |r| s1.lock().unwrap().push(format!("reconnect:{:?}", r.reason)))
+        .before_connect(move |_| s2.lock().unwrap().push("connect".to_string()));
+    let c = client(options);
+    let now = c.shared.clock().now();
+    let _ = c.shared.lock().core.start(now);
+    let first = c.shared.lock().core.poll_action(now);
+    c.shared.before_open(&first);
+    c.shared.lock().core.handle_opened(now).unwrap();
+    let _ = open_and_write(&c);
+    read(&c, &connack(ProtocolVersion::V311));
+    c.reconnect().unwrap();
+    let close = c.shared.lock().core.poll_action(now);
+    assert_eq!(close, Action::Close);
+    c.shared.lock().core.handle_closed(now);
+    let again = c.shared.lock().core.poll_action(now);
+    assert!(
+        matches!(
+            again,
+            Action::Open {
+                reconnect: true,
+                ..
+            }
+        ),
+        "{again:?}"
+    );
+    c.shared.before_open(&again);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["connect", "reconnect:Some(ReconnectRequested)", "connect"]
+    );
+}
+
 /// A callback's error or panic is reported, not swallowed, and the client goes on.
 #[test]
 fn callback_failures_are_reported() {

@@ -471,6 +471,44 @@ impl<C> Shared<C> {
         self.lock().failures.drain(..).collect()
     }
 
+    /// Runs the hooks due before dialling for `action`: `before_reconnect` when it is a
+    /// reconnection, then `before_connect` (every CONNECT, the first included). Call it on
+    /// every [`Action::Open`](crate::Action::Open) before dialling, outside the lock.
+    pub fn before_open(&self, action: &crate::Action) {
+        let crate::Action::Open {
+            attempt, reconnect, ..
+        } = action
+        else {
+            return;
+        };
+        if *reconnect {
+            let reason = self.lock().core.last_disconnect();
+            self.run_before_reconnect(&Reconnecting {
+                attempt: *attempt,
+                reason,
+            });
+        }
+        self.run_before_connect();
+    }
+
+    /// Blocks until a QoS 0 publish would be accepted (room after `QueueFull`), the client
+    /// closed, or `timeout` passed; returns whether there is room.
+    pub fn wait_room(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let waker = thread_waker();
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if self.poll_room(&mut cx).is_ready() {
+                return self.lock().closed.is_none();
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            thread::park_timeout(deadline - now);
+        }
+    }
+
     /// Runs the `before_connect` hook on the next CONNECT's credentials and will, outside
     /// the lock, and applies what it changed.
     pub fn run_before_connect(&self) {
