@@ -7,7 +7,9 @@ use mqtt_proto::{PacketId, ReasonCode};
 /// The broker acknowledges in order, so when it sends an error DISCONNECT the oldest publish
 /// sent on that connection and not acknowledged is the one it refused (the Session reports
 /// it as `rejected_candidate`). A message that keeps being refused would otherwise be sent
-/// again on every reconnect, forever, and block the messages behind it (issue 10, defect 4).
+/// again on every reconnect, forever, and block the messages behind it (issue 10, defect 4);
+/// SPEC "Exactly once, bounded": it fails with the broker's reason after a bounded number of
+/// attempts and is never resent forever.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoisonTracker {
     current: Option<(PacketId, ReasonCode, u32)>,

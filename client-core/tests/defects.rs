@@ -186,7 +186,8 @@ fn disconnect_sends_the_reason_code_and_properties_in_v5() {
 
 // ---------------------------------------------------------------- defect 3
 
-/// Resubscription on session loss is on by default in the client layer: after a broker
+/// SPEC "Exactly once, bounded" ("Subscriptions are restored by default and the application
+/// is told"): resubscription on session loss is on by default in the client layer: after a broker
 /// restart without the session, the subscriptions are sent again without the application
 /// doing anything, and SessionLost is reported.
 #[test]
@@ -231,8 +232,8 @@ fn resubscribes_by_default_after_session_loss() {
 
 // ---------------------------------------------------------------- defect 4
 
-/// A message the broker answers with an error DISCONNECT (0x94 here) on every connection is
-/// given up after `max_delivery_attempts` (3) with the broker's reason, instead of being
+/// SPEC "Exactly once, bounded": a message the broker answers with an error DISCONNECT (0x94
+/// here) on every connection is given up after `max_delivery_attempts` (3) with the broker's reason, instead of being
 /// resent forever; the message behind it is then delivered and acknowledged.
 #[test]
 fn poison_message_fails_after_n_attempts_and_the_next_one_flows() {
