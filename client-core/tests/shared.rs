@@ -1,5 +1,6 @@
 //! The std layer: one options type with client defaults, hooks that take context values,
 //! events to callbacks and to a claimed queue, waits by token, and `client_api!`.
+#![cfg(feature = "std")]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
