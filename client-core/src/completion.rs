@@ -1,0 +1,204 @@
+//! Completions: every command gets a [`Token`], and exactly one [`Completion`] per token.
+//!
+//! Tokens, not packet identifiers, name completions: an identifier is freed and reused as
+//! soon as its flow ends, so a waiter keyed by id could be completed by a later message.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+
+use mqtt_proto::{PacketId, ReasonCode};
+use mqtt_session::{AckProperties, ConnAckProperties, DisconnectReason, PublishFailure};
+use smallvec::SmallVec;
+
+/// Which command a [`Token`] belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TokenKind {
+    /// The first connection ([`ClientCore::start`](crate::ClientCore::start)).
+    Connect,
+    /// A publish.
+    Publish,
+    /// A SUBSCRIBE.
+    Subscribe,
+    /// An UNSUBSCRIBE.
+    Unsubscribe,
+}
+
+/// Names one command's completion; carries the packet identifier (the seed's `mid`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Token {
+    seq: u64,
+    id: Option<PacketId>,
+    kind: TokenKind,
+}
+
+impl Token {
+    pub(crate) fn new(seq: u64, id: Option<PacketId>, kind: TokenKind) -> Self {
+        Self { seq, id, kind }
+    }
+
+    /// The packet identifier of the command (`None` for QoS 0 and the connect token).
+    pub fn packet_id(&self) -> Option<PacketId> {
+        self.id
+    }
+
+    /// Which command this is.
+    pub fn kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    /// A number unique among the tokens of one client (for maps keyed by token).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+/// The broker's acknowledgement: reason code plus the 5.0 reason string and user properties.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ack {
+    /// The reason code (always Success in 3.1.1).
+    pub reason: ReasonCode,
+    /// 5.0 reason string and user properties.
+    pub properties: AckProperties,
+}
+
+/// How a publish ended when the broker answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// PUBACK / PUBCOMP with a success code (QoS 0: at once, when accepted).
+    Acknowledged(Ack),
+    /// PUBACK / PUBREC with an error code (5.0): the broker refused the message.
+    Rejected(Ack),
+}
+
+/// How a SUBSCRIBE or UNSUBSCRIBE ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscribeOutcome {
+    /// One code per filter, in order (3.1.1 UNSUBACK: empty).
+    pub results: SmallVec<[ReasonCode; 4]>,
+    /// 5.0 reason string and user properties.
+    pub properties: AckProperties,
+}
+
+/// How the first connection ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectOutcome {
+    /// Whether the broker resumed a stored session.
+    pub session_present: bool,
+    /// What the 5.0 CONNACK said (empty in 3.1.1).
+    pub properties: Box<ConnAckProperties>,
+}
+
+/// Why the client stopped for good.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// `disconnect` was called.
+    Disconnected,
+    /// The broker refused the connection for a reason retrying cannot fix (bad credentials,
+    /// not authorized, bad authentication method) and
+    /// [`ReconnectPolicy::retry_on_auth_refusal`](crate::ReconnectPolicy::retry_on_auth_refusal) is off.
+    Refused(ReasonCode),
+    /// The backoff's attempt bound was reached; the last connection ended for this reason
+    /// (`None`: dialling failed).
+    AttemptsExhausted(Option<DisconnectReason>),
+    /// Automatic reconnection is off and the connection ended.
+    AutoReconnectOff(Option<DisconnectReason>),
+    /// The first connection failed and
+    /// [`ReconnectPolicy::retry_first_connect`](crate::ReconnectPolicy::retry_first_connect) is off.
+    FirstConnectFailed(Option<DisconnectReason>),
+}
+
+/// Why a completion failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The broker started a fresh session while this QoS 2 message was received (PUBREC)
+    /// but not completed: it cannot be confirmed, and sending it again could deliver it
+    /// twice (SPEC "Exactly once, bounded").
+    SessionLost,
+    /// The broker answered the message with an error DISCONNECT on `attempts` connections
+    /// in a row; it was given up so that later messages flow.
+    Rejected {
+        /// The reason code of the broker's DISCONNECT.
+        reason: ReasonCode,
+        /// Connections it was sent on.
+        attempts: u32,
+    },
+    /// Given up by the Session for another reason (for example larger than a new broker's
+    /// Maximum Packet Size).
+    Dropped(PublishFailure),
+    /// [`ClientCore::cancel`](crate::ClientCore::cancel) removed it before it was sent.
+    Cancelled,
+    /// The client stopped before an answer came.
+    Stopped(StopReason),
+    /// The connection attempt was refused by the broker.
+    Refused(ReasonCode),
+}
+
+/// One finished command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// The first connection was accepted.
+    Connected(ConnectOutcome),
+    /// A publish was answered.
+    Published(PublishOutcome),
+    /// A SUBSCRIBE was answered.
+    Subscribed(SubscribeOutcome),
+    /// An UNSUBSCRIBE was answered.
+    Unsubscribed(SubscribeOutcome),
+    /// The command failed.
+    Failed(Failure),
+}
+
+/// Tokens waiting for an answer, by packet identifier, and completions ready to be taken.
+#[derive(Debug, Default)]
+pub(crate) struct Completions {
+    next_seq: u64,
+    waiting: BTreeMap<PacketId, Token>,
+    ready: VecDeque<(Token, Completion)>,
+}
+
+impl Completions {
+    pub(crate) fn token(&mut self, id: Option<PacketId>, kind: TokenKind) -> Token {
+        self.next_seq = self.next_seq.wrapping_add(1);
+        let token = Token::new(self.next_seq, id, kind);
+        if let Some(id) = id {
+            self.waiting.insert(id, token);
+        }
+        token
+    }
+
+    /// Completes the token waiting for `id`, if any; returns it.
+    pub(crate) fn complete_id(&mut self, id: PacketId, completion: Completion) -> Option<Token> {
+        let token = self.waiting.remove(&id)?;
+        self.ready.push_back((token, completion));
+        Some(token)
+    }
+
+    pub(crate) fn complete(&mut self, token: Token, completion: Completion) {
+        if let Some(id) = token.id {
+            if self.waiting.get(&id) == Some(&token) {
+                self.waiting.remove(&id);
+            }
+        }
+        self.ready.push_back((token, completion));
+    }
+
+    pub(crate) fn is_waiting(&self, token: &Token) -> bool {
+        token
+            .id
+            .is_some_and(|id| self.waiting.get(&id) == Some(token))
+    }
+
+    pub(crate) fn fail_all(&mut self, failure: &Failure) {
+        let waiting = core::mem::take(&mut self.waiting);
+        for token in waiting.into_values() {
+            self.ready
+                .push_back((token, Completion::Failed(failure.clone())));
+        }
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<(Token, Completion)> {
+        self.ready.pop_front()
+    }
+}

@@ -1,0 +1,334 @@
+//! [`client_api!`](crate::client_api): the inherent methods both clients share, written once.
+
+/// Generates the shared inherent API of a client type: callbacks, publish / subscribe /
+/// unsubscribe (with their 5.0 options and properties), cancel, reconnect, will and
+/// credentials for later connections, and the getters. Same names, same documentation and
+/// same semantics in every transport, by construction.
+///
+/// The transport says how to reach its [`Shared`](crate::Shared) and what a command returns
+/// (a packet id for the blocking client, a completion future for the async one), and
+/// whether that return value waits for the completion (`register`).
+///
+/// ```
+/// use mqtt_sansio_client::{client_api, ClientError, ClientOptions, Shared, Token};
+/// use mqtt_sansio_client::mqtt_proto::PacketId;
+///
+/// /// A client with only the shared API.
+/// pub struct MyClient {
+///     shared: Shared<MyClient>,
+/// }
+///
+/// client_api! {
+///     client = MyClient,
+///     shared = |c| &c.shared,
+///     publish(register = false) = |_c, token| -> Option<PacketId> { token.packet_id() },
+///     subscribe(register = false) = |_c, token| -> Option<PacketId> { token.packet_id() },
+///     unsubscribe(register = false) = |_c, token| -> Option<PacketId> { token.packet_id() },
+/// }
+///
+/// let client = MyClient { shared: Shared::new(&ClientOptions::new(), 1)? };
+/// assert!(!client.is_connected());
+/// # Ok::<(), ClientError>(())
+/// ```
+#[macro_export]
+macro_rules! client_api {
+    (
+        client = $client:ty,
+        shared = |$sc:ident| $shared:expr,
+        publish(register = $preg:expr) = |$pc:ident, $pt:ident| -> $pret:ty $pbody:block,
+        subscribe(register = $sreg:expr) = |$subc:ident, $subt:ident| -> $sret:ty $sbody:block,
+        unsubscribe(register = $ureg:expr) = |$uc:ident, $ut:ident| -> $uret:ty $ubody:block $(,)?
+    ) => {
+        impl $client {
+            fn __shared(&self) -> &$crate::Shared<Self> {
+                let $sc = self;
+                $shared
+            }
+
+            fn __publish_return(&self, token: $crate::Token) -> $pret {
+                let $pc = self;
+                let $pt = token;
+                $pbody
+            }
+
+            fn __subscribe_return(&self, token: $crate::Token) -> $sret {
+                let $subc = self;
+                let $subt = token;
+                $sbody
+            }
+
+            fn __unsubscribe_return(&self, token: $crate::Token) -> $uret {
+                let $uc = self;
+                let $ut = token;
+                $ubody
+            }
+
+            /// Registers a callback for `command` without a condition: the generic callback,
+            /// run when no specific callback's condition is true (a new one replaces the old).
+            ///
+            /// Callbacks run on the client's I/O thread or task, outside any lock: they may
+            /// publish, subscribe and call other commands, but must not wait for a
+            /// completion (that would stop the loop that completes it).
+            pub fn on(
+                &self,
+                command: $crate::mqtt_session::Command,
+                callback: impl FnMut(&Self, &$crate::mqtt_session::Event) -> $crate::CallbackResult
+                    + Send
+                    + 'static,
+            ) -> $crate::mqtt_session::HandlerId {
+                let cb: $crate::Callback<Self> =
+                    ::std::sync::Arc::new(::std::sync::Mutex::new(callback));
+                self.__shared().dispatcher().on(command, cb, None, 0)
+            }
+
+            /// Registers a specific callback: among those whose condition is true for a
+            /// packet of `command`, exactly one runs, the one with the highest priority
+            /// (first registered on a tie).
+            pub fn on_if(
+                &self,
+                command: $crate::mqtt_session::Command,
+                callback: impl FnMut(&Self, &$crate::mqtt_session::Event) -> $crate::CallbackResult
+                    + Send
+                    + 'static,
+                condition: impl Fn(&$crate::mqtt_session::Event) -> bool + Send + 'static,
+                priority: i32,
+            ) -> $crate::mqtt_session::HandlerId {
+                let cb: $crate::Callback<Self> =
+                    ::std::sync::Arc::new(::std::sync::Mutex::new(callback));
+                self.__shared().dispatcher().on(
+                    command,
+                    cb,
+                    Some(::std::boxed::Box::new(condition)),
+                    priority,
+                )
+            }
+
+            /// The seed's `loop(on_message)`: `callback` runs once for every application
+            /// message, whatever its QoS. QoS 2 messages reach it on PUBREL (the seed's
+            /// rule), exactly once.
+            pub fn on_message(
+                &self,
+                callback: impl FnMut(&Self, &$crate::mqtt_session::Event) -> $crate::CallbackResult
+                    + Send
+                    + 'static,
+            ) -> (
+                $crate::mqtt_session::HandlerId,
+                $crate::mqtt_session::HandlerId,
+            ) {
+                let cb: $crate::Callback<Self> =
+                    ::std::sync::Arc::new(::std::sync::Mutex::new(callback));
+                self.__shared().dispatcher().on_message(cb)
+            }
+
+            /// Removes a callback; false if it was not registered.
+            pub fn remove_callback(&self, id: $crate::mqtt_session::HandlerId) -> bool {
+                self.__shared().dispatcher().remove(id).is_some()
+            }
+
+            /// Callback and hook failures (errors and panics) since the last call, oldest
+            /// first (the newest 100 are kept).
+            pub fn take_callback_failures(&self) -> ::std::vec::Vec<$crate::CallbackFailure> {
+                self.__shared().take_callback_failures()
+            }
+
+            /// Publishes a message. QoS 1/2 messages are kept until acknowledged, across
+            /// reconnects; while disconnected or while the window is full they are queued.
+            /// Refused at the call (nothing queued) when invalid, when the queue is full
+            /// (`Publish(QueueFull)`: wait for room) or after `disconnect` (`Closed`).
+            pub fn publish(
+                &self,
+                topic: &str,
+                payload: &[u8],
+                qos: $crate::mqtt_proto::QoS,
+                retain: bool,
+            ) -> ::core::result::Result<$pret, $crate::ClientError> {
+                self.publish_with_properties(
+                    topic,
+                    payload,
+                    qos,
+                    retain,
+                    $crate::mqtt_proto::Properties::EMPTY,
+                )
+            }
+
+            /// [`publish`](Self::publish) with 5.0 PUBLISH properties (message expiry,
+            /// content type, response topic, correlation data, user properties).
+            pub fn publish_with_properties(
+                &self,
+                topic: &str,
+                payload: &[u8],
+                qos: $crate::mqtt_proto::QoS,
+                retain: bool,
+                properties: $crate::mqtt_proto::Properties<'_>,
+            ) -> ::core::result::Result<$pret, $crate::ClientError> {
+                let msg = $crate::OutgoingPublish {
+                    topic,
+                    payload,
+                    qos,
+                    retain,
+                    properties,
+                };
+                let token = self
+                    .__shared()
+                    .command($preg, |core, now| core.publish(now, &msg))?;
+                Ok(self.__publish_return(token))
+            }
+
+            /// Subscribes to topic filters at the given QoS.
+            pub fn subscribe(
+                &self,
+                topics: &[(&str, $crate::mqtt_proto::QoS)],
+            ) -> ::core::result::Result<$sret, $crate::ClientError> {
+                let mut list = ::std::vec::Vec::with_capacity(topics.len());
+                for (filter, qos) in topics {
+                    let filter = $crate::mqtt_proto::TopicFilter::new(filter).map_err(|e| {
+                        $crate::ClientError::Subscribe(
+                            $crate::mqtt_session::SubscribeError::InvalidFilter(e),
+                        )
+                    })?;
+                    list.push($crate::mqtt_proto::Subscription::new(filter, *qos));
+                }
+                self.subscribe_with(&list, &$crate::SubscribeProperties::default())
+            }
+
+            /// Subscribes with 5.0 subscription options (no local, retain as published,
+            /// retain handling), a subscription identifier and user properties.
+            pub fn subscribe_with(
+                &self,
+                subscriptions: &[$crate::mqtt_proto::Subscription<'_>],
+                properties: &$crate::SubscribeProperties,
+            ) -> ::core::result::Result<$sret, $crate::ClientError> {
+                let token = self.__shared().command($sreg, |core, now| {
+                    core.subscribe(now, subscriptions, properties)
+                })?;
+                Ok(self.__subscribe_return(token))
+            }
+
+            /// Unsubscribes from topic filters.
+            pub fn unsubscribe(
+                &self,
+                filters: &[&str],
+            ) -> ::core::result::Result<$uret, $crate::ClientError> {
+                self.unsubscribe_with(filters, &[])
+            }
+
+            /// Unsubscribes, with 5.0 user properties.
+            pub fn unsubscribe_with(
+                &self,
+                filters: &[&str],
+                user_properties: &[(::std::string::String, ::std::string::String)],
+            ) -> ::core::result::Result<$uret, $crate::ClientError> {
+                let mut list = ::std::vec::Vec::with_capacity(filters.len());
+                for filter in filters {
+                    list.push($crate::mqtt_proto::TopicFilter::new(filter).map_err(|e| {
+                        $crate::ClientError::Subscribe(
+                            $crate::mqtt_session::SubscribeError::InvalidFilter(e),
+                        )
+                    })?);
+                }
+                let token = self.__shared().command($ureg, |core, now| {
+                    core.unsubscribe(now, &list, user_properties)
+                })?;
+                Ok(self.__unsubscribe_return(token))
+            }
+
+            /// Cancels a queued publish that was never sent; its completion fails with
+            /// `Cancelled`. A message already sent may be held by the broker and cannot be
+            /// taken back (`Cancel(AlreadySent)`).
+            pub fn cancel(
+                &self,
+                token: $crate::Token,
+            ) -> ::core::result::Result<(), $crate::ClientError> {
+                self.__shared()
+                    .with_core(|core, now| core.cancel(now, token))
+                    .map_err($crate::ClientError::from)
+            }
+
+            /// Drops the connection without DISCONNECT (the broker publishes the will) and
+            /// connects again at once; `last_disconnect` then reports `ReconnectRequested`.
+            /// Unacknowledged messages are resent with their original packet identifiers.
+            pub fn reconnect(&self) -> ::core::result::Result<(), $crate::ClientError> {
+                self.__shared()
+                    .with_core(|core, now| core.reconnect(now))
+                    .map_err($crate::ClientError::from)
+            }
+
+            /// The will of later connections (the seed's `will_set`).
+            pub fn set_will(&self, will: $crate::LastWill) {
+                self.__shared()
+                    .with_core(|core, _| core.set_will(Some(will)));
+            }
+
+            /// No will on later connections (the seed's `will_clear`).
+            pub fn clear_will(&self) {
+                self.__shared().with_core(|core, _| core.set_will(None));
+            }
+
+            /// User name and password of later connections (the seed's `username_pw_set`).
+            pub fn set_username_pw(&self, username: &str, password: Option<&[u8]>) {
+                let credentials = $crate::Credentials {
+                    username: Some(username.into()),
+                    password: password.map(|p| p.to_vec()),
+                };
+                self.__shared()
+                    .with_core(|core, _| core.set_credentials(credentials));
+            }
+
+            /// Whether the broker accepted the current connection.
+            pub fn is_connected(&self) -> bool {
+                self.__shared().lock().core.is_connected()
+            }
+
+            /// Where the client is in its life.
+            pub fn state(&self) -> $crate::ClientState {
+                self.__shared().lock().core.state()
+            }
+
+            /// Whether the last CONNACK resumed a stored session.
+            pub fn session_present(&self) -> bool {
+                self.__shared().lock().core.session_present()
+            }
+
+            /// What the last accepted CONNACK said (5.0 properties; empty in 3.1.1; `None`
+            /// before the first connection).
+            pub fn connack(
+                &self,
+            ) -> ::core::option::Option<$crate::mqtt_session::ConnAckProperties> {
+                self.__shared().lock().core.connack().cloned()
+            }
+
+            /// Why the last connection ended, local reasons (`disconnect`, `reconnect`)
+            /// included.
+            pub fn last_disconnect(
+                &self,
+            ) -> ::core::option::Option<$crate::mqtt_session::DisconnectReason> {
+                self.__shared().lock().core.last_disconnect()
+            }
+
+            /// Publishes not yet completed (in flight and queued).
+            pub fn pending_messages(&self) -> usize {
+                self.__shared().lock().core.pending_messages()
+            }
+
+            /// Runs `f` on the Session (limits, subscriptions, counters) under the lock.
+            pub fn with_session<R>(
+                &self,
+                f: impl FnOnce(&$crate::mqtt_session::Session) -> R,
+            ) -> R {
+                f(self.__shared().lock().core.session())
+            }
+
+            /// The TCP keepalive in effect on the latest connection's socket, read when it
+            /// opened (`Ok(None)`: off or no connection yet).
+            pub fn socket_keepalive(
+                &self,
+            ) -> ::std::io::Result<::core::option::Option<$crate::SockKeepalive>> {
+                match &self.__shared().lock().socket_keepalive {
+                    None => Ok(None),
+                    Some(Ok(k)) => Ok(*k),
+                    Some(Err(kind)) => Err((*kind).into()),
+                }
+            }
+        }
+    };
+}

@@ -1,0 +1,20 @@
+//! The std layer both clients share: options with TLS, socket settings and hooks; one error
+//! type; the clock; the shared handle state (completions, events, callbacks); and the
+//! `client_api!` macro.
+
+mod api;
+pub(crate) mod clock;
+pub(crate) mod error;
+pub(crate) mod options;
+pub(crate) mod shared;
+
+pub use clock::StdClock;
+pub use error::ClientError;
+pub use options::{
+    AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, ClientOptions, Connected, Hooks,
+    Reconnecting, SockKeepalive,
+};
+pub use shared::{
+    lock, Callback, CallbackFailure, CallbackResult, Shared, SharedState, StreamState,
+    MAX_CALLBACK_FAILURES,
+};

@@ -1,0 +1,423 @@
+//! [`ClientOptions`]: the one options type both clients take.
+
+use std::fmt;
+use std::string::{String, ToString};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mqtt_proto::{ProtocolVersion, QoS};
+use mqtt_session::{Backoff, ConnAckProperties, DisconnectReason, SessionConfig, TopicAliasPolicy};
+
+use crate::core::ConnectUpdate;
+use crate::options::{
+    ConnectProperties, CoreOptions, Credentials, LastWill, ReconnectPolicy, ServerAddr,
+};
+#[cfg(feature = "tls")]
+use crate::tls::TlsConfig;
+
+/// TCP keepalive settings: probes after `idle` without traffic, every `interval`, giving up
+/// after `count` unanswered probes (the seed's `sock_keepalive`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SockKeepalive {
+    /// Unanswered probes before the connection is dropped.
+    pub count: u32,
+    /// Idle time before the first probe.
+    pub idle: Duration,
+    /// Time between probes.
+    pub interval: Duration,
+}
+
+/// What a `before_reconnect` hook learns about the attempt about to be made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reconnecting {
+    /// Attempt number since the last stable connection (1 = first).
+    pub attempt: u32,
+    /// Why the last connection ended (`None`: dialling failed).
+    pub reason: Option<DisconnectReason>,
+}
+
+/// What an `after_connect` hook learns about the connection the broker just accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connected {
+    /// Whether the broker resumed a stored session.
+    pub session_present: bool,
+    /// What the 5.0 CONNACK said (empty in 3.1.1).
+    pub properties: ConnAckProperties,
+}
+
+/// A hook run before every CONNECT.
+pub type BeforeConnectHook = Arc<Mutex<dyn FnMut(&mut ConnectUpdate) + Send>>;
+/// A hook run before every reconnection attempt.
+pub type BeforeReconnectHook = Arc<Mutex<dyn FnMut(&Reconnecting) + Send>>;
+/// A hook run after every accepted CONNACK.
+pub type AfterConnectHook = Arc<Mutex<dyn FnMut(&Connected) + Send>>;
+
+/// The hooks of a client. They receive context values, not the client, so one options type
+/// serves both clients; a hook that needs to publish captures a client handle.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// See [`ClientOptions::before_connect`].
+    pub before_connect: Option<BeforeConnectHook>,
+    /// See [`ClientOptions::before_reconnect`].
+    pub before_reconnect: Option<BeforeReconnectHook>,
+    /// See [`ClientOptions::after_connect`].
+    pub after_connect: Option<AfterConnectHook>,
+}
+
+impl fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hooks")
+            .field("before_connect", &self.before_connect.is_some())
+            .field("before_reconnect", &self.before_reconnect.is_some())
+            .field("after_connect", &self.after_connect.is_some())
+            .finish()
+    }
+}
+
+/// The options of both clients: identity, protocol, will, credentials, CONNECT properties,
+/// servers, TLS, socket options, reconnect policy, limits and hooks. `Debug` never shows
+/// the password or a private key.
+///
+/// ```
+/// use std::time::Duration;
+/// use mqtt_sansio_client::mqtt_proto::{ProtocolVersion, QoS};
+/// use mqtt_sansio_client::{ClientOptions, LastWill};
+/// let options = ClientOptions::new()
+///     .client_id("sensor-17")
+///     .protocol(ProtocolVersion::V5)
+///     .server("broker.local", 1883)
+///     .keep_alive(30)
+///     .will(LastWill::new("status/sensor-17", "offline", QoS::AtLeastOnce, true))
+///     .credentials("sensor-17", b"secret")
+///     .disconnect_timeout(Duration::from_secs(5));
+/// assert!(!format!("{options:?}").contains("secret"));
+/// ```
+#[derive(Clone)]
+pub struct ClientOptions {
+    core: CoreOptions,
+    #[cfg(feature = "tls")]
+    tls: Option<TlsConfig>,
+    sock_keepalive: Option<SockKeepalive>,
+    connect_timeout: Duration,
+    hooks: Hooks,
+}
+
+impl fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("ClientOptions");
+        d.field("core", &self.core);
+        #[cfg(feature = "tls")]
+        d.field("tls", &self.tls);
+        d.field("sock_keepalive", &self.sock_keepalive)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("hooks", &self.hooks)
+            .finish()
+    }
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClientOptions {
+    /// MQTT 3.1.1 (the seed's protocol; [`protocol`](Self::protocol) opts into 5.0), empty
+    /// client id (the broker assigns one), clean start, keepalive 60 s, `localhost`,
+    /// automatic reconnection, resubscription on session loss, 64 KiB of transmit backlog,
+    /// 10 s to connect and 10 s to drain on `disconnect`.
+    pub fn new() -> Self {
+        Self {
+            core: CoreOptions::new(""),
+            #[cfg(feature = "tls")]
+            tls: None,
+            sock_keepalive: None,
+            connect_timeout: Duration::from_secs(10),
+            hooks: Hooks::default(),
+        }
+    }
+
+    /// The client identifier (empty: the broker assigns one).
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.core.session.client_id = id.into();
+        self
+    }
+
+    /// The protocol version.
+    pub fn protocol(mut self, version: ProtocolVersion) -> Self {
+        self.core.session.version = version;
+        self
+    }
+
+    /// Clean start (5.0) / clean session (3.1.1).
+    pub fn clean_start(mut self, on: bool) -> Self {
+        self.core.session.clean_session = on;
+        self
+    }
+
+    /// 5.0 Session Expiry Interval in seconds.
+    pub fn session_expiry(mut self, seconds: u32) -> Self {
+        self.core.session.session_expiry_interval = Some(seconds);
+        self
+    }
+
+    /// Keepalive in seconds (0 turns it off).
+    pub fn keep_alive(mut self, seconds: u16) -> Self {
+        self.core.keep_alive = seconds;
+        self
+    }
+
+    /// The will, with its 5.0 properties.
+    pub fn will(mut self, will: LastWill) -> Self {
+        self.core.will = Some(will);
+        self
+    }
+
+    /// No will.
+    pub fn no_will(mut self) -> Self {
+        self.core.will = None;
+        self
+    }
+
+    /// User name and password.
+    pub fn credentials(mut self, username: &str, password: &[u8]) -> Self {
+        self.core.credentials = Credentials {
+            username: Some(username.to_string()),
+            password: Some(password.to_vec()),
+        };
+        self
+    }
+
+    /// User name without a password.
+    pub fn username(mut self, username: &str) -> Self {
+        self.core.credentials = Credentials {
+            username: Some(username.to_string()),
+            password: None,
+        };
+        self
+    }
+
+    /// Extra 5.0 CONNECT properties.
+    pub fn connect_properties(mut self, properties: ConnectProperties) -> Self {
+        self.core.connect_properties = properties;
+        self
+    }
+
+    /// Adds a 5.0 CONNECT user property.
+    pub fn user_property(mut self, key: &str, value: &str) -> Self {
+        self.core
+            .connect_properties
+            .user_properties
+            .push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// One broker at `host:port` (replaces the list).
+    pub fn server(mut self, host: &str, port: u16) -> Self {
+        self.core.servers = std::vec![ServerAddr::new(host, Some(port))];
+        self
+    }
+
+    /// One broker at `host`, on the current port (or the default one).
+    pub fn host(mut self, host: &str) -> Self {
+        let port = self.core.servers.first().and_then(|s| s.port);
+        self.core.servers = std::vec![ServerAddr::new(host, port)];
+        self
+    }
+
+    /// The port of every server.
+    pub fn port(mut self, port: u16) -> Self {
+        for s in &mut self.core.servers {
+            s.port = Some(port);
+        }
+        self
+    }
+
+    /// Brokers tried in turn when dialling fails.
+    pub fn servers<I: IntoIterator<Item = ServerAddr>>(mut self, servers: I) -> Self {
+        self.core.servers = servers.into_iter().collect();
+        self
+    }
+
+    /// Uses TLS.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// TCP keepalive: `count` probes, after `idle`, every `interval`.
+    pub fn sock_keepalive(mut self, count: u32, idle: Duration, interval: Duration) -> Self {
+        self.sock_keepalive = Some(SockKeepalive {
+            count,
+            idle,
+            interval,
+        });
+        self
+    }
+
+    /// How long dialling, the TLS handshake and the CONNACK of the first connection may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The whole reconnect policy.
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.core.reconnect = policy;
+        self
+    }
+
+    /// The reconnect delays.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.core.reconnect.backoff = backoff;
+        self
+    }
+
+    /// Automatic reconnection on (default) or off.
+    pub fn auto_reconnect(mut self, on: bool) -> Self {
+        self.core.reconnect.enabled = on;
+        self
+    }
+
+    /// The backoff starts over only after a connection stayed up this long (default: one
+    /// keepalive interval).
+    pub fn stable_after(mut self, d: Duration) -> Self {
+        self.core.reconnect.stable_after = Some(d);
+        self
+    }
+
+    /// Keep reconnecting after a refusal for credentials or authorization (default off).
+    pub fn retry_on_auth_refusal(mut self, on: bool) -> Self {
+        self.core.reconnect.retry_on_auth_refusal = on;
+        self
+    }
+
+    /// Subscribe again when the broker did not resume the session (default on).
+    pub fn resubscribe_on_session_loss(mut self, on: bool) -> Self {
+        self.core.session.resubscribe_on_session_loss = on;
+        self
+    }
+
+    /// Poison-message bound (default 3; 0: none).
+    pub fn max_delivery_attempts(mut self, n: u32) -> Self {
+        self.core.max_delivery_attempts = n;
+        self
+    }
+
+    /// How long `disconnect` writes what is queued before DISCONNECT (default 10 s).
+    pub fn disconnect_timeout(mut self, d: Duration) -> Self {
+        self.core.disconnect_timeout = d;
+        self
+    }
+
+    /// Most QoS 1/2 messages in flight.
+    pub fn max_inflight(mut self, n: u16) -> Self {
+        self.core.session.max_inflight = n;
+        self
+    }
+
+    /// Most publishes waiting to enter the window.
+    pub fn max_queued(mut self, n: usize) -> Self {
+        self.core.session.max_queued = n;
+        self
+    }
+
+    /// Most incoming QoS 2 messages held until PUBREL.
+    pub fn max_incoming_qos2(mut self, n: u16) -> Self {
+        self.core.session.max_incoming_qos2 = n;
+        self
+    }
+
+    /// Largest incoming packet.
+    pub fn max_packet_size(mut self, n: u32) -> Self {
+        self.core.session.max_packet_size = n;
+        self
+    }
+
+    /// Most bytes waiting in the Session (client default 64 KiB: QoS 0 backpressure).
+    pub fn max_transmit_bytes(mut self, n: usize) -> Self {
+        self.core.session.max_transmit_bytes = n;
+        self
+    }
+
+    /// Most topic aliases the broker may use towards us (5.0).
+    pub fn topic_alias_maximum(mut self, n: u16) -> Self {
+        self.core.session.topic_alias_maximum = n;
+        self
+    }
+
+    /// Whether our PUBLISH packets use topic aliases (5.0).
+    pub fn outgoing_topic_aliases(mut self, policy: TopicAliasPolicy) -> Self {
+        self.core.session.outgoing_topic_aliases = policy;
+        self
+    }
+
+    /// Every other Session setting.
+    pub fn session_config_mut(&mut self) -> &mut SessionConfig {
+        &mut self.core.session
+    }
+
+    /// Runs before every CONNECT, the first included: refresh credentials or the will.
+    pub fn before_connect(mut self, f: impl FnMut(&mut ConnectUpdate) + Send + 'static) -> Self {
+        self.hooks.before_connect = Some(Arc::new(Mutex::new(f)));
+        self
+    }
+
+    /// Runs before every reconnection attempt (not before the first connection).
+    pub fn before_reconnect(mut self, f: impl FnMut(&Reconnecting) + Send + 'static) -> Self {
+        self.hooks.before_reconnect = Some(Arc::new(Mutex::new(f)));
+        self
+    }
+
+    /// Runs after every accepted CONNACK, the first included, before the connection's events
+    /// are dispatched.
+    pub fn after_connect(mut self, f: impl FnMut(&Connected) + Send + 'static) -> Self {
+        self.hooks.after_connect = Some(Arc::new(Mutex::new(f)));
+        self
+    }
+
+    /// The sans-IO part.
+    pub fn core(&self) -> &CoreOptions {
+        &self.core
+    }
+
+    /// The sans-IO part, to change.
+    pub fn core_mut(&mut self) -> &mut CoreOptions {
+        &mut self.core
+    }
+
+    /// TLS settings, if any.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(&self) -> Option<&TlsConfig> {
+        self.tls.as_ref()
+    }
+
+    /// Whether the connection uses TLS (decides the default port).
+    pub fn uses_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// TCP keepalive settings, if any.
+    pub fn sock_keepalive_config(&self) -> Option<SockKeepalive> {
+        self.sock_keepalive
+    }
+
+    /// How long dialling and the first CONNACK may take.
+    pub fn connect_timeout_value(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The hooks.
+    pub fn hooks(&self) -> &Hooks {
+        &self.hooks
+    }
+
+    /// Seed sugar: the will without properties.
+    pub fn will_message(self, topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Self {
+        self.will(LastWill::new(topic, payload.to_vec(), qos, retain))
+    }
+}
