@@ -40,6 +40,7 @@
 //!   past the held-message budget is delivered once at PUBLISH and never again before its
 //!   PUBREL (SPEC "Exactly once, bounded");
 //! - a command that returns `Err` changed nothing; `can_publish` agrees with `publish`;
+//! - `PublishFailed` / `RequestFailed` end a flow the client has, of the matching kind;
 //! - one `Disconnected` per connection, after which nothing is sent until the next
 //!   `connect`; after a protocol error a 5.0 client sends exactly one DISCONNECT with the
 //!   error's reason code, a 3.1.1 client nothing;
@@ -1941,6 +1942,24 @@ impl Interp {
                 Some(Flow::Unsub { .. }) => self.complete(id.get()),
                 other => panic!("UnsubAck {id} for {other:?}"),
             },
+            // Given up in place of its acknowledgement (for example over a Maximum Packet Size
+            // lowered at CONNACK [MQTT-3.2.2-15]): the flow ends here.
+            Event::PublishFailed {
+                id: Some(id), qos, ..
+            } => match (self.flows.get(&id.get()), qos) {
+                (Some(Flow::Pub1 { .. }), QoS::AtLeastOnce)
+                | (Some(Flow::Pub2 { .. }), QoS::ExactlyOnce) => self.end_flow(id.get()),
+                other => panic!("PublishFailed {id} for {other:?}"),
+            },
+            Event::RequestFailed { id, command, .. } => {
+                match (self.flows.get(&id.get()), command) {
+                    (Some(Flow::Sub { .. }), mqtt_session::Command::SubAck)
+                    | (Some(Flow::Unsub { .. }), mqtt_session::Command::UnsubAck) => {
+                        self.end_flow(id.get())
+                    }
+                    other => panic!("RequestFailed {id} for {other:?}"),
+                }
+            }
             Event::AuthContinue { .. } | Event::Authenticated { .. } => {
                 assert!(
                     self.session.authentication_method().is_some(),
@@ -1997,12 +2016,17 @@ impl Interp {
     /// A flow ended (acknowledged). While the transport is stalled its packets may still wait
     /// in the transmit queue.
     fn complete(&mut self, id: u16) {
+        self.end_flow(id);
+        self.stats.completed += 1;
+    }
+
+    /// A flow ended, acknowledged or given up.
+    fn end_flow(&mut self, id: u16) {
         if let Some(flow) = self.flows.remove(&id) {
             if self.stalled {
                 self.stale.insert(id, flow);
             }
         }
-        self.stats.completed += 1;
     }
 
     /// The invariants that hold between ops.
