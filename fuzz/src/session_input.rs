@@ -8,9 +8,20 @@
 //!
 //! # Input format
 //!
-//! Four header bytes choose the configuration ([`Header`]); the Session then connects and
-//! receives a valid CONNACK. The rest is a list of [`Op`]s, each a tag byte (low nibble: the
-//! kind, high nibble: flags) and its arguments; a missing byte reads as 0.
+//! Four header bytes choose the configuration ([`Header`]); when bit 6 of byte 2 is set
+//! (the extended format), a fifth byte chooses the MQTT 5.0 additions ([`Extension`]:
+//! outgoing topic alias policy, the broker's Topic Alias Maximum, an authenticator and its
+//! challenge rounds). The Session then connects and receives a valid CONNACK (after the
+//! AUTH challenges, with an authenticator). The rest is a list of [`Op`]s, each a tag byte
+//! (low nibble: the kind, high nibble: flags) and its arguments; a missing byte reads as 0.
+//! In the extended format, tag 13 with flags != 0 selects the ops added with it (broker
+//! AUTH, `reauthenticate`, publishes with a manual Topic Alias, properties on the broker's
+//! acknowledgements); tag 13 with flags 0 is still [`Op::Stall`].
+//!
+//! Compatibility: inputs written before the extended format never had bit 6 of byte 2 set
+//! with a meaning (bits 6-7 were unused), so the corpus files that had it set by chance were
+//! rewritten with it cleared (same meaning as before, new file name for the hashed ones);
+//! every older input means what it meant. Bit 7 of byte 2 stays unused.
 //!
 //! # Invariants (checked after every op; a violation panics)
 //!
@@ -29,22 +40,37 @@
 //!   past the held-message budget is delivered once at PUBLISH and never again before its
 //!   PUBREL (SPEC "Exactly once, bounded");
 //! - a command that returns `Err` changed nothing; `can_publish` agrees with `publish`;
+//! - `PublishFailed` / `RequestFailed` end a flow the client has, of the matching kind;
 //! - one `Disconnected` per connection, after which nothing is sent until the next
 //!   `connect`; after a protocol error a 5.0 client sends exactly one DISCONNECT with the
-//!   error's reason code, a 3.1.1 client nothing.
+//!   error's reason code, a 3.1.1 client nothing;
+//! - topic aliases (5.0 §3.3.2.3.4), from the bytes on the wire: no alias without an alias
+//!   policy or above the Topic Alias Maximum of the connection's CONNACK [MQTT-3.3.2-9]; an
+//!   alias alone (empty topic) only once it was set on the same connection [MQTT-3.3.2-7];
+//!   the topic a PUBLISH stands for (given or resolved) and its other properties are those
+//!   published; a manual alias is refused at the call unless the policy is `Manual` and,
+//!   while connected, it is within the broker's maximum;
+//! - enhanced authentication (5.0 §4.12): CONNECT carries the authenticator's method exactly
+//!   when one is attached; AUTH goes out only on a connection whose CONNECT carried a method,
+//!   always with that method [MQTT-4.12.0-5]; until CONNACK such a connection sends only AUTH
+//!   or DISCONNECT [MQTT-3.1.2-30]; AUTH events only on such connections; `reauthenticate`
+//!   answers as the Session's state predicts and changes nothing when it refuses; a failure
+//!   of our authenticator ends the connection with exactly one DISCONNECT 0x80.
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mqtt_proto::{
-    decode, Ack, ConnAck, Disconnect, Limits, Packet, PacketId, Properties, PropertiesBuf,
+    decode, Ack, Auth, ConnAck, Disconnect, Limits, Packet, PacketId, Properties, PropertiesBuf,
     Property, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, SubAck, Subscription,
     SubscriptionOptions, TopicFilter, TopicName, UnsubAck,
 };
 use mqtt_session::{
-    ConnectOptions, DisconnectReason, Event, Instant, PublishError, Session, SessionConfig,
-    SessionState,
+    AuthError, Authenticator, ConnectOptions, DisconnectReason, Event, Instant, PublishError,
+    ReauthError, Session, SessionConfig, SessionState, TopicAliasPolicy,
 };
 
 /// Most ops run per input, so every input stays fast.
@@ -100,7 +126,8 @@ impl<'a> Reader<'a> {
 /// - byte 1: max in-flight (1, 2, 5, 100), max queued (0, 1, 4, 1000), max pending
 ///   requests (0, 1, 3, 64), max incoming QoS 2 (1, 2, 4, 100), two bits each.
 /// - byte 2: max packet size (32, 128, 1024, 1 MiB), max transmit bytes (0, 64, 1024,
-///   1 MiB), topic alias maximum (0, 1, 3, 10), two bits each.
+///   1 MiB), topic alias maximum (0, 1, 3, 10), two bits each; bit 6: the extended format
+///   (an [`Extension`] byte follows the header); bit 7 unused.
 /// - byte 3 (5.0 CONNACK): bit 0 Receive Maximum 1 + bits 1-2; bit 3 Maximum QoS bit 4;
 ///   bit 5 Retain Available 0; bit 6 Server Keep Alive 5 s; bit 7 Maximum Packet Size 64.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +141,11 @@ impl Header {
         } else {
             ProtocolVersion::V311
         }
+    }
+
+    /// Whether an [`Extension`] byte follows (the extended format).
+    pub fn extended(&self) -> bool {
+        self.0[2] & 0x40 != 0
     }
 
     /// The keepalive sent in CONNECT, in seconds.
@@ -167,6 +199,131 @@ impl Header {
         }
         p
     }
+}
+
+/// The extended format's fifth header byte: the MQTT 5.0 additions (all ignored in 3.1.1).
+///
+/// - bits 0-1: outgoing topic alias policy: Off, Manual, Auto (2 aliases), Auto (16);
+/// - bits 2-4: the broker's CONNACK Topic Alias Maximum, 0-7 (0: not announced);
+/// - bit 5: a [`FuzzAuthenticator`] is attached (enhanced authentication);
+/// - bits 6-7: AUTH 0x18 challenges the interpreter sends before each CONNACK it feeds to a
+///   connection whose CONNECT carried the method (0-3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Extension(pub u8);
+
+impl Extension {
+    /// The outgoing topic alias policy.
+    pub fn alias_policy(&self) -> TopicAliasPolicy {
+        match self.0 & 3 {
+            0 => TopicAliasPolicy::Off,
+            1 => TopicAliasPolicy::Manual,
+            2 => TopicAliasPolicy::Auto { max_aliases: 2 },
+            _ => TopicAliasPolicy::Auto { max_aliases: 16 },
+        }
+    }
+
+    /// The broker's Topic Alias Maximum (0: the property is left out).
+    pub fn broker_alias_maximum(&self) -> u16 {
+        u16::from((self.0 >> 2) & 7)
+    }
+
+    /// Whether the Session gets an authenticator.
+    pub fn authenticator(&self) -> bool {
+        self.0 & 0x20 != 0
+    }
+
+    /// Challenges before each CONNACK.
+    pub fn challenge_rounds(&self) -> u8 {
+        self.0 >> 6
+    }
+}
+
+/// The fuzz authenticator's Authentication Method.
+pub const FUZZ_METHOD: &str = "FUZZ-CHALLENGE";
+/// Its initial Authentication Data (CONNECT and AUTH 0x19).
+pub const FUZZ_INITIAL: &[u8] = b"fuzz-initial";
+/// The broker's final data it accepts; any other fails `finish` (an impostor broker).
+pub const FUZZ_FINAL: &[u8] = b"fuzz-final";
+
+/// A deterministic authenticator whose answers and failures come from the input: a
+/// challenge starting with `!` is refused, any other is answered with its bytes reversed;
+/// the broker's final data must be [`FUZZ_FINAL`]; `start` fails while the shared flag (set
+/// by [`Op::Reauthenticate`]) says so.
+#[derive(Debug, Default)]
+pub struct FuzzAuthenticator {
+    /// `start` fails while set.
+    pub fail_start: Arc<AtomicBool>,
+}
+
+impl Authenticator for FuzzAuthenticator {
+    fn method(&self) -> &str {
+        FUZZ_METHOD
+    }
+    fn start(&mut self) -> Result<Option<Vec<u8>>, AuthError> {
+        if self.fail_start.load(Ordering::Relaxed) {
+            return Err(AuthError::InvalidInput {
+                what: "scripted start failure",
+            });
+        }
+        Ok(Some(FUZZ_INITIAL.to_vec()))
+    }
+    fn challenge(&mut self, data: Option<&[u8]>) -> Result<Option<Vec<u8>>, AuthError> {
+        let data = data.unwrap_or_default();
+        if data.first() == Some(&b'!') {
+            return Err(AuthError::Refused {
+                what: "scripted challenge refusal",
+            });
+        }
+        Ok(Some(data.iter().rev().copied().collect()))
+    }
+    fn finish(&mut self, data: Option<&[u8]>) -> Result<(), AuthError> {
+        if data == Some(FUZZ_FINAL) {
+            Ok(())
+        } else {
+            Err(AuthError::ServerNotVerified)
+        }
+    }
+}
+
+/// The properties [`Op::AckProperties`] adds to the broker's acknowledgements, one bit
+/// each: Reason String, User Property, two more User Properties (one empty), a 300-byte
+/// Reason String (in place of the short one), Server Reference (only where allowed: CONNACK,
+/// DISCONNECT); bits 5-7 unused. (Malformed lists cannot be encoded: raw bytes in
+/// [`Op::Read`] reach those.)
+pub fn ack_properties(bits: u8, server_reference_allowed: bool) -> PropertiesBuf {
+    let long = "r".repeat(300);
+    let mut p = PropertiesBuf::new();
+    let mut push = |prop| {
+        let _ = p.push(prop);
+    };
+    if bits & 0x08 != 0 {
+        push(Property::ReasonString(&long));
+    } else if bits & 0x01 != 0 {
+        push(Property::ReasonString("fuzz reason"));
+    }
+    if bits & 0x02 != 0 {
+        push(Property::UserProperty("k", "v"));
+    }
+    if bits & 0x04 != 0 {
+        push(Property::UserProperty("k", "v2"));
+        push(Property::UserProperty("empty", ""));
+    }
+    if bits & 0x10 != 0 && server_reference_allowed {
+        push(Property::ServerReference("backup.example:1883"));
+    }
+    p
+}
+
+/// A PUBLISH property list without its Topic Alias: the alias is the Session's choice per
+/// connection (or dropped), so it is not part of what the application published.
+fn without_alias(props: &Properties<'_>) -> Vec<u8> {
+    let mut p = PropertiesBuf::new();
+    for prop in props.iter() {
+        if !matches!(prop, Property::TopicAlias(_)) {
+            let _ = p.push(prop);
+        }
+    }
+    p.as_properties().as_bytes().to_vec()
 }
 
 /// How an op names a packet identifier: one the client or broker has in flight (by index),
@@ -302,11 +459,44 @@ pub enum Op {
         /// One bit per property (see [`publish_properties`]).
         props: u8,
     },
+    /// Extended format, tag 0x1D: an AUTH from the broker (`kind` modulo 4): 0 continue
+    /// (0x18) with a challenge, 1 success (0x00) with final data, 2 continue with another
+    /// method, 3 Re-authenticate (0x19, which only a client sends). `data` bit 7 makes the
+    /// challenge one the authenticator refuses, or the final data wrong; bits 0-6 vary it.
+    BrokerAuth {
+        /// Which AUTH.
+        kind: u8,
+        /// Its data selector.
+        data: u8,
+    },
+    /// Extended format, tag 0x2D (`start` succeeds) / 0x3D (`start` fails): `reauthenticate`.
+    Reauthenticate {
+        /// The authenticator's `start` fails.
+        fail_start: bool,
+    },
+    /// Extended format, tag 0x4D: `publish_with_properties` with a manual Topic Alias.
+    PublishAliased {
+        /// Index in the topic table.
+        topic: u8,
+        /// QoS (modulo 3).
+        qos: u8,
+        /// The Topic Alias (0 and values above any maximum included).
+        alias: u8,
+    },
+    /// Extended format, tag 0x5D: from now on the broker's acknowledgements (PUBACK, PUBREC,
+    /// PUBREL, PUBCOMP, SUBACK, UNSUBACK, CONNACK, DISCONNECT, AUTH) carry these properties
+    /// (see [`ack_properties`]).
+    AckProperties(u8),
 }
 
 impl Op {
-    /// Reads one op.
+    /// Reads one op of the original format.
     pub fn parse(r: &mut Reader<'_>) -> Self {
+        Self::parse_format(r, false)
+    }
+
+    /// Reads one op; `extended`: the input uses the extended format (see the module doc).
+    pub fn parse_format(r: &mut Reader<'_>, extended: bool) -> Self {
         let tag = r.u8();
         let flags = tag >> 4;
         let read_len = |r: &mut Reader<'_>| {
@@ -365,7 +555,24 @@ impl Op {
                 kind: r.u8(),
                 reason: r.u8(),
             },
-            13 => Self::Stall,
+            13 if !extended || flags == 0 => Self::Stall,
+            13 => match flags {
+                1 => Self::BrokerAuth {
+                    kind: r.u8(),
+                    data: r.u8(),
+                },
+                2 | 3 => Self::Reauthenticate {
+                    fail_start: flags == 3,
+                },
+                4 => Self::PublishAliased {
+                    topic: r.u8(),
+                    qos: r.u8(),
+                    alias: r.u8(),
+                },
+                5 => Self::AckProperties(r.u8()),
+                // Reserved for later ops.
+                _ => Self::Stall,
+            },
             14 => Self::PublishBurst {
                 count: r.u8(),
                 qos: flags & 3,
@@ -474,6 +681,14 @@ impl Op {
             Self::PublishWithProperties { topic, qos, props } => {
                 out.extend_from_slice(&[15 | ((qos & 3) << 4), *topic, *props]);
             }
+            Self::BrokerAuth { kind, data } => out.extend_from_slice(&[0x1D, *kind, *data]),
+            Self::Reauthenticate { fail_start } => {
+                out.push(if *fail_start { 0x3D } else { 0x2D });
+            }
+            Self::PublishAliased { topic, qos, alias } => {
+                out.extend_from_slice(&[0x4D, *topic, *qos, *alias]);
+            }
+            Self::AckProperties(bits) => out.extend_from_slice(&[0x5D, *bits]),
         }
     }
 }
@@ -481,6 +696,19 @@ impl Op {
 /// Encodes a whole input: header, then ops.
 pub fn encode_input(header: Header, ops: &[Op]) -> Vec<u8> {
     let mut out = header.0.to_vec();
+    for op in ops {
+        op.encode(&mut out);
+    }
+    out
+}
+
+/// Encodes a whole input in the extended format: header (with its bit set), extension byte,
+/// then ops.
+pub fn encode_extended_input(header: Header, ext: Extension, ops: &[Op]) -> Vec<u8> {
+    let mut h = header.0;
+    h[2] |= 0x40;
+    let mut out = h.to_vec();
+    out.push(ext.0);
     for op in ops {
         op.encode(&mut out);
     }
@@ -668,15 +896,49 @@ pub struct Interp {
     events: Vec<Event>,
     /// What happened so far.
     pub stats: Stats,
+    /// The 5.0 additions (zero in the original format).
+    ext: Extension,
+    /// The authenticator's `start` fails while set (shared with it).
+    auth_fail_start: Arc<AtomicBool>,
+    /// Properties on the broker's acknowledgements ([`Op::AckProperties`]).
+    ack_props: u8,
+    /// Mirror of the bytes read on this connection, decoded to learn what the Session was
+    /// told (the CONNACK's Topic Alias Maximum); `mirror_ok` false once undecodable.
+    rx_mirror: Vec<u8>,
+    mirror_ok: bool,
+    /// A successful CONNACK was read on this connection, and its Topic Alias Maximum.
+    connack_read: bool,
+    alias_max: u16,
+    /// Topic aliases the client set on this connection, from its PUBLISHes.
+    wire_aliases: BTreeMap<u16, String>,
+    /// This connection's CONNECT carried an Authentication Method.
+    connect_had_method: bool,
 }
 
 impl Interp {
     /// A Session configured by `header`, connected: CONNECT sent, valid CONNACK received.
     pub fn new(header: Header) -> Self {
-        let config = header.config();
+        Self::with_extension(header, Extension::default())
+    }
+
+    /// [`Interp::new`] with the extended format's additions (5.0 only).
+    pub fn with_extension(header: Header, ext: Extension) -> Self {
+        let mut config = header.config();
         let version = config.version;
+        let ext = match version {
+            ProtocolVersion::V5 => ext,
+            ProtocolVersion::V311 => Extension::default(),
+        };
+        config.outgoing_topic_aliases = ext.alias_policy();
+        let auth_fail_start = Arc::new(AtomicBool::new(false));
+        let mut session = Session::new(config.clone());
+        if ext.authenticator() {
+            session.set_authenticator(Some(Box::new(FuzzAuthenticator {
+                fail_start: auth_fail_start.clone(),
+            })));
+        }
         let mut me = Self {
-            session: Session::new(config.clone()),
+            session,
             now: 0,
             header,
             config,
@@ -698,6 +960,15 @@ impl Interp {
             sent: Vec::new(),
             events: Vec::new(),
             stats: Stats::default(),
+            ext,
+            auth_fail_start,
+            ack_props: 0,
+            rx_mirror: Vec::new(),
+            mirror_ok: true,
+            connack_read: false,
+            alias_max: 0,
+            wire_aliases: BTreeMap::new(),
+            connect_had_method: false,
         };
         me.connect();
         me.feed_connack(false);
@@ -733,11 +1004,44 @@ impl Interp {
         self.disconnected_events = 0;
         self.sent_this_connection.clear();
         self.stale.clear();
+        self.rx_mirror.clear();
+        self.mirror_ok = true;
+        self.connack_read = false;
+        self.alias_max = 0;
         self.drain();
     }
 
+    /// The broker's acknowledgement properties (5.0; empty in 3.1.1).
+    fn ack_props(&self, server_reference_allowed: bool) -> PropertiesBuf {
+        match self.version {
+            ProtocolVersion::V5 => ack_properties(self.ack_props, server_reference_allowed),
+            ProtocolVersion::V311 => PropertiesBuf::new(),
+        }
+    }
+
     fn feed_connack(&mut self, session_present: bool) {
-        let props = self.header.connack_properties();
+        let mut props = self.header.connack_properties();
+        if self.version == ProtocolVersion::V5 {
+            let max = self.ext.broker_alias_maximum();
+            if max > 0 {
+                let _ = props.push(Property::TopicAliasMaximum(max));
+            }
+            for p in self.ack_props(true).as_properties().iter() {
+                let _ = props.push(p);
+            }
+        }
+        if self.session.authentication_method().is_some() {
+            // The exchange before CONNACK: challenges, then success with the final data.
+            for round in 0..self.ext.challenge_rounds() {
+                self.feed_auth(
+                    ReasonCode::ContinueAuthentication,
+                    FUZZ_METHOD,
+                    &[b'c', round],
+                );
+            }
+            let _ = props.push(Property::AuthenticationMethod(FUZZ_METHOD));
+            let _ = props.push(Property::AuthenticationData(FUZZ_FINAL));
+        }
         let ack = ConnAck {
             session_present: session_present && !self.config.clean_session,
             reason: ReasonCode::Success,
@@ -762,10 +1066,56 @@ impl Interp {
         }
     }
 
+    /// An AUTH from the broker.
+    fn feed_auth(&mut self, reason: ReasonCode, method: &str, data: &[u8]) {
+        let mut props = PropertiesBuf::new();
+        let _ = props.push(Property::AuthenticationMethod(method));
+        let _ = props.push(Property::AuthenticationData(data));
+        for p in self.ack_props(false).as_properties().iter() {
+            let _ = props.push(p);
+        }
+        self.feed_packet(&Packet::Auth(Auth {
+            reason,
+            properties: props.as_properties(),
+        }));
+    }
+
     fn read(&mut self, bytes: &[u8]) {
         self.read_since_drain += bytes.len();
         let now = self.instant();
+        let reading = self.session.state() != SessionState::Disconnected;
         self.session.handle_read(now, bytes);
+        if reading {
+            self.mirror(bytes);
+        }
+    }
+
+    /// Decodes the bytes read on this connection, as far as they decode, to learn the
+    /// broker's Topic Alias Maximum from its first successful CONNACK.
+    fn mirror(&mut self, bytes: &[u8]) {
+        if !self.mirror_ok {
+            return;
+        }
+        self.rx_mirror.extend_from_slice(bytes);
+        loop {
+            match decode(&self.rx_mirror, self.version, &Limits::default()) {
+                Ok(Some((packet, n))) => {
+                    if let Packet::ConnAck(c) = packet {
+                        if c.reason == ReasonCode::Success && !self.connack_read {
+                            self.connack_read = true;
+                            self.alias_max = c.properties.topic_alias_maximum().unwrap_or(0);
+                        }
+                    }
+                    self.rx_mirror.drain(..n);
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    self.mirror_ok = false;
+                    self.rx_mirror.clear();
+                    break;
+                }
+            }
+        }
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -818,13 +1168,13 @@ impl Interp {
                 self.counter = self.counter.wrapping_add(1);
                 let payload = vec![self.counter; usize::from(*len)];
                 let topic = TOPICS[usize::from(*topic) % TOPICS.len()];
-                self.publish(topic, &payload, *qos, *retain, Properties::EMPTY);
+                let _ = self.publish(topic, &payload, *qos, *retain, Properties::EMPTY);
             }
             Op::PublishBurst { count, qos } => {
                 for _ in 0..=(count % 64) {
                     self.counter = self.counter.wrapping_add(1);
                     let payload = [self.counter; 8];
-                    self.publish("burst", &payload, *qos, false, Properties::EMPTY);
+                    let _ = self.publish("burst", &payload, *qos, false, Properties::EMPTY);
                 }
             }
             Op::PublishWithProperties { topic, qos, props } => {
@@ -832,7 +1182,7 @@ impl Interp {
                 let payload = [self.counter; 4];
                 let topic = TOPICS[usize::from(*topic) % TOPICS.len()];
                 let props = publish_properties(*props);
-                self.publish(topic, &payload, *qos, false, props.as_properties());
+                let _ = self.publish(topic, &payload, *qos, false, props.as_properties());
             }
             Op::Subscribe(list) => self.subscribe(list),
             Op::Unsubscribe(list) => self.unsubscribe(list),
@@ -878,12 +1228,13 @@ impl Interp {
                         .filter(|c| c.is_valid_for(t) && v == ProtocolVersion::V5)
                         .unwrap_or(ReasonCode::Success)
                 };
+                let props = self.ack_props(true);
                 match kind % 6 {
                     0 => self.read(&[0xD0, 0x00]),
                     1 => self.feed_connack(reason & 1 != 0),
                     2 => self.feed_packet(&Packet::Disconnect(Disconnect {
                         reason: code(mqtt_proto::PacketType::Disconnect),
-                        properties: Properties::EMPTY,
+                        properties: props.as_properties(),
                     })),
                     3 => self.read(&[0xF0, 0x00]),
                     4 => self.read(&[0xC0, 0x00]),
@@ -897,7 +1248,7 @@ impl Interp {
                         self.feed_packet(&Packet::ConnAck(ConnAck {
                             session_present: false,
                             reason: refusal.unwrap_or(ReasonCode::NotAuthorized),
-                            properties: Properties::EMPTY,
+                            properties: props.as_properties(),
                         }));
                     }
                 }
@@ -909,15 +1260,104 @@ impl Interp {
                     self.stalled = true;
                 }
             }
+            Op::BrokerAuth { kind, data } => {
+                let bad = data & 0x80 != 0;
+                let n = data & 0x7F;
+                match kind % 4 {
+                    0 => {
+                        let challenge = if bad { vec![b'!', n] } else { vec![b'c', n] };
+                        self.feed_auth(ReasonCode::ContinueAuthentication, FUZZ_METHOD, &challenge);
+                    }
+                    1 => {
+                        let fin: &[u8] = if bad {
+                            b"not-the-final-data"
+                        } else {
+                            FUZZ_FINAL
+                        };
+                        self.feed_auth(ReasonCode::Success, FUZZ_METHOD, fin);
+                    }
+                    2 => self.feed_auth(ReasonCode::ContinueAuthentication, "OTHER", &[n]),
+                    _ => self.feed_auth(ReasonCode::ReAuthenticate, FUZZ_METHOD, &[n]),
+                }
+            }
+            Op::Reauthenticate { fail_start } => self.reauthenticate(*fail_start),
+            Op::PublishAliased { topic, qos, alias } => {
+                self.counter = self.counter.wrapping_add(1);
+                let payload = [self.counter; 3];
+                let topic = TOPICS[usize::from(*topic) % TOPICS.len()];
+                let alias = u16::from(*alias);
+                let mut props = PropertiesBuf::new();
+                // Alias 0 is not a valid property value [MQTT-3.3.2-8]: it cannot be built,
+                // and the publish goes without an alias.
+                let requested = props
+                    .push(Property::TopicAlias(alias))
+                    .is_ok()
+                    .then_some(alias);
+                let before = self.snapshot();
+                let r = self.publish(topic, &payload, *qos, false, props.as_properties());
+                let manual = v == ProtocolVersion::V5
+                    && self.config.outgoing_topic_aliases == TopicAliasPolicy::Manual;
+                if let Some(alias) = requested {
+                    if !manual {
+                        // Aliases are the Session's unless the policy is Manual (5.0).
+                        assert!(
+                            r.is_err(),
+                            "manual alias {alias} accepted without the Manual policy"
+                        );
+                    } else if r.is_ok()
+                        && before.state == SessionState::Connected
+                        && self.connack_read
+                    {
+                        // [MQTT-3.3.2-9]: none above the broker's maximum, refused at the call.
+                        assert!(
+                            alias <= self.alias_max,
+                            "manual alias {alias} accepted, broker maximum {}",
+                            self.alias_max
+                        );
+                    }
+                }
+            }
+            Op::AckProperties(bits) => self.ack_props = *bits,
         }
         self.drain();
         self.check();
+    }
+
+    /// `reauthenticate`, with the result the Session's state predicts.
+    fn reauthenticate(&mut self, fail_start: bool) {
+        self.auth_fail_start.store(fail_start, Ordering::Relaxed);
+        let s = &self.session;
+        let expected = if s.state() != SessionState::Connected {
+            Err(ReauthError::NotConnected)
+        } else if s.authentication_method().is_none() {
+            Err(ReauthError::NoAuthenticationMethod)
+        } else if !s.has_authenticator() {
+            Err(ReauthError::NoAuthenticator)
+        } else if s.is_reauthenticating() {
+            Err(ReauthError::InProgress)
+        } else if fail_start {
+            Err(ReauthError::Authenticator(AuthError::InvalidInput {
+                what: "scripted start failure",
+            }))
+        } else {
+            Ok(())
+        };
+        let before = self.snapshot();
+        let now = self.instant();
+        let r = self.session.reauthenticate(now);
+        self.auth_fail_start.store(false, Ordering::Relaxed);
+        assert_eq!(r, expected, "reauthenticate");
+        match r {
+            Ok(()) => assert!(self.session.is_reauthenticating()),
+            Err(_) => self.assert_unchanged(&before, "reauthenticate"),
+        }
     }
 
     fn unstall(&mut self) {
         self.stalled = false;
     }
 
+    /// Publishes and checks the outcome; returns it.
     fn publish(
         &mut self,
         topic: &str,
@@ -925,7 +1365,7 @@ impl Interp {
         qos: u8,
         retain: bool,
         props: Properties<'_>,
-    ) {
+    ) -> Result<Option<PacketId>, PublishError> {
         let q = QoS::from_u8(qos % 3).unwrap_or_default();
         let before = self.snapshot();
         let can = self.session.can_publish(q);
@@ -952,7 +1392,7 @@ impl Interp {
                     (_, None) => panic!("QoS {q:?} publish without a packet id"),
                     (_, Some(id)) => {
                         assert!(self.session.is_packet_id_in_use(id));
-                        let sig = publish_sig(q, retain, topic, props.as_bytes(), payload);
+                        let sig = publish_sig(q, retain, topic, &without_alias(&props), payload);
                         let flow = if q == QoS::AtLeastOnce {
                             Flow::Pub1 {
                                 sig,
@@ -980,6 +1420,7 @@ impl Interp {
                 self.assert_unchanged(&before, "publish");
             }
         }
+        r
     }
 
     fn subscribe(&mut self, list: &[(u8, u8)]) {
@@ -1081,10 +1522,12 @@ impl Interp {
             self.flows.keys().copied().collect()
         };
         let pid = id.resolve(&ids);
+        let props = self.ack_props(false);
+        let properties = props.as_properties();
         let ack = |t| Ack {
             packet_id: pid,
             reason: code(t),
-            properties: Properties::EMPTY,
+            properties,
         };
         let requested = match self.flows.get(&pid.get()) {
             Some(Flow::Sub { filters, .. } | Flow::Unsub { filters, .. }) => *filters,
@@ -1102,7 +1545,7 @@ impl Interp {
             3 => Packet::PubComp(ack(T::PubComp)),
             4 => Packet::SubAck(SubAck {
                 packet_id: pid,
-                properties: Properties::EMPTY,
+                properties,
                 reason_codes: (0..n.max(1))
                     .map(|i| match v {
                         ProtocolVersion::V311 => [
@@ -1117,7 +1560,7 @@ impl Interp {
             }),
             _ => Packet::UnsubAck(UnsubAck {
                 packet_id: pid,
-                properties: Properties::EMPTY,
+                properties,
                 reason_codes: match v {
                     ProtocolVersion::V311 => Default::default(),
                     ProtocolVersion::V5 => (0..n.max(1)).map(|_| code(T::UnsubAck)).collect(),
@@ -1211,23 +1654,57 @@ impl Interp {
             packet.packet_type()
         );
         if self.connect_pending {
-            assert!(
-                matches!(packet, Packet::Connect(_)),
-                "the first packet after connect is not CONNECT"
-            );
+            let Packet::Connect(c) = packet else {
+                panic!("the first packet after connect is not CONNECT");
+            };
+            // The authenticator's method in CONNECT exactly when one is attached (5.0).
+            let method = c.properties.authentication_method();
+            let expected = (v == ProtocolVersion::V5 && self.session.has_authenticator())
+                .then_some(FUZZ_METHOD);
+            assert_eq!(method, expected, "CONNECT's Authentication Method");
+            self.connect_had_method = method.is_some();
+            // A new connection starts without aliases [MQTT-3.3.2-7].
+            self.wire_aliases.clear();
             self.connect_pending = false;
             return;
         }
+        if self.connect_had_method && !self.connack_read && self.mirror_ok {
+            // [MQTT-3.1.2-30]: with an Authentication Method in CONNECT, only AUTH or
+            // DISCONNECT until CONNACK.
+            assert!(
+                matches!(packet, Packet::Auth(_) | Packet::Disconnect(_)),
+                "{:?} before CONNACK on a connection with enhanced authentication",
+                packet.packet_type()
+            );
+        }
         match packet {
             Packet::Connect(_) => panic!("CONNECT sent twice on one connection"),
+            Packet::Auth(a) => {
+                // AUTH only where CONNECT carried a method (5.0 §4.12), with that method
+                // [MQTT-4.12.0-5], and only 0x18 or 0x19 from a client.
+                assert!(
+                    self.connect_had_method,
+                    "AUTH on a connection whose CONNECT carried no method"
+                );
+                assert_eq!(a.properties.authentication_method(), Some(FUZZ_METHOD));
+                assert!(
+                    matches!(
+                        a.reason,
+                        ReasonCode::ContinueAuthentication | ReasonCode::ReAuthenticate
+                    ),
+                    "AUTH {:?} from the client",
+                    a.reason
+                );
+            }
             Packet::Publish(p) => {
+                let topic = self.check_alias(&p);
                 let Some(id) = p.qos.packet_id() else { return };
                 let id = id.get();
                 let sig = publish_sig(
                     p.qos.qos(),
                     p.retain,
-                    p.topic.as_str(),
-                    p.properties.as_bytes(),
+                    &topic,
+                    &without_alias(&p.properties),
                     p.payload,
                 );
                 if v == ProtocolVersion::V5 {
@@ -1327,6 +1804,41 @@ impl Interp {
         }
     }
 
+    /// Checks the Topic Alias of a PUBLISH the client sent (5.0 §3.3.2.3.4) and returns the
+    /// topic it stands for.
+    fn check_alias(&mut self, p: &Publish<'_>) -> String {
+        let Some(alias) = p.properties.topic_alias() else {
+            return p.topic.as_str().to_string();
+        };
+        assert_ne!(
+            self.config.outgoing_topic_aliases,
+            TopicAliasPolicy::Off,
+            "a Topic Alias on the wire with aliases off"
+        );
+        // Known unless the bytes read stopped decoding before a CONNACK.
+        let max = if self.connack_read {
+            Some(self.alias_max)
+        } else {
+            self.mirror_ok.then_some(0)
+        };
+        if let Some(max) = max {
+            assert!(
+                alias >= 1 && alias <= max,
+                "Topic Alias {alias} on the wire, broker maximum {max} [MQTT-3.3.2-9]"
+            );
+        }
+        if p.topic.as_str().is_empty() {
+            match self.wire_aliases.get(&alias) {
+                Some(t) => t.clone(),
+                None => panic!("Topic Alias {alias} used alone before it was set [MQTT-3.3.2-7]"),
+            }
+        } else {
+            self.wire_aliases
+                .insert(alias, p.topic.as_str().to_string());
+            p.topic.as_str().to_string()
+        }
+    }
+
     /// Checks one event; `packets` are those sent in the same drain, before the event.
     fn on_event(&mut self, e: &Event, packets: &[Vec<u8>]) {
         let v = self.version;
@@ -1367,6 +1879,23 @@ impl Interp {
                     self.disconnected_events, 1,
                     "two Disconnected events on one connection"
                 );
+                if let DisconnectReason::AuthFailed(err) = reason {
+                    // Our authenticator refused a step: exactly one DISCONNECT 0x80
+                    // (Unspecified error), nothing else.
+                    assert!(
+                        self.connect_had_method,
+                        "AuthFailed without a method: {err}"
+                    );
+                    if !self.stalled {
+                        let mut d = Vec::new();
+                        let _ = Packet::Disconnect(Disconnect {
+                            reason: ReasonCode::UnspecifiedError,
+                            properties: Properties::EMPTY,
+                        })
+                        .encode(v, &mut d);
+                        assert_eq!(packets, [d], "after authentication failure {err}");
+                    }
+                }
                 if let DisconnectReason::Protocol(err) = reason {
                     self.stats.protocol_errors += 1;
                     if !self.stalled {
@@ -1415,6 +1944,39 @@ impl Interp {
                 Some(Flow::Unsub { .. }) => self.complete(id.get()),
                 other => panic!("UnsubAck {id} for {other:?}"),
             },
+            // Given up in place of its acknowledgement (for example over a Maximum Packet Size
+            // lowered at CONNACK [MQTT-3.2.2-15]): the flow ends here.
+            Event::PublishFailed {
+                id: Some(id),
+                qos,
+                reason,
+            } => match (self.flows.get(&id.get()), qos) {
+                (Some(Flow::Pub1 { .. }), QoS::AtLeastOnce)
+                | (Some(Flow::Pub2 { .. }), QoS::ExactlyOnce) => self.end_flow(id.get()),
+                // SPEC "Exactly once, bounded": a PUBREC'd QoS 2 message whose broker session
+                // is gone fails "session lost, unconfirmed" (just before SessionLost).
+                (Some(Flow::Rel), QoS::ExactlyOnce)
+                    if matches!(reason, mqtt_session::PublishFailure::Unconfirmed) =>
+                {
+                    self.end_flow(id.get())
+                }
+                other => panic!("PublishFailed {id} for {other:?}"),
+            },
+            Event::RequestFailed { id, command, .. } => {
+                match (self.flows.get(&id.get()), command) {
+                    (Some(Flow::Sub { .. }), mqtt_session::Command::SubAck)
+                    | (Some(Flow::Unsub { .. }), mqtt_session::Command::UnsubAck) => {
+                        self.end_flow(id.get())
+                    }
+                    other => panic!("RequestFailed {id} for {other:?}"),
+                }
+            }
+            Event::AuthContinue { .. } | Event::Authenticated { .. } => {
+                assert!(
+                    self.session.authentication_method().is_some(),
+                    "{e:?} on a connection without enhanced authentication"
+                );
+            }
             Event::Qos2Received { id } => {
                 assert!(
                     self.incoming.insert(id.get()),
@@ -1465,12 +2027,17 @@ impl Interp {
     /// A flow ended (acknowledged). While the transport is stalled its packets may still wait
     /// in the transmit queue.
     fn complete(&mut self, id: u16) {
+        self.end_flow(id);
+        self.stats.completed += 1;
+    }
+
+    /// A flow ended, acknowledged or given up.
+    fn end_flow(&mut self, id: u16) {
         if let Some(flow) = self.flows.remove(&id) {
             if self.stalled {
                 self.stale.insert(id, flow);
             }
         }
-        self.stats.completed += 1;
     }
 
     /// The invariants that hold between ops.
@@ -1560,9 +2127,18 @@ pub fn run(data: &[u8]) -> Stats {
     if trace {
         eprintln!("header {header:?}: {:?}", header.config());
     }
-    let mut interp = Interp::new(header);
+    let extended = header.extended();
+    let ext = if extended {
+        Extension(r.u8())
+    } else {
+        Extension::default()
+    };
+    if trace && extended {
+        eprintln!("extension {ext:?}");
+    }
+    let mut interp = Interp::with_extension(header, ext);
     while !r.is_empty() && interp.stats.ops < MAX_OPS {
-        let op = Op::parse(&mut r);
+        let op = Op::parse_format(&mut r, extended);
         if trace {
             eprintln!(
                 "op {op:02x?} (t={} ms, {:?})",

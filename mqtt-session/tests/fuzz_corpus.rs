@@ -18,7 +18,9 @@ use mqtt_proto::{
     Ack, ConnAck, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS, QosPid, ReasonCode,
     SubAck, TopicFilter, TopicName, Unsubscribe,
 };
-use session_input::{encode_input, run, Header, IdSel, Interp, Op, Reader, Stats};
+use session_input::{
+    encode_extended_input, encode_input, run, Extension, Header, IdSel, Interp, Op, Reader, Stats,
+};
 use support::SimBroker;
 
 fn corpus_dir(target: &str) -> PathBuf {
@@ -597,4 +599,441 @@ fn regression_stale_publish_and_pubrel_of_a_flow_completed_in_the_queue() {
     ];
     let stats = run(&encode_input(Header([9, 255, 31, 0]), &ops));
     assert_eq!(stats.completed, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeds of the extended format (5.0 additions): enhanced authentication, topic aliases and
+// property-rich acknowledgements. Each is a hand-made input with the behaviour it must reach
+// asserted here, so a seed that stops reaching its path fails instead of silently shrinking
+// the fuzzer's start. `MQTT_FUZZ_WRITE_CORPUS=1` writes them to fuzz/corpus/session/ext-*;
+// the committed files must equal what is generated here.
+
+/// A 5.0 header: clean session, keepalive 10 s, roomy limits.
+const V5_ROOMY: [u8; 4] = [V5_BIT | CLEAN | KA_10, 0xFF, 0x1F, 0x00];
+const EXT_AUTH: u8 = 0x20;
+const fn ext_rounds(n: u8) -> u8 {
+    n << 6
+}
+const EXT_MANUAL: u8 = 1;
+const EXT_AUTO_2: u8 = 2;
+const fn ext_broker_alias_max(n: u8) -> u8 {
+    (n & 7) << 2
+}
+
+const PUBACK: u8 = 0;
+const PUBREC: u8 = 1;
+const PUBREL: u8 = 2;
+const PUBCOMP: u8 = 3;
+const SUBACK: u8 = 4;
+const UNSUBACK: u8 = 5;
+const DISCONNECT: u8 = 2;
+const REFUSING_CONNACK: u8 = 5;
+
+fn ack(kind: u8, reason: u8) -> Op {
+    Op::BrokerAck {
+        kind,
+        id: IdSel::Tracked(0),
+        reason,
+        count: 0,
+    }
+}
+
+fn auth(kind: u8, data: u8) -> Op {
+    Op::BrokerAuth { kind, data }
+}
+
+fn reconnect() -> Op {
+    Op::Reconnect {
+        connack: true,
+        session_present: false,
+    }
+}
+
+/// What a seed made the client do.
+struct SeedRun {
+    sent: Vec<Vec<u8>>,
+    events: Vec<mqtt_session::Event>,
+}
+
+impl SeedRun {
+    fn packets(&self) -> Vec<Packet<'_>> {
+        self.sent
+            .iter()
+            .map(|b| {
+                mqtt_proto::decode(b, ProtocolVersion::V5, &mqtt_proto::Limits::default())
+                    .unwrap()
+                    .unwrap()
+                    .0
+            })
+            .collect()
+    }
+
+    fn auth_sent(&self, reason: ReasonCode) -> usize {
+        self.packets()
+            .iter()
+            .filter(|p| matches!(p, Packet::Auth(a) if a.reason == reason))
+            .count()
+    }
+
+    fn has(&self, f: impl Fn(&mqtt_session::Event) -> bool) -> bool {
+        self.events.iter().any(f)
+    }
+
+    fn disconnects(&self, f: impl Fn(&mqtt_session::DisconnectReason) -> bool) -> usize {
+        self.events
+            .iter()
+            .filter(|e| matches!(e, mqtt_session::Event::Disconnected { reason, .. } if f(reason)))
+            .count()
+    }
+
+    /// (topic, alias) of every PUBLISH sent.
+    fn publish_forms(&self) -> Vec<(String, Option<u16>)> {
+        self.packets()
+            .iter()
+            .filter_map(|p| match p {
+                Packet::Publish(p) => {
+                    Some((p.topic.as_str().to_string(), p.properties.topic_alias()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Runs a seed op by op through the interpreter (every invariant checked), and checks that
+/// its encoding parses back to the same ops and replays to the same statistics.
+fn run_seed(ext: u8, ops: &[Op]) -> (Vec<u8>, SeedRun) {
+    let header = Header(V5_ROOMY);
+    let ext = Extension(ext);
+    let mut interp = Interp::with_extension(header, ext);
+    let mut sent = interp.take_sent();
+    let mut events = interp.take_events();
+    for op in ops {
+        interp.apply(op);
+        sent.extend(interp.take_sent());
+        events.extend(interp.take_events());
+    }
+    interp.finish();
+    sent.extend(interp.take_sent());
+    events.extend(interp.take_events());
+    let input = encode_extended_input(header, ext, ops);
+    let mut r = Reader::new(&input[5..]);
+    let mut parsed = Vec::new();
+    while !r.is_empty() {
+        parsed.push(Op::parse_format(&mut r, true));
+    }
+    assert_eq!(parsed, ops, "ops do not survive encode/parse");
+    assert_eq!(run(&input), interp.stats, "the replay differs");
+    (input, SeedRun { sent, events })
+}
+
+/// The extended seeds: name, input, and the check of what the run must reach.
+fn extended_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use mqtt_session::{DisconnectReason as D, Event as E};
+    let mut out = Vec::new();
+
+    // Two challenges before each CONNACK, traffic, a reconnect with the exchange again.
+    let (input, run) = run_seed(
+        EXT_AUTH | ext_rounds(2),
+        &[
+            Op::Publish {
+                topic: 1,
+                qos: 1,
+                retain: false,
+                len: 4,
+            },
+            ack(PUBACK, 0),
+            Op::Closed,
+            reconnect(),
+            Op::Publish {
+                topic: 2,
+                qos: 2,
+                retain: false,
+                len: 4,
+            },
+            ack(PUBREC, 0),
+            ack(PUBCOMP, 0),
+        ],
+    );
+    assert_eq!(run.auth_sent(ReasonCode::ContinueAuthentication), 4);
+    assert_eq!(
+        run.events
+            .iter()
+            .filter(|e| matches!(
+                e,
+                E::Authenticated {
+                    reauthentication: false
+                }
+            ))
+            .count(),
+        2
+    );
+    assert!(run.has(|e| matches!(e, E::PubComp { .. })));
+    out.push(("ext-auth-connect-two-challenges-and-traffic", input));
+
+    // A re-authentication with one challenge, accepted, while a QoS 1 message is in flight.
+    let (input, run) = run_seed(
+        EXT_AUTH,
+        &[
+            Op::Publish {
+                topic: 3,
+                qos: 1,
+                retain: false,
+                len: 8,
+            },
+            Op::Reauthenticate { fail_start: false },
+            auth(0, 5),
+            ack(PUBACK, 0),
+            auth(1, 0),
+            Op::Reauthenticate { fail_start: true },
+        ],
+    );
+    assert_eq!(run.auth_sent(ReasonCode::ReAuthenticate), 1);
+    assert_eq!(run.auth_sent(ReasonCode::ContinueAuthentication), 1);
+    assert!(run.has(|e| matches!(
+        e,
+        E::Authenticated {
+            reauthentication: true
+        }
+    )));
+    assert!(run.has(|e| matches!(e, E::PubAck { .. })));
+    out.push(("ext-auth-reauthenticate-accepted", input));
+
+    // The broker refuses a re-authentication (DISCONNECT 0x87 with a reason string and a
+    // Server Reference); the messages in flight go out again on the next connection.
+    let (input, run) = run_seed(
+        EXT_AUTH | ext_rounds(1),
+        &[
+            Op::Publish {
+                topic: 1,
+                qos: 1,
+                retain: false,
+                len: 2,
+            },
+            Op::Publish {
+                topic: 2,
+                qos: 2,
+                retain: false,
+                len: 2,
+            },
+            Op::Reauthenticate { fail_start: false },
+            auth(0, 1),
+            Op::AckProperties(0x13),
+            Op::BrokerControl {
+                kind: DISCONNECT,
+                reason: 0x87,
+            },
+            reconnect(),
+            ack(PUBACK, 0),
+            ack(PUBREC, 0),
+            ack(PUBCOMP, 0),
+        ],
+    );
+    assert_eq!(
+        run.disconnects(|r| *r == D::Remote(ReasonCode::NotAuthorized)),
+        1
+    );
+    assert!(run.has(|e| matches!(e, E::PubAck { .. })));
+    assert!(run.has(|e| matches!(e, E::PubComp { .. })));
+    out.push(("ext-auth-reauthenticate-refused-0x87-keeps-messages", input));
+
+    // Our authenticator refuses: a challenge it rejects, then a wrong final data.
+    let (input, run) = run_seed(
+        EXT_AUTH,
+        &[
+            Op::Reauthenticate { fail_start: false },
+            auth(0, 0x80),
+            reconnect(),
+            Op::Reauthenticate { fail_start: false },
+            auth(1, 0x80),
+        ],
+    );
+    assert_eq!(run.disconnects(|r| matches!(r, D::AuthFailed(_))), 2);
+    out.push((
+        "ext-auth-authenticator-refuses-challenge-and-final-data",
+        input,
+    ));
+
+    // AUTH out of turn: Re-authenticate from the broker, another method, success outside a
+    // re-authentication; each a protocol error.
+    let (input, run) = run_seed(
+        EXT_AUTH,
+        &[
+            auth(3, 0),
+            reconnect(),
+            Op::Reauthenticate { fail_start: false },
+            auth(2, 0),
+            reconnect(),
+            auth(1, 0),
+        ],
+    );
+    assert_eq!(run.disconnects(|r| matches!(r, D::Protocol(_))), 3);
+    out.push(("ext-auth-out-of-turn-and-wrong-method", input));
+
+    // No authenticator: AUTH from the broker is a protocol error [MQTT-4.12.0-1], and
+    // `reauthenticate` is refused.
+    let (input, run) = run_seed(0, &[Op::Reauthenticate { fail_start: false }, auth(0, 0)]);
+    assert_eq!(run.auth_sent(ReasonCode::ReAuthenticate), 0);
+    assert_eq!(run.disconnects(|r| matches!(r, D::Protocol(_))), 1);
+    out.push(("ext-auth-from-broker-without-method", input));
+
+    // Auto aliases, 2 of them against a broker maximum of 2, over 3 long topics; reset on
+    // reconnect.
+    let mut ops = Vec::new();
+    for topic in [3u8, 4, 3, 4, 1, 3, 4] {
+        ops.push(Op::Publish {
+            topic,
+            qos: 0,
+            retain: false,
+            len: 2,
+        });
+    }
+    ops.push(Op::Closed);
+    ops.push(reconnect());
+    ops.push(Op::Publish {
+        topic: 3,
+        qos: 1,
+        retain: false,
+        len: 2,
+    });
+    let (input, run) = run_seed(EXT_AUTO_2 | ext_broker_alias_max(2), &ops);
+    let forms = run.publish_forms();
+    assert!(forms.iter().any(|(t, a)| t.is_empty() && a.is_some()));
+    assert!(forms
+        .iter()
+        .all(|(_, a)| a.is_none_or(|a| (1..=2).contains(&a))));
+    assert_eq!(
+        forms.last().map(|(t, a)| (t.as_str(), *a)),
+        Some(("sensors/kitchen/temp", Some(1))),
+        "the first use after a reconnect carries the topic"
+    );
+    out.push(("ext-alias-auto-more-topics-than-aliases", input));
+
+    // Manual aliases against a broker maximum of 3: set, reuse, rebind, 4 and 9 refused at
+    // the call, 7 queued while disconnected and left out on the next connection.
+    let aliased = |topic, alias| Op::PublishAliased {
+        topic,
+        qos: 1,
+        alias,
+    };
+    let (input, run) = run_seed(
+        EXT_MANUAL | ext_broker_alias_max(3),
+        &[
+            aliased(3, 1),
+            aliased(3, 1),
+            aliased(4, 1),
+            aliased(3, 9),
+            aliased(3, 4),
+            Op::Closed,
+            aliased(4, 7),
+            reconnect(),
+            aliased(4, 2),
+        ],
+    );
+    let forms = run.publish_forms();
+    // The three unacknowledged ones go again on the new connection, with the alias set
+    // again before it is used alone.
+    let topic = |t: &str, a| (t.to_string(), a);
+    let first = [
+        topic("sensors/kitchen/temp", Some(1)),
+        topic("", Some(1)),
+        topic("x/y/z", Some(1)),
+    ];
+    let mut expected = [first.clone(), first].concat();
+    expected.extend([topic("x/y/z", None), topic("x/y/z", Some(2))]);
+    assert_eq!(forms, expected);
+    out.push(("ext-alias-manual-reuse-rebind-and-over-maximum", input));
+
+    // Property-rich acknowledgements: reason strings, user properties, a Server Reference on
+    // CONNACK and DISCONNECT, then a long reason string.
+    let (input, run) = run_seed(
+        0,
+        &[
+            Op::AckProperties(0x17),
+            Op::Subscribe(vec![(0, 1)]),
+            ack(SUBACK, 0),
+            Op::Unsubscribe(vec![0]),
+            ack(UNSUBACK, 0),
+            Op::Publish {
+                topic: 1,
+                qos: 1,
+                retain: false,
+                len: 1,
+            },
+            ack(PUBACK, 0x10),
+            Op::Publish {
+                topic: 1,
+                qos: 2,
+                retain: false,
+                len: 1,
+            },
+            ack(PUBREC, 0),
+            ack(PUBCOMP, 0),
+            Op::BrokerPublish {
+                qos: 2,
+                id: IdSel::Raw(9),
+                topic: 1,
+                len: 1,
+                flags: 0,
+            },
+            ack(PUBREL, 0),
+            Op::BrokerControl {
+                kind: DISCONNECT,
+                reason: 0x9C,
+            },
+            Op::Reconnect {
+                connack: false,
+                session_present: false,
+            },
+            Op::BrokerControl {
+                kind: REFUSING_CONNACK,
+                reason: 0x9D,
+            },
+            reconnect(),
+            Op::AckProperties(0x0A),
+            Op::Publish {
+                topic: 1,
+                qos: 1,
+                retain: false,
+                len: 1,
+            },
+            ack(PUBACK, 0),
+        ],
+    );
+    assert!(run.has(|e| matches!(e, E::SubAck { .. })));
+    assert!(run.has(|e| matches!(e, E::UnsubAck { .. })));
+    assert!(run.has(|e| matches!(e, E::PubComp { .. })));
+    assert!(run.has(|e| matches!(e, E::MessageReleased(_))));
+    assert!(run.has(|e| matches!(e, E::ConnectRefused { .. })));
+    assert_eq!(
+        run.disconnects(|r| *r == D::Remote(ReasonCode::UseAnotherServer)),
+        1
+    );
+    assert_eq!(
+        run.events
+            .iter()
+            .filter(|e| matches!(e, E::PubAck { .. }))
+            .count(),
+        2
+    );
+    out.push(("ext-property-rich-acks-and-server-reference", input));
+
+    out
+}
+
+#[test]
+fn extended_seeds_reach_their_paths_and_are_in_the_corpus() {
+    let write = std::env::var_os("MQTT_FUZZ_WRITE_CORPUS").is_some();
+    let dir = corpus_dir("session");
+    for (name, input) in extended_seeds() {
+        let path = dir.join(name);
+        if write {
+            fs::write(&path, &input).unwrap();
+        }
+        let committed = fs::read(&path).unwrap_or_default();
+        assert_eq!(
+            committed, input,
+            "{name} in the corpus differs; rewrite with MQTT_FUZZ_WRITE_CORPUS=1"
+        );
+    }
 }

@@ -45,6 +45,27 @@
 //!   bounded" path (deliver at PUBLISH, keep only the id); the same end checks prove no loss
 //!   and no QoS 2 duplicate.
 //!
+//! MQTT 5.0 features, each in a share of the 5.0 cases (all under the same drops, reconnects
+//! and session losses, with every check above):
+//! - enhanced authentication (§4.12): the client has a [`ChallengeAuthenticator`] and the
+//!   SimBroker runs 0..=3 challenge rounds before CONNACK, checking every answer;
+//!   [`Op::Reauthenticate`] starts a re-authentication mid-traffic with its own number of
+//!   rounds, and sometimes the broker refuses it with DISCONNECT 0x87. Checked: CONNECT
+//!   carries the method in exactly these cases, AUTH goes out only on such connections, every
+//!   such connection completes the exchange (`Authenticated` before `Connected`) or ends for
+//!   a scripted reason (drop, local disconnect, stall, scripted refusal), `reauthenticate`
+//!   answers as its state predicts, and nothing in flight is lost across a refusal (the end
+//!   checks, plus refusals with messages in flight counted);
+//! - outgoing topic aliases (§3.3.2.3.4): policy `Auto` or `Manual` (random aliases 1..=4)
+//!   against a broker Topic Alias Maximum of 0..=4, publishing to 8 topics. Checked: the
+//!   broker never sees an alias misuse (`client_error` stays `None`), no alias on the wire
+//!   exceeds the maximum [MQTT-3.3.2-9] and none is used alone before it was set on the
+//!   connection, every PUBLISH and every accepted message carries the topic it was published
+//!   to, and a manual alias above the maximum is refused at the call while connected.
+//!
+//! The summary line counts how often each of these paths ran, and the test fails if one ran
+//! too rarely to be covered (so that a change to the generators cannot silently drop it).
+//!
 //! `SM_TRACE=1` prints every op, packet and event; `SM_CASES=n` runs n cases.
 mod support;
 
@@ -53,17 +74,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mqtt_proto::{
-    decode, Limits, Packet, ProtocolVersion, QoS, QosPid, ReasonCode, Subscription, TopicFilter,
+    decode, Limits, Packet, PropertiesBuf, Property, ProtocolVersion, QoS, QosPid, ReasonCode,
+    Subscription, TopicFilter,
 };
 use mqtt_session::{
-    ConnectOptions, DisconnectReason, Event, Instant, PublishError, Session, SessionConfig,
-    SessionState, SubscribeError,
+    ConnectOptions, DisconnectReason, Event, Instant, PublishError, PublishFailure, ReauthError,
+    Session, SessionConfig, SessionState, SubscribeError, TopicAliasPolicy,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use support::SimBroker;
+use support::{AuthScript, ChallengeAuthenticator, SimBroker, AUTH_METHOD};
 
 static CASES: AtomicUsize = AtomicUsize::new(0);
 static STEPS: AtomicUsize = AtomicUsize::new(0);
@@ -74,8 +96,33 @@ static BROKER_LOSSES: AtomicUsize = AtomicUsize::new(0);
 static CHECKED: AtomicUsize = AtomicUsize::new(0);
 /// QoS 2 messages delivered at PUBLISH past a tiny 3.1.1 budget (the overflow path).
 static OVERFLOWED: AtomicUsize = AtomicUsize::new(0);
+/// Enhanced authentication exchanges completed before CONNACK, and the challenges answered
+/// (before CONNACK and in re-authentications).
+static AUTH_EXCHANGES: AtomicUsize = AtomicUsize::new(0);
+static AUTH_CHALLENGES: AtomicUsize = AtomicUsize::new(0);
+/// Re-authentications completed, refused by the broker (DISCONNECT 0x87), and refused with
+/// messages or requests of the application outstanding.
+static REAUTHS: AtomicUsize = AtomicUsize::new(0);
+static REAUTH_REFUSALS: AtomicUsize = AtomicUsize::new(0);
+static REFUSALS_WITH_OUTSTANDING: AtomicUsize = AtomicUsize::new(0);
+/// PUBLISHes on the wire with a topic alias alone, and with a topic that sets an alias.
+static ALIAS_USES: AtomicUsize = AtomicUsize::new(0);
+static ALIAS_SETS: AtomicUsize = AtomicUsize::new(0);
+/// Manual aliases above the broker's maximum refused at the call.
+static ALIAS_REFUSALS: AtomicUsize = AtomicUsize::new(0);
 
-const TOPICS: [&str; 4] = ["a/b", "a/c", "c", "d/b"];
+/// The first four are short (an `Auto` alias saves nothing on them), the others long: more
+/// topics than the broker's Topic Alias Maximum (at most 4) in the alias cases.
+const TOPICS: [&str; 8] = [
+    "a/b",
+    "a/c",
+    "c",
+    "d/b",
+    "a/b/long-topic",
+    "a/c/long-topic",
+    "x/long-topic/b",
+    "c/long-topic",
+];
 const FILTERS: [&str; 5] = ["a/#", "a/b", "+/b", "c", "#"];
 const MAX_INCOMING_QOS2: u16 = 100;
 const MAX_PACKET_SIZE: u32 = 1024;
@@ -128,6 +175,31 @@ enum Op {
     BrokerRelease {
         n: u8,
     },
+    /// The application calls `reauthenticate`; the broker will run `rounds` challenges and
+    /// then accept, or refuse with DISCONNECT 0x87 (only in cases with `auth_rounds`).
+    Reauthenticate {
+        rounds: u8,
+        refuse: bool,
+    },
+}
+
+/// Outgoing topic aliases of a 5.0 case: the client's policy and the broker's CONNACK Topic
+/// Alias Maximum (0: none announced).
+#[derive(Clone, Copy)]
+struct AliasCase {
+    policy: TopicAliasPolicy,
+    broker_max: u16,
+}
+
+impl std::fmt::Debug for AliasCase {
+    /// Pasteable into a regression test.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "AliasCase {{ policy: TopicAliasPolicy::{:?}, broker_max: {} }}",
+            self.policy, self.broker_max
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -155,6 +227,10 @@ struct Case {
     /// 3.1.1 only: a tiny `max_incoming_qos2`, with a broker that withholds PUBREL until
     /// [`Op::BrokerRelease`]. `None`: 100 and PUBREL at once.
     incoming_qos2_budget: Option<u16>,
+    /// 5.0 only: enhanced authentication with this many challenges before CONNACK.
+    auth_rounds: Option<u8>,
+    /// 5.0 only: outgoing topic aliases.
+    aliases: Option<AliasCase>,
     seed: u64,
     ops: Vec<Op>,
 }
@@ -165,7 +241,7 @@ impl std::fmt::Debug for Case {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "Case {{ v5: {}, max_inflight: {}, max_queued: {}, max_pending_requests: {}, max_transmit_bytes: {}, receive_maximum: {:?}, keep_alive: {}, latency_ms: {}, split: SplitMode::{:?}, resubscribe: {}, retry_ms: {:?}, incoming_qos2_budget: {:?}, seed: {}, ops: vec![",
+            "Case {{ v5: {}, max_inflight: {}, max_queued: {}, max_pending_requests: {}, max_transmit_bytes: {}, receive_maximum: {:?}, keep_alive: {}, latency_ms: {}, split: SplitMode::{:?}, resubscribe: {}, retry_ms: {:?}, incoming_qos2_budget: {:?}, auth_rounds: {:?}, aliases: {:?}, seed: {}, ops: vec![",
             self.v5,
             self.max_inflight,
             self.max_queued,
@@ -178,6 +254,8 @@ impl std::fmt::Debug for Case {
             self.resubscribe,
             self.retry_ms,
             self.incoming_qos2_budget,
+            self.auth_rounds,
+            self.aliases,
             self.seed
         )?;
         for op in &self.ops {
@@ -189,7 +267,7 @@ impl std::fmt::Debug for Case {
 
 fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
-        30 => (0u8..3, 0u8..4).prop_map(|(qos, topic)| Op::Publish { qos, topic }),
+        30 => (0u8..3, 0u8..8).prop_map(|(qos, topic)| Op::Publish { qos, topic }),
         4 => (0u8..5, 0u8..3).prop_map(|(filter, qos)| Op::Subscribe { filter, qos }),
         2 => (0u8..5).prop_map(|filter| Op::Unsubscribe { filter }),
         14 => (0u8..3, 0u8..4).prop_map(|(qos, topic)| Op::BrokerDeliver { qos, topic }),
@@ -205,6 +283,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => Just(Op::Disconnect),
         1 => Just(Op::BrokerLosesSession),
         3 => (1u8..8).prop_map(|n| Op::BrokerRelease { n }),
+        8 => (0u8..=3, prop::bool::weighted(0.4))
+            .prop_map(|(rounds, refuse)| Op::Reauthenticate { rounds, refuse }),
     ]
 }
 
@@ -228,9 +308,18 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         any::<u64>(),
     );
     let budget = prop_oneof![2 => Just(None), 1 => (1u16..=4).prop_map(Some)];
+    let auth = prop_oneof![Just(None), (0u8..=3).prop_map(Some)];
+    let policy = prop_oneof![
+        Just(TopicAliasPolicy::Manual),
+        (1u16..=4).prop_map(|max_aliases| TopicAliasPolicy::Auto { max_aliases }),
+    ];
+    let aliases = prop_oneof![
+        Just(None),
+        (policy, 0u16..=4).prop_map(|(policy, broker_max)| Some(AliasCase { policy, broker_max })),
+    ];
     (
         config,
-        budget,
+        (budget, auth, aliases),
         prop::collection::vec(op_strategy(), 50..120),
     )
         .prop_map(
@@ -249,7 +338,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                     retry_ms,
                     seed,
                 ),
-                budget,
+                (budget, auth, aliases),
                 ops,
             )| Case {
                 v5,
@@ -264,6 +353,8 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                 resubscribe,
                 retry_ms: retry_ms.filter(|_| !v5),
                 incoming_qos2_budget: budget.filter(|_| !v5),
+                auth_rounds: auth.filter(|_| v5),
+                aliases: aliases.filter(|_| v5),
                 seed,
                 ops,
             },
@@ -327,6 +418,8 @@ struct Expect {
 /// against.
 struct Net {
     case: Case,
+    /// `PublishFailed { Unconfirmed }` events since the last `SessionLost`.
+    unconfirmed_failed: usize,
     v: ProtocolVersion,
     client: Session,
     broker: SimBroker,
@@ -365,6 +458,16 @@ struct Net {
     awaiting_unblock: bool,
     /// `SM_TRACE=1`: print every op, packet and event (for investigating a failure).
     trace: bool,
+    /// The topic each message was published to.
+    published_topic: BTreeMap<Vec<u8>, &'static str>,
+    /// Topic aliases the client set on the current connection, from its bytes.
+    wire_aliases: BTreeMap<u16, String>,
+    /// The current connection's CONNECT carried an Authentication Method.
+    connect_had_method: bool,
+    /// ... and its exchange has not completed (no `Authenticated` yet).
+    auth_open: bool,
+    /// A re-authentication runs on this connection: `Some(refuse)`, as scripted.
+    reauth_pending: Option<bool>,
 }
 
 fn qos_of(n: u8) -> QoS {
@@ -396,9 +499,28 @@ impl Net {
         if let Some(n) = case.receive_maximum {
             broker.set_receive_maximum(n);
         }
+        if let Some(a) = case.aliases {
+            config.outgoing_topic_aliases = a.policy;
+            if a.broker_max > 0 {
+                broker
+                    .script
+                    .connack_properties
+                    .push(Property::TopicAliasMaximum(a.broker_max))
+                    .expect("short property");
+            }
+        }
+        let mut client = Session::new(config);
+        if let Some(rounds) = case.auth_rounds {
+            broker.script.auth = Some(AuthScript {
+                connect_rounds: rounds,
+                reauth_rounds: 0,
+                refuse_reauth: false,
+            });
+            client.set_authenticator(Some(Box::new(ChallengeAuthenticator)));
+        }
         Self {
             v,
-            client: Session::new(config),
+            client,
             broker,
             now: Instant::from_millis(0),
             latency: Duration::from_millis(case.latency_ms),
@@ -420,10 +542,16 @@ impl Net {
             app_q1: BTreeMap::new(),
             app_q2: BTreeMap::new(),
             broker_losses: 0,
+            unconfirmed_failed: 0,
             loss_unseen: false,
             expected_session_present: None,
             awaiting_unblock: false,
             trace: std::env::var_os("SM_TRACE").is_some(),
+            published_topic: BTreeMap::new(),
+            wire_aliases: BTreeMap::new(),
+            connect_had_method: false,
+            auth_open: false,
+            reauth_pending: None,
             case,
         }
     }
@@ -446,6 +574,10 @@ impl Net {
         self.broker.connection_lost();
         self.client_rx.clear();
         self.quota.clear();
+        // `wire_aliases` stays: bytes the Session still hands out for the ended connection
+        // (before its final DISCONNECT) use its aliases; the next CONNECT clears them.
+        self.auth_open = false;
+        self.reauth_pending = None;
     }
 
     /// Opens a link and starts the handshake (no driving).
@@ -469,15 +601,17 @@ impl Net {
     /// Hands bytes from the client to the broker; what the broker answers goes on the wire.
     fn broker_reads(&mut self, bytes: &[u8]) -> Res {
         let losing = self.broker.script.lose_session;
-        let had_session = self.broker.connects > 0;
-        let connects = self.broker.connects;
+        let had_session = self.broker.has_session();
+        // Counted at CONNACK: with enhanced authentication the broker decides about the
+        // session only when the exchange succeeds.
+        let connacks = self.broker.connacks;
         self.broker.handle(bytes);
         ensure!(
             self.broker.client_error.is_none(),
             "broker rejected the client's bytes: {:?}",
             self.broker.client_error
         );
-        if self.broker.connects > connects {
+        if self.broker.connacks > connacks {
             self.expected_session_present = Some(had_session && !losing);
             if losing && !self.broker.script.lose_session {
                 self.broker_lost_session();
@@ -735,6 +869,32 @@ impl Net {
             "poll_transmit handed out more than one packet"
         );
         match packet {
+            Packet::Connect(c) => {
+                let method = c.properties.authentication_method();
+                ensure!(
+                    method == self.case.auth_rounds.map(|_| AUTH_METHOD),
+                    "CONNECT with Authentication Method {method:?} (auth case: {:?})",
+                    self.case.auth_rounds
+                );
+                self.connect_had_method = method.is_some();
+                self.auth_open = method.is_some();
+                // A new connection starts without aliases [MQTT-3.3.2-7].
+                self.wire_aliases.clear();
+            }
+            Packet::Auth(a) => {
+                // AUTH only on a connection whose CONNECT carried a method [MQTT-4.12.0-1]
+                // (the client side of that rule), and always with that method [MQTT-4.12.0-5].
+                ensure!(
+                    self.connect_had_method,
+                    "AUTH {:?} on a connection whose CONNECT carried no method",
+                    a.reason
+                );
+                ensure!(
+                    a.properties.authentication_method() == Some(AUTH_METHOD),
+                    "AUTH with method {:?}",
+                    a.properties.authentication_method()
+                );
+            }
             Packet::Publish(p) => {
                 let payload = p.payload.to_vec();
                 ensure!(
@@ -743,6 +903,7 @@ impl Net {
                     String::from_utf8_lossy(&payload),
                     p.qos.qos()
                 );
+                self.check_topic_form(&p)?;
                 let Some(id) = p.qos.packet_id() else {
                     return Ok(());
                 };
@@ -945,6 +1106,42 @@ impl Net {
         Ok(())
     }
 
+    /// The topic and alias of a PUBLISH the client sent (5.0 §3.3.2.3.4): no alias above
+    /// the broker's Topic Alias Maximum [MQTT-3.3.2-9] nor without an alias policy, an alias
+    /// alone only once it was set on this connection, and the topic (given or resolved)
+    /// the one the message was published to.
+    fn check_topic_form(&mut self, p: &mqtt_proto::Publish<'_>) -> Res {
+        let expected = self.published_topic.get(p.payload).copied();
+        let topic = match p.properties.topic_alias() {
+            None => p.topic.as_str().to_string(),
+            Some(alias) => {
+                let max = self.case.aliases.map_or(0, |a| a.broker_max);
+                ensure!(
+                    alias >= 1 && alias <= max,
+                    "topic alias {alias} on the wire, broker maximum {max} [MQTT-3.3.2-9]"
+                );
+                if p.topic.as_str().is_empty() {
+                    ALIAS_USES.fetch_add(1, Ordering::Relaxed);
+                    match self.wire_aliases.get(&alias) {
+                        Some(t) => t.clone(),
+                        None => return Err(format!("topic alias {alias} used before it was set")),
+                    }
+                } else {
+                    ALIAS_SETS.fetch_add(1, Ordering::Relaxed);
+                    self.wire_aliases
+                        .insert(alias, p.topic.as_str().to_string());
+                    p.topic.as_str().to_string()
+                }
+            }
+        };
+        ensure!(
+            Some(topic.as_str()) == expected,
+            "PUBLISH of {:?} to {topic:?}, published to {expected:?}",
+            String::from_utf8_lossy(p.payload)
+        );
+        Ok(())
+    }
+
     /// An ack for an id no longer in flight: legitimate only with the 3.1.1 retry, where the
     /// broker acknowledges each copy of a re-sent PUBLISH (and PUBREL). Ids are allocated in
     /// sequence, so the id cannot have been reused for another message in these cases.
@@ -982,15 +1179,84 @@ impl Net {
                 ensure!(
                     !matches!(
                         reason,
-                        DisconnectReason::Protocol(_) | DisconnectReason::Refused(_)
+                        DisconnectReason::Protocol(_)
+                            | DisconnectReason::Refused(_)
+                            | DisconnectReason::AuthFailed(_)
                     ),
                     "connection ended by {reason:?}"
                 );
+                if let DisconnectReason::Remote(code) = reason {
+                    // The only DISCONNECT the broker sends: a scripted refusal of a
+                    // re-authentication (5.0 §4.12.1).
+                    ensure!(
+                        code == ReasonCode::NotAuthorized && self.reauth_pending == Some(true),
+                        "DISCONNECT {code:?} from the broker without a scripted refusal (re-authentication {:?})",
+                        self.reauth_pending
+                    );
+                    REAUTH_REFUSALS.fetch_add(1, Ordering::Relaxed);
+                    // What is outstanding stays with the Session for the next connection;
+                    // the end checks prove it is delivered.
+                    if !self.app_ids.is_empty() {
+                        REFUSALS_WITH_OUTSTANDING.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 self.link_down();
+            }
+            Event::AuthContinue { reauthentication } => {
+                ensure!(
+                    self.connect_had_method
+                        && reauthentication == self.reauth_pending.is_some()
+                        && (reauthentication || self.auth_open),
+                    "AuthContinue {{ reauthentication: {reauthentication} }} out of turn"
+                );
+                AUTH_CHALLENGES.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::Authenticated {
+                reauthentication: false,
+            } => {
+                ensure!(self.auth_open, "Authenticated without an open exchange");
+                self.auth_open = false;
+                AUTH_EXCHANGES.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::Authenticated {
+                reauthentication: true,
+            } => {
+                ensure!(
+                    self.reauth_pending == Some(false),
+                    "re-authentication succeeded, scripted {:?}",
+                    self.reauth_pending
+                );
+                self.reauth_pending = None;
+                REAUTHS.fetch_add(1, Ordering::Relaxed);
+            }
+            Event::PublishFailed {
+                id: Some(id),
+                qos: QoS::ExactlyOnce,
+                reason: PublishFailure::Unconfirmed,
+            } => {
+                // SPEC "Exactly once, bounded": a PUBREC'd QoS 2 message whose broker session
+                // is gone fails "session lost, unconfirmed", each just before SessionLost.
+                ensure!(
+                    matches!(
+                        self.app_ids.remove(&id.get()),
+                        Some(AppId::Publish { rec: true, .. })
+                    ),
+                    "PublishFailed {{ Unconfirmed }} for {id:?}, which had no PUBREC"
+                );
+                self.unconfirmed_failed += 1;
+            }
+            Event::PublishFailed { .. } | Event::RequestFailed { .. } => {
+                // Nothing here exceeds a limit of the broker and the broker rejects nothing:
+                // any other failure would be a loss.
+                return Err(format!("{e:?}"));
             }
             Event::Connected {
                 session_present, ..
             } => {
+                ensure!(
+                    !self.auth_open,
+                    "Connected before the authentication exchange completed"
+                );
                 let expected = self.expected_session_present.take();
                 ensure!(
                     expected == Some(session_present),
@@ -1048,9 +1314,12 @@ impl Net {
                 let before = self.app_ids.len();
                 self.app_ids
                     .retain(|_, a| !matches!(a, AppId::Publish { rec: true, .. }));
+                let failed = core::mem::take(&mut self.unconfirmed_failed);
                 ensure!(
-                    before - self.app_ids.len() == unconfirmed,
-                    "SessionLost {{ unconfirmed: {unconfirmed} }} but {} had PUBREC",
+                    before - self.app_ids.len() == 0 && failed == unconfirmed,
+                    "SessionLost {{ unconfirmed: {unconfirmed} }} but {} PublishFailed \
+                     {{ Unconfirmed }} came first and {} with PUBREC were left",
+                    failed,
                     before - self.app_ids.len()
                 );
             }
@@ -1149,13 +1418,57 @@ impl Net {
             Op::Publish { qos, topic } => {
                 let qos = qos_of(qos);
                 let payload = format!("c{index}").into_bytes();
+                let topic_index = u16::from(topic);
+                let topic = TOPICS[usize::from(topic)];
                 let can = self.client.can_publish(qos);
                 let direct = self.client.is_connected() && self.client.queued_len() == 0;
                 let tx_before = self.client.pending_transmit_bytes();
                 let queued_before = self.client.queued_len();
-                let r =
-                    self.client
-                        .publish(self.now, TOPICS[usize::from(topic)], &payload, qos, false);
+                let manual = self
+                    .case
+                    .aliases
+                    .filter(|a| a.policy == TopicAliasPolicy::Manual);
+                let r = match manual {
+                    Some(a) => {
+                        // Mostly one alias per topic (so aliases are reused), sometimes a
+                        // random one: an alias then names different topics over time, and
+                        // some exceed the broker's maximum.
+                        let alias = if self.rng.gen_bool(0.7) {
+                            topic_index % 4 + 1
+                        } else {
+                            self.rng.gen_range(1..=4u16)
+                        };
+                        let mut props = PropertiesBuf::new();
+                        props
+                            .push(Property::TopicAlias(alias))
+                            .expect("short property");
+                        let r = self.client.publish_with_properties(
+                            self.now,
+                            topic,
+                            &payload,
+                            qos,
+                            false,
+                            props.as_properties(),
+                        );
+                        if self.client.is_connected() && alias > a.broker_max {
+                            // [MQTT-3.3.2-9]: refused at the call, nothing queued.
+                            ensure!(
+                                r == Err(PublishError::TopicAliasInvalid {
+                                    alias,
+                                    max: a.broker_max
+                                }),
+                                "manual alias {alias} over maximum {} gave {r:?}",
+                                a.broker_max
+                            );
+                            ALIAS_REFUSALS.fetch_add(1, Ordering::Relaxed);
+                            self.after_input()?;
+                            self.drain()?;
+                            return Ok(());
+                        }
+                        r
+                    }
+                    None => self.client.publish(self.now, topic, &payload, qos, false),
+                };
                 ensure!(
                     can == r.is_ok(),
                     "can_publish({qos:?}) = {can} but publish gave {r:?}"
@@ -1176,6 +1489,7 @@ impl Net {
                                 "QoS 0 publish accepted with {tx_before} bytes waiting"
                             );
                         }
+                        self.published_topic.insert(payload.clone(), topic);
                         self.published.insert(payload, qos);
                         if let Some(id) = id {
                             self.new_id(id.get(), AppId::Publish { qos, rec: false })?;
@@ -1213,8 +1527,8 @@ impl Net {
                 self.drain()?;
             }
             Op::BrokerDeliver { qos, topic } => {
-                // Before the first CONNECT the broker has no session to deliver into.
-                if self.broker.connects > 0 {
+                // Before the first accepted CONNECT the broker has no session to deliver into.
+                if self.broker.has_session() {
                     let qos = qos_of(qos);
                     let payload = format!("b{index}").into_bytes();
                     self.broker
@@ -1268,6 +1582,32 @@ impl Net {
                         .push_back((self.now.saturating_add(self.latency), out));
                 }
             }
+            Op::Reauthenticate { rounds, refuse } => {
+                let expected = if self.client.state() != SessionState::Connected {
+                    Err(ReauthError::NotConnected)
+                } else if !self.connect_had_method {
+                    Err(ReauthError::NoAuthenticationMethod)
+                } else if self.reauth_pending.is_some() {
+                    Err(ReauthError::InProgress)
+                } else {
+                    Ok(())
+                };
+                let r = self.client.reauthenticate(self.now);
+                ensure!(
+                    r == expected,
+                    "reauthenticate gave {r:?}, expected {expected:?}"
+                );
+                if r.is_ok() {
+                    // Only this AUTH 0x19 can reach the broker until the exchange ends: the
+                    // next `reauthenticate` waits for it (InProgress) or for a new connection.
+                    let script = self.broker.script.auth.as_mut().ok_or("no auth script")?;
+                    script.reauth_rounds = rounds;
+                    script.refuse_reauth = refuse;
+                    self.reauth_pending = Some(refuse);
+                }
+                self.after_input()?;
+                self.drain()?;
+            }
         }
         Ok(())
     }
@@ -1289,12 +1629,23 @@ impl Net {
             self.to_client
                 .push_back((self.now.saturating_add(self.latency), out));
         }
-        self.settle()?;
-        let later = self
-            .now
-            .saturating_add(self.latency * 10 + Duration::from_millis(1));
-        self.run_until(later)?;
-        self.settle()?;
+        // A refused re-authentication still on its way ends the connection once (the
+        // script's refusal is used up): reconnect after it.
+        for _ in 0..2 {
+            if self.client.state() == SessionState::Disconnected {
+                self.open()?;
+            }
+            self.settle()?;
+            let later = self
+                .now
+                .saturating_add(self.latency * 10 + Duration::from_millis(1));
+            self.run_until(later)?;
+            self.settle()?;
+        }
+        ensure!(
+            !self.auth_open,
+            "the authentication exchange never completed"
+        );
         let c = &self.client;
         ensure!(
             c.is_connected(),
@@ -1331,6 +1682,14 @@ impl Net {
         let mut accepted: BTreeMap<&[u8], u32> = BTreeMap::new();
         for d in &self.broker.accepted {
             *accepted.entry(&d.payload[..]).or_default() += 1;
+            // Aliases resolved, every message arrives under the topic it was published to.
+            let topic = self.published_topic.get(&d.payload).copied();
+            ensure!(
+                topic == Some(d.topic.as_str()),
+                "broker accepted {:?} on {:?}, published to {topic:?}",
+                String::from_utf8_lossy(&d.payload),
+                d.topic
+            );
         }
         for p in accepted.keys() {
             ensure!(
@@ -1406,6 +1765,11 @@ fn decode_one(bytes: &[u8], v: ProtocolVersion) -> Res<(Packet<'_>, usize)> {
 
 /// Runs one case; `count`: add it to the totals the proptest test reports.
 fn run_case(case: &Case, count: bool) -> Res {
+    run_net(case, count).map(|_| ())
+}
+
+/// [`run_case`], returning the network for further assertions.
+fn run_net(case: &Case, count: bool) -> Res<Net> {
     if count {
         CASES.fetch_add(1, Ordering::Relaxed);
     }
@@ -1425,7 +1789,8 @@ fn run_case(case: &Case, count: bool) -> Res {
         eprintln!("finish");
     }
     net.finish()
-        .map_err(|e| format!("at the end ({:?}): {e}", net.now))
+        .map_err(|e| format!("at the end ({:?}): {e}", net.now))?;
+    Ok(net)
 }
 
 #[test]
@@ -1448,20 +1813,45 @@ fn persistent_session_keeps_its_guarantees_under_random_ops() {
         panic!("{e}");
     }
     let (cases, steps) = (CASES.load(Ordering::Relaxed), STEPS.load(Ordering::Relaxed));
+    let n = |c: &AtomicUsize| c.load(Ordering::Relaxed);
     eprintln!(
-        "state_machine: {cases} cases, {steps} steps, {} QoS 1/2 messages checked, {} drops mid-packet, {} broker session losses, {} QoS 2 messages past a 3.1.1 budget",
-        CHECKED.load(Ordering::Relaxed),
-        CUTS.load(Ordering::Relaxed),
-        BROKER_LOSSES.load(Ordering::Relaxed),
-        OVERFLOWED.load(Ordering::Relaxed)
+        "state_machine: {cases} cases, {steps} steps, {} QoS 1/2 messages checked, {} drops mid-packet, {} broker session losses, {} QoS 2 messages past a 3.1.1 budget, {} AUTH exchanges before CONNACK ({} challenges answered), {} re-authentications, {} refused ({} with messages outstanding), {} alias-only PUBLISHes, {} aliases set, {} manual aliases refused",
+        n(&CHECKED),
+        n(&CUTS),
+        n(&BROKER_LOSSES),
+        n(&OVERFLOWED),
+        n(&AUTH_EXCHANGES),
+        n(&AUTH_CHALLENGES),
+        n(&REAUTHS),
+        n(&REAUTH_REFUSALS),
+        n(&REFUSALS_WITH_OUTSTANDING),
+        n(&ALIAS_USES),
+        n(&ALIAS_SETS),
+        n(&ALIAS_REFUSALS),
     );
     assert!(cases >= 2000, "only {cases} cases ran");
     assert!(steps >= 100_000, "only {steps} steps ran");
-    let overflowed = OVERFLOWED.load(Ordering::Relaxed);
-    assert!(
-        overflowed >= 100,
-        "the 3.1.1 overflow path ran only {overflowed} times"
-    );
+    // Each path must keep being driven. The minimums are about a quarter of what a run of
+    // 2,000 cases reaches on average, so random variation does not trip them but a
+    // generator change that starves a path does.
+    for (what, counter, min) in [
+        ("the 3.1.1 overflow path", &OVERFLOWED, 100),
+        ("AUTH exchanges before CONNACK", &AUTH_EXCHANGES, 300),
+        ("AUTH challenges", &AUTH_CHALLENGES, 500),
+        ("re-authentications", &REAUTHS, 40),
+        ("refused re-authentications", &REAUTH_REFUSALS, 20),
+        (
+            "refusals with messages outstanding",
+            &REFUSALS_WITH_OUTSTANDING,
+            4,
+        ),
+        ("alias-only PUBLISHes", &ALIAS_USES, 120),
+        ("aliases set", &ALIAS_SETS, 500),
+        ("manual aliases refused", &ALIAS_REFUSALS, 150),
+    ] {
+        let hits = n(counter);
+        assert!(hits >= min, "{what} ran only {hits} times (minimum {min})");
+    }
 }
 
 // ---------------------------------------------------------------- regressions
@@ -1486,6 +1876,8 @@ fn repeated_session_loss_keeps_one_resubscription() {
         resubscribe: true,
         retry_ms: None,
         incoming_qos2_budget: None,
+        auth_rounds: None,
+        aliases: None,
         seed: 0,
         ops: vec![
             Op::Advance { ms: 2 },
@@ -1523,6 +1915,8 @@ fn v311_retry_does_not_pile_up_while_the_transport_is_stalled() {
         resubscribe: false,
         retry_ms: Some(1),
         incoming_qos2_budget: None,
+        auth_rounds: None,
+        aliases: None,
         seed: 0,
         ops: vec![
             Op::Stall(true),
@@ -1535,4 +1929,78 @@ fn v311_retry_does_not_pile_up_while_the_transport_is_stalled() {
     };
     // Failed at 64 ms with "693 bytes waiting to be sent, bound 688": a copy per millisecond.
     run_case(&case, false).unwrap();
+}
+
+/// A fixed case through the paths added for enhanced authentication and topic aliases, so
+/// they are covered whatever the random generator draws: an exchange of two challenges
+/// before CONNACK, QoS 1/2 messages under `Auto` aliases, a re-authentication the broker
+/// accepts, then one it refuses (DISCONNECT 0x87, 5.0 §4.12.1) while messages are in flight,
+/// and a reconnect. The end checks prove that nothing outstanding was lost and that every
+/// message arrived under its topic.
+#[test]
+fn refused_reauthentication_mid_traffic_loses_nothing() {
+    let case = Case {
+        v5: true,
+        max_inflight: 4,
+        max_queued: 8,
+        max_pending_requests: 2,
+        max_transmit_bytes: 1 << 20,
+        receive_maximum: None,
+        keep_alive: 0,
+        latency_ms: 5,
+        split: SplitMode::Whole,
+        resubscribe: false,
+        retry_ms: None,
+        incoming_qos2_budget: None,
+        auth_rounds: Some(2),
+        aliases: Some(AliasCase {
+            policy: TopicAliasPolicy::Auto { max_aliases: 2 },
+            broker_max: 2,
+        }),
+        seed: 0,
+        ops: vec![
+            Op::Settle,
+            Op::Publish { qos: 1, topic: 4 },
+            Op::Publish { qos: 2, topic: 4 },
+            Op::Settle,
+            Op::Reauthenticate {
+                rounds: 1,
+                refuse: false,
+            },
+            Op::Publish { qos: 1, topic: 5 },
+            Op::Settle,
+            Op::Reauthenticate {
+                rounds: 3,
+                refuse: true,
+            },
+            // AUTH 0x19 and 3 challenges take 35 ms to the broker's DISCONNECT, which reaches
+            // the client 5 ms later: these go out meanwhile and the broker, having hung up,
+            // never acknowledges them.
+            Op::Advance { ms: 36 },
+            Op::Publish { qos: 1, topic: 4 },
+            Op::Publish { qos: 2, topic: 6 },
+            Op::Publish { qos: 2, topic: 7 },
+            Op::Settle,
+            Op::Reconnect,
+            Op::Settle,
+        ],
+    };
+    let net = run_net(&case, false).unwrap();
+    assert_eq!(net.broker.authenticated_connects, 2);
+    assert_eq!(net.broker.auth_challenges, 2 + 1 + 3 + 2);
+    assert_eq!(net.broker.reauths_accepted, 1);
+    assert_eq!(net.broker.reauths_refused, 1);
+    assert_eq!(net.broker.accepted.len(), 6, "{:?}", net.broker.accepted);
+    let publishes = net.broker.received_packets("PUBLISH");
+    let alias_only = publishes
+        .iter()
+        .filter(|p| matches!(p, Packet::Publish(p) if p.topic.as_str().is_empty()))
+        .count();
+    assert!(alias_only >= 1, "no PUBLISH used an alias alone");
+    // The three sent into the refused connection were kept and sent again on the next one.
+    let resent = publishes
+        .iter()
+        .filter(|p| matches!(p, Packet::Publish(p) if p.dup))
+        .count();
+    assert_eq!(resent, 3, "{publishes:?}");
 }

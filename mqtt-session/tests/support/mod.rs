@@ -7,11 +7,13 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use mqtt_proto::{
-    decode, Ack, ConnAck, Disconnect, Limits, Packet, PacketId, Properties, PropertiesBuf,
-    Property, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, SubAck, TopicFilter, TopicName,
-    UnsubAck,
+    decode, Ack, Auth, ConnAck, Connect, Disconnect, Limits, Packet, PacketId, Properties,
+    PropertiesBuf, Property, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, SubAck,
+    TopicFilter, TopicName, UnsubAck,
 };
-use mqtt_session::{ConnectOptions, Event, Instant, Session, SessionConfig};
+use mqtt_session::{
+    AuthError, Authenticator, ConnectOptions, Event, Instant, Session, SessionConfig,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -54,6 +56,86 @@ pub struct Script {
     pub lose_session: bool,
     /// 5.0 CONNACK properties to send (Receive Maximum, Maximum Packet Size, ...).
     pub connack_properties: PropertiesBuf,
+    /// Enhanced authentication (5.0 §4.12) the broker runs with a CONNECT that carries an
+    /// Authentication Method; `None`: such a CONNECT is a client error.
+    pub auth: Option<AuthScript>,
+}
+
+/// The broker side of a challenge/response method (5.0 §4.12) that a test scripts: the
+/// client opens with [`AUTH_INITIAL`], each challenge `challenge-<n>` must be answered with
+/// [`challenge_answer`] of it, and success carries [`AUTH_SERVER_FINAL`] for the client to
+/// verify. [`ChallengeAuthenticator`] is the matching client side.
+#[derive(Clone, Debug)]
+pub struct AuthScript {
+    /// Challenges (AUTH 0x18) before CONNACK.
+    pub connect_rounds: u8,
+    /// Challenges of the next re-authentication (AUTH 0x19 from the client).
+    pub reauth_rounds: u8,
+    /// End the next re-authentication, after its challenges, with DISCONNECT 0x87 (Not
+    /// authorized) instead of AUTH 0x00; cleared when used.
+    pub refuse_reauth: bool,
+}
+
+/// The Authentication Method of [`AuthScript`] / [`ChallengeAuthenticator`].
+pub const AUTH_METHOD: &str = "TEST-CHALLENGE-RESPONSE";
+/// The client's opening Authentication Data (CONNECT and AUTH 0x19).
+pub const AUTH_INITIAL: &[u8] = b"client-hello";
+/// The broker's final Authentication Data on success (CONNACK or AUTH 0x00).
+pub const AUTH_SERVER_FINAL: &[u8] = b"server-proof";
+
+/// The answer to a challenge the broker checks: the challenge reversed, behind a prefix (so
+/// that echoing the challenge, or answering an earlier one, fails).
+pub fn challenge_answer(challenge: &[u8]) -> Vec<u8> {
+    let mut answer = b"answer:".to_vec();
+    answer.extend(challenge.iter().rev());
+    answer
+}
+
+/// The client side of [`AuthScript`], reusable for every exchange (each `start` begins anew).
+#[derive(Debug, Default)]
+pub struct ChallengeAuthenticator;
+
+impl Authenticator for ChallengeAuthenticator {
+    fn method(&self) -> &str {
+        AUTH_METHOD
+    }
+    fn start(&mut self) -> Result<Option<Vec<u8>>, AuthError> {
+        Ok(Some(AUTH_INITIAL.to_vec()))
+    }
+    fn challenge(&mut self, data: Option<&[u8]>) -> Result<Option<Vec<u8>>, AuthError> {
+        let data = data.ok_or(AuthError::Malformed {
+            what: "a challenge without data",
+        })?;
+        Ok(Some(challenge_answer(data)))
+    }
+    fn finish(&mut self, data: Option<&[u8]>) -> Result<(), AuthError> {
+        if data == Some(AUTH_SERVER_FINAL) {
+            Ok(())
+        } else {
+            Err(AuthError::ServerNotVerified)
+        }
+    }
+}
+
+/// An AUTH exchange the broker runs on the current connection.
+#[derive(Clone, Copy, Debug)]
+struct AuthExchange {
+    /// A re-authentication (else the exchange before CONNACK).
+    reauth: bool,
+    /// The challenge last sent (1-based) and how many the exchange has.
+    round: u8,
+    rounds: u8,
+    /// The CONNECT's Clean Start, applied when the exchange before CONNACK succeeds.
+    clean_start: bool,
+    /// Scripted refusal of this re-authentication.
+    refuse: bool,
+}
+
+fn auth_data<'a>(props: &Properties<'a>) -> Option<&'a [u8]> {
+    props.iter().find_map(|p| match p {
+        Property::AuthenticationData(d) => Some(d),
+        _ => None,
+    })
 }
 
 impl Default for Script {
@@ -68,6 +150,7 @@ impl Default for Script {
             refuse: None,
             lose_session: false,
             connack_properties: PropertiesBuf::new(),
+            auth: None,
         }
     }
 }
@@ -103,6 +186,20 @@ pub struct SimBroker {
     pub client_error: Option<String>,
     /// Topic aliases the client set on the current connection (5.0), forgotten at CONNECT.
     pub topic_aliases: BTreeMap<u16, String>,
+    /// The Authentication Method of the current connection's CONNECT (5.0).
+    pub connect_method: Option<String>,
+    auth_exchange: Option<AuthExchange>,
+    /// CONNACKs accepting a connection, across connections.
+    pub connacks: usize,
+    /// AUTH 0x18 challenges sent, across connections.
+    pub auth_challenges: usize,
+    /// Exchanges before CONNACK that succeeded with an Authentication Method.
+    pub authenticated_connects: usize,
+    /// Re-authentications that ended in AUTH 0x00 / in DISCONNECT 0x87.
+    pub reauths_accepted: usize,
+    pub reauths_refused: usize,
+    /// The broker ended this connection with DISCONNECT: it reads nothing more on it.
+    pub hung_up: bool,
 }
 
 impl SimBroker {
@@ -121,7 +218,20 @@ impl SimBroker {
             disconnects: 0,
             client_error: None,
             topic_aliases: BTreeMap::new(),
+            connect_method: None,
+            auth_exchange: None,
+            connacks: 0,
+            auth_challenges: 0,
+            authenticated_connects: 0,
+            reauths_accepted: 0,
+            reauths_refused: 0,
+            hung_up: false,
         }
+    }
+
+    /// Whether the broker holds a session for the client (it accepted a CONNECT once).
+    pub fn has_session(&self) -> bool {
+        self.session.is_some()
     }
 
     fn send(&mut self, p: Packet<'_>) {
@@ -139,10 +249,16 @@ impl SimBroker {
         self.connected = false;
         self.rx.clear();
         self.out.clear();
+        self.connect_method = None;
+        self.auth_exchange = None;
+        self.hung_up = false;
     }
 
     /// Bytes from the client.
     pub fn handle(&mut self, bytes: &[u8]) {
+        if self.hung_up {
+            return;
+        }
         self.rx.extend_from_slice(bytes);
         loop {
             let rx = std::mem::take(&mut self.rx);
@@ -150,6 +266,9 @@ impl SimBroker {
                 Ok(Some((packet, n))) => {
                     let frame = rx[..n].to_vec();
                     self.on_packet(packet, frame);
+                    if self.hung_up {
+                        break;
+                    }
                     self.rx = rx[n..].to_vec();
                 }
                 Ok(None) => {
@@ -178,47 +297,17 @@ impl SimBroker {
             }
         }
         self.seen.push(Seen { bytes, kind });
+        if self.auth_exchange.is_some_and(|x| !x.reauth)
+            && !matches!(packet, Packet::Auth(_) | Packet::Disconnect(_))
+        {
+            // [MQTT-3.1.2-30]: with an Authentication Method in CONNECT, only AUTH or
+            // DISCONNECT until CONNACK.
+            self.client_error = Some(format!("{kind} during the AUTH exchange before CONNACK"));
+            return;
+        }
         match packet {
-            Packet::Connect(c) => {
-                self.connects += 1;
-                if self.script.silent_on_connect {
-                    return;
-                }
-                if let Some(reason) = self.script.refuse {
-                    self.send(Packet::ConnAck(ConnAck {
-                        session_present: false,
-                        reason,
-                        properties: Properties::EMPTY,
-                    }));
-                    return;
-                }
-                if self.script.lose_session {
-                    self.session = None;
-                    self.script.lose_session = false;
-                }
-                let present = !c.clean_start && self.session.is_some();
-                if c.clean_start || self.session.is_none() {
-                    self.session = Some(BrokerSession {
-                        next_id: 0,
-                        ..Default::default()
-                    });
-                }
-                self.connected = true;
-                self.topic_aliases.clear();
-                let props = self.script.connack_properties.clone();
-                let properties = match self.version {
-                    ProtocolVersion::V5 => props.as_properties(),
-                    ProtocolVersion::V311 => Properties::EMPTY,
-                };
-                self.send(Packet::ConnAck(ConnAck {
-                    session_present: present,
-                    reason: ReasonCode::Success,
-                    properties,
-                }));
-                if present {
-                    self.resend_session();
-                }
-            }
+            Packet::Connect(c) => self.on_connect(&c),
+            Packet::Auth(a) => self.on_auth(&a),
             Packet::Publish(p) => self.on_publish(&p),
             Packet::PubRel(a) => {
                 if let Some(s) = self.session.as_mut() {
@@ -293,6 +382,178 @@ impl SimBroker {
                 self.connected = false;
             }
             other => self.client_error = Some(format!("unexpected packet from client: {other:?}")),
+        }
+    }
+
+    fn on_connect(&mut self, c: &Connect<'_>) {
+        self.connects += 1;
+        if self.script.silent_on_connect {
+            return;
+        }
+        if let Some(reason) = self.script.refuse {
+            self.send(Packet::ConnAck(ConnAck {
+                session_present: false,
+                reason,
+                properties: Properties::EMPTY,
+            }));
+            return;
+        }
+        self.connect_method = c.properties.authentication_method().map(String::from);
+        if self.connect_method.is_none() {
+            return self.accept_connect(c.clean_start);
+        }
+        let Some(script) = self.script.auth.as_ref() else {
+            self.client_error = Some("CONNECT with an Authentication Method not scripted".into());
+            return;
+        };
+        let rounds = script.connect_rounds;
+        if self.connect_method.as_deref() != Some(AUTH_METHOD)
+            || auth_data(&c.properties) != Some(AUTH_INITIAL)
+        {
+            self.client_error = Some(format!(
+                "CONNECT with method {:?} and data {:?}",
+                self.connect_method,
+                auth_data(&c.properties)
+            ));
+            return;
+        }
+        self.auth_exchange = Some(AuthExchange {
+            reauth: false,
+            round: 0,
+            rounds,
+            clean_start: c.clean_start,
+            refuse: false,
+        });
+        self.next_auth_step();
+    }
+
+    /// Sends the next challenge of the exchange, or ends it (CONNACK, AUTH 0x00 or the
+    /// scripted refusal).
+    fn next_auth_step(&mut self) {
+        let Some(mut x) = self.auth_exchange else {
+            return;
+        };
+        if x.round < x.rounds {
+            x.round += 1;
+            self.auth_exchange = Some(x);
+            self.auth_challenges += 1;
+            let challenge = format!("challenge-{}", x.round);
+            // [MQTT-4.12.0-2]: the broker's challenge is AUTH 0x18.
+            self.send_auth(ReasonCode::ContinueAuthentication, challenge.as_bytes());
+            return;
+        }
+        self.auth_exchange = None;
+        if !x.reauth {
+            self.authenticated_connects += 1;
+            return self.accept_connect(x.clean_start);
+        }
+        if x.refuse {
+            self.reauths_refused += 1;
+            self.disconnect_client(ReasonCode::NotAuthorized);
+            self.connected = false;
+            self.hung_up = true;
+        } else {
+            self.reauths_accepted += 1;
+            self.send_auth(ReasonCode::Success, AUTH_SERVER_FINAL);
+        }
+    }
+
+    fn send_auth(&mut self, reason: ReasonCode, data: &[u8]) {
+        let mut props = PropertiesBuf::new();
+        props
+            .push(Property::AuthenticationMethod(AUTH_METHOD))
+            .and_then(|p| p.push(Property::AuthenticationData(data)))
+            .expect("short auth properties");
+        self.send(Packet::Auth(Auth {
+            reason,
+            properties: props.as_properties(),
+        }));
+    }
+
+    /// AUTH from the client (5.0 §4.12): answers to the challenges, or a re-authentication.
+    fn on_auth(&mut self, a: &Auth<'_>) {
+        // [MQTT-4.12.0-5] same method as CONNECT; AUTH only when CONNECT had one (§4.12).
+        if self.connect_method.is_none() {
+            self.client_error = Some("AUTH although CONNECT carried no method".into());
+            return;
+        }
+        if a.properties.authentication_method() != self.connect_method.as_deref() {
+            self.client_error = Some("AUTH with another method than CONNECT's".into());
+            return;
+        }
+        let data = auth_data(&a.properties);
+        match (a.reason, self.auth_exchange) {
+            (ReasonCode::ContinueAuthentication, Some(x)) if x.round > 0 => {
+                let challenge = format!("challenge-{}", x.round);
+                if data != Some(&challenge_answer(challenge.as_bytes())[..]) {
+                    self.client_error = Some(format!("wrong answer {data:?} to {challenge}"));
+                    return;
+                }
+                self.next_auth_step();
+            }
+            (ReasonCode::ReAuthenticate, None) if self.connected => {
+                let Some(script) = self.script.auth.as_mut() else {
+                    self.client_error = Some("re-authentication not scripted".into());
+                    return;
+                };
+                if data != Some(AUTH_INITIAL) {
+                    self.client_error = Some(format!("re-authentication data {data:?}"));
+                    return;
+                }
+                let refuse = std::mem::take(&mut script.refuse_reauth);
+                self.auth_exchange = Some(AuthExchange {
+                    reauth: true,
+                    round: 0,
+                    rounds: script.reauth_rounds,
+                    clean_start: false,
+                    refuse,
+                });
+                self.next_auth_step();
+            }
+            (reason, x) => {
+                self.client_error = Some(format!(
+                    "AUTH {reason:?} out of turn (exchange {x:?}, connected {})",
+                    self.connected
+                ));
+            }
+        }
+    }
+
+    /// The connection is accepted: CONNACK (with the method's final data when CONNECT had a
+    /// method), and the stored session resumed or replaced.
+    fn accept_connect(&mut self, clean_start: bool) {
+        if self.script.lose_session {
+            self.session = None;
+            self.script.lose_session = false;
+        }
+        let present = !clean_start && self.session.is_some();
+        if clean_start || self.session.is_none() {
+            self.session = Some(BrokerSession {
+                next_id: 0,
+                ..Default::default()
+            });
+        }
+        self.connected = true;
+        self.connacks += 1;
+        self.topic_aliases.clear();
+        let mut props = self.script.connack_properties.clone();
+        if self.connect_method.is_some() {
+            props
+                .push(Property::AuthenticationMethod(AUTH_METHOD))
+                .and_then(|p| p.push(Property::AuthenticationData(AUTH_SERVER_FINAL)))
+                .expect("short auth properties");
+        }
+        let properties = match self.version {
+            ProtocolVersion::V5 => props.as_properties(),
+            ProtocolVersion::V311 => Properties::EMPTY,
+        };
+        self.send(Packet::ConnAck(ConnAck {
+            session_present: present,
+            reason: ReasonCode::Success,
+            properties,
+        }));
+        if present {
+            self.resend_session();
         }
     }
 
