@@ -43,7 +43,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub use mqtt_proto::{ProtocolVersion, QoS};
+pub use mqtt_proto::{ProtocolVersion, QoS, ReasonCode, RetainHandling};
 
 use crate::{Broker, BrokerConfig};
 
@@ -110,6 +110,200 @@ pub struct ScenarioWill {
     pub qos: QoS,
     /// Whether the broker retains it.
     pub retain: bool,
+    /// MQTT 5.0 Will Delay Interval in seconds: the broker publishes the will this long after
+    /// the connection is lost (or when the session ends, if sooner). Honoured by
+    /// [`ScenarioClient::connect_extended`].
+    pub delay_interval: Option<u32>,
+    /// MQTT 5.0 will properties (payload format, message expiry, content type, response
+    /// topic, correlation data, user properties). Honoured by
+    /// [`ScenarioClient::connect_extended`].
+    pub properties: ScenarioMessageProperties,
+}
+
+/// MQTT 5.0 properties of an application message: set on a publish or a will, and read back
+/// on delivery. Empty (the default) in 3.1.1.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScenarioMessageProperties {
+    /// Payload Format Indicator: `Some(true)` for UTF-8 text, `Some(false)` for bytes.
+    pub payload_format_utf8: Option<bool>,
+    /// Message Expiry Interval in seconds. On delivery the broker sends what is left of it.
+    pub message_expiry_interval: Option<u32>,
+    /// Content Type.
+    pub content_type: Option<String>,
+    /// Response Topic.
+    pub response_topic: Option<String>,
+    /// Correlation Data.
+    pub correlation_data: Option<Vec<u8>>,
+    /// User Properties, in order (names may repeat).
+    pub user_properties: Vec<(String, String)>,
+}
+
+/// What a client does by itself across connections; honoured by
+/// [`ScenarioClient::connect_extended`]. `None` fields keep the client's own defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScenarioPolicy {
+    /// Resubscribe when the broker answers a reconnection with no session (issue 10: on by
+    /// default in the client layer).
+    pub resubscribe_on_session_loss: Option<bool>,
+    /// Give a publish up after the broker rejected it this many times (a DISCONNECT with a
+    /// reason code >= 0x80 right after it), failing its completion with the broker's reason.
+    pub max_delivery_attempts: Option<u32>,
+    /// Reconnection delays: the first delay, and the bound it grows to.
+    pub backoff: Option<(Duration, Duration)>,
+    /// The backoff resets only after a connection stayed up this long.
+    pub stable_after: Option<Duration>,
+}
+
+/// A SUBSCRIBE with MQTT 5.0 options, for [`ScenarioClient::subscribe_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioSubscription {
+    /// Topic filter.
+    pub filter: String,
+    /// Maximum QoS.
+    pub qos: QoS,
+    /// No Local: messages this client publishes are not sent back to it [MQTT-3.8.3-3].
+    pub no_local: bool,
+    /// Retain As Published: deliveries keep the retain flag they were published with.
+    pub retain_as_published: bool,
+    /// When retained messages are sent on this subscribe.
+    pub retain_handling: RetainHandling,
+    /// Subscription Identifier, repeated on every delivery through this subscription.
+    pub subscription_identifier: Option<u32>,
+}
+
+impl ScenarioSubscription {
+    /// A subscription with the 3.1.1 behaviour: every option off, retained messages sent,
+    /// no identifier.
+    pub fn new(filter: &str, qos: QoS) -> Self {
+        Self {
+            filter: filter.to_owned(),
+            qos,
+            no_local: false,
+            retain_as_published: false,
+            retain_handling: RetainHandling::SendAtSubscribe,
+            subscription_identifier: None,
+        }
+    }
+
+    /// Sets No Local.
+    pub fn no_local(mut self, on: bool) -> Self {
+        self.no_local = on;
+        self
+    }
+
+    /// Sets Retain As Published.
+    pub fn retain_as_published(mut self, on: bool) -> Self {
+        self.retain_as_published = on;
+        self
+    }
+
+    /// Sets Retain Handling.
+    pub fn retain_handling(mut self, handling: RetainHandling) -> Self {
+        self.retain_handling = handling;
+        self
+    }
+
+    /// Sets the Subscription Identifier.
+    pub fn identifier(mut self, id: u32) -> Self {
+        self.subscription_identifier = Some(id);
+        self
+    }
+}
+
+/// A DISCONNECT with a reason code and, in 5.0, a new Session Expiry Interval, for
+/// [`ScenarioClient::disconnect_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScenarioDisconnect {
+    /// Reason code (0x00 Normal disconnection, 0x04 Disconnect with Will Message, ...).
+    pub reason: ReasonCode,
+    /// The Session Expiry Interval the broker applies from now on, in seconds.
+    pub session_expiry: Option<u32>,
+}
+
+/// The broker's CONNACK as the client read it back, for [`ScenarioClient::connack`]. In 3.1.1
+/// every property is absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScenarioConnAck {
+    /// Session Present.
+    pub session_present: bool,
+    /// Assigned Client Identifier (the client connected with an empty one).
+    pub assigned_client_identifier: Option<String>,
+    /// Server Keep Alive, overriding the client's keepalive.
+    pub server_keep_alive: Option<u16>,
+    /// Maximum QoS (absent: 2).
+    pub maximum_qos: Option<QoS>,
+    /// Retain Available (absent: available).
+    pub retain_available: Option<bool>,
+    /// Wildcard Subscription Available (absent: available).
+    pub wildcard_subscription_available: Option<bool>,
+    /// Subscription Identifiers Available (absent: available).
+    pub subscription_identifiers_available: Option<bool>,
+    /// Shared Subscription Available (absent: available).
+    pub shared_subscription_available: Option<bool>,
+    /// Receive Maximum (absent: 65,535).
+    pub receive_maximum: Option<u16>,
+    /// Maximum Packet Size (absent: no limit beyond the protocol's).
+    pub maximum_packet_size: Option<u32>,
+    /// Topic Alias Maximum (absent: 0, no aliases).
+    pub topic_alias_maximum: Option<u16>,
+    /// Response Information.
+    pub response_information: Option<String>,
+    /// Server Reference.
+    pub server_reference: Option<String>,
+    /// Reason String.
+    pub reason_string: Option<String>,
+    /// User Properties.
+    pub user_properties: Vec<(String, String)>,
+}
+
+/// Names one publish made with [`ScenarioClient::publish_tracked`]; the client chooses the
+/// numbers (its own token or sequence), unique per client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScenarioTicket(pub u64);
+
+/// How a tracked publish ended, from [`ScenarioClient::wait_outcome`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScenarioOutcome {
+    /// PUBACK / PUBCOMP with this reason code below 0x80 (0x00, or 0x10 No matching
+    /// subscribers); 3.1.1 acknowledgements and QoS 0 report 0x00.
+    Acknowledged(ReasonCode),
+    /// PUBACK / PUBREC with a failure reason code (0x80 and above).
+    Rejected(ReasonCode),
+    /// The broker started a fresh session while the message was unconfirmed (a QoS 2 message
+    /// released but not completed): it can no longer be confirmed.
+    SessionLost,
+    /// Given up after the broker rejected it `attempts` times with DISCONNECT `reason`.
+    GaveUp {
+        /// The broker's DISCONNECT reason code.
+        reason: ReasonCode,
+        /// Delivery attempts made.
+        attempts: u32,
+    },
+    /// Any other failure of the completion, described.
+    Failed(String),
+}
+
+/// How often a client's connection callbacks ran, from [`ScenarioClient::callback_counts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScenarioCallbackCounts {
+    /// Connected (each CONNACK accepted, the first included).
+    pub connected: usize,
+    /// Disconnected (each connection lost or closed).
+    pub disconnected: usize,
+    /// Session lost (a reconnection answered with no session present).
+    pub session_lost: usize,
+}
+
+/// An application message with what MQTT 5.0 adds to a delivery, from
+/// [`ScenarioClient::recv_with_properties`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedWithProperties {
+    /// The message.
+    pub message: Received,
+    /// Subscription Identifiers of the subscriptions that matched, as delivered.
+    pub subscription_identifiers: Vec<u32>,
+    /// The message's properties as delivered.
+    pub properties: ScenarioMessageProperties,
 }
 
 /// How a scenario wants a client connected; given to [`ScenarioClient::connect`].
@@ -140,6 +334,16 @@ pub struct ScenarioConnect {
     pub auto_reconnect: bool,
     /// MQTT protocol version.
     pub version: ProtocolVersion,
+    /// MQTT 5.0 Session Expiry Interval in seconds, overriding the one `clean_session`
+    /// implies (the clean-start flag still follows `clean_session`). Honoured by
+    /// [`ScenarioClient::connect_extended`].
+    pub session_expiry: Option<u32>,
+    /// Dial this port on [`Broker::host`] (a [`crate::proxy::Proxy`] in front of the broker)
+    /// instead of the broker's plain listener. Honoured by
+    /// [`ScenarioClient::connect_extended`].
+    pub port: Option<u16>,
+    /// Reconnection and delivery policy. Honoured by [`ScenarioClient::connect_extended`].
+    pub policy: ScenarioPolicy,
 }
 
 impl ScenarioConnect {
@@ -155,6 +359,9 @@ impl ScenarioConnect {
             tls_server_name: None,
             auto_reconnect: false,
             version,
+            session_expiry: None,
+            port: None,
+            policy: ScenarioPolicy::default(),
         }
     }
 
@@ -183,7 +390,41 @@ impl ScenarioConnect {
             payload: payload.to_vec(),
             qos,
             retain,
+            delay_interval: None,
+            properties: ScenarioMessageProperties::default(),
         });
+        self
+    }
+
+    /// Sets the will's MQTT 5.0 delay and properties (after [`ScenarioConnect::will`]; does
+    /// nothing without a will).
+    pub fn will_properties(
+        mut self,
+        delay_interval: Option<u32>,
+        properties: ScenarioMessageProperties,
+    ) -> Self {
+        if let Some(will) = &mut self.will {
+            will.delay_interval = delay_interval;
+            will.properties = properties;
+        }
+        self
+    }
+
+    /// Sets the MQTT 5.0 Session Expiry Interval sent in CONNECT.
+    pub fn session_expiry(mut self, seconds: u32) -> Self {
+        self.session_expiry = Some(seconds);
+        self
+    }
+
+    /// Dials this port on [`Broker::host`] instead of the broker's listener.
+    pub fn via_port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Sets the reconnection and delivery policy.
+    pub fn policy(mut self, policy: ScenarioPolicy) -> Self {
+        self.policy = policy;
         self
     }
 
@@ -282,6 +523,110 @@ pub trait ScenarioClient: Sized + Send + 'static {
     /// `after_connect` count includes the first connection, so a client that reconnected
     /// once reports `(1, 2)`.
     fn reconnect_counts(&self) -> (usize, usize);
+
+    // -----------------------------------------------------------------------------------------
+    // Issue 10: the full 5.0 surface, completions and policies. Each defaults to
+    // `ScenarioError::Failed("unsupported")`, so a scenario using it fails with that word
+    // until the client implements it.
+
+    /// As [`ScenarioClient::connect`], also honouring the will's delay and properties, the
+    /// Session Expiry Interval, the port override and the policy of `opts`. A client that
+    /// implements it can make `connect` call it.
+    fn connect_extended(broker: &Broker, opts: &ScenarioConnect) -> Result<Self, ScenarioError> {
+        let _ = (broker, opts);
+        Err(unsupported())
+    }
+
+    /// Subscribes with MQTT 5.0 options and identifier and waits for the SUBACK; a failure
+    /// code in the SUBACK is an error.
+    fn subscribe_with(&mut self, subscription: &ScenarioSubscription) -> Result<(), ScenarioError> {
+        let _ = subscription;
+        Err(unsupported())
+    }
+
+    /// The next application message with its subscription identifiers and properties,
+    /// waiting up to `timeout` (`Ok(None)`: nothing came). Consumes from the same stream as
+    /// [`ScenarioClient::recv`]; a scenario uses one or the other.
+    fn recv_with_properties(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<ReceivedWithProperties>, ScenarioError> {
+        let _ = timeout;
+        Err(unsupported())
+    }
+
+    /// As [`ScenarioClient::publish`], with MQTT 5.0 properties.
+    fn publish_with_properties(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        properties: &ScenarioMessageProperties,
+    ) -> Result<(), ScenarioError> {
+        let _ = (topic, payload, qos, retain, properties);
+        Err(unsupported())
+    }
+
+    /// Publishes (waiting, bounded, for room like [`ScenarioClient::publish`]) and returns a
+    /// ticket for [`ScenarioClient::wait_outcome`].
+    fn publish_tracked(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<ScenarioTicket, ScenarioError> {
+        let _ = (topic, payload, qos, retain);
+        Err(unsupported())
+    }
+
+    /// Waits up to `timeout` for the completion of a tracked publish; an error if it did not
+    /// complete in time.
+    fn wait_outcome(
+        &mut self,
+        ticket: ScenarioTicket,
+        timeout: Duration,
+    ) -> Result<ScenarioOutcome, ScenarioError> {
+        let _ = (ticket, timeout);
+        Err(unsupported())
+    }
+
+    /// Publishes and waits up to `timeout` for the completion; the outcome carries the
+    /// acknowledgement's reason code.
+    fn publish_and_wait(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        timeout: Duration,
+    ) -> Result<ScenarioOutcome, ScenarioError> {
+        let ticket = self.publish_tracked(topic, payload, qos, false)?;
+        self.wait_outcome(ticket, timeout)
+    }
+
+    /// The last CONNACK's properties as the client exposes them.
+    fn connack(&self) -> Result<ScenarioConnAck, ScenarioError> {
+        Err(unsupported())
+    }
+
+    /// How often the connected, disconnected and session-lost callbacks ran (callbacks
+    /// registered through the client's `on` API, not counters of the transport).
+    fn callback_counts(&self) -> Result<ScenarioCallbackCounts, ScenarioError> {
+        Err(unsupported())
+    }
+
+    /// Sends DISCONNECT with a reason code and, in 5.0, a Session Expiry Interval, and closes.
+    fn disconnect_with(self, request: ScenarioDisconnect) -> Result<(), ScenarioError> {
+        let _ = request;
+        self.disconnect();
+        Err(unsupported())
+    }
+}
+
+/// The error of a [`ScenarioClient`] method the client does not implement.
+fn unsupported() -> ScenarioError {
+    ScenarioError::Failed("unsupported".to_owned())
 }
 
 // ---------------------------------------------------------------------------------------------
