@@ -860,7 +860,7 @@ pub fn mosquitto_available() -> bool {
 }
 
 /// Finds the mosquitto binary.
-fn mosquitto_binary() -> io::Result<PathBuf> {
+pub(crate) fn mosquitto_binary() -> io::Result<PathBuf> {
     if let Some(path) = env::var_os(MOSQUITTO_ENV) {
         let path = PathBuf::from(path);
         return if is_executable(&path) {
