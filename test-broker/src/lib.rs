@@ -119,6 +119,7 @@ pub struct BrokerConfig {
     drop_nothing: bool,
     acl: Vec<String>,
     extra: Vec<String>,
+    listener_extra: Vec<String>,
 }
 
 impl Default for BrokerConfig {
@@ -143,6 +144,7 @@ impl BrokerConfig {
             drop_nothing: false,
             acl: Vec::new(),
             extra: Vec::new(),
+            listener_extra: Vec::new(),
         }
     }
 
@@ -259,6 +261,23 @@ impl BrokerConfig {
         self
     }
 
+    /// Appends one raw line to every listener's section, for listener options (for example
+    /// `max_qos 1` or `max_topic_alias 5`). Written as a global option instead, such a line
+    /// makes mosquitto open a default listener on port 1883 for it, and the test's listener
+    /// does not get it.
+    ///
+    /// # Panics
+    ///
+    /// If `line` contains a newline.
+    pub fn listener_config(mut self, line: &str) -> Self {
+        assert!(
+            !line.contains(['\n', '\r']),
+            "listener_config takes one line, got {line:?}"
+        );
+        self.listener_extra.push(line.to_owned());
+        self
+    }
+
     /// Whether the configuration has a TLS listener.
     pub fn has_tls(&self) -> bool {
         self.tls
@@ -332,10 +351,16 @@ impl BrokerConfig {
         line(String::new());
         line(format!("listener {port} {HOST}"));
         line("socket_domain ipv4".into());
+        for extra in &self.listener_extra {
+            line(extra.clone());
+        }
         if let Some(tls_port) = tls_port {
             line(String::new());
             line(format!("listener {tls_port} {HOST}"));
             line("socket_domain ipv4".into());
+            for extra in &self.listener_extra {
+                line(extra.clone());
+            }
             line(format!("cafile {}", paths.ca_cert.display()));
             line(format!("certfile {}", paths.server_cert.display()));
             line(format!("keyfile {}", paths.server_key.display()));
@@ -1149,6 +1174,16 @@ mod tests {
         assert!(text.contains("max_queued_bytes 0\n"), "{text}");
         assert!(!text.contains("max_queued_messages 7"), "{text}");
         assert!(text.contains("acl_file /d/acl\n"), "{text}");
+        let text = BrokerConfig::plain()
+            .tls()
+            .listener_config("max_qos 1")
+            .config_text(20001, Some(20002), Path::new("/d"));
+        let first_listener = text.find("listener ").unwrap_or_default();
+        assert_eq!(text.matches("max_qos 1\n").count(), 2, "{text}");
+        assert!(
+            text.find("max_qos").unwrap_or_default() > first_listener,
+            "{text}"
+        );
         assert!(!BrokerConfig::plain()
             .config_text(20001, None, Path::new("/d"))
             .contains("acl_file"));

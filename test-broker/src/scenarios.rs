@@ -1726,7 +1726,7 @@ pub fn disconnect_session_expiry_seen_on_reconnect<C: ScenarioClient>() {
 }
 
 /// The CONNACK's properties read back, against a broker configured to send many of them
-/// (`retain_available false`, `max_qos 1`, `max_keepalive 20`, `max_packet_size 100000`,
+/// (`retain_available false`, `max_qos 1` on the listener, `max_keepalive 20`, `max_packet_size 100000`,
 /// `max_inflight_messages 100`). mosquitto 2.0.11 then sends exactly (checked on the wire):
 /// Topic Alias Maximum 10, Server Keep Alive 20 (the client asked for 30), Retain Available 0,
 /// Maximum Packet Size 100000, Receive Maximum 100, Maximum QoS 1; and an Assigned Client
@@ -1740,7 +1740,7 @@ pub fn connack_properties_read_back<C: ScenarioClient>(version: ProtocolVersion)
             BrokerConfig::plain()
                 .max_inflight_messages(100)
                 .extra_config("retain_available false")
-                .extra_config("max_qos 1")
+                .listener_config("max_qos 1")
                 .extra_config("max_keepalive 20")
                 .extra_config("max_packet_size 100000"),
         );

@@ -1,0 +1,688 @@
+//! The issue 10 scenarios that need no reconnection, run against mosquitto with a tiny
+//! client written here on `mqtt-proto` (one socket, a reader thread, no resend, no
+//! reconnection), so each scenario is known to pass against the real broker before the
+//! library clients implement the new `ScenarioClient` methods. The scenarios that need a
+//! client's own reconnection (session loss, poison, backoff) are not run here.
+//!
+//! Also checks that a client implementing only the original methods gets "unsupported"
+//! from every new one.
+//!
+//! These tests need mosquitto installed (`apt-get install mosquitto`).
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mqtt_proto::{
+    decode, Ack, ConnAck, Connect, Disconnect, Limits, Packet, PacketId, Properties, PropertiesBuf,
+    Property, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, Subscribe, Subscription,
+    SubscriptionOptions, TopicFilter, TopicName, Will,
+};
+use mqtt_test_broker::scenarios::{
+    self, Received, ReceivedWithProperties, ScenarioClient, ScenarioConnAck, ScenarioConnect,
+    ScenarioDisconnect, ScenarioError, ScenarioMessageProperties, ScenarioOutcome,
+    ScenarioSubscription, ScenarioTicket,
+};
+use mqtt_test_broker::{Broker, BrokerConfig};
+
+const STEP: Duration = Duration::from_secs(10);
+
+/// What the reader thread learns, shared with the client.
+#[derive(Default)]
+struct Inbox {
+    /// Outcomes of QoS 1/2 publishes by packet id.
+    outcomes: HashMap<u16, ScenarioOutcome>,
+    /// SUBACK reason codes by packet id.
+    subacks: HashMap<u16, Vec<ReasonCode>>,
+}
+
+type Shared = Arc<(Mutex<Inbox>, Condvar)>;
+
+struct RawClient {
+    writer: Arc<Mutex<TcpStream>>,
+    version: ProtocolVersion,
+    messages: mpsc::Receiver<ReceivedWithProperties>,
+    shared: Shared,
+    connack: ScenarioConnAck,
+    next_id: u16,
+    next_ticket: u64,
+    tickets: HashMap<u64, Result<u16, ScenarioOutcome>>,
+    in_flight: HashSet<u16>,
+}
+
+fn failed(e: impl std::fmt::Display) -> ScenarioError {
+    ScenarioError::failed(e)
+}
+
+fn send(
+    writer: &Mutex<TcpStream>,
+    packet: &Packet<'_>,
+    version: ProtocolVersion,
+) -> io::Result<()> {
+    let mut out = Vec::new();
+    packet
+        .encode(version, &mut out)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e:?}")))?;
+    writer.lock().unwrap().write_all(&out)
+}
+
+fn message_properties(buf: &mut PropertiesBuf, p: &ScenarioMessageProperties) {
+    if let Some(utf8) = p.payload_format_utf8 {
+        buf.push(Property::PayloadFormatIndicator(u8::from(utf8)))
+            .unwrap();
+    }
+    if let Some(expiry) = p.message_expiry_interval {
+        buf.push(Property::MessageExpiryInterval(expiry)).unwrap();
+    }
+    if let Some(t) = &p.content_type {
+        buf.push(Property::ContentType(t)).unwrap();
+    }
+    if let Some(t) = &p.response_topic {
+        buf.push(Property::ResponseTopic(t)).unwrap();
+    }
+    if let Some(d) = &p.correlation_data {
+        buf.push(Property::CorrelationData(d)).unwrap();
+    }
+    for (k, v) in &p.user_properties {
+        buf.push(Property::UserProperty(k, v)).unwrap();
+    }
+}
+
+fn read_message_properties(props: &Properties<'_>) -> (ScenarioMessageProperties, Vec<u32>) {
+    let mut out = ScenarioMessageProperties::default();
+    let mut ids = Vec::new();
+    for p in props.iter() {
+        match p {
+            Property::PayloadFormatIndicator(v) => out.payload_format_utf8 = Some(v == 1),
+            Property::MessageExpiryInterval(v) => out.message_expiry_interval = Some(v),
+            Property::ContentType(v) => out.content_type = Some(v.to_owned()),
+            Property::ResponseTopic(v) => out.response_topic = Some(v.to_owned()),
+            Property::CorrelationData(v) => out.correlation_data = Some(v.to_vec()),
+            Property::UserProperty(k, v) => out.user_properties.push((k.to_owned(), v.to_owned())),
+            Property::SubscriptionIdentifier(id) => ids.push(id),
+            _ => {}
+        }
+    }
+    (out, ids)
+}
+
+fn read_connack(ack: &ConnAck<'_>) -> ScenarioConnAck {
+    let mut out = ScenarioConnAck {
+        session_present: ack.session_present,
+        ..ScenarioConnAck::default()
+    };
+    let flag = |v: u8| Some(v == 1);
+    for p in ack.properties.iter() {
+        match p {
+            Property::AssignedClientIdentifier(v) => {
+                out.assigned_client_identifier = Some(v.into())
+            }
+            Property::ServerKeepAlive(v) => out.server_keep_alive = Some(v),
+            Property::MaximumQoS(v) => {
+                out.maximum_qos = Some(if v == 0 {
+                    QoS::AtMostOnce
+                } else {
+                    QoS::AtLeastOnce
+                })
+            }
+            Property::RetainAvailable(v) => out.retain_available = flag(v),
+            Property::WildcardSubscriptionAvailable(v) => {
+                out.wildcard_subscription_available = flag(v)
+            }
+            Property::SubscriptionIdentifierAvailable(v) => {
+                out.subscription_identifiers_available = flag(v)
+            }
+            Property::SharedSubscriptionAvailable(v) => out.shared_subscription_available = flag(v),
+            Property::ReceiveMaximum(v) => out.receive_maximum = Some(v),
+            Property::MaximumPacketSize(v) => out.maximum_packet_size = Some(v),
+            Property::TopicAliasMaximum(v) => out.topic_alias_maximum = Some(v),
+            Property::ResponseInformation(v) => out.response_information = Some(v.into()),
+            Property::ServerReference(v) => out.server_reference = Some(v.into()),
+            Property::ReasonString(v) => out.reason_string = Some(v.into()),
+            Property::UserProperty(k, v) => out.user_properties.push((k.into(), v.into())),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Reads whole packets from `stream` into `buf` and hands each to `f`; ends at EOF or error.
+fn read_loop(
+    mut stream: TcpStream,
+    version: ProtocolVersion,
+    mut f: impl FnMut(Packet<'_>) -> bool,
+) {
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        loop {
+            let (used, go_on) = match decode(&buf, version, &Limits::default()) {
+                Ok(Some((packet, used))) => (used, f(packet)),
+                Ok(None) => break,
+                Err(_) => return,
+            };
+            buf.drain(..used);
+            if !go_on {
+                return;
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+impl RawClient {
+    fn id(&mut self) -> PacketId {
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        PacketId::new(self.next_id).unwrap()
+    }
+
+    fn wait<T>(
+        &self,
+        timeout: Duration,
+        mut take: impl FnMut(&mut Inbox) -> Option<T>,
+    ) -> Option<T> {
+        let (lock, cvar) = &*self.shared;
+        let deadline = Instant::now() + timeout;
+        let mut inbox = lock.lock().unwrap();
+        loop {
+            if let Some(v) = take(&mut inbox) {
+                return Some(v);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            inbox = cvar.wait_timeout(inbox, left).unwrap().0;
+        }
+    }
+
+    fn send(&self, packet: &Packet<'_>) -> Result<(), ScenarioError> {
+        send(&self.writer, packet, self.version).map_err(failed)
+    }
+
+    fn publish_id(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        properties: &ScenarioMessageProperties,
+    ) -> Result<Option<u16>, ScenarioError> {
+        let id = (qos != QoS::AtMostOnce).then(|| self.id());
+        let mut props = PropertiesBuf::new();
+        message_properties(&mut props, properties);
+        let publish = Publish {
+            dup: false,
+            qos: match (qos, id) {
+                (QoS::AtLeastOnce, Some(id)) => QosPid::AtLeastOnce(id),
+                (QoS::ExactlyOnce, Some(id)) => QosPid::ExactlyOnce(id),
+                _ => QosPid::AtMostOnce,
+            },
+            retain,
+            topic: TopicName::new(topic).map_err(|e| failed(format!("{e:?}")))?,
+            properties: props.as_properties(),
+            payload,
+        };
+        self.send(&Packet::Publish(publish))?;
+        Ok(id.map(u16::from))
+    }
+
+    fn close(self, disconnect: Option<Disconnect<'_>>) {
+        if let Some(d) = disconnect {
+            let _ = self.send(&Packet::Disconnect(d));
+        }
+        let _ = self.writer.lock().unwrap().shutdown(Shutdown::Both);
+    }
+}
+
+impl ScenarioClient for RawClient {
+    fn connect(broker: &Broker, opts: &ScenarioConnect) -> Result<Self, ScenarioError> {
+        Self::connect_extended(broker, opts)
+    }
+
+    fn connect_extended(broker: &Broker, opts: &ScenarioConnect) -> Result<Self, ScenarioError> {
+        if opts.tls || opts.auto_reconnect {
+            return Err(failed("the raw client has no TLS and no reconnection"));
+        }
+        let v5 = opts.version == ProtocolVersion::V5;
+        let port = opts.port.unwrap_or(broker.port());
+        let mut stream = TcpStream::connect((broker.host(), port)).map_err(failed)?;
+        stream.set_nodelay(true).map_err(failed)?;
+        let mut props = PropertiesBuf::new();
+        let expiry = opts
+            .session_expiry
+            .or((!opts.clean_session).then_some(u32::MAX));
+        if let (true, Some(expiry)) = (v5, expiry) {
+            props.push(Property::SessionExpiryInterval(expiry)).unwrap();
+        }
+        let mut will_props = PropertiesBuf::new();
+        if let Some(w) = &opts.will {
+            if let Some(delay) = w.delay_interval {
+                will_props.push(Property::WillDelayInterval(delay)).unwrap();
+            }
+            message_properties(&mut will_props, &w.properties);
+        }
+        let will = match &opts.will {
+            Some(w) => Some(Will {
+                topic: TopicName::new(&w.topic).map_err(|e| failed(format!("{e:?}")))?,
+                payload: &w.payload,
+                qos: w.qos,
+                retain: w.retain,
+                properties: will_props.as_properties(),
+            }),
+            None => None,
+        };
+        let connect = Connect {
+            clean_start: opts.clean_session,
+            keep_alive: opts.keep_alive,
+            client_id: &opts.client_id,
+            will,
+            username: opts.credentials.as_ref().map(|(u, _)| u.as_str()),
+            password: opts.credentials.as_ref().map(|(_, p)| p.as_bytes()),
+            properties: props.as_properties(),
+        };
+        let writer = Arc::new(Mutex::new(stream.try_clone().map_err(failed)?));
+        send(&writer, &Packet::Connect(connect), opts.version).map_err(failed)?;
+        // CONNACK, read here before the reader thread starts.
+        stream.set_read_timeout(Some(STEP)).map_err(failed)?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let (connack, leftover) = loop {
+            let n = stream.read(&mut chunk).map_err(failed)?;
+            if n == 0 {
+                return Err(failed("closed before CONNACK"));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some((packet, used)) = decode(&buf, opts.version, &Limits::default())
+                .map_err(|e| failed(format!("{e:?}")))?
+            {
+                let Packet::ConnAck(ack) = packet else {
+                    return Err(failed("expected CONNACK"));
+                };
+                if ack.reason.is_error() {
+                    let code = if v5 {
+                        ack.reason.as_u8()
+                    } else {
+                        ack.reason.to_v311_connack().unwrap_or(0xFF)
+                    };
+                    return Err(ScenarioError::Refused {
+                        code,
+                        description: ack.reason.description().to_owned(),
+                    });
+                }
+                break (read_connack(&ack), buf[used..].to_vec());
+            }
+        };
+        assert!(
+            leftover.is_empty(),
+            "the raw client expects nothing after CONNACK at once"
+        );
+        stream.set_read_timeout(None).map_err(failed)?;
+        let (tx, messages) = mpsc::channel();
+        let shared: Shared = Arc::default();
+        let (inner, reply, version) = (Arc::clone(&shared), Arc::clone(&writer), opts.version);
+        thread::spawn(move || {
+            read_loop(stream, version, |packet| {
+                let ack = |id: PacketId| Ack {
+                    packet_id: id,
+                    reason: ReasonCode::Success,
+                    properties: Properties::EMPTY,
+                };
+                let (lock, cvar) = &*inner;
+                match packet {
+                    Packet::Publish(p) => {
+                        let (properties, ids) = read_message_properties(&p.properties);
+                        let message = Received {
+                            topic: p.topic.as_ref().to_owned(),
+                            payload: p.payload.to_vec(),
+                            qos: match p.qos {
+                                QosPid::AtMostOnce => QoS::AtMostOnce,
+                                QosPid::AtLeastOnce(_) => QoS::AtLeastOnce,
+                                QosPid::ExactlyOnce(_) => QoS::ExactlyOnce,
+                            },
+                            retain: p.retain,
+                            dup: p.dup,
+                        };
+                        let _ = tx.send(ReceivedWithProperties {
+                            message,
+                            subscription_identifiers: ids,
+                            properties,
+                        });
+                        let answer = match p.qos {
+                            QosPid::AtMostOnce => None,
+                            QosPid::AtLeastOnce(id) => Some(Packet::PubAck(ack(id))),
+                            QosPid::ExactlyOnce(id) => Some(Packet::PubRec(ack(id))),
+                        };
+                        if let Some(answer) = answer {
+                            let _ = send(&reply, &answer, version);
+                        }
+                    }
+                    Packet::PubRel(a) => {
+                        let _ = send(&reply, &Packet::PubComp(ack(a.packet_id)), version);
+                    }
+                    Packet::PubRec(a) if !a.reason.is_error() => {
+                        let _ = send(&reply, &Packet::PubRel(ack(a.packet_id)), version);
+                    }
+                    Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubComp(a) => {
+                        let outcome = if a.reason.is_error() {
+                            ScenarioOutcome::Rejected(a.reason)
+                        } else {
+                            ScenarioOutcome::Acknowledged(a.reason)
+                        };
+                        lock.lock()
+                            .unwrap()
+                            .outcomes
+                            .insert(a.packet_id.into(), outcome);
+                        cvar.notify_all();
+                    }
+                    Packet::SubAck(a) => {
+                        lock.lock()
+                            .unwrap()
+                            .subacks
+                            .insert(a.packet_id.into(), a.reason_codes.to_vec());
+                        cvar.notify_all();
+                    }
+                    _ => {}
+                }
+                true
+            });
+        });
+        Ok(Self {
+            writer,
+            version: opts.version,
+            messages,
+            shared,
+            connack,
+            next_id: 0,
+            next_ticket: 0,
+            tickets: HashMap::new(),
+            in_flight: HashSet::new(),
+        })
+    }
+
+    fn session_present(&self) -> bool {
+        self.connack.session_present
+    }
+
+    fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<(), ScenarioError> {
+        self.subscribe_with(&ScenarioSubscription::new(filter, qos))
+    }
+
+    fn subscribe_with(&mut self, s: &ScenarioSubscription) -> Result<(), ScenarioError> {
+        let id = self.id();
+        let mut props = PropertiesBuf::new();
+        if let Some(sid) = s.subscription_identifier {
+            props.push(Property::SubscriptionIdentifier(sid)).unwrap();
+        }
+        let subscription = Subscription {
+            filter: TopicFilter::new(&s.filter).map_err(|e| failed(format!("{e:?}")))?,
+            options: SubscriptionOptions {
+                qos: s.qos,
+                no_local: s.no_local,
+                retain_as_published: s.retain_as_published,
+                retain_handling: s.retain_handling,
+            },
+        };
+        let mut packet = Subscribe::new(id, [subscription]);
+        packet.properties = props.as_properties();
+        self.send(&Packet::Subscribe(packet))?;
+        let codes = self
+            .wait(STEP, |inbox| inbox.subacks.remove(&u16::from(id)))
+            .ok_or_else(|| failed("no SUBACK"))?;
+        match codes.first() {
+            Some(code) if !code.is_error() => Ok(()),
+            other => Err(failed(format!("SUBACK {other:?}"))),
+        }
+    }
+
+    fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), ScenarioError> {
+        self.publish_with_properties(
+            topic,
+            payload,
+            qos,
+            retain,
+            &ScenarioMessageProperties::default(),
+        )
+    }
+
+    fn publish_with_properties(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        properties: &ScenarioMessageProperties,
+    ) -> Result<(), ScenarioError> {
+        if let Some(id) = self.publish_id(topic, payload, qos, retain, properties)? {
+            self.in_flight.insert(id);
+        }
+        Ok(())
+    }
+
+    fn publish_tracked(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<ScenarioTicket, ScenarioError> {
+        let id = self.publish_id(
+            topic,
+            payload,
+            qos,
+            retain,
+            &ScenarioMessageProperties::default(),
+        )?;
+        self.next_ticket += 1;
+        let entry = id.ok_or(ScenarioOutcome::Acknowledged(ReasonCode::Success));
+        self.tickets.insert(self.next_ticket, entry);
+        Ok(ScenarioTicket(self.next_ticket))
+    }
+
+    fn wait_outcome(
+        &mut self,
+        ticket: ScenarioTicket,
+        timeout: Duration,
+    ) -> Result<ScenarioOutcome, ScenarioError> {
+        match self.tickets.get(&ticket.0).cloned() {
+            None => Err(failed("unknown ticket")),
+            Some(Err(done)) => Ok(done),
+            Some(Ok(id)) => {
+                let outcome = self
+                    .wait(timeout, |inbox| inbox.outcomes.remove(&id))
+                    .ok_or_else(|| failed("no acknowledgement in time"))?;
+                self.tickets.remove(&ticket.0);
+                Ok(outcome)
+            }
+        }
+    }
+
+    fn wait_all_published(&mut self, timeout: Duration) -> Result<(), ScenarioError> {
+        let mut waiting = std::mem::take(&mut self.in_flight);
+        self.wait(timeout, |inbox| {
+            waiting.retain(|id| inbox.outcomes.remove(id).is_none());
+            waiting.is_empty().then_some(())
+        })
+        .ok_or_else(|| failed("not every publish was acknowledged"))
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Option<Received> {
+        self.messages.recv_timeout(timeout).ok().map(|m| m.message)
+    }
+
+    fn recv_with_properties(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<ReceivedWithProperties>, ScenarioError> {
+        Ok(self.messages.recv_timeout(timeout).ok())
+    }
+
+    fn connack(&self) -> Result<ScenarioConnAck, ScenarioError> {
+        Ok(self.connack.clone())
+    }
+
+    fn disconnect(self) {
+        self.close(Some(Disconnect::NORMAL));
+    }
+
+    fn disconnect_with(self, request: ScenarioDisconnect) -> Result<(), ScenarioError> {
+        let mut props = PropertiesBuf::new();
+        if let Some(expiry) = request.session_expiry {
+            props.push(Property::SessionExpiryInterval(expiry)).unwrap();
+        }
+        let version = self.version;
+        let d = Disconnect {
+            reason: request.reason,
+            properties: if version == ProtocolVersion::V5 {
+                props.as_properties()
+            } else {
+                Properties::EMPTY
+            },
+        };
+        let mut out = Vec::new();
+        Packet::Disconnect(d)
+            .encode(version, &mut out)
+            .map_err(|e| failed(format!("{e:?}")))?;
+        self.writer
+            .lock()
+            .unwrap()
+            .write_all(&out)
+            .map_err(failed)?;
+        self.close(None);
+        Ok(())
+    }
+
+    fn abort(self) {
+        self.close(None);
+    }
+
+    fn reconnect_counts(&self) -> (usize, usize) {
+        (0, 1)
+    }
+}
+
+#[test]
+fn subscription_options_and_identifiers_on_delivery() {
+    scenarios::subscription_options_and_identifiers_on_delivery::<RawClient>();
+}
+
+#[test]
+fn publish_properties_reach_the_subscriber() {
+    scenarios::publish_properties_reach_the_subscriber::<RawClient>();
+}
+
+#[test]
+fn will_properties_and_delay_seen_by_a_second_client() {
+    scenarios::will_properties_and_delay_seen_by_a_second_client::<RawClient>();
+}
+
+#[test]
+fn disconnect_session_expiry_seen_on_reconnect() {
+    scenarios::disconnect_session_expiry_seen_on_reconnect::<RawClient>();
+}
+
+#[test]
+fn connack_properties_read_back() {
+    scenarios::connack_properties_read_back::<RawClient>(ProtocolVersion::V311);
+    scenarios::connack_properties_read_back::<RawClient>(ProtocolVersion::V5);
+}
+
+#[test]
+fn ack_reason_codes_on_completions() {
+    scenarios::ack_reason_codes_on_completions::<RawClient>(ProtocolVersion::V311);
+    scenarios::ack_reason_codes_on_completions::<RawClient>(ProtocolVersion::V5);
+}
+
+#[test]
+fn disconnect_after_200k_qos0_publishes_delivers_all() {
+    scenarios::disconnect_after_200k_qos0_publishes_delivers_all::<RawClient>(ProtocolVersion::V5);
+}
+
+#[test]
+fn round_trip_every_qos_with_the_raw_client() {
+    scenarios::round_trip_every_qos::<RawClient>(ProtocolVersion::V5);
+}
+
+/// A client with only the original methods: every new one says "unsupported".
+struct Bare;
+
+impl ScenarioClient for Bare {
+    fn connect(_: &Broker, _: &ScenarioConnect) -> Result<Self, ScenarioError> {
+        Ok(Self)
+    }
+    fn session_present(&self) -> bool {
+        false
+    }
+    fn subscribe(&mut self, _: &str, _: QoS) -> Result<(), ScenarioError> {
+        Ok(())
+    }
+    fn publish(&mut self, _: &str, _: &[u8], _: QoS, _: bool) -> Result<(), ScenarioError> {
+        Ok(())
+    }
+    fn wait_all_published(&mut self, _: Duration) -> Result<(), ScenarioError> {
+        Ok(())
+    }
+    fn recv(&mut self, _: Duration) -> Option<Received> {
+        None
+    }
+    fn disconnect(self) {}
+    fn abort(self) {}
+    fn reconnect_counts(&self) -> (usize, usize) {
+        (0, 1)
+    }
+}
+
+#[test]
+fn new_methods_default_to_unsupported() {
+    let unsupported = ScenarioError::Failed("unsupported".into());
+    let broker = Broker::start(BrokerConfig::plain()).expect("start mosquitto");
+    let opts = ScenarioConnect::new("bare", ProtocolVersion::V5);
+    assert_eq!(
+        Bare::connect_extended(&broker, &opts).err(),
+        Some(unsupported.clone())
+    );
+    let mut bare = Bare;
+    let sub = ScenarioSubscription::new("a", QoS::AtMostOnce);
+    assert_eq!(bare.subscribe_with(&sub), Err(unsupported.clone()));
+    assert_eq!(
+        bare.recv_with_properties(Duration::ZERO),
+        Err(unsupported.clone())
+    );
+    let props = ScenarioMessageProperties::default();
+    assert_eq!(
+        bare.publish_with_properties("a", b"", QoS::AtMostOnce, false, &props),
+        Err(unsupported.clone())
+    );
+    assert_eq!(
+        bare.publish_tracked("a", b"", QoS::AtMostOnce, false),
+        Err(unsupported.clone())
+    );
+    assert_eq!(
+        bare.wait_outcome(ScenarioTicket(1), Duration::ZERO),
+        Err(unsupported.clone())
+    );
+    assert_eq!(
+        bare.publish_and_wait("a", b"", QoS::AtMostOnce, Duration::ZERO),
+        Err(unsupported.clone())
+    );
+    assert_eq!(bare.connack(), Err(unsupported.clone()));
+    assert_eq!(bare.callback_counts(), Err(unsupported.clone()));
+    let request = ScenarioDisconnect {
+        reason: ReasonCode::NORMAL_DISCONNECTION,
+        session_expiry: None,
+    };
+    assert_eq!(bare.disconnect_with(request), Err(unsupported));
+}
