@@ -1881,8 +1881,8 @@ pub fn ack_reason_codes_on_completions<C: ScenarioClient>(version: ProtocolVersi
 /// a fresh session:
 /// - each unconfirmed QoS 2 completion fails with "session lost" within 1 s of the
 ///   publisher's reconnection ("Exactly once, bounded" in SPEC.md);
-/// - the session-lost callback ran on both clients, the connected and disconnected callbacks
-///   once more each;
+/// - the session-lost and connected callbacks ran once more on both clients, the
+///   disconnected one at least once more;
 /// - the subscriber's subscription was restored by the client itself: new messages arrive.
 ///
 /// Needs: `connect_extended` (port override, resubscription policy), `publish_tracked`,
@@ -1989,15 +1989,14 @@ pub fn session_loss_with_callbacks<C: ScenarioClient>(version: ProtocolVersion) 
             ("publisher", pub_before, counts(&publisher)),
             ("subscriber", sub_before, counts(&sub)),
         ] {
-            assert_eq!(
-                (
-                    after.connected - before.connected,
-                    after.disconnected - before.disconnected,
-                    after.session_lost - before.session_lost
-                ),
-                (1, 1, 1),
-                "{who}: (connected, disconnected, session lost) callbacks during the restart; \
-                 before {before:?}, after {after:?}"
+            // Failed dials while the broker is down may or may not count as disconnections,
+            // so only "at least one" for those.
+            assert!(
+                after.connected - before.connected == 1
+                    && after.session_lost - before.session_lost == 1
+                    && after.disconnected > before.disconnected,
+                "{who}: expected one more connected and session-lost callback and at least one \
+                 more disconnected during the restart; before {before:?}, after {after:?}"
             );
         }
         // The subscription comes back by itself: probe until one message arrives.
@@ -2033,11 +2032,14 @@ pub fn session_loss_with_callbacks<C: ScenarioClient>(version: ProtocolVersion) 
                 )
                 .unwrap_or_else(|e| panic!("publish: {e}"));
         }
-        let got = collect(&mut sub, 3, STEP);
+        let mut got = collect(&mut sub, 3, STEP);
+        got.extend(listen(&mut sub, GRACE));
+        // A late probe may still arrive; it is not what this checks.
+        got.retain(|m| !m.payload.starts_with(b"probe-"));
         assert_eq!(
             got.iter().map(|m| m.payload.as_slice()).collect::<Vec<_>>(),
             [&b"after-0"[..], b"after-1", b"after-2"],
-            "messages after the restart"
+            "messages after the restart, each once"
         );
         drop(proxy);
         publisher.disconnect();
@@ -2070,7 +2072,10 @@ pub fn poison_message_fails_after_the_configured_attempts<C: ScenarioClient>() {
             let mut sub: C = connect_ok(&broker, &ScenarioConnect::new("pm-sub-v5", version));
             sub.subscribe("pm/#", QoS::AtLeastOnce)
                 .unwrap_or_else(|e| panic!("subscribe: {e}"));
+            // A persistent session: the client keeps and resends its unacknowledged messages
+            // across the broker's DISCONNECTs (a clean start would discard them).
             let opts = ScenarioConnect::new("pm-pub-v5", version)
+                .clean_session(false)
                 .auto_reconnect(true)
                 .via_port(proxy.port())
                 .policy(ScenarioPolicy {
