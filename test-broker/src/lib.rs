@@ -16,6 +16,7 @@
 //! Everything is blocking and uses only `std` threads, sockets and processes.
 //!
 //! The [`scenarios`] module is the end-to-end suite every client transport runs against it.
+//! The [`proxy`] module puts a fault-injecting TCP relay between a client and the broker.
 //!
 //! ```no_run
 //! use std::io::{Read, Write};

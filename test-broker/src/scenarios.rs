@@ -2269,9 +2269,18 @@ pub fn disconnect_after_200k_qos0_publishes_delivers_all<C: ScenarioClient>(
             }
             publisher.disconnect();
             let disconnected = format!("Client bulk-pub-{v} disconnected.");
+            // Wait for all of them, or until nothing arrived for 5 s (the rest was lost).
             let deadline = Instant::now() + Duration::from_secs(60);
-            while count.load(Ordering::SeqCst) < N && Instant::now() < deadline {
+            let (mut last, mut last_change) = (0, Instant::now());
+            while count.load(Ordering::SeqCst) < N
+                && Instant::now() < deadline
+                && last_change.elapsed() < Duration::from_secs(5)
+            {
                 thread::sleep(Duration::from_millis(20));
+                let now = count.load(Ordering::SeqCst);
+                if now != last {
+                    (last, last_change) = (now, Instant::now());
+                }
             }
             thread::sleep(GRACE);
             stop.store(true, Ordering::SeqCst);
