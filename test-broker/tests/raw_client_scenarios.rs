@@ -686,3 +686,107 @@ fn new_methods_default_to_unsupported() {
     };
     assert_eq!(bare.disconnect_with(request), Err(unsupported));
 }
+
+/// A client that only connects and reconnects, on its own thread, with a doubling delay:
+/// reset after every CONNACK when `RESET` (issue 10 defect 5), else only after a connection
+/// that stayed up for `stable_after`. Enough to check that the backoff scenario passes for a
+/// right client and fails for a wrong one.
+struct Flapper<const RESET: bool> {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<const RESET: bool> ScenarioClient for Flapper<RESET> {
+    fn connect(_: &Broker, _: &ScenarioConnect) -> Result<Self, ScenarioError> {
+        Err(failed("use connect_extended"))
+    }
+
+    fn connect_extended(broker: &Broker, opts: &ScenarioConnect) -> Result<Self, ScenarioError> {
+        let (min, max) = opts.policy.backoff.ok_or_else(|| failed("no backoff"))?;
+        let stable_after = opts.policy.stable_after.unwrap_or(Duration::from_secs(30));
+        let addr = (broker.host().to_owned(), opts.port.unwrap_or(broker.port()));
+        let (id, version) = (opts.client_id.clone(), opts.version);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let once = move || -> io::Result<Instant> {
+            let mut s = TcpStream::connect((addr.0.as_str(), addr.1))?;
+            let connect = Connect {
+                clean_start: true,
+                keep_alive: 30,
+                client_id: &id,
+                will: None,
+                username: None,
+                password: None,
+                properties: Properties::EMPTY,
+            };
+            let mut out = Vec::new();
+            Packet::Connect(connect)
+                .encode(version, &mut out)
+                .map_err(|e| io::Error::other(format!("{e:?}")))?;
+            s.write_all(&out)?;
+            let mut sink = [0u8; 256];
+            let n = s.read(&mut sink)?;
+            let connected = Instant::now();
+            if n > 0 {
+                while s.read(&mut sink).is_ok_and(|n| n > 0) {}
+            }
+            Ok(connected)
+        };
+        thread::spawn(move || {
+            let mut delay = min;
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                let stable = once().is_ok_and(|at| at.elapsed() >= stable_after);
+                delay = if RESET || stable {
+                    min
+                } else {
+                    (delay * 2).min(max)
+                };
+                thread::sleep(delay);
+            }
+        });
+        Ok(Self { stop })
+    }
+
+    fn session_present(&self) -> bool {
+        false
+    }
+    fn subscribe(&mut self, _: &str, _: QoS) -> Result<(), ScenarioError> {
+        Err(failed("no"))
+    }
+    fn publish(&mut self, _: &str, _: &[u8], _: QoS, _: bool) -> Result<(), ScenarioError> {
+        Err(failed("no"))
+    }
+    fn wait_all_published(&mut self, _: Duration) -> Result<(), ScenarioError> {
+        Ok(())
+    }
+    fn recv(&mut self, _: Duration) -> Option<Received> {
+        None
+    }
+    fn disconnect(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn abort(self) {
+        self.disconnect();
+    }
+    fn reconnect_counts(&self) -> (usize, usize) {
+        (0, 1)
+    }
+}
+
+#[test]
+fn backoff_scenario_passes_a_growing_backoff_and_fails_one_that_resets() {
+    scenarios::backoff_does_not_reset_on_a_flapping_broker::<Flapper<false>>(ProtocolVersion::V5);
+    let reset = std::panic::catch_unwind(|| {
+        scenarios::backoff_does_not_reset_on_a_flapping_broker::<Flapper<true>>(
+            ProtocolVersion::V311,
+        )
+    });
+    let message = reset
+        .err()
+        .and_then(|p| p.downcast::<String>().ok())
+        .map(|s| *s)
+        .unwrap_or_default();
+    assert!(
+        message.contains("the backoff resets"),
+        "a backoff reset on every CONNACK must fail the scenario: {message:?}"
+    );
+}
