@@ -366,15 +366,27 @@ impl Conn {
         *self.end.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Ends the connection (the first reason wins) and closes both sockets, which wakes the
-    /// other direction's read.
-    fn finish(&self, end: End) {
-        {
-            let mut slot = self.end.lock().unwrap_or_else(|p| p.into_inner());
-            if slot.is_none() {
-                *slot = Some(end);
-            }
+    /// Records why the connection ends; false if a reason was recorded already (the first
+    /// one wins, and whoever recorded it closes the sockets).
+    fn mark(&self, end: End) -> bool {
+        let mut slot = self.end.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_some() {
+            return false;
         }
+        *slot = Some(end);
+        true
+    }
+
+    /// Ends the connection and closes both sockets, which wakes the other direction's read;
+    /// does nothing if it already ended.
+    fn finish(&self, end: End) {
+        if !self.mark(end) {
+            return;
+        }
+        self.close_both();
+    }
+
+    fn close_both(&self) {
         for socket in [&self.client, &self.broker] {
             let _ = socket
                 .lock()
@@ -486,6 +498,15 @@ fn pump(mut from: TcpStream, direction: Direction, index: usize, conn: &Conn, sh
                 }
                 Verdict::Drop => {}
                 Verdict::Poison(reason) => {
+                    if !conn.mark(End::Poisoned) {
+                        return;
+                    }
+                    shared.update(index, |r| r.poisoned = true);
+                    let _ = conn
+                        .broker
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .shutdown(Shutdown::Both);
                     let version = *conn.version.lock().unwrap_or_else(|p| p.into_inner());
                     if version == ProtocolVersion::V5 {
                         let mut out = Vec::new();
@@ -497,14 +518,40 @@ fn pump(mut from: TcpStream, direction: Direction, index: usize, conn: &Conn, sh
                             let _ = conn.write_to(Direction::ToClient, &out);
                         }
                     }
-                    shared.update(index, |r| r.poisoned = true);
-                    conn.finish(End::Poisoned);
+                    close_gracefully(&mut from, conn);
                     return;
                 }
             }
         }
         buf.drain(..used.min(buf.len()));
     }
+}
+
+/// Closes the client's side so that it reads everything sent before (the DISCONNECT): a
+/// close with unread input would reset the connection, and a reset can discard data the
+/// client has not read yet. Sends FIN, reads and drops the client's input until it closes
+/// (at most a second), then closes.
+fn close_gracefully(from: &mut TcpStream, conn: &Conn) {
+    let _ = conn
+        .client
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .shutdown(Shutdown::Write);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut sink = [0u8; 4096];
+    while Instant::now() < deadline {
+        match from.read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    conn.close_both();
 }
 
 /// What to do with one complete packet.

@@ -1,8 +1,15 @@
-//! The issue 10 scenarios that need no reconnection, run against mosquitto with a tiny
-//! client written here on `mqtt-proto` (one socket, a reader thread, no resend, no
-//! reconnection), so each scenario is known to pass against the real broker before the
-//! library clients implement the new `ScenarioClient` methods. The scenarios that need a
-//! client's own reconnection (session loss, poison, backoff) are not run here.
+//! The issue 10 scenarios run against mosquitto with tiny clients written here on
+//! `mqtt-proto`, so each scenario is known to pass against the real broker (and, for the
+//! backoff, to fail a wrong client) before the library clients implement the new
+//! `ScenarioClient` methods:
+//! - `RawClient`: one socket, a reader thread, no resend, no reconnection; runs the 5.0
+//!   option, property, will, session expiry, CONNACK, ack reason code and 200k scenarios;
+//! - `Flapper`: only reconnects, with a backoff that grows (or resets on every CONNACK);
+//! - `Resender`: keeps its session, resends after reconnection and gives a message up after
+//!   N rejections; runs the poison scenario.
+//!
+//! The session-loss scenario is not run here (it needs the callbacks and a client's own
+//! resubscription).
 //!
 //! Also checks that a client implementing only the original methods gets "unsupported"
 //! from every new one.
@@ -789,4 +796,342 @@ fn backoff_scenario_passes_a_growing_backoff_and_fails_one_that_resets() {
         message.contains("the backoff resets"),
         "a backoff reset on every CONNACK must fail the scenario: {message:?}"
     );
+}
+
+/// A single-threaded client that keeps its session, resends unacknowledged QoS 1 messages
+/// (with DUP) after every reconnection, and gives a message up after the broker's
+/// DISCONNECT followed it `max_delivery_attempts` times in a row. Everything happens inside
+/// its calls. Enough to check the poison scenario against mosquitto and the proxy.
+struct Resender {
+    host: String,
+    port: u16,
+    opts: ScenarioConnect,
+    stream: Option<TcpStream>,
+    buf: Vec<u8>,
+    /// Unacknowledged publishes in order: (packet id, encoded PUBLISH without DUP).
+    unacked: Vec<(u16, Vec<u8>)>,
+    outcomes: HashMap<u16, ScenarioOutcome>,
+    subacks: HashSet<u16>,
+    inbox: std::collections::VecDeque<Received>,
+    /// The oldest unacknowledged id when the broker last sent an error DISCONNECT, and how
+    /// many times in a row that happened to it.
+    strikes: Option<(u16, u32)>,
+    disconnect_reason: Option<ReasonCode>,
+    next_id: u16,
+    next_ticket: u64,
+    tickets: HashMap<u64, Result<u16, ScenarioOutcome>>,
+}
+
+impl Resender {
+    fn dial(&mut self) -> io::Result<bool> {
+        let mut s = TcpStream::connect((self.host.as_str(), self.port))?;
+        let mut props = PropertiesBuf::new();
+        if self.opts.version == ProtocolVersion::V5 && !self.opts.clean_session {
+            props
+                .push(Property::SessionExpiryInterval(u32::MAX))
+                .unwrap();
+        }
+        let connect = Connect {
+            clean_start: self.opts.clean_session && self.stream.is_none() && self.next_id == 0,
+            keep_alive: 30,
+            client_id: &self.opts.client_id,
+            will: None,
+            username: None,
+            password: None,
+            properties: props.as_properties(),
+        };
+        let mut out = Vec::new();
+        Packet::Connect(connect)
+            .encode(self.opts.version, &mut out)
+            .map_err(|e| io::Error::other(format!("{e:?}")))?;
+        s.write_all(&out)?;
+        s.set_read_timeout(Some(STEP))?;
+        let mut head = [0u8; 4];
+        s.read_exact(&mut head[..2])?;
+        let mut body = vec![0u8; usize::from(head[1])];
+        s.read_exact(&mut body)?;
+        let present = body.first().is_some_and(|f| f & 1 == 1);
+        if body.get(1).is_some_and(|c| *c != 0) {
+            return Err(io::Error::other("refused"));
+        }
+        s.set_read_timeout(Some(Duration::from_millis(20)))?;
+        for (_, packet) in &self.unacked {
+            let mut dup = packet.clone();
+            dup[0] |= 0x08;
+            s.write_all(&dup)?;
+        }
+        self.buf.clear();
+        self.stream = Some(s);
+        Ok(present)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if let Some(s) = &mut self.stream {
+            if s.write_all(bytes).is_err() {
+                self.connection_lost();
+            }
+        }
+    }
+
+    fn connection_lost(&mut self) {
+        self.stream = None;
+        let max = self.opts.policy.max_delivery_attempts.unwrap_or(u32::MAX);
+        if let (Some(reason), Some((oldest, _))) =
+            (self.disconnect_reason.take(), self.unacked.first())
+        {
+            let oldest = *oldest;
+            let n = match self.strikes {
+                Some((id, n)) if id == oldest => n + 1,
+                _ => 1,
+            };
+            self.strikes = Some((oldest, n));
+            if n >= max {
+                self.unacked.remove(0);
+                self.strikes = None;
+                self.outcomes.insert(
+                    oldest,
+                    ScenarioOutcome::GaveUp {
+                        reason,
+                        attempts: n,
+                    },
+                );
+            }
+        }
+        let delay = self
+            .opts
+            .policy
+            .backoff
+            .map_or(Duration::from_millis(50), |b| b.0);
+        thread::sleep(delay);
+        let _ = self.dial();
+    }
+
+    /// Reads and handles what arrived within about 20 ms.
+    fn pump(&mut self) {
+        let Some(s) = &mut self.stream else {
+            self.connection_lost();
+            return;
+        };
+        let mut chunk = [0u8; 16 * 1024];
+        match s.read(&mut chunk) {
+            Ok(0) => return self.connection_lost(),
+            Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return
+            }
+            Err(_) => return self.connection_lost(),
+        }
+        let version = self.opts.version;
+        let mut replies = Vec::new();
+        let mut lost = false;
+        while let Ok(Some((packet, used))) = decode(&self.buf, version, &Limits::default()) {
+            match packet {
+                Packet::PubAck(a) => {
+                    let id = u16::from(a.packet_id);
+                    self.unacked.retain(|(u, _)| *u != id);
+                    if self.strikes.is_some_and(|(s, _)| s == id) {
+                        self.strikes = None;
+                    }
+                    self.outcomes
+                        .insert(id, ScenarioOutcome::Acknowledged(a.reason));
+                }
+                Packet::SubAck(a) => {
+                    self.subacks.insert(a.packet_id.into());
+                }
+                Packet::Publish(p) => {
+                    self.inbox.push_back(Received {
+                        topic: p.topic.as_ref().to_owned(),
+                        payload: p.payload.to_vec(),
+                        qos: if matches!(p.qos, QosPid::AtMostOnce) {
+                            QoS::AtMostOnce
+                        } else {
+                            QoS::AtLeastOnce
+                        },
+                        retain: p.retain,
+                        dup: p.dup,
+                    });
+                    if let QosPid::AtLeastOnce(id) = p.qos {
+                        let ack = Ack {
+                            packet_id: id,
+                            reason: ReasonCode::Success,
+                            properties: Properties::EMPTY,
+                        };
+                        let mut out = Vec::new();
+                        let _ = Packet::PubAck(ack).encode(version, &mut out);
+                        replies.push(out);
+                    }
+                }
+                Packet::Disconnect(d) => {
+                    if d.reason.is_error() {
+                        self.disconnect_reason = Some(d.reason);
+                    }
+                    lost = true;
+                }
+                _ => {}
+            }
+            self.buf.drain(..used);
+        }
+        for r in replies {
+            self.write(&r);
+        }
+        if lost {
+            self.connection_lost();
+        }
+    }
+
+    fn pump_until(&mut self, timeout: Duration, mut done: impl FnMut(&mut Self) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !done(self) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            self.pump();
+        }
+        true
+    }
+
+    fn id(&mut self) -> PacketId {
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        PacketId::new(self.next_id).unwrap()
+    }
+}
+
+impl ScenarioClient for Resender {
+    fn connect(broker: &Broker, opts: &ScenarioConnect) -> Result<Self, ScenarioError> {
+        Self::connect_extended(broker, opts)
+    }
+
+    fn connect_extended(broker: &Broker, opts: &ScenarioConnect) -> Result<Self, ScenarioError> {
+        let mut c = Self {
+            host: broker.host().to_owned(),
+            port: opts.port.unwrap_or(broker.port()),
+            opts: opts.clone(),
+            stream: None,
+            buf: Vec::new(),
+            unacked: Vec::new(),
+            outcomes: HashMap::new(),
+            subacks: HashSet::new(),
+            inbox: Default::default(),
+            strikes: None,
+            disconnect_reason: None,
+            next_id: 0,
+            next_ticket: 0,
+            tickets: HashMap::new(),
+        };
+        c.dial().map_err(failed)?;
+        Ok(c)
+    }
+
+    fn session_present(&self) -> bool {
+        false
+    }
+
+    fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<(), ScenarioError> {
+        let id = self.id();
+        let sub = Subscription {
+            filter: TopicFilter::new(filter).map_err(|e| failed(format!("{e:?}")))?,
+            options: SubscriptionOptions {
+                qos,
+                ..SubscriptionOptions::default()
+            },
+        };
+        let mut out = Vec::new();
+        Packet::Subscribe(Subscribe::new(id, [sub]))
+            .encode(self.opts.version, &mut out)
+            .map_err(|e| failed(format!("{e:?}")))?;
+        self.write(&out);
+        let key = u16::from(id);
+        self.pump_until(STEP, |c| c.subacks.remove(&key))
+            .then_some(())
+            .ok_or_else(|| failed("no SUBACK"))
+    }
+
+    fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), ScenarioError> {
+        self.publish_tracked(topic, payload, qos, retain).map(drop)
+    }
+
+    fn publish_tracked(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<ScenarioTicket, ScenarioError> {
+        if qos != QoS::AtLeastOnce {
+            return Err(failed("the resender does QoS 1 only"));
+        }
+        let id = self.id();
+        let publish = Publish {
+            dup: false,
+            qos: QosPid::AtLeastOnce(id),
+            retain,
+            topic: TopicName::new(topic).map_err(|e| failed(format!("{e:?}")))?,
+            properties: Properties::EMPTY,
+            payload,
+        };
+        let mut out = Vec::new();
+        Packet::Publish(publish)
+            .encode(self.opts.version, &mut out)
+            .map_err(|e| failed(format!("{e:?}")))?;
+        self.unacked.push((id.into(), out.clone()));
+        self.write(&out);
+        self.next_ticket += 1;
+        self.tickets.insert(self.next_ticket, Ok(id.into()));
+        Ok(ScenarioTicket(self.next_ticket))
+    }
+
+    fn wait_outcome(
+        &mut self,
+        ticket: ScenarioTicket,
+        timeout: Duration,
+    ) -> Result<ScenarioOutcome, ScenarioError> {
+        let Some(Ok(id)) = self.tickets.get(&ticket.0).cloned() else {
+            return Err(failed("unknown ticket"));
+        };
+        if self.pump_until(timeout, |c| c.outcomes.contains_key(&id)) {
+            self.tickets.remove(&ticket.0);
+            self.outcomes
+                .remove(&id)
+                .ok_or_else(|| failed("lost outcome"))
+        } else {
+            Err(failed("no outcome in time"))
+        }
+    }
+
+    fn wait_all_published(&mut self, timeout: Duration) -> Result<(), ScenarioError> {
+        self.pump_until(timeout, |c| c.unacked.is_empty())
+            .then_some(())
+            .ok_or_else(|| failed("unacknowledged publishes remain"))
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Option<Received> {
+        self.pump_until(timeout, |c| !c.inbox.is_empty());
+        self.inbox.pop_front()
+    }
+
+    fn disconnect(mut self) {
+        self.write(&[0xE0, 0]);
+    }
+
+    fn abort(self) {}
+
+    fn reconnect_counts(&self) -> (usize, usize) {
+        (0, 1)
+    }
+}
+
+#[test]
+fn poison_message_fails_after_the_configured_attempts() {
+    scenarios::poison_message_fails_after_the_configured_attempts::<Resender>();
 }
