@@ -2,14 +2,13 @@
 //! `mqtt-proto`, so each scenario is known to pass against the real broker (and, for the
 //! backoff, to fail a wrong client) before the library clients implement the new
 //! `ScenarioClient` methods:
-//! - `RawClient`: one socket, a reader thread, no resend, no reconnection; runs the 5.0
-//!   option, property, will, session expiry, CONNACK, ack reason code and 200k scenarios;
+//! - `RawClient`: a socket and a reader thread that, with automatic reconnection, reconnects
+//!   with a doubling delay, resends what was not acknowledged, fails released QoS 2 messages
+//!   on a fresh session and resubscribes; runs the 5.0 option, property, will, session
+//!   expiry, CONNACK, ack reason code, session loss and 200k scenarios;
 //! - `Flapper`: only reconnects, with a backoff that grows (or resets on every CONNACK);
 //! - `Resender`: keeps its session, resends after reconnection and gives a message up after
 //!   N rejections; runs the poison scenario.
-//!
-//! The session-loss scenario is not run here (it needs the callbacks and a client's own
-//! resubscription).
 //!
 //! Also checks that a client implementing only the original methods gets "unsupported"
 //! from every new one.
@@ -30,9 +29,9 @@ use mqtt_proto::{
     SubscriptionOptions, TopicFilter, TopicName, Will,
 };
 use mqtt_test_broker::scenarios::{
-    self, Received, ReceivedWithProperties, ScenarioClient, ScenarioConnAck, ScenarioConnect,
-    ScenarioDisconnect, ScenarioError, ScenarioMessageProperties, ScenarioOutcome,
-    ScenarioSubscription, ScenarioTicket,
+    self, Received, ReceivedWithProperties, ScenarioCallbackCounts, ScenarioClient,
+    ScenarioConnAck, ScenarioConnect, ScenarioDisconnect, ScenarioError, ScenarioMessageProperties,
+    ScenarioOutcome, ScenarioSubscription, ScenarioTicket,
 };
 use mqtt_test_broker::{Broker, BrokerConfig};
 
@@ -45,12 +44,22 @@ struct Inbox {
     outcomes: HashMap<u16, ScenarioOutcome>,
     /// SUBACK reason codes by packet id.
     subacks: HashMap<u16, Vec<ReasonCode>>,
+    /// Encoded PUBLISH packets not acknowledged yet (PUBACK / PUBREC), for resending.
+    unacked: std::collections::BTreeMap<u16, Vec<u8>>,
+    /// QoS 2 ids released (PUBREC received) but not completed.
+    awaiting_comp: HashSet<u16>,
+    /// Encoded SUBSCRIBE packets, for resubscription on a fresh session.
+    subscriptions: Vec<Vec<u8>>,
+    /// Connection callbacks, counted by the reader thread.
+    counts: ScenarioCallbackCounts,
 }
 
 type Shared = Arc<(Mutex<Inbox>, Condvar)>;
 
 struct RawClient {
     writer: Arc<Mutex<TcpStream>>,
+    /// Set by disconnect and abort: the reader thread does not reconnect.
+    closed: Arc<std::sync::atomic::AtomicBool>,
     version: ProtocolVersion,
     messages: mpsc::Receiver<ReceivedWithProperties>,
     shared: Shared,
@@ -115,6 +124,14 @@ fn read_message_properties(props: &Properties<'_>) -> (ScenarioMessageProperties
         }
     }
     (out, ids)
+}
+
+fn ack_of(id: PacketId) -> Ack<'static> {
+    Ack {
+        packet_id: id,
+        reason: ReasonCode::Success,
+        properties: Properties::EMPTY,
+    }
 }
 
 fn read_connack(ack: &ConnAck<'_>) -> ScenarioConnAck {
@@ -237,16 +254,112 @@ impl RawClient {
             properties: props.as_properties(),
             payload,
         };
-        self.send(&Packet::Publish(publish))?;
+        let mut out = Vec::new();
+        Packet::Publish(publish)
+            .encode(self.version, &mut out)
+            .map_err(|e| failed(format!("{e:?}")))?;
+        if let Some(id) = id {
+            let (lock, _) = &*self.shared;
+            lock.lock().unwrap().unacked.insert(id.into(), out.clone());
+        }
+        // A write error is a lost connection: the reader thread reconnects and resends.
+        let _ = self.writer.lock().unwrap().write_all(&out);
         Ok(id.map(u16::from))
     }
 
     fn close(self, disconnect: Option<Disconnect<'_>>) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(d) = disconnect {
             let _ = self.send(&Packet::Disconnect(d));
         }
         let _ = self.writer.lock().unwrap().shutdown(Shutdown::Both);
     }
+}
+
+/// Dials, sends CONNECT and reads an accepting CONNACK.
+fn open(
+    host: &str,
+    port: u16,
+    opts: &ScenarioConnect,
+    clean_start: bool,
+) -> Result<(TcpStream, ScenarioConnAck), ScenarioError> {
+    let v5 = opts.version == ProtocolVersion::V5;
+    let mut stream = TcpStream::connect((host, port)).map_err(failed)?;
+    stream.set_nodelay(true).map_err(failed)?;
+    let mut props = PropertiesBuf::new();
+    let expiry = opts
+        .session_expiry
+        .or((!opts.clean_session).then_some(u32::MAX));
+    if let (true, Some(expiry)) = (v5, expiry) {
+        props.push(Property::SessionExpiryInterval(expiry)).unwrap();
+    }
+    let mut will_props = PropertiesBuf::new();
+    if let Some(w) = &opts.will {
+        if let Some(delay) = w.delay_interval {
+            will_props.push(Property::WillDelayInterval(delay)).unwrap();
+        }
+        message_properties(&mut will_props, &w.properties);
+    }
+    let will = match &opts.will {
+        Some(w) => Some(Will {
+            topic: TopicName::new(&w.topic).map_err(|e| failed(format!("{e:?}")))?,
+            payload: &w.payload,
+            qos: w.qos,
+            retain: w.retain,
+            properties: will_props.as_properties(),
+        }),
+        None => None,
+    };
+    let connect = Connect {
+        clean_start,
+        keep_alive: opts.keep_alive,
+        client_id: &opts.client_id,
+        will,
+        username: opts.credentials.as_ref().map(|(u, _)| u.as_str()),
+        password: opts.credentials.as_ref().map(|(_, p)| p.as_bytes()),
+        properties: props.as_properties(),
+    };
+    let mut out = Vec::new();
+    Packet::Connect(connect)
+        .encode(opts.version, &mut out)
+        .map_err(|e| failed(format!("{e:?}")))?;
+    stream.write_all(&out).map_err(failed)?;
+    // CONNACK, read here before the reader thread starts.
+    stream.set_read_timeout(Some(STEP)).map_err(failed)?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (connack, leftover) = loop {
+        let n = stream.read(&mut chunk).map_err(failed)?;
+        if n == 0 {
+            return Err(failed("closed before CONNACK"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some((packet, used)) =
+            decode(&buf, opts.version, &Limits::default()).map_err(|e| failed(format!("{e:?}")))?
+        {
+            let Packet::ConnAck(ack) = packet else {
+                return Err(failed("expected CONNACK"));
+            };
+            if ack.reason.is_error() {
+                let code = if v5 {
+                    ack.reason.as_u8()
+                } else {
+                    ack.reason.to_v311_connack().unwrap_or(0xFF)
+                };
+                return Err(ScenarioError::Refused {
+                    code,
+                    description: ack.reason.description().to_owned(),
+                });
+            }
+            break (read_connack(&ack), buf[used..].to_vec());
+        }
+    };
+    assert!(
+        leftover.is_empty(),
+        "the raw client expects nothing after CONNACK at once"
+    );
+    stream.set_read_timeout(None).map_err(failed)?;
+    Ok((stream, connack))
 }
 
 impl ScenarioClient for RawClient {
@@ -255,88 +368,21 @@ impl ScenarioClient for RawClient {
     }
 
     fn connect_extended(broker: &Broker, opts: &ScenarioConnect) -> Result<Self, ScenarioError> {
-        if opts.tls || opts.auto_reconnect {
-            return Err(failed("the raw client has no TLS and no reconnection"));
+        if opts.tls {
+            return Err(failed("the raw client has no TLS"));
         }
-        let v5 = opts.version == ProtocolVersion::V5;
+        let host = broker.host().to_owned();
         let port = opts.port.unwrap_or(broker.port());
-        let mut stream = TcpStream::connect((broker.host(), port)).map_err(failed)?;
-        stream.set_nodelay(true).map_err(failed)?;
-        let mut props = PropertiesBuf::new();
-        let expiry = opts
-            .session_expiry
-            .or((!opts.clean_session).then_some(u32::MAX));
-        if let (true, Some(expiry)) = (v5, expiry) {
-            props.push(Property::SessionExpiryInterval(expiry)).unwrap();
-        }
-        let mut will_props = PropertiesBuf::new();
-        if let Some(w) = &opts.will {
-            if let Some(delay) = w.delay_interval {
-                will_props.push(Property::WillDelayInterval(delay)).unwrap();
-            }
-            message_properties(&mut will_props, &w.properties);
-        }
-        let will = match &opts.will {
-            Some(w) => Some(Will {
-                topic: TopicName::new(&w.topic).map_err(|e| failed(format!("{e:?}")))?,
-                payload: &w.payload,
-                qos: w.qos,
-                retain: w.retain,
-                properties: will_props.as_properties(),
-            }),
-            None => None,
-        };
-        let connect = Connect {
-            clean_start: opts.clean_session,
-            keep_alive: opts.keep_alive,
-            client_id: &opts.client_id,
-            will,
-            username: opts.credentials.as_ref().map(|(u, _)| u.as_str()),
-            password: opts.credentials.as_ref().map(|(_, p)| p.as_bytes()),
-            properties: props.as_properties(),
-        };
+        let (stream, connack) = open(&host, port, opts, opts.clean_session)?;
         let writer = Arc::new(Mutex::new(stream.try_clone().map_err(failed)?));
-        send(&writer, &Packet::Connect(connect), opts.version).map_err(failed)?;
-        // CONNACK, read here before the reader thread starts.
-        stream.set_read_timeout(Some(STEP)).map_err(failed)?;
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let (connack, leftover) = loop {
-            let n = stream.read(&mut chunk).map_err(failed)?;
-            if n == 0 {
-                return Err(failed("closed before CONNACK"));
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            if let Some((packet, used)) = decode(&buf, opts.version, &Limits::default())
-                .map_err(|e| failed(format!("{e:?}")))?
-            {
-                let Packet::ConnAck(ack) = packet else {
-                    return Err(failed("expected CONNACK"));
-                };
-                if ack.reason.is_error() {
-                    let code = if v5 {
-                        ack.reason.as_u8()
-                    } else {
-                        ack.reason.to_v311_connack().unwrap_or(0xFF)
-                    };
-                    return Err(ScenarioError::Refused {
-                        code,
-                        description: ack.reason.description().to_owned(),
-                    });
-                }
-                break (read_connack(&ack), buf[used..].to_vec());
-            }
-        };
-        assert!(
-            leftover.is_empty(),
-            "the raw client expects nothing after CONNACK at once"
-        );
-        stream.set_read_timeout(None).map_err(failed)?;
         let (tx, messages) = mpsc::channel();
         let shared: Shared = Arc::default();
+        shared.0.lock().unwrap().counts.connected = 1;
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (inner, reply, version) = (Arc::clone(&shared), Arc::clone(&writer), opts.version);
+        let (gone, opts_again) = (Arc::clone(&closed), opts.clone());
         thread::spawn(move || {
-            read_loop(stream, version, |packet| {
+            let mut handle = |packet: Packet<'_>| {
                 let ack = |id: PacketId| Ack {
                     packet_id: id,
                     reason: ReasonCode::Success,
@@ -375,9 +421,17 @@ impl ScenarioClient for RawClient {
                         let _ = send(&reply, &Packet::PubComp(ack(a.packet_id)), version);
                     }
                     Packet::PubRec(a) if !a.reason.is_error() => {
+                        let mut inbox = lock.lock().unwrap();
+                        inbox.unacked.remove(&u16::from(a.packet_id));
+                        inbox.awaiting_comp.insert(a.packet_id.into());
+                        drop(inbox);
                         let _ = send(&reply, &Packet::PubRel(ack(a.packet_id)), version);
                     }
                     Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubComp(a) => {
+                        let mut inbox = lock.lock().unwrap();
+                        inbox.unacked.remove(&u16::from(a.packet_id));
+                        inbox.awaiting_comp.remove(&u16::from(a.packet_id));
+                        drop(inbox);
                         let outcome = if a.reason.is_error() {
                             ScenarioOutcome::Rejected(a.reason)
                         } else {
@@ -399,10 +453,74 @@ impl ScenarioClient for RawClient {
                     _ => {}
                 }
                 true
-            });
+            };
+            let mut stream = stream;
+            loop {
+                read_loop(stream, version, &mut handle);
+                let stop = || gone.load(std::sync::atomic::Ordering::SeqCst);
+                if stop() || !opts_again.auto_reconnect {
+                    return;
+                }
+                let (lock, cvar) = &*inner;
+                lock.lock().unwrap().counts.disconnected += 1;
+                let (min, max) = opts_again
+                    .policy
+                    .backoff
+                    .unwrap_or((Duration::from_millis(50), Duration::from_millis(500)));
+                let mut delay = min;
+                stream = loop {
+                    if stop() {
+                        return;
+                    }
+                    thread::sleep(delay);
+                    delay = (delay * 2).min(max);
+                    let Ok((s, ack)) = open(&host, port, &opts_again, false) else {
+                        continue;
+                    };
+                    let Ok(w) = s.try_clone() else { continue };
+                    *reply.lock().unwrap() = w;
+                    let mut inbox = lock.lock().unwrap();
+                    inbox.counts.connected += 1;
+                    let mut resend: Vec<Vec<u8>> = Vec::new();
+                    if ack.session_present {
+                        for id in &inbox.awaiting_comp {
+                            let mut out = Vec::new();
+                            let id = PacketId::new(*id).unwrap();
+                            let _ = Packet::PubRel(ack_of(id)).encode(version, &mut out);
+                            resend.push(out);
+                        }
+                    } else {
+                        // A fresh session: released QoS 2 messages can no longer be confirmed.
+                        inbox.counts.session_lost += 1;
+                        let lost: Vec<u16> = inbox.awaiting_comp.drain().collect();
+                        for id in lost {
+                            inbox.outcomes.insert(id, ScenarioOutcome::SessionLost);
+                        }
+                        if opts_again
+                            .policy
+                            .resubscribe_on_session_loss
+                            .unwrap_or(true)
+                        {
+                            resend.extend(inbox.subscriptions.iter().cloned());
+                        }
+                    }
+                    for packet in inbox.unacked.values() {
+                        let mut dup = packet.clone();
+                        dup[0] |= 0x08;
+                        resend.push(dup);
+                    }
+                    drop(inbox);
+                    cvar.notify_all();
+                    for packet in resend {
+                        let _ = reply.lock().unwrap().write_all(&packet);
+                    }
+                    break s;
+                };
+            }
         });
         Ok(Self {
             writer,
+            closed,
             version: opts.version,
             messages,
             shared,
@@ -439,7 +557,21 @@ impl ScenarioClient for RawClient {
         };
         let mut packet = Subscribe::new(id, [subscription]);
         packet.properties = props.as_properties();
-        self.send(&Packet::Subscribe(packet))?;
+        let mut out = Vec::new();
+        Packet::Subscribe(packet)
+            .encode(self.version, &mut out)
+            .map_err(|e| failed(format!("{e:?}")))?;
+        self.shared
+            .0
+            .lock()
+            .unwrap()
+            .subscriptions
+            .push(out.clone());
+        self.writer
+            .lock()
+            .unwrap()
+            .write_all(&out)
+            .map_err(failed)?;
         let codes = self
             .wait(STEP, |inbox| inbox.subacks.remove(&u16::from(id)))
             .ok_or_else(|| failed("no SUBACK"))?;
@@ -541,6 +673,10 @@ impl ScenarioClient for RawClient {
         Ok(self.connack.clone())
     }
 
+    fn callback_counts(&self) -> Result<ScenarioCallbackCounts, ScenarioError> {
+        Ok(self.shared.0.lock().unwrap().counts)
+    }
+
     fn disconnect(self) {
         self.close(Some(Disconnect::NORMAL));
     }
@@ -611,6 +747,12 @@ fn connack_properties_read_back() {
 fn ack_reason_codes_on_completions() {
     scenarios::ack_reason_codes_on_completions::<RawClient>(ProtocolVersion::V311);
     scenarios::ack_reason_codes_on_completions::<RawClient>(ProtocolVersion::V5);
+}
+
+#[test]
+fn session_loss_with_callbacks() {
+    scenarios::session_loss_with_callbacks::<RawClient>(ProtocolVersion::V311);
+    scenarios::session_loss_with_callbacks::<RawClient>(ProtocolVersion::V5);
 }
 
 #[test]
