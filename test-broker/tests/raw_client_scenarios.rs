@@ -504,10 +504,14 @@ impl ScenarioClient for RawClient {
                             resend.extend(inbox.subscriptions.iter().cloned());
                         }
                     }
+                    // Resent with DUP to a resumed session; as new messages (DUP 0) to a
+                    // fresh one (SPEC.md, "Exactly once, bounded").
                     for packet in inbox.unacked.values() {
-                        let mut dup = packet.clone();
-                        dup[0] |= 0x08;
-                        resend.push(dup);
+                        let mut again = packet.clone();
+                        if ack.session_present {
+                            again[0] |= 0x08;
+                        }
+                        resend.push(again);
                     }
                     drop(inbox);
                     cvar.notify_all();
