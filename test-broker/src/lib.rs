@@ -16,6 +16,7 @@
 //! Everything is blocking and uses only `std` threads, sockets and processes.
 //!
 //! The [`scenarios`] module is the end-to-end suite every client transport runs against it.
+//! The [`proxy`] module puts a fault-injecting TCP relay between a client and the broker.
 //!
 //! ```no_run
 //! use std::io::{Read, Write};
@@ -60,6 +61,7 @@ use tempfile::TempDir;
 
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod proxy;
 pub mod scenarios;
 
 /// The address every listener binds to.
@@ -115,7 +117,10 @@ pub struct BrokerConfig {
     autosave: Option<Autosave>,
     max_queued_messages: u32,
     max_inflight_messages: u32,
+    drop_nothing: bool,
+    acl: Vec<String>,
     extra: Vec<String>,
+    listener_extra: Vec<String>,
 }
 
 impl Default for BrokerConfig {
@@ -137,7 +142,10 @@ impl BrokerConfig {
             autosave: None,
             max_queued_messages: DEFAULT_MAX_QUEUED,
             max_inflight_messages: DEFAULT_MAX_INFLIGHT,
+            drop_nothing: false,
+            acl: Vec::new(),
             extra: Vec::new(),
+            listener_extra: Vec::new(),
         }
     }
 
@@ -210,6 +218,34 @@ impl BrokerConfig {
         self
     }
 
+    /// Lifts every queue limit (`max_queued_messages 0`, `max_queued_bytes 0`) so mosquitto
+    /// drops no message for a slow subscriber, QoS 0 included: with any limit set, mosquitto
+    /// 2.0 drops a QoS 0 message it cannot send at once when the subscriber's queue is over
+    /// the limit, which would blame a client for the broker's choice in a test that counts
+    /// every message. Overrides [`BrokerConfig::max_queued_messages`].
+    pub fn drop_nothing(mut self) -> Self {
+        self.drop_nothing = true;
+        self
+    }
+
+    /// Adds one line to an ACL file (`acl_file`, written at start), for example
+    /// `topic read closed/#` to make mosquitto refuse publishes to `closed/...`: in MQTT 5.0 it
+    /// answers them with reason code 0x87 (Not authorized) in the PUBACK or PUBREC, in 3.1.1
+    /// with a plain acknowledgement. With an ACL file, topics it does not grant are denied,
+    /// so grant the others (`topic readwrite #` last grants everything else).
+    ///
+    /// # Panics
+    ///
+    /// If `line` contains a newline.
+    pub fn acl(mut self, line: &str) -> Self {
+        assert!(
+            !line.contains(['\n', '\r']),
+            "acl takes one line, got {line:?}"
+        );
+        self.acl.push(line.to_owned());
+        self
+    }
+
     /// Appends one raw line to the generated configuration, for options this builder does not
     /// cover (for example `max_keepalive 10` or `retain_available false`). Global options only:
     /// the line is written before the listeners.
@@ -223,6 +259,23 @@ impl BrokerConfig {
             "extra_config takes one line, got {line:?}"
         );
         self.extra.push(line.to_owned());
+        self
+    }
+
+    /// Appends one raw line to every listener's section, for listener options (for example
+    /// `max_qos 1` or `max_topic_alias 5`). Written as a global option instead, such a line
+    /// makes mosquitto open a default listener on port 1883 for it, and the test's listener
+    /// does not get it.
+    ///
+    /// # Panics
+    ///
+    /// If `line` contains a newline.
+    pub fn listener_config(mut self, line: &str) -> Self {
+        assert!(
+            !line.contains(['\n', '\r']),
+            "listener_config takes one line, got {line:?}"
+        );
+        self.listener_extra.push(line.to_owned());
         self
     }
 
@@ -253,7 +306,12 @@ impl BrokerConfig {
         line("log_timestamp true".into());
         line("connection_messages true".into());
         line("set_tcp_nodelay true".into());
-        line(format!("max_queued_messages {}", self.max_queued_messages));
+        if self.drop_nothing {
+            line("max_queued_messages 0".into());
+            line("max_queued_bytes 0".into());
+        } else {
+            line(format!("max_queued_messages {}", self.max_queued_messages));
+        }
         line(format!(
             "max_inflight_messages {}",
             self.max_inflight_messages
@@ -263,6 +321,9 @@ impl BrokerConfig {
         } else {
             line("allow_anonymous false".into());
             line(format!("password_file {}", paths.passwd.display()));
+        }
+        if !self.acl.is_empty() {
+            line(format!("acl_file {}", paths.acl.display()));
         }
         match self.autosave {
             None => line("persistence false".into()),
@@ -291,10 +352,16 @@ impl BrokerConfig {
         line(String::new());
         line(format!("listener {port} {HOST}"));
         line("socket_domain ipv4".into());
+        for extra in &self.listener_extra {
+            line(extra.clone());
+        }
         if let Some(tls_port) = tls_port {
             line(String::new());
             line(format!("listener {tls_port} {HOST}"));
             line("socket_domain ipv4".into());
+            for extra in &self.listener_extra {
+                line(extra.clone());
+            }
             line(format!("cafile {}", paths.ca_cert.display()));
             line(format!("certfile {}", paths.server_cert.display()));
             line(format!("keyfile {}", paths.server_key.display()));
@@ -314,6 +381,7 @@ struct Paths {
     log: PathBuf,
     output: PathBuf,
     passwd: PathBuf,
+    acl: PathBuf,
     persistence: PathBuf,
     ca_cert: PathBuf,
     server_cert: PathBuf,
@@ -329,6 +397,7 @@ impl Paths {
             log: dir.join("mosquitto.log"),
             output: dir.join("mosquitto.out"),
             passwd: dir.join("passwd"),
+            acl: dir.join("acl"),
             persistence: dir.join("persistence"),
             ca_cert: dir.join("ca.crt"),
             server_cert: dir.join("server.crt"),
@@ -526,6 +595,11 @@ impl Broker {
         };
         if !config.users.is_empty() {
             write_password_file(&paths.passwd, &config.users)?;
+        }
+        if !config.acl.is_empty() {
+            let mut text = config.acl.join("\n");
+            text.push('\n');
+            fs::write(&paths.acl, text)?;
         }
         if config.autosave.is_some() {
             fs::create_dir(&paths.persistence)?;
@@ -836,7 +910,7 @@ pub fn mosquitto_available() -> bool {
 }
 
 /// Finds the mosquitto binary.
-fn mosquitto_binary() -> io::Result<PathBuf> {
+pub(crate) fn mosquitto_binary() -> io::Result<PathBuf> {
     if let Some(path) = env::var_os(MOSQUITTO_ENV) {
         let path = PathBuf::from(path);
         return if is_executable(&path) {
@@ -1112,6 +1186,32 @@ mod tests {
         // Global options come before the first listener.
         let first_listener = text.find("listener ").unwrap();
         assert!(text.find("max_keepalive").unwrap() < first_listener);
+    }
+
+    #[test]
+    fn drop_nothing_and_acl_lines() {
+        let text = BrokerConfig::plain()
+            .max_queued_messages(7)
+            .drop_nothing()
+            .acl("topic read closed/#")
+            .config_text(20001, None, Path::new("/d"));
+        assert!(text.contains("max_queued_messages 0\n"), "{text}");
+        assert!(text.contains("max_queued_bytes 0\n"), "{text}");
+        assert!(!text.contains("max_queued_messages 7"), "{text}");
+        assert!(text.contains("acl_file /d/acl\n"), "{text}");
+        let text = BrokerConfig::plain()
+            .tls()
+            .listener_config("max_qos 1")
+            .config_text(20001, Some(20002), Path::new("/d"));
+        let first_listener = text.find("listener ").unwrap_or_default();
+        assert_eq!(text.matches("max_qos 1\n").count(), 2, "{text}");
+        assert!(
+            text.find("max_qos").unwrap_or_default() > first_listener,
+            "{text}"
+        );
+        assert!(!BrokerConfig::plain()
+            .config_text(20001, None, Path::new("/d"))
+            .contains("acl_file"));
     }
 
     #[test]

@@ -30,6 +30,26 @@
 //! | [`will_after_abrupt_close_not_after_disconnect`] | will after an abort, none after DISCONNECT |
 //! | [`persistent_session_receives_messages_published_while_offline`] | QoS 1 and 2 queued for an offline session |
 //! | [`broker_restart_during_stream`] | kill -9 + restart mid-stream: no loss, QoS 2 exactly once |
+//!
+//! Issue 10 adds these; they use the [`ScenarioClient`] methods after `reconnect_counts`
+//! (defaulted to fail with "unsupported"), and each says in its documentation what it needs.
+//! "5.0" marks the ones that exist only in MQTT 5.0 (they take no version argument):
+//!
+//! | function | checks |
+//! |---|---|
+//! | [`subscription_options_and_identifiers_on_delivery`] | 5.0: No Local, Retain As Published, Retain Handling 0/1/2, identifiers on each delivery |
+//! | [`publish_properties_reach_the_subscriber`] | 5.0: every message property arrives as published |
+//! | [`will_properties_and_delay_seen_by_a_second_client`] | 5.0: will held for its delay, then delivered with its properties |
+//! | [`disconnect_session_expiry_seen_on_reconnect`] | 5.0: DISCONNECT's Session Expiry keeps or ends the session, seen as session present |
+//! | [`connack_properties_read_back`] | the CONNACK properties mosquitto really sends, read back (none in 3.1.1) |
+//! | [`ack_reason_codes_on_completions`] | 0x00 / 0x10 / 0x87 acknowledgements on the publish completions |
+//! | [`session_loss_with_callbacks`] | restart without persistence: QoS 2 completions fail within 1 s, callbacks, subscriptions restored |
+//! | [`poison_message_fails_after_the_configured_attempts`] | 5.0: DISCONNECT 0x99 after one message: it fails after N attempts, later ones flow |
+//! | [`backoff_does_not_reset_on_a_flapping_broker`] | reconnect delays grow while every connection is cut after CONNACK |
+//! | [`disconnect_after_200k_qos0_publishes_delivers_all`] | `disconnect()` writes 200k queued QoS 0 messages first; all arrive |
+//!
+//! The faults a healthy mosquitto does not produce on demand come from a
+//! [`crate::proxy::Proxy`] between the client and the broker.
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -43,8 +63,11 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub use mqtt_proto::{ProtocolVersion, QoS};
+pub use mqtt_proto::{ProtocolVersion, QoS, ReasonCode, RetainHandling};
 
+use mqtt_proto::PacketType;
+
+use crate::proxy::{Proxy, ProxyConfig};
 use crate::{Broker, BrokerConfig};
 
 /// How long one step (a connection, a SUBACK, an expected message) may take.
@@ -110,6 +133,200 @@ pub struct ScenarioWill {
     pub qos: QoS,
     /// Whether the broker retains it.
     pub retain: bool,
+    /// MQTT 5.0 Will Delay Interval in seconds: the broker publishes the will this long after
+    /// the connection is lost (or when the session ends, if sooner). Honoured by
+    /// [`ScenarioClient::connect_extended`].
+    pub delay_interval: Option<u32>,
+    /// MQTT 5.0 will properties (payload format, message expiry, content type, response
+    /// topic, correlation data, user properties). Honoured by
+    /// [`ScenarioClient::connect_extended`].
+    pub properties: ScenarioMessageProperties,
+}
+
+/// MQTT 5.0 properties of an application message: set on a publish or a will, and read back
+/// on delivery. Empty (the default) in 3.1.1.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScenarioMessageProperties {
+    /// Payload Format Indicator: `Some(true)` for UTF-8 text, `Some(false)` for bytes.
+    pub payload_format_utf8: Option<bool>,
+    /// Message Expiry Interval in seconds. On delivery the broker sends what is left of it.
+    pub message_expiry_interval: Option<u32>,
+    /// Content Type.
+    pub content_type: Option<String>,
+    /// Response Topic.
+    pub response_topic: Option<String>,
+    /// Correlation Data.
+    pub correlation_data: Option<Vec<u8>>,
+    /// User Properties, in order (names may repeat).
+    pub user_properties: Vec<(String, String)>,
+}
+
+/// What a client does by itself across connections; honoured by
+/// [`ScenarioClient::connect_extended`]. `None` fields keep the client's own defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScenarioPolicy {
+    /// Resubscribe when the broker answers a reconnection with no session (issue 10: on by
+    /// default in the client layer).
+    pub resubscribe_on_session_loss: Option<bool>,
+    /// Give a publish up after the broker rejected it this many times (a DISCONNECT with a
+    /// reason code >= 0x80 right after it), failing its completion with the broker's reason.
+    pub max_delivery_attempts: Option<u32>,
+    /// Reconnection delays: the first delay, and the bound it grows to.
+    pub backoff: Option<(Duration, Duration)>,
+    /// The backoff resets only after a connection stayed up this long.
+    pub stable_after: Option<Duration>,
+}
+
+/// A SUBSCRIBE with MQTT 5.0 options, for [`ScenarioClient::subscribe_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioSubscription {
+    /// Topic filter.
+    pub filter: String,
+    /// Maximum QoS.
+    pub qos: QoS,
+    /// No Local: messages this client publishes are not sent back to it [MQTT-3.8.3-3].
+    pub no_local: bool,
+    /// Retain As Published: deliveries keep the retain flag they were published with.
+    pub retain_as_published: bool,
+    /// When retained messages are sent on this subscribe.
+    pub retain_handling: RetainHandling,
+    /// Subscription Identifier, repeated on every delivery through this subscription.
+    pub subscription_identifier: Option<u32>,
+}
+
+impl ScenarioSubscription {
+    /// A subscription with the 3.1.1 behaviour: every option off, retained messages sent,
+    /// no identifier.
+    pub fn new(filter: &str, qos: QoS) -> Self {
+        Self {
+            filter: filter.to_owned(),
+            qos,
+            no_local: false,
+            retain_as_published: false,
+            retain_handling: RetainHandling::SendAtSubscribe,
+            subscription_identifier: None,
+        }
+    }
+
+    /// Sets No Local.
+    pub fn no_local(mut self, on: bool) -> Self {
+        self.no_local = on;
+        self
+    }
+
+    /// Sets Retain As Published.
+    pub fn retain_as_published(mut self, on: bool) -> Self {
+        self.retain_as_published = on;
+        self
+    }
+
+    /// Sets Retain Handling.
+    pub fn retain_handling(mut self, handling: RetainHandling) -> Self {
+        self.retain_handling = handling;
+        self
+    }
+
+    /// Sets the Subscription Identifier.
+    pub fn identifier(mut self, id: u32) -> Self {
+        self.subscription_identifier = Some(id);
+        self
+    }
+}
+
+/// A DISCONNECT with a reason code and, in 5.0, a new Session Expiry Interval, for
+/// [`ScenarioClient::disconnect_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScenarioDisconnect {
+    /// Reason code (0x00 Normal disconnection, 0x04 Disconnect with Will Message, ...).
+    pub reason: ReasonCode,
+    /// The Session Expiry Interval the broker applies from now on, in seconds.
+    pub session_expiry: Option<u32>,
+}
+
+/// The broker's CONNACK as the client read it back, for [`ScenarioClient::connack`]. In 3.1.1
+/// every property is absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScenarioConnAck {
+    /// Session Present.
+    pub session_present: bool,
+    /// Assigned Client Identifier (the client connected with an empty one).
+    pub assigned_client_identifier: Option<String>,
+    /// Server Keep Alive, overriding the client's keepalive.
+    pub server_keep_alive: Option<u16>,
+    /// Maximum QoS (absent: 2).
+    pub maximum_qos: Option<QoS>,
+    /// Retain Available (absent: available).
+    pub retain_available: Option<bool>,
+    /// Wildcard Subscription Available (absent: available).
+    pub wildcard_subscription_available: Option<bool>,
+    /// Subscription Identifiers Available (absent: available).
+    pub subscription_identifiers_available: Option<bool>,
+    /// Shared Subscription Available (absent: available).
+    pub shared_subscription_available: Option<bool>,
+    /// Receive Maximum (absent: 65,535).
+    pub receive_maximum: Option<u16>,
+    /// Maximum Packet Size (absent: no limit beyond the protocol's).
+    pub maximum_packet_size: Option<u32>,
+    /// Topic Alias Maximum (absent: 0, no aliases).
+    pub topic_alias_maximum: Option<u16>,
+    /// Response Information.
+    pub response_information: Option<String>,
+    /// Server Reference.
+    pub server_reference: Option<String>,
+    /// Reason String.
+    pub reason_string: Option<String>,
+    /// User Properties.
+    pub user_properties: Vec<(String, String)>,
+}
+
+/// Names one publish made with [`ScenarioClient::publish_tracked`]; the client chooses the
+/// numbers (its own token or sequence), unique per client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScenarioTicket(pub u64);
+
+/// How a tracked publish ended, from [`ScenarioClient::wait_outcome`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScenarioOutcome {
+    /// PUBACK / PUBCOMP with this reason code below 0x80 (0x00, or 0x10 No matching
+    /// subscribers); 3.1.1 acknowledgements and QoS 0 report 0x00.
+    Acknowledged(ReasonCode),
+    /// PUBACK / PUBREC with a failure reason code (0x80 and above).
+    Rejected(ReasonCode),
+    /// The broker started a fresh session while the message was unconfirmed (a QoS 2 message
+    /// released but not completed): it can no longer be confirmed.
+    SessionLost,
+    /// Given up after the broker rejected it `attempts` times with DISCONNECT `reason`.
+    GaveUp {
+        /// The broker's DISCONNECT reason code.
+        reason: ReasonCode,
+        /// Delivery attempts made.
+        attempts: u32,
+    },
+    /// Any other failure of the completion, described.
+    Failed(String),
+}
+
+/// How often a client's connection callbacks ran, from [`ScenarioClient::callback_counts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScenarioCallbackCounts {
+    /// Connected (each CONNACK accepted, the first included).
+    pub connected: usize,
+    /// Disconnected (each connection lost or closed).
+    pub disconnected: usize,
+    /// Session lost (a reconnection answered with no session present).
+    pub session_lost: usize,
+}
+
+/// An application message with what MQTT 5.0 adds to a delivery, from
+/// [`ScenarioClient::recv_with_properties`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedWithProperties {
+    /// The message.
+    pub message: Received,
+    /// Subscription Identifiers of the subscriptions that matched, as delivered.
+    pub subscription_identifiers: Vec<u32>,
+    /// The message's properties as delivered.
+    pub properties: ScenarioMessageProperties,
 }
 
 /// How a scenario wants a client connected; given to [`ScenarioClient::connect`].
@@ -140,6 +357,16 @@ pub struct ScenarioConnect {
     pub auto_reconnect: bool,
     /// MQTT protocol version.
     pub version: ProtocolVersion,
+    /// MQTT 5.0 Session Expiry Interval in seconds, overriding the one `clean_session`
+    /// implies (the clean-start flag still follows `clean_session`). Honoured by
+    /// [`ScenarioClient::connect_extended`].
+    pub session_expiry: Option<u32>,
+    /// Dial this port on [`Broker::host`] (a [`crate::proxy::Proxy`] in front of the broker)
+    /// instead of the broker's plain listener. Honoured by
+    /// [`ScenarioClient::connect_extended`].
+    pub port: Option<u16>,
+    /// Reconnection and delivery policy. Honoured by [`ScenarioClient::connect_extended`].
+    pub policy: ScenarioPolicy,
 }
 
 impl ScenarioConnect {
@@ -155,6 +382,9 @@ impl ScenarioConnect {
             tls_server_name: None,
             auto_reconnect: false,
             version,
+            session_expiry: None,
+            port: None,
+            policy: ScenarioPolicy::default(),
         }
     }
 
@@ -183,7 +413,41 @@ impl ScenarioConnect {
             payload: payload.to_vec(),
             qos,
             retain,
+            delay_interval: None,
+            properties: ScenarioMessageProperties::default(),
         });
+        self
+    }
+
+    /// Sets the will's MQTT 5.0 delay and properties (after [`ScenarioConnect::will`]; does
+    /// nothing without a will).
+    pub fn will_properties(
+        mut self,
+        delay_interval: Option<u32>,
+        properties: ScenarioMessageProperties,
+    ) -> Self {
+        if let Some(will) = &mut self.will {
+            will.delay_interval = delay_interval;
+            will.properties = properties;
+        }
+        self
+    }
+
+    /// Sets the MQTT 5.0 Session Expiry Interval sent in CONNECT.
+    pub fn session_expiry(mut self, seconds: u32) -> Self {
+        self.session_expiry = Some(seconds);
+        self
+    }
+
+    /// Dials this port on [`Broker::host`] instead of the broker's listener.
+    pub fn via_port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Sets the reconnection and delivery policy.
+    pub fn policy(mut self, policy: ScenarioPolicy) -> Self {
+        self.policy = policy;
         self
     }
 
@@ -282,6 +546,110 @@ pub trait ScenarioClient: Sized + Send + 'static {
     /// `after_connect` count includes the first connection, so a client that reconnected
     /// once reports `(1, 2)`.
     fn reconnect_counts(&self) -> (usize, usize);
+
+    // -----------------------------------------------------------------------------------------
+    // Issue 10: the full 5.0 surface, completions and policies. Each defaults to
+    // `ScenarioError::Failed("unsupported")`, so a scenario using it fails with that word
+    // until the client implements it.
+
+    /// As [`ScenarioClient::connect`], also honouring the will's delay and properties, the
+    /// Session Expiry Interval, the port override and the policy of `opts`. A client that
+    /// implements it can make `connect` call it.
+    fn connect_extended(broker: &Broker, opts: &ScenarioConnect) -> Result<Self, ScenarioError> {
+        let _ = (broker, opts);
+        Err(unsupported())
+    }
+
+    /// Subscribes with MQTT 5.0 options and identifier and waits for the SUBACK; a failure
+    /// code in the SUBACK is an error.
+    fn subscribe_with(&mut self, subscription: &ScenarioSubscription) -> Result<(), ScenarioError> {
+        let _ = subscription;
+        Err(unsupported())
+    }
+
+    /// The next application message with its subscription identifiers and properties,
+    /// waiting up to `timeout` (`Ok(None)`: nothing came). Consumes from the same stream as
+    /// [`ScenarioClient::recv`]; a scenario uses one or the other.
+    fn recv_with_properties(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<ReceivedWithProperties>, ScenarioError> {
+        let _ = timeout;
+        Err(unsupported())
+    }
+
+    /// As [`ScenarioClient::publish`], with MQTT 5.0 properties.
+    fn publish_with_properties(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        properties: &ScenarioMessageProperties,
+    ) -> Result<(), ScenarioError> {
+        let _ = (topic, payload, qos, retain, properties);
+        Err(unsupported())
+    }
+
+    /// Publishes (waiting, bounded, for room like [`ScenarioClient::publish`]) and returns a
+    /// ticket for [`ScenarioClient::wait_outcome`].
+    fn publish_tracked(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<ScenarioTicket, ScenarioError> {
+        let _ = (topic, payload, qos, retain);
+        Err(unsupported())
+    }
+
+    /// Waits up to `timeout` for the completion of a tracked publish; an error if it did not
+    /// complete in time.
+    fn wait_outcome(
+        &mut self,
+        ticket: ScenarioTicket,
+        timeout: Duration,
+    ) -> Result<ScenarioOutcome, ScenarioError> {
+        let _ = (ticket, timeout);
+        Err(unsupported())
+    }
+
+    /// Publishes and waits up to `timeout` for the completion; the outcome carries the
+    /// acknowledgement's reason code.
+    fn publish_and_wait(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        timeout: Duration,
+    ) -> Result<ScenarioOutcome, ScenarioError> {
+        let ticket = self.publish_tracked(topic, payload, qos, false)?;
+        self.wait_outcome(ticket, timeout)
+    }
+
+    /// The last CONNACK's properties as the client exposes them.
+    fn connack(&self) -> Result<ScenarioConnAck, ScenarioError> {
+        Err(unsupported())
+    }
+
+    /// How often the connected, disconnected and session-lost callbacks ran (callbacks
+    /// registered through the client's `on` API, not counters of the transport).
+    fn callback_counts(&self) -> Result<ScenarioCallbackCounts, ScenarioError> {
+        Err(unsupported())
+    }
+
+    /// Sends DISCONNECT with a reason code and, in 5.0, a Session Expiry Interval, and closes.
+    fn disconnect_with(self, request: ScenarioDisconnect) -> Result<(), ScenarioError> {
+        let _ = request;
+        self.disconnect();
+        Err(unsupported())
+    }
+}
+
+/// The error of a [`ScenarioClient`] method the client does not implement.
+fn unsupported() -> ScenarioError {
+    ScenarioError::Failed("unsupported".to_owned())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1050,6 +1418,945 @@ fn stream_body<C: ScenarioClient>(
     report
 }
 
+// ---------------------------------------------------------------------------------------------
+// Issue 10 scenarios: the 5.0 surface seen from the other side, completions, session loss,
+// poison messages, backoff and the drain on disconnect. They need the `ScenarioClient`
+// methods after `reconnect_counts`; until a client implements those they fail with
+// "unsupported".
+
+/// MQTT 5.0 only. Subscription options and identifiers, observed on delivery:
+/// No Local hides the subscriber's own message but not another client's; Retain As Published
+/// keeps the retain flag of a live message (and clears it without the option); each delivery
+/// carries the identifier of the subscription it came through; Retain Handling 2 sends no
+/// retained message, 1 sends it only when the subscription is new, 0 always.
+///
+/// Needs: `connect_extended`, `subscribe_with`, `recv_with_properties`.
+pub fn subscription_options_and_identifiers_on_delivery<C: ScenarioClient>() {
+    run_bounded(
+        "subscription_options_and_identifiers_on_delivery",
+        SMALL_LIMIT,
+        move |g| {
+            let version = ProtocolVersion::V5;
+            let broker = g.start(BrokerConfig::plain());
+            let mut a: C = connect_ext_ok(&broker, &ScenarioConnect::new("so-a-v5", version));
+            for sub in [
+                ScenarioSubscription::new("so/nl", QoS::AtLeastOnce)
+                    .no_local(true)
+                    .identifier(7),
+                ScenarioSubscription::new("so/rap", QoS::AtLeastOnce)
+                    .retain_as_published(true)
+                    .identifier(8),
+                ScenarioSubscription::new("so/plain", QoS::AtLeastOnce).identifier(9),
+            ] {
+                subscribe_with_ok(&mut a, &sub, &broker);
+            }
+            let mut b: C = connect_ext_ok(&broker, &ScenarioConnect::new("so-b-v5", version));
+            a.publish("so/nl", b"own", QoS::AtLeastOnce, false)
+                .unwrap_or_else(|e| panic!("publish own: {e}"));
+            a.wait_all_published(STEP)
+                .unwrap_or_else(|e| panic!("PUBACK own: {e}"));
+            for (topic, payload, retain) in [
+                ("so/nl", &b"other"[..], false),
+                ("so/rap", b"flag-kept", true),
+                ("so/plain", b"flag-cleared", true),
+            ] {
+                b.publish(topic, payload, QoS::AtLeastOnce, retain)
+                    .unwrap_or_else(|e| panic!("publish {topic}: {e}"));
+            }
+            b.wait_all_published(STEP)
+                .unwrap_or_else(|e| panic!("acknowledgements: {e}"));
+            let mut got = collect_props(&mut a, 3, STEP);
+            got.extend(collect_props(&mut a, usize::MAX, GRACE));
+            let seen: Vec<(&str, bool, &[u32])> = got
+                .iter()
+                .map(|m| {
+                    (
+                        std::str::from_utf8(&m.message.payload).unwrap_or("<bytes>"),
+                        m.message.retain,
+                        m.subscription_identifiers.as_slice(),
+                    )
+                })
+                .collect();
+            let mut sorted = seen.clone();
+            sorted.sort();
+            assert_eq!(
+                sorted,
+                vec![
+                    ("flag-cleared", false, &[9][..]),
+                    ("flag-kept", true, &[8][..]),
+                    ("other", false, &[7][..]),
+                ],
+                "(payload, retain, subscription identifiers) as delivered; \"own\" must not \
+                 come back (No Local, [MQTT-3.8.3-3]); {}",
+                log_tail(&broker)
+            );
+
+            // Retain Handling, with the retained messages of so/rap and so/plain in place.
+            let mut c: C = connect_ext_ok(&broker, &ScenarioConnect::new("so-c-v5", version));
+            subscribe_with_ok(
+                &mut c,
+                &ScenarioSubscription::new("so/plain", QoS::AtLeastOnce)
+                    .retain_handling(RetainHandling::DoNotSend),
+                &broker,
+            );
+            let none = collect_props(&mut c, usize::MAX, GRACE);
+            assert!(
+                none.is_empty(),
+                "Retain Handling 2 must send no retained message [MQTT-3.3.1-11]: {none:?}"
+            );
+            let if_new = ScenarioSubscription::new("so/rap", QoS::AtLeastOnce)
+                .retain_handling(RetainHandling::SendAtSubscribeIfNew)
+                .identifier(11);
+            subscribe_with_ok(&mut c, &if_new, &broker);
+            let first = collect_props(&mut c, 1, STEP);
+            let stored = first.first().unwrap_or_else(|| {
+                panic!(
+                    "Retain Handling 1 on a new subscription must send the retained message \
+                     [MQTT-3.3.1-10]; {}",
+                    log_tail(&broker)
+                )
+            });
+            assert_eq!(stored.message.payload, b"flag-kept");
+            assert!(stored.message.retain, "a stored copy carries retain");
+            assert_eq!(stored.subscription_identifiers, vec![11]);
+            subscribe_with_ok(&mut c, &if_new, &broker);
+            let again = collect_props(&mut c, usize::MAX, GRACE);
+            assert!(
+                again.is_empty(),
+                "Retain Handling 1 on an existing subscription must send nothing: {again:?}"
+            );
+            subscribe_with_ok(
+                &mut c,
+                &ScenarioSubscription::new("so/rap", QoS::AtLeastOnce),
+                &broker,
+            );
+            let always = collect_props(&mut c, 1, STEP);
+            assert_eq!(
+                always
+                    .first()
+                    .map(|m| (m.message.payload.as_slice(), m.message.retain)),
+                Some((&b"flag-kept"[..], true)),
+                "Retain Handling 0 sends the retained message on every subscribe \
+                 [MQTT-3.3.1-9]"
+            );
+            assert_eq!(
+                always.first().map(|m| m.subscription_identifiers.clone()),
+                Some(vec![]),
+                "the replaced subscription has no identifier any more"
+            );
+            a.disconnect();
+            b.disconnect();
+            c.disconnect();
+        },
+    );
+}
+
+/// MQTT 5.0 only. Every message property a publisher sets (payload format, message expiry,
+/// content type, response topic, correlation data, user properties in order) reaches the
+/// subscriber; the expiry arrives as what is left of it.
+///
+/// Needs: `connect_extended`, `publish_with_properties`, `recv_with_properties`.
+pub fn publish_properties_reach_the_subscriber<C: ScenarioClient>() {
+    run_bounded(
+        "publish_properties_reach_the_subscriber",
+        SMALL_LIMIT,
+        move |g| {
+            let version = ProtocolVersion::V5;
+            let broker = g.start(BrokerConfig::plain());
+            let mut sub: C = connect_ext_ok(&broker, &ScenarioConnect::new("pp-sub-v5", version));
+            sub.subscribe("pp/t", QoS::AtLeastOnce)
+                .unwrap_or_else(|e| panic!("subscribe: {e}"));
+            let mut publisher: C =
+                connect_ext_ok(&broker, &ScenarioConnect::new("pp-pub-v5", version));
+            let props = sample_properties("pp");
+            publisher
+                .publish_with_properties("pp/t", b"with props", QoS::AtLeastOnce, false, &props)
+                .unwrap_or_else(|e| panic!("publish with properties: {e}"));
+            let got = collect_props(&mut sub, 1, STEP);
+            let m = got
+                .first()
+                .unwrap_or_else(|| panic!("the message did not arrive; {}", log_tail(&broker)));
+            assert_eq!(m.message.payload, b"with props");
+            assert_same_properties(&m.properties, &props, "delivered message");
+            publisher.disconnect();
+            sub.disconnect();
+        },
+    );
+}
+
+/// MQTT 5.0 only. A client with a will delayed by 2 s (session expiry 60 s) and every will
+/// property drops its connection: a second client sees nothing for the first 1.2 s, then the
+/// will, at least 1.8 s after the drop, with every property as set [MQTT-3.1.3-9].
+///
+/// Needs: `connect_extended` (will delay and properties, session expiry),
+/// `recv_with_properties`; `abort` must not reconnect with the same client identifier
+/// within the delay (a new connection to the session cancels the will).
+pub fn will_properties_and_delay_seen_by_a_second_client<C: ScenarioClient>() {
+    run_bounded(
+        "will_properties_and_delay_seen_by_a_second_client",
+        SMALL_LIMIT,
+        move |g| {
+            let version = ProtocolVersion::V5;
+            let broker = g.start(BrokerConfig::plain());
+            let mut observer: C =
+                connect_ext_ok(&broker, &ScenarioConnect::new("wp-obs-v5", version));
+            observer
+                .subscribe("wp/#", QoS::AtLeastOnce)
+                .unwrap_or_else(|e| panic!("subscribe: {e}"));
+            let props = sample_properties("wp");
+            let dying: C = connect_ext_ok(
+                &broker,
+                &ScenarioConnect::new("wp-dying-v5", version)
+                    .session_expiry(60)
+                    .will("wp/gone", b"gone", QoS::AtLeastOnce, false)
+                    .will_properties(Some(2), props.clone()),
+            );
+            let dropped = Instant::now();
+            dying.abort();
+            let early = collect_props(&mut observer, 1, Duration::from_millis(1200));
+            assert!(
+                early.is_empty(),
+                "the will came before its 2 s delay: {early:?}; {}",
+                log_tail(&broker)
+            );
+            let got = collect_props(&mut observer, 1, STEP);
+            let after = dropped.elapsed();
+            let will = got
+                .first()
+                .unwrap_or_else(|| panic!("the will never came; {}", log_tail(&broker)));
+            assert!(
+                after >= Duration::from_millis(1800),
+                "the will came {after:?} after the drop, before its delay"
+            );
+            assert_eq!(
+                (will.message.topic.as_str(), will.message.payload.as_slice()),
+                ("wp/gone", &b"gone"[..])
+            );
+            assert_eq!(will.message.qos, QoS::AtLeastOnce);
+            assert_same_properties(&will.properties, &props, "will");
+            observer.disconnect();
+        },
+    );
+}
+
+/// MQTT 5.0 only. A DISCONNECT's Session Expiry Interval replaces the one of CONNECT
+/// [MQTT-3.14.2-2 allows it unless CONNECT had 0]:
+/// - connected with expiry 1 s, disconnected with 600 s: after 2.5 s away the session is still
+///   there (session present) with its subscription, and a message published meanwhile arrives;
+/// - the control, connected with 1 s and disconnected without a new value: after 2.5 s the
+///   session is gone (so the wait is long enough for the first case to mean something);
+/// - connected with a session that never expires, disconnected with 0: gone at once.
+///
+/// Needs: `connect_extended` (session expiry), `disconnect_with`.
+pub fn disconnect_session_expiry_seen_on_reconnect<C: ScenarioClient>() {
+    run_bounded(
+        "disconnect_session_expiry_seen_on_reconnect",
+        SMALL_LIMIT,
+        move |g| {
+            let version = ProtocolVersion::V5;
+            let broker = g.start(BrokerConfig::plain());
+            let normal = ReasonCode::NORMAL_DISCONNECTION;
+            let cases: [(&str, Option<u32>, Option<u32>, bool); 3] = [
+                ("se-extended", Some(1), Some(600), true),
+                ("se-control", Some(1), None, false),
+                ("se-ended", None, Some(0), false),
+            ];
+            let mut publisher: C =
+                connect_ext_ok(&broker, &ScenarioConnect::new("se-pub-v5", version));
+            for (id, connect_expiry, disconnect_expiry, _) in cases {
+                let mut opts = ScenarioConnect::new(id, version).clean_session(false);
+                if let Some(expiry) = connect_expiry {
+                    opts = opts.session_expiry(expiry);
+                }
+                let mut client: C = connect_ext_ok(&broker, &opts);
+                client
+                    .subscribe(&format!("se/{id}"), QoS::AtLeastOnce)
+                    .unwrap_or_else(|e| panic!("{id}: subscribe: {e}"));
+                client
+                    .disconnect_with(ScenarioDisconnect {
+                        reason: normal,
+                        session_expiry: disconnect_expiry,
+                    })
+                    .unwrap_or_else(|e| panic!("{id}: disconnect_with: {e}"));
+            }
+            for (id, ..) in cases {
+                publisher
+                    .publish(&format!("se/{id}"), b"while away", QoS::AtLeastOnce, false)
+                    .unwrap_or_else(|e| panic!("publish: {e}"));
+            }
+            publisher
+                .wait_all_published(STEP)
+                .unwrap_or_else(|e| panic!("acknowledgements: {e}"));
+            thread::sleep(Duration::from_millis(2500));
+            for (id, _, _, kept) in cases {
+                let opts = ScenarioConnect::new(id, version)
+                    .clean_session(false)
+                    .session_expiry(600);
+                let mut client: C = connect_ext_ok(&broker, &opts);
+                assert_eq!(
+                    client.session_present(),
+                    kept,
+                    "{id}: session present after 2.5 s away; {}",
+                    log_tail(&broker)
+                );
+                let got = listen(
+                    &mut client,
+                    if kept {
+                        STEP.min(Duration::from_secs(2))
+                    } else {
+                        GRACE
+                    },
+                );
+                let expected: Vec<&[u8]> = if kept { vec![b"while away"] } else { vec![] };
+                assert_eq!(
+                    got.iter().map(|m| m.payload.as_slice()).collect::<Vec<_>>(),
+                    expected,
+                    "{id}: messages queued for the session"
+                );
+                client
+                    .disconnect_with(ScenarioDisconnect {
+                        reason: normal,
+                        session_expiry: Some(0),
+                    })
+                    .unwrap_or_else(|e| panic!("{id}: disconnect_with: {e}"));
+            }
+            publisher.disconnect();
+        },
+    );
+}
+
+/// The CONNACK's properties read back, against a broker configured to send many of them
+/// (`retain_available false`, `max_qos 1` on the listener, `max_keepalive 20`, `max_packet_size 100000`,
+/// `max_inflight_messages 100`). mosquitto 2.0.11 then sends exactly (checked on the wire):
+/// Topic Alias Maximum 10, Server Keep Alive 20 (the client asked for 30), Retain Available 0,
+/// Maximum Packet Size 100000, Receive Maximum 100, Maximum QoS 1; and an Assigned Client
+/// Identifier (`auto-...`) to a client that connects with an empty one. In 3.1.1 the CONNACK
+/// has no properties and the client must report none.
+///
+/// Needs: `connect_extended`, `connack`.
+pub fn connack_properties_read_back<C: ScenarioClient>(version: ProtocolVersion) {
+    run_bounded("connack_properties_read_back", SMALL_LIMIT, move |g| {
+        let broker = g.start(
+            BrokerConfig::plain()
+                .max_inflight_messages(100)
+                .extra_config("retain_available false")
+                .listener_config("max_qos 1")
+                .extra_config("max_keepalive 20")
+                .extra_config("max_packet_size 100000"),
+        );
+        let v5 = version == ProtocolVersion::V5;
+        // A 3.1.1 client asking for more than max_keepalive is refused by mosquitto.
+        let keep_alive = if v5 { 30 } else { 10 };
+        let opts =
+            ScenarioConnect::new(format!("ca-{}", tag(version)), version).keep_alive(keep_alive);
+        let client: C = connect_ext_ok(&broker, &opts);
+        let got = client.connack().unwrap_or_else(|e| panic!("connack: {e}"));
+        let expected = if v5 {
+            ScenarioConnAck {
+                session_present: false,
+                server_keep_alive: Some(20),
+                maximum_qos: Some(QoS::AtLeastOnce),
+                retain_available: Some(false),
+                receive_maximum: Some(100),
+                maximum_packet_size: Some(100_000),
+                topic_alias_maximum: Some(10),
+                ..ScenarioConnAck::default()
+            }
+        } else {
+            ScenarioConnAck::default()
+        };
+        assert_eq!(got, expected, "CONNACK as read back; {}", log_tail(&broker));
+        client.disconnect();
+        if v5 {
+            let anonymous: C = connect_ext_ok(
+                &broker,
+                &ScenarioConnect::new("", version).keep_alive(keep_alive),
+            );
+            let got = anonymous
+                .connack()
+                .unwrap_or_else(|e| panic!("connack: {e}"));
+            let assigned = got.assigned_client_identifier.clone().unwrap_or_default();
+            assert!(
+                assigned.starts_with("auto-"),
+                "Assigned Client Identifier expected, got {got:?}"
+            );
+            assert_eq!(
+                ScenarioConnAck {
+                    assigned_client_identifier: None,
+                    ..got
+                },
+                expected,
+                "the other properties are the same"
+            );
+            anonymous.disconnect();
+        }
+    });
+}
+
+/// The reason codes of acknowledgements reach the completions. With an ACL that makes
+/// `closed/#` read-only, mosquitto 2.0.11 answers (checked on the wire) in 5.0: QoS 1 to a
+/// subscribed topic 0x00, to a topic nobody subscribed 0x10 (No matching subscribers),
+/// to `closed/x` 0x87 (Not authorized) in the PUBACK; QoS 2 to `closed/x` 0x87 in the PUBREC
+/// (which ends the flow [MQTT-4.3.3-4]); QoS 2 to nobody a PUBREC without reason, so PUBCOMP
+/// 0x00. In 3.1.1 every acknowledgement is a plain success. QoS 0 completes at once with 0x00.
+/// Only the messages to the subscribed topic reach the subscriber.
+///
+/// Needs: `connect_extended`, `publish_tracked`, `wait_outcome` (`publish_and_wait`).
+pub fn ack_reason_codes_on_completions<C: ScenarioClient>(version: ProtocolVersion) {
+    run_bounded("ack_reason_codes_on_completions", SMALL_LIMIT, move |g| {
+        let broker = g.start(
+            BrokerConfig::plain()
+                .acl("topic readwrite open/#")
+                .acl("topic read closed/#"),
+        );
+        let v = tag(version);
+        let v5 = version == ProtocolVersion::V5;
+        let mut sub: C = connect_ok(
+            &broker,
+            &ScenarioConnect::new(format!("ar-sub-{v}"), version),
+        );
+        sub.subscribe("open/sub", QoS::AtLeastOnce)
+            .unwrap_or_else(|e| panic!("subscribe: {e}"));
+        let mut publisher: C = connect_ext_ok(
+            &broker,
+            &ScenarioConnect::new(format!("ar-pub-{v}"), version),
+        );
+        let ok = ScenarioOutcome::Acknowledged(ReasonCode::Success);
+        let pick = |five: ScenarioOutcome| if v5 { five } else { ok.clone() };
+        let cases = [
+            ("open/sub", QoS::AtMostOnce, ok.clone()),
+            ("open/sub", QoS::AtLeastOnce, ok.clone()),
+            ("open/sub", QoS::ExactlyOnce, ok.clone()),
+            (
+                "open/nobody",
+                QoS::AtLeastOnce,
+                pick(ScenarioOutcome::Acknowledged(
+                    ReasonCode::NoMatchingSubscribers,
+                )),
+            ),
+            ("open/nobody", QoS::ExactlyOnce, ok.clone()),
+            (
+                "closed/x",
+                QoS::AtLeastOnce,
+                pick(ScenarioOutcome::Rejected(ReasonCode::NotAuthorized)),
+            ),
+            (
+                "closed/x",
+                QoS::ExactlyOnce,
+                pick(ScenarioOutcome::Rejected(ReasonCode::NotAuthorized)),
+            ),
+        ];
+        for (topic, qos, expected) in &cases {
+            let payload = format!("{topic} qos {}", *qos as u8);
+            let outcome = publisher
+                .publish_and_wait(topic, payload.as_bytes(), *qos, STEP)
+                .unwrap_or_else(|e| panic!("publish_and_wait {payload}: {e}"));
+            assert_eq!(
+                &outcome,
+                expected,
+                "{payload}: completion; {}",
+                log_tail(&broker)
+            );
+        }
+        let mut got = collect(&mut sub, 3, STEP);
+        got.extend(listen(&mut sub, GRACE));
+        let mut payloads: Vec<String> = got
+            .iter()
+            .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+            .collect();
+        payloads.sort();
+        assert_eq!(
+            payloads,
+            ["open/sub qos 0", "open/sub qos 1", "open/sub qos 2"],
+            "what the subscriber received"
+        );
+        publisher.disconnect();
+        sub.disconnect();
+    });
+}
+
+/// The broker restarts without persistence while a publisher holds QoS 2 messages released
+/// but not completed (a proxy swallows the broker's PUBCOMPs to make that state certain).
+/// Both clients (persistent sessions, automatic reconnection, resubscription on) come back to
+/// a fresh session:
+/// - each unconfirmed QoS 2 completion fails with "session lost" within 1 s of the
+///   publisher's reconnection ("Exactly once, bounded" in SPEC.md);
+/// - the session-lost and connected callbacks ran once more on both clients, the
+///   disconnected one at least once more;
+/// - the subscriber's subscription was restored by the client itself: new messages arrive.
+///
+/// Needs: `connect_extended` (port override, resubscription policy), `publish_tracked`,
+/// `wait_outcome`, `callback_counts`.
+pub fn session_loss_with_callbacks<C: ScenarioClient>(version: ProtocolVersion) {
+    run_bounded("session_loss_with_callbacks", SMALL_LIMIT, move |g| {
+        let mut broker = g.start(BrokerConfig::plain());
+        let proxy = Proxy::start(
+            broker.addr(),
+            ProxyConfig::new()
+                .swallow_from_broker(PacketType::PubComp)
+                .lifetime(SMALL_LIMIT),
+        )
+        .unwrap_or_else(|e| panic!("start the proxy: {e}"));
+        let v = tag(version);
+        let policy = ScenarioPolicy {
+            resubscribe_on_session_loss: Some(true),
+            backoff: Some((Duration::from_millis(50), Duration::from_millis(500))),
+            ..ScenarioPolicy::default()
+        };
+        let sub_opts = ScenarioConnect::new(format!("sl-sub-{v}"), version)
+            .clean_session(false)
+            .auto_reconnect(true)
+            .policy(policy.clone());
+        let mut sub: C = connect_ext_ok(&broker, &sub_opts);
+        sub.subscribe("sl/t", QoS::ExactlyOnce)
+            .unwrap_or_else(|e| panic!("subscribe: {e}"));
+        let pub_opts = ScenarioConnect::new(format!("sl-pub-{v}"), version)
+            .clean_session(false)
+            .auto_reconnect(true)
+            .via_port(proxy.port())
+            .policy(policy);
+        let mut publisher: C = connect_ext_ok(&broker, &pub_opts);
+        let tickets: Vec<ScenarioTicket> = (0..5)
+            .map(|i| {
+                publisher
+                    .publish_tracked(
+                        "sl/t",
+                        format!("unconfirmed-{i}").as_bytes(),
+                        QoS::ExactlyOnce,
+                        false,
+                    )
+                    .unwrap_or_else(|e| panic!("publish_tracked: {e}"))
+            })
+            .collect();
+        let got = collect(&mut sub, tickets.len(), STEP);
+        assert_eq!(
+            got.len(),
+            tickets.len(),
+            "the QoS 2 messages arrived: {got:?}"
+        );
+        let released = format!("Sending PUBCOMP to sl-pub-{v}");
+        let deadline = Instant::now() + STEP;
+        while broker.log().matches(&released).count() < tickets.len() {
+            assert!(
+                Instant::now() < deadline,
+                "the publisher did not release its messages; {}",
+                log_tail(&broker)
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        for t in &tickets {
+            let early = publisher.wait_outcome(*t, Duration::from_millis(50));
+            assert!(
+                early.is_err(),
+                "{t:?} completed although its PUBCOMP never came: {early:?}"
+            );
+        }
+        let pub_before = counts(&publisher);
+        let sub_before = counts(&sub);
+
+        g.restart(&mut broker);
+        let deadline = Instant::now() + STEP;
+        while counts(&publisher).connected <= pub_before.connected {
+            assert!(
+                Instant::now() < deadline,
+                "the publisher did not reconnect; {}",
+                log_tail(&broker)
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        let reconnected = Instant::now();
+        for t in &tickets {
+            let left =
+                (reconnected + Duration::from_secs(1)).saturating_duration_since(Instant::now());
+            let outcome = publisher.wait_outcome(*t, left);
+            assert_eq!(
+                outcome,
+                Ok(ScenarioOutcome::SessionLost),
+                "{t:?}: an unconfirmed QoS 2 completion must fail within 1 s of the fresh \
+                 session ({:?} so far)",
+                reconnected.elapsed()
+            );
+        }
+        let deadline = Instant::now() + STEP;
+        while counts(&sub).connected <= sub_before.connected {
+            assert!(
+                Instant::now() < deadline,
+                "the subscriber did not reconnect"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        for (who, before, after) in [
+            ("publisher", pub_before, counts(&publisher)),
+            ("subscriber", sub_before, counts(&sub)),
+        ] {
+            // Failed dials while the broker is down may or may not count as disconnections,
+            // so only "at least one" for those.
+            assert!(
+                after.connected - before.connected == 1
+                    && after.session_lost - before.session_lost == 1
+                    && after.disconnected > before.disconnected,
+                "{who}: expected one more connected and session-lost callback and at least one \
+                 more disconnected during the restart; before {before:?}, after {after:?}"
+            );
+        }
+        // The subscription comes back by itself: probe until one message arrives.
+        let deadline = Instant::now() + STEP;
+        let mut probe = 0;
+        loop {
+            publisher
+                .publish_and_wait(
+                    "sl/t",
+                    format!("probe-{probe}").as_bytes(),
+                    QoS::AtLeastOnce,
+                    STEP,
+                )
+                .unwrap_or_else(|e| panic!("publish after the restart: {e}"));
+            if sub.recv(Duration::from_millis(200)).is_some() {
+                break;
+            }
+            probe += 1;
+            assert!(
+                Instant::now() < deadline,
+                "no message reached the subscriber after the restart: its subscription was \
+                 not restored; {}",
+                log_tail(&broker)
+            );
+        }
+        for i in 0..3 {
+            publisher
+                .publish(
+                    "sl/t",
+                    format!("after-{i}").as_bytes(),
+                    QoS::ExactlyOnce,
+                    false,
+                )
+                .unwrap_or_else(|e| panic!("publish: {e}"));
+        }
+        let mut got = collect(&mut sub, 3, STEP);
+        got.extend(listen(&mut sub, GRACE));
+        // A late probe may still arrive; it is not what this checks.
+        got.retain(|m| !m.payload.starts_with(b"probe-"));
+        assert_eq!(
+            got.iter().map(|m| m.payload.as_slice()).collect::<Vec<_>>(),
+            [&b"after-0"[..], b"after-1", b"after-2"],
+            "messages after the restart, each once"
+        );
+        drop(proxy);
+        publisher.disconnect();
+        sub.disconnect();
+    });
+}
+
+/// MQTT 5.0 only. A proxy answers every PUBLISH to a `pm/poison` topic with DISCONNECT 0x99
+/// (Payload format invalid) and closes: a message the broker keeps rejecting. With at most 3
+/// delivery attempts, its completion fails with the broker's reason after exactly 3 attempts
+/// (the proxy saw it 3 times); the messages published after it are acknowledged and reach a
+/// subscriber, and the client is not stuck resending it.
+///
+/// Needs: `connect_extended` (port override, auto reconnect, `max_delivery_attempts`,
+/// backoff), `publish_tracked`, `wait_outcome`.
+pub fn poison_message_fails_after_the_configured_attempts<C: ScenarioClient>() {
+    run_bounded(
+        "poison_message_fails_after_the_configured_attempts",
+        SMALL_LIMIT,
+        move |g| {
+            let version = ProtocolVersion::V5;
+            let broker = g.start(BrokerConfig::plain());
+            let proxy = Proxy::start(
+                broker.addr(),
+                ProxyConfig::new()
+                    .poison("pm/poison", ReasonCode::PayloadFormatInvalid)
+                    .lifetime(SMALL_LIMIT),
+            )
+            .unwrap_or_else(|e| panic!("start the proxy: {e}"));
+            let mut sub: C = connect_ok(&broker, &ScenarioConnect::new("pm-sub-v5", version));
+            sub.subscribe("pm/#", QoS::AtLeastOnce)
+                .unwrap_or_else(|e| panic!("subscribe: {e}"));
+            // A persistent session: the client keeps and resends its unacknowledged messages
+            // across the broker's DISCONNECTs (a clean start would discard them).
+            let opts = ScenarioConnect::new("pm-pub-v5", version)
+                .clean_session(false)
+                .auto_reconnect(true)
+                .via_port(proxy.port())
+                .policy(ScenarioPolicy {
+                    max_delivery_attempts: Some(3),
+                    backoff: Some((Duration::from_millis(50), Duration::from_millis(200))),
+                    ..ScenarioPolicy::default()
+                });
+            let mut publisher: C = connect_ext_ok(&broker, &opts);
+            let bad = publisher
+                .publish_tracked("pm/poison", b"bad", QoS::AtLeastOnce, false)
+                .unwrap_or_else(|e| panic!("publish_tracked: {e}"));
+            let good: Vec<ScenarioTicket> = (0..5)
+                .map(|i| {
+                    publisher
+                        .publish_tracked(
+                            "pm/ok",
+                            format!("good-{i}").as_bytes(),
+                            QoS::AtLeastOnce,
+                            false,
+                        )
+                        .unwrap_or_else(|e| panic!("publish_tracked: {e}"))
+                })
+                .collect();
+            let outcome = publisher.wait_outcome(bad, Duration::from_secs(30));
+            assert_eq!(
+                outcome,
+                Ok(ScenarioOutcome::GaveUp {
+                    reason: ReasonCode::PayloadFormatInvalid,
+                    attempts: 3
+                }),
+                "the poison message's completion; proxy connections {:?}",
+                proxy.connections()
+            );
+            assert_eq!(
+                proxy.poison_hits(),
+                3,
+                "delivery attempts seen by the proxy"
+            );
+            for t in good {
+                assert_eq!(
+                    publisher.wait_outcome(t, STEP),
+                    Ok(ScenarioOutcome::Acknowledged(ReasonCode::Success)),
+                    "{t:?}: a message after the poison one"
+                );
+            }
+            let late = publisher
+                .publish_and_wait("pm/ok", b"late", QoS::AtLeastOnce, STEP)
+                .unwrap_or_else(|e| panic!("publish after the give-up: {e}"));
+            assert_eq!(late, ScenarioOutcome::Acknowledged(ReasonCode::Success));
+            let mut got = collect(&mut sub, 6, STEP);
+            got.extend(listen(&mut sub, GRACE));
+            let mut payloads: Vec<String> = got
+                .iter()
+                .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+                .collect();
+            payloads.sort();
+            payloads.dedup();
+            assert_eq!(
+                payloads,
+                ["good-0", "good-1", "good-2", "good-3", "good-4", "late"],
+                "what the subscriber received"
+            );
+            assert_eq!(
+                proxy.poison_hits(),
+                3,
+                "the poison message was not sent again"
+            );
+            publisher.disconnect();
+            sub.disconnect();
+        },
+    );
+}
+
+/// A proxy cuts every connection 50 ms after the broker's CONNACK (a flapping broker). With a
+/// backoff from 100 ms to 3.2 s and `stable_after` 5 s, the delays between the cut and the
+/// next connection attempt, as the proxy records them, grow: the last ones are at least 3
+/// times the first ones, and within 6.5 s there are at most 12 attempts (a backoff reset on
+/// every CONNACK gives about 40).
+///
+/// Needs: `connect_extended` (port override, auto reconnect, backoff, stable_after).
+pub fn backoff_does_not_reset_on_a_flapping_broker<C: ScenarioClient>(version: ProtocolVersion) {
+    run_bounded(
+        "backoff_does_not_reset_on_a_flapping_broker",
+        SMALL_LIMIT,
+        move |g| {
+            let broker = g.start(BrokerConfig::plain());
+            let proxy = Proxy::start(
+                broker.addr(),
+                ProxyConfig::new()
+                    .cut_after_connack(Duration::from_millis(50))
+                    .lifetime(SMALL_LIMIT),
+            )
+            .unwrap_or_else(|e| panic!("start the proxy: {e}"));
+            let opts = ScenarioConnect::new(format!("bo-{}", tag(version)), version)
+                .auto_reconnect(true)
+                .via_port(proxy.port())
+                .policy(ScenarioPolicy {
+                    backoff: Some((Duration::from_millis(100), Duration::from_millis(3200))),
+                    stable_after: Some(Duration::from_secs(5)),
+                    ..ScenarioPolicy::default()
+                });
+            let client: C = connect_ext_ok(&broker, &opts);
+            thread::sleep(Duration::from_millis(6500));
+            let records = proxy.connections();
+            client.disconnect();
+            let gaps: Vec<Duration> = records
+                .windows(2)
+                .filter_map(|w| match w {
+                    [a, b] => a
+                        .closed_at
+                        .map(|closed| b.accepted_at.saturating_duration_since(closed)),
+                    _ => None,
+                })
+                .collect();
+            assert!(
+                records.len() >= 4,
+                "the client must keep reconnecting: {} attempts; gaps {gaps:?}",
+                records.len()
+            );
+            assert!(
+                records.len() <= 12,
+                "{} connection attempts in 6.5 s: the backoff resets; gaps {gaps:?}",
+                records.len()
+            );
+            let first = gaps.iter().take(2).min().copied().unwrap_or_default();
+            let last = gaps.iter().rev().take(2).max().copied().unwrap_or_default();
+            assert!(
+                last >= first * 3,
+                "the delays do not grow: first {first:?}, last {last:?}; gaps {gaps:?}"
+            );
+        },
+    );
+}
+
+/// A publisher publishes 200,000 QoS 0 messages of 64 bytes as fast as it can and calls
+/// `disconnect()` at once: every message reaches the subscriber, in order, before the
+/// DISCONNECT (issue 10 defect 2: the tail must be written first). mosquitto is configured
+/// to drop nothing ([`BrokerConfig::drop_nothing`]), which it otherwise does for a subscriber
+/// that falls behind.
+///
+/// Needs: a `disconnect()` that writes what is queued before DISCONNECT.
+pub fn disconnect_after_200k_qos0_publishes_delivers_all<C: ScenarioClient>(
+    version: ProtocolVersion,
+) {
+    run_bounded(
+        "disconnect_after_200k_qos0_publishes_delivers_all",
+        STREAM_LIMIT,
+        move |g| {
+            const N: usize = 200_000;
+            let broker = g.start(BrokerConfig::plain().drop_nothing());
+            let v = tag(version);
+            let mut sub: C = connect_ok(
+                &broker,
+                &ScenarioConnect::new(format!("bulk-sub-{v}"), version),
+            );
+            sub.subscribe("bulk/t", QoS::AtMostOnce)
+                .unwrap_or_else(|e| panic!("subscribe: {e}"));
+            let count = Arc::new(AtomicUsize::new(0));
+            let disorder = Arc::new(Mutex::new(None::<(usize, Vec<u8>)>));
+            let stop = Arc::new(AtomicBool::new(false));
+            let receiver = {
+                let (count, disorder, stop) =
+                    (Arc::clone(&count), Arc::clone(&disorder), Arc::clone(&stop));
+                thread::Builder::new()
+                    .name("bulk-subscriber".into())
+                    .spawn(move || {
+                        while !stop.load(Ordering::SeqCst) {
+                            if let Some(m) = sub.recv(Duration::from_millis(50)) {
+                                let n = count.fetch_add(1, Ordering::SeqCst);
+                                if m.payload != bulk_payload(n) {
+                                    let mut d = disorder.lock().unwrap_or_else(|p| p.into_inner());
+                                    d.get_or_insert((n, m.payload));
+                                }
+                            }
+                        }
+                        sub
+                    })
+                    .unwrap_or_else(|e| panic!("spawn the subscriber thread: {e}"))
+            };
+            let mut publisher: C = connect_ok(
+                &broker,
+                &ScenarioConnect::new(format!("bulk-pub-{v}"), version),
+            );
+            for i in 0..N {
+                if let Err(e) =
+                    publisher.publish("bulk/t", &bulk_payload(i), QoS::AtMostOnce, false)
+                {
+                    stop.store(true, Ordering::SeqCst);
+                    panic!("publish {i}: {e}");
+                }
+            }
+            publisher.disconnect();
+            let disconnected = format!("Client bulk-pub-{v} disconnected.");
+            // Wait for all of them, or until nothing arrived for 5 s (the rest was lost).
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let (mut last, mut last_change) = (0, Instant::now());
+            while count.load(Ordering::SeqCst) < N
+                && Instant::now() < deadline
+                && last_change.elapsed() < Duration::from_secs(5)
+            {
+                thread::sleep(Duration::from_millis(20));
+                let now = count.load(Ordering::SeqCst);
+                if now != last {
+                    (last, last_change) = (now, Instant::now());
+                }
+            }
+            thread::sleep(GRACE);
+            stop.store(true, Ordering::SeqCst);
+            let sub = match receiver.join() {
+                Ok(sub) => sub,
+                Err(p) => panic::resume_unwind(p),
+            };
+            let got = count.load(Ordering::SeqCst);
+            assert_eq!(
+                got,
+                N,
+                "messages received of {N} published before disconnect(); {}",
+                log_tail(&broker)
+            );
+            let disorder = disorder.lock().unwrap_or_else(|p| p.into_inner()).take();
+            assert!(
+                disorder.is_none(),
+                "message {:?} arrived out of order",
+                disorder.map(|(n, p)| (n, String::from_utf8_lossy(&p).into_owned()))
+            );
+            assert!(
+                broker.log().contains(&disconnected),
+                "the publisher did not end with DISCONNECT; {}",
+                log_tail(&broker)
+            );
+            sub.disconnect();
+        },
+    );
+}
+
+/// The 64-byte payload of message `i` of [`disconnect_after_200k_qos0_publishes_delivers_all`].
+fn bulk_payload(i: usize) -> Vec<u8> {
+    let mut payload = format!("bulk-{i:010}").into_bytes();
+    payload.resize(64, b'.');
+    payload
+}
+
+/// Every message property set, with values derived from `tag`.
+fn sample_properties(tag: &str) -> ScenarioMessageProperties {
+    ScenarioMessageProperties {
+        payload_format_utf8: Some(true),
+        message_expiry_interval: Some(300),
+        content_type: Some("text/plain".into()),
+        response_topic: Some(format!("{tag}/reply")),
+        correlation_data: Some(format!("{tag}-corr").into_bytes()),
+        user_properties: vec![
+            ("origin".into(), tag.into()),
+            ("k".into(), "v1".into()),
+            ("k".into(), "v2".into()),
+        ],
+    }
+}
+
+/// Delivered properties equal the sent ones, except the expiry, which counts down.
+fn assert_same_properties(
+    got: &ScenarioMessageProperties,
+    sent: &ScenarioMessageProperties,
+    what: &str,
+) {
+    let expiry = got.message_expiry_interval.unwrap_or(0);
+    let sent_expiry = sent.message_expiry_interval.unwrap_or(0);
+    assert!(
+        expiry > 0 && expiry <= sent_expiry,
+        "{what}: message expiry {:?}, sent {sent_expiry}",
+        got.message_expiry_interval
+    );
+    assert_eq!(
+        &ScenarioMessageProperties {
+            message_expiry_interval: sent.message_expiry_interval,
+            ..got.clone()
+        },
+        sent,
+        "{what}: properties as delivered"
+    );
+}
+
 /// A QoS 1 publish to a topic nobody subscribed to, waited for: a round trip.
 fn publish_marker<C: ScenarioClient>(publisher: &mut C, broker: &Broker, stop: &AtomicBool) {
     let r = publisher
@@ -1079,6 +2386,55 @@ fn connect_ok<C: ScenarioClient>(broker: &Broker, opts: &ScenarioConnect) -> C {
             log_tail(broker)
         )
     })
+}
+
+fn connect_ext_ok<C: ScenarioClient>(broker: &Broker, opts: &ScenarioConnect) -> C {
+    C::connect_extended(broker, opts).unwrap_or_else(|e| {
+        panic!(
+            "{} could not connect (connect_extended): {e}; {}",
+            opts.client_id,
+            log_tail(broker)
+        )
+    })
+}
+
+fn subscribe_with_ok<C: ScenarioClient>(
+    client: &mut C,
+    subscription: &ScenarioSubscription,
+    broker: &Broker,
+) {
+    client
+        .subscribe_with(subscription)
+        .unwrap_or_else(|e| panic!("subscribe_with {subscription:?}: {e}; {}", log_tail(broker)));
+}
+
+/// Up to `n` messages with their properties, waiting at most `timeout` in all.
+fn collect_props<C: ScenarioClient>(
+    client: &mut C,
+    n: usize,
+    timeout: Duration,
+) -> Vec<ReceivedWithProperties> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    while got.len() < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match client.recv_with_properties(left) {
+            Ok(Some(m)) => got.push(m),
+            Ok(None) => {}
+            Err(e) => panic!("recv_with_properties: {e}"),
+        }
+    }
+    got
+}
+
+/// The client's callback counts, or the scenario fails.
+fn counts<C: ScenarioClient>(client: &C) -> ScenarioCallbackCounts {
+    client
+        .callback_counts()
+        .unwrap_or_else(|e| panic!("callback_counts: {e}"))
 }
 
 /// Up to `n` messages, waiting at most `timeout` in all.

@@ -3,12 +3,13 @@
 //! acknowledgements, read the event stream, disconnect.
 //!
 //! ```text
-//! cargo run -p transport-async --example async_quickstart                      # in-process broker
+//! cargo run -p transport-async --example async_quickstart                      # mosquitto or in-process
 //! cargo run -p transport-async --example async_quickstart -- --host test.mosquitto.org --port 1883
 //! ```
 //!
-//! With no `--host` it starts an in-process broker (the `rumqttd` crate) on 127.0.0.1, so it
-//! works on a fresh machine with no broker installed. It exits by itself. It runs on smol;
+//! With no `--host` it starts mosquitto on 127.0.0.1 when it is installed, else an in-process
+//! broker (the `rumqttd` crate), so it works on a fresh machine; it prints which one.
+//! It exits by itself. It runs on smol;
 //! any executor works the same way (see the crate documentation for tokio).
 
 use std::error::Error;
@@ -17,10 +18,14 @@ use std::time::Duration;
 use futures_lite::{future, StreamExt};
 use mqtt_proto::{ProtocolVersion, QoS};
 use mqtt_session::{Command, Event, SessionConfig};
+use mqtt_test_broker::demo::delivered_qos_note;
 use transport_async::{AsyncClient, ClientOptions};
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let (host, port) = mqtt_test_broker::demo::broker_from_args_or_in_process()?;
+    // mosquitto when it is installed, else an in-process broker; `--host H --port P` overrides.
+    let broker = mqtt_test_broker::demo::DemoBroker::from_args()?;
+    println!("running against {broker}");
+    let (host, port) = (broker.host().to_owned(), broker.port());
     smol::block_on(run(&host, port))
 }
 
@@ -104,6 +109,9 @@ async fn run(host: &str, port: u16) -> Result<(), Box<dyn Error>> {
                             m.payload_str(),
                             m.qos.as_u8()
                         );
+                        if let Some(note) = delivered_qos_note(published_qos(m.payload()), m.qos) {
+                            println!("  {note}");
+                        }
                         received.push(m.payload_str().unwrap_or_default().to_string());
                     }
                 }
@@ -133,4 +141,13 @@ async fn run(host: &str, port: u16) -> Result<(), Box<dyn Error>> {
     }
     println!("disconnected");
     Ok(())
+}
+
+/// The QoS this example published each payload with, to flag a broker's upgrade on delivery.
+fn published_qos(payload: &[u8]) -> QoS {
+    match payload {
+        b"hello at QoS 0" => QoS::AtMostOnce,
+        b"cool" => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
 }

@@ -2,12 +2,13 @@
 //! and a generic one, start the loop, subscribe, publish at QoS 0, 1 and 2, and disconnect.
 //!
 //! ```text
-//! cargo run -p transport-mio --example quickstart                      # in-process broker
+//! cargo run -p transport-mio --example quickstart                      # mosquitto or in-process
 //! cargo run -p transport-mio --example quickstart -- --host test.mosquitto.org --port 1883
 //! ```
 //!
-//! With no `--host` it starts an in-process broker (the `rumqttd` crate) on 127.0.0.1, so it
-//! works on a fresh machine with no broker installed. It exits by itself.
+//! With no `--host` it starts mosquitto on 127.0.0.1 when it is installed, else an in-process
+//! broker (the `rumqttd` crate), so it works on a fresh machine; it prints which one.
+//! It exits by itself.
 
 use std::error::Error;
 use std::sync::mpsc;
@@ -16,10 +17,14 @@ use std::time::Duration;
 
 use mqtt_proto::QoS;
 use mqtt_session::{Command, Event};
+use mqtt_test_broker::demo::delivered_qos_note;
 use transport_mio::{Client, ClientOptions};
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let (host, port) = mqtt_test_broker::demo::broker_from_args_or_in_process()?;
+    // mosquitto when it is installed, else an in-process broker; `--host H --port P` overrides.
+    let broker = mqtt_test_broker::demo::DemoBroker::from_args()?;
+    println!("running against {broker}");
+    let (host, port) = (broker.host().to_owned(), broker.port());
 
     // client = Client("quickstart", clean_session=True)
     let client = Client::new("quickstart", true);
@@ -87,6 +92,9 @@ fn main() -> Result<(), Box<dyn Error>> {
                 m.payload_str(),
                 m.qos.as_u8()
             );
+            if let Some(note) = delivered_qos_note(published_qos(m.payload()), m.qos) {
+                println!("  {note}");
+            }
             tx.send(m.payload_str().unwrap_or_default().to_string())?;
         }
         Ok(())
@@ -144,4 +152,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     println!("disconnected");
     Ok(())
+}
+
+/// The QoS this example published each payload with, to flag a broker's upgrade on delivery.
+fn published_qos(payload: &[u8]) -> QoS {
+    match payload {
+        b"hello at QoS 0" => QoS::AtMostOnce,
+        b"cool" => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
 }
