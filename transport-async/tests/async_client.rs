@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_lite::future::{self, poll_once};
 use futures_lite::StreamExt;
 use mqtt_proto::{ProtocolVersion, QoS};
-use mqtt_session::{Command, Event, SessionConfig};
+use mqtt_session::{Command, Event};
 use mqtt_test_broker::{Broker, BrokerConfig};
 use transport_async::{AsyncClient, ClientError, ClientOptions, EventStream, PublishOutcome};
 
@@ -28,8 +28,13 @@ async fn connect(
     clean: bool,
     options: ClientOptions,
 ) -> (AsyncClient, EventStream) {
-    let config = SessionConfig::new(id, clean, ProtocolVersion::V311);
-    let (client, driver) = AsyncClient::connect(config, broker.host(), broker.port(), options)
+    let keep_alive = options.core().keep_alive;
+    let options = options
+        .client_id(id)
+        .clean_start(clean)
+        .protocol(ProtocolVersion::V311)
+        .port(broker.port());
+    let (client, driver) = AsyncClient::connect(broker.host(), keep_alive, options)
         .await
         .unwrap_or_else(|e| panic!("{id} connects: {e}\n{}", broker.log()));
     smol::spawn(driver).detach();
@@ -263,13 +268,15 @@ fn callbacks_with_conditions_and_the_stream_together() {
 fn publish_when_ready_waits_for_room() {
     let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
     smol::block_on(async {
-        let mut config = SessionConfig::new("room", true, ProtocolVersion::V5);
-        config.max_inflight = 2;
-        config.max_queued = 2;
-        let (client, driver) =
-            AsyncClient::connect(config, broker.host(), broker.port(), ClientOptions::new())
-                .await
-                .expect("connects");
+        let options = ClientOptions::new()
+            .client_id("room")
+            .protocol(ProtocolVersion::V5)
+            .max_inflight(2)
+            .max_queued(2)
+            .port(broker.port());
+        let (client, driver) = AsyncClient::connect(broker.host(), 60, options)
+            .await
+            .expect("connects");
         // The driver is spawned only after the window and the queue are
         // full: a running driver could see acknowledgements between these
         // calls and free room, which would make the QueueFull check racy.
@@ -358,11 +365,10 @@ fn keepalive_pings_when_idle() {
 fn disconnect_and_drop_end_the_driver_cleanly() {
     let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
     smol::block_on(async {
-        let config = SessionConfig::new("bye", true, ProtocolVersion::V311);
-        let (client, driver) =
-            AsyncClient::connect(config, broker.host(), broker.port(), ClientOptions::new())
-                .await
-                .expect("connects");
+        let options = ClientOptions::new().client_id("bye").port(broker.port());
+        let (client, driver) = AsyncClient::connect(broker.host(), 60, options)
+            .await
+            .expect("connects");
         let driver = smol::spawn(driver);
         let mut events = client.events();
         client.disconnect().await;
@@ -380,11 +386,12 @@ fn disconnect_and_drop_end_the_driver_cleanly() {
             Err(ClientError::Closed)
         ));
 
-        let config = SessionConfig::new("dropped", true, ProtocolVersion::V311);
-        let (client, driver) =
-            AsyncClient::connect(config, broker.host(), broker.port(), ClientOptions::new())
-                .await
-                .expect("connects");
+        let options = ClientOptions::new()
+            .client_id("dropped")
+            .port(broker.port());
+        let (client, driver) = AsyncClient::connect(broker.host(), 60, options)
+            .await
+            .expect("connects");
         let driver = smol::spawn(driver);
         drop(client);
         assert!(within("driver after drop", driver).await.is_ok());
@@ -422,9 +429,11 @@ fn dropping_the_driver_closes_the_socket() {
         )
         .await
         .expect("subscribed");
-        let config = SessionConfig::new("drop-drv", true, ProtocolVersion::V311);
-        let options = ClientOptions::new().will("drop-drv/will", b"gone", QoS::AtLeastOnce, false);
-        let (client, driver) = AsyncClient::connect(config, broker.host(), broker.port(), options)
+        let options = ClientOptions::new()
+            .client_id("drop-drv")
+            .will_message("drop-drv/will", b"gone", QoS::AtLeastOnce, false)
+            .port(broker.port());
+        let (client, driver) = AsyncClient::connect(broker.host(), 60, options)
             .await
             .expect("connects");
         let events = client.events();
