@@ -274,88 +274,68 @@ impl fmt::Debug for Waiter {
     }
 }
 
-/// Completes when the broker acknowledges a publish (PUBACK for QoS 1, PUBCOMP for QoS 2;
-/// at once for QoS 0) with the acknowledgement's reason code and 5.0 properties, or fails:
-/// [`ClientError::SessionLost`] (a QoS 2 message the broker's fresh session can no longer
-/// confirm), [`ClientError::Rejected`] (given up after the broker kept rejecting it),
-/// [`ClientError::Cancelled`], [`ClientError::Closed`]. Dropping it does not cancel the
-/// publish ([`AsyncClient::cancel`] with [`PublishHandle::token`] does, while unsent).
-#[derive(Debug)]
-pub struct PublishHandle {
-    waiter: Waiter,
+/// A future over one command's completion slot: its packet identifier, and the
+/// completion it resolves with (the `Completion` variant of this command, or a failure).
+macro_rules! completion_future {
+    ($(#[$doc:meta])* $name:ident, $variant:ident, $output:ty) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            waiter: Waiter,
+        }
+
+        impl $name {
+            /// The packet identifier (the seed's `mid`); `None` for a QoS 0 publish.
+            pub fn packet_id(&self) -> Option<PacketId> {
+                self.waiter.token.packet_id()
+            }
+
+            /// The token naming this command (for [`AsyncClient::cancel`]).
+            pub fn token(&self) -> Token {
+                self.waiter.token
+            }
+        }
+
+        impl Future for $name {
+            type Output = Result<$output, ClientError>;
+
+            fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+                self.waiter.poll(cx).map(|r| match r? {
+                    Completion::$variant(outcome) => Ok(outcome),
+                    _ => Err(ClientError::Closed),
+                })
+            }
+        }
+    };
 }
 
-impl PublishHandle {
-    /// The packet identifier (the seed's `mid`); `None` for QoS 0.
-    pub fn packet_id(&self) -> Option<PacketId> {
-        self.waiter.token.packet_id()
-    }
+completion_future!(
+    /// Completes when the broker acknowledges a publish (PUBACK for QoS 1, PUBCOMP for
+    /// QoS 2; at once for QoS 0) with the acknowledgement's reason code and 5.0 properties,
+    /// or fails: [`ClientError::SessionLost`] (a QoS 2 message the broker's fresh session can
+    /// no longer confirm), [`ClientError::Rejected`] (given up after the broker kept
+    /// rejecting it), [`ClientError::Cancelled`], [`ClientError::Closed`]. Dropping it does
+    /// not cancel the publish ([`AsyncClient::cancel`] with [`PublishHandle::token`] does,
+    /// while it is unsent).
+    PublishHandle,
+    Published,
+    PublishOutcome
+);
 
-    /// The token naming this publish, for [`AsyncClient::cancel`].
-    pub fn token(&self) -> Token {
-        self.waiter.token
-    }
-}
+completion_future!(
+    /// Completes on SUBACK with the broker's codes (granted QoS or failure, one per filter)
+    /// and its 5.0 properties.
+    SubscribeHandle,
+    Subscribed,
+    SubscribeOutcome
+);
 
-impl Future for PublishHandle {
-    type Output = Result<PublishOutcome, ClientError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.waiter.poll(cx).map(|r| match r? {
-            Completion::Published(outcome) => Ok(outcome),
-            _ => Err(ClientError::Closed),
-        })
-    }
-}
-
-/// Completes on SUBACK with the broker's codes (granted QoS or failure, one per filter)
-/// and its 5.0 properties.
-#[derive(Debug)]
-pub struct SubscribeHandle {
-    waiter: Waiter,
-}
-
-impl SubscribeHandle {
-    /// The SUBSCRIBE's packet identifier.
-    pub fn packet_id(&self) -> Option<PacketId> {
-        self.waiter.token.packet_id()
-    }
-}
-
-impl Future for SubscribeHandle {
-    type Output = Result<SubscribeOutcome, ClientError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.waiter.poll(cx).map(|r| match r? {
-            Completion::Subscribed(outcome) => Ok(outcome),
-            _ => Err(ClientError::Closed),
-        })
-    }
-}
-
-/// Completes on UNSUBACK (5.0: with one code per filter and the broker's properties).
-#[derive(Debug)]
-pub struct UnsubscribeHandle {
-    waiter: Waiter,
-}
-
-impl UnsubscribeHandle {
-    /// The UNSUBSCRIBE's packet identifier.
-    pub fn packet_id(&self) -> Option<PacketId> {
-        self.waiter.token.packet_id()
-    }
-}
-
-impl Future for UnsubscribeHandle {
-    type Output = Result<SubscribeOutcome, ClientError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.waiter.poll(cx).map(|r| match r? {
-            Completion::Unsubscribed(outcome) => Ok(outcome),
-            _ => Err(ClientError::Closed),
-        })
-    }
-}
+completion_future!(
+    /// Completes on UNSUBACK (5.0: with one code per filter and the broker's properties).
+    UnsubscribeHandle,
+    Unsubscribed,
+    SubscribeOutcome
+);
 
 /// The client's events as a [`Stream`]; it ends when the client is closed (or another
 /// stream took over, see [`AsyncClient::events`]).

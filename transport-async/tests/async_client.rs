@@ -10,7 +10,9 @@ use futures_lite::StreamExt;
 use mqtt_proto::{ProtocolVersion, QoS};
 use mqtt_session::{Command, Event};
 use mqtt_test_broker::{Broker, BrokerConfig};
-use transport_async::{AsyncClient, ClientError, ClientOptions, EventStream, PublishOutcome};
+use transport_async::{
+    AsyncClient, ClientError, ClientOptions, DisconnectReason, EventStream, PublishOutcome,
+};
 
 const STEP: Duration = Duration::from_secs(10);
 
@@ -500,4 +502,127 @@ async fn pongs(client: &AsyncClient, events: &mut EventStream, n: usize, publish
             None => {}
         }
     }
+}
+
+/// A publish queued behind a full window and never sent can be cancelled: its future fails
+/// with `Cancelled` and the message never reaches a subscriber, while the message before it
+/// is delivered and acknowledged (issue 10: "a queued publish not yet sent can be
+/// cancelled").
+#[test]
+fn cancel_fails_a_queued_publish_that_is_then_never_sent() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
+    smol::block_on(async {
+        let (sub, mut sub_events) =
+            connect(&broker, "cancel-sub", true, ClientOptions::new()).await;
+        within(
+            "SUBACK",
+            sub.subscribe(&[("cancel/#", QoS::AtLeastOnce)]).unwrap(),
+        )
+        .await
+        .expect("subscribed");
+        let options = ClientOptions::new()
+            .client_id("cancel-pub")
+            .max_inflight(1)
+            .port(broker.port());
+        let (publisher, driver) = AsyncClient::connect(broker.host(), 60, options)
+            .await
+            .expect("connects");
+        // The driver runs only after the cancel: nothing is written before it.
+        let first = publisher
+            .publish("cancel/t", b"kept", QoS::AtLeastOnce, false)
+            .unwrap();
+        let second = publisher
+            .publish("cancel/t", b"cancelled", QoS::AtLeastOnce, false)
+            .unwrap();
+        publisher
+            .cancel(second.token())
+            .expect("cancel a queued publish");
+        assert!(
+            publisher.cancel(second.token()).is_err(),
+            "a second cancel of the same publish is refused"
+        );
+        let driver = smol::spawn(driver);
+        assert!(matches!(
+            within("cancelled", second).await,
+            Err(ClientError::Cancelled)
+        ));
+        assert!(matches!(
+            within("ack", first).await,
+            Ok(PublishOutcome::Acknowledged(_))
+        ));
+        let got = messages(&mut sub_events, 1, &broker).await;
+        assert_eq!(got, vec![("kept".to_owned(), QoS::AtLeastOnce)]);
+        assert_eq!(quiet(&mut sub_events).await, Vec::<String>::new());
+        assert_eq!(publisher.pending_messages(), 0);
+        publisher.disconnect().await;
+        assert!(within("driver", driver).await.is_ok());
+        sub.disconnect().await;
+    });
+}
+
+/// `reconnect()` drops the connection without DISCONNECT and connects again at once: the
+/// stream reports the end with the local reason `ReconnectRequested` (not a transport
+/// failure), `last_disconnect()` says the same, and publishing goes on (issue 10 defect 6).
+#[test]
+fn reconnect_reports_a_local_reason() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
+    smol::block_on(async {
+        let (client, mut events) = connect(&broker, "re-async", true, ClientOptions::new()).await;
+        assert_eq!(client.last_disconnect(), None);
+        client.reconnect().expect("reconnect");
+        let ended = within("reconnected", async {
+            let mut ended = None;
+            while let Some(e) = events.next().await {
+                match e {
+                    Event::Disconnected { reason, .. } => ended = Some(reason),
+                    // The first Connected (of `connect`) comes before the end.
+                    Event::Connected { .. } if ended.is_some() => break,
+                    _ => {}
+                }
+            }
+            ended
+        })
+        .await;
+        assert_eq!(ended, Some(DisconnectReason::ReconnectRequested));
+        assert_eq!(
+            client.last_disconnect(),
+            Some(DisconnectReason::ReconnectRequested)
+        );
+        assert!(client.is_connected());
+        let h = client
+            .publish("re/t", b"after", QoS::AtLeastOnce, false)
+            .unwrap();
+        assert!(matches!(
+            within("ack", h).await,
+            Ok(PublishOutcome::Acknowledged(_))
+        ));
+        client.disconnect().await;
+    });
+}
+
+/// A completion still waiting when the driver is dropped fails with `Closed` at once
+/// instead of hanging, and later commands are refused with `Closed`.
+#[test]
+fn dropping_the_driver_fails_waiting_completions() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
+    smol::block_on(async {
+        let options = ClientOptions::new()
+            .client_id("drop-wait")
+            .port(broker.port());
+        let (client, driver) = AsyncClient::connect(broker.host(), 60, options)
+            .await
+            .expect("connects");
+        let waiting = client
+            .publish("drop-wait/t", b"never acked", QoS::AtLeastOnce, false)
+            .unwrap();
+        drop(driver);
+        assert!(matches!(
+            within("completion", waiting).await,
+            Err(ClientError::Closed)
+        ));
+        assert!(matches!(
+            client.publish("drop-wait/t", b"later", QoS::AtLeastOnce, false),
+            Err(ClientError::Closed)
+        ));
+    });
 }
