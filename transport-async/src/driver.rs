@@ -218,14 +218,7 @@ impl Driver {
         }
         let (moved, capped) = self.poll_io(cx, clock);
         progressed |= moved;
-        // Completions to their futures, events to the stream and (outside the lock) to the
-        // hooks and callbacks.
-        let events = self.shared.lock().settle();
-        if !events.is_empty() {
-            if let Some(handle) = self.client.upgrade() {
-                self.shared.deliver(&AsyncClient::from_ref(handle), &events);
-            }
-        }
+        self.settle();
         if capped {
             return Step::Yield;
         }
@@ -241,6 +234,19 @@ impl Driver {
             return Step::Again;
         }
         Step::Idle
+    }
+
+    /// Completions to their futures; events to the hooks and callbacks (outside the lock),
+    /// then to the stream, so a stream consumer sees an event only after its callback ran.
+    fn settle(&self) {
+        let events = self.shared.lock().settle_unqueued();
+        if events.is_empty() {
+            return;
+        }
+        if let Some(handle) = self.client.upgrade() {
+            self.shared.deliver(&AsyncClient::from_ref(handle), &events);
+        }
+        self.shared.lock().queue_events(events);
     }
 
     /// Moves a dial in progress on; returns whether it finished.
@@ -355,15 +361,8 @@ impl Driver {
         self.dial = None;
         self.conn = None;
         self.closing = None;
-        let events = {
-            let mut st = self.shared.lock();
-            let events = st.settle();
-            st.close(reason.clone());
-            events
-        };
-        if let Some(handle) = self.client.upgrade() {
-            self.shared.deliver(&AsyncClient::from_ref(handle), &events);
-        }
+        self.settle();
+        self.shared.lock().close(reason.clone());
         match reason {
             StopReason::Disconnected => Ok(()),
             other => Err(other.into()),
