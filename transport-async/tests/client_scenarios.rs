@@ -617,8 +617,9 @@ impl<E: Exec> ScenarioClient for AsyncScenario<E> {
 const V311: ProtocolVersion = ProtocolVersion::V311;
 const V5: ProtocolVersion = ProtocolVersion::V5;
 
-/// Every scenario for one executor, in a module named after it: one list of calls, the
-/// same as the blocking client's, both protocol versions where the scenario takes one.
+/// Every scenario for one executor, in a module named after it: one call per scenario
+/// function of `mqtt_test_broker::scenarios`, in its order, for each protocol version the
+/// scenario takes (the 5.0-only ones take none); the same list as the blocking client's.
 macro_rules! suite {
     ($module:ident, $exec:ty) => {
         mod $module {
@@ -626,50 +627,82 @@ macro_rules! suite {
             type C = AsyncScenario<$exec>;
 
             #[test]
-            fn connect_and_disconnect() {
+            fn connect_and_disconnect_v311() {
                 scenarios::connect_and_disconnect::<C>(V311);
+            }
+
+            #[test]
+            fn connect_and_disconnect_v5() {
                 scenarios::connect_and_disconnect::<C>(V5);
             }
 
             #[test]
-            fn bad_credentials_are_refused_with_the_return_code() {
+            fn bad_credentials_are_refused_with_the_return_code_v311() {
                 scenarios::bad_credentials_are_refused_with_the_return_code::<C>(V311);
+            }
+
+            #[test]
+            fn bad_credentials_are_refused_with_the_return_code_v5() {
                 scenarios::bad_credentials_are_refused_with_the_return_code::<C>(V5);
             }
 
             #[test]
-            fn tls_with_verification_connects() {
+            fn tls_with_verification_connects_v311() {
                 scenarios::tls_with_verification_connects::<C>(V311);
+            }
+
+            #[test]
+            fn tls_with_verification_connects_v5() {
                 scenarios::tls_with_verification_connects::<C>(V5);
             }
 
             #[test]
-            fn tls_with_wrong_host_name_is_rejected() {
+            fn tls_with_wrong_host_name_is_rejected_v311() {
                 scenarios::tls_with_wrong_host_name_is_rejected::<C>(V311);
+            }
+
+            #[test]
+            fn tls_with_wrong_host_name_is_rejected_v5() {
                 scenarios::tls_with_wrong_host_name_is_rejected::<C>(V5);
             }
 
             #[test]
-            fn round_trip_every_qos() {
+            fn round_trip_every_qos_v311() {
                 scenarios::round_trip_every_qos::<C>(V311);
+            }
+
+            #[test]
+            fn round_trip_every_qos_v5() {
                 scenarios::round_trip_every_qos::<C>(V5);
             }
 
             #[test]
-            fn retained_message_reaches_late_subscriber() {
+            fn retained_message_reaches_late_subscriber_v311() {
                 scenarios::retained_message_reaches_late_subscriber::<C>(V311);
+            }
+
+            #[test]
+            fn retained_message_reaches_late_subscriber_v5() {
                 scenarios::retained_message_reaches_late_subscriber::<C>(V5);
             }
 
             #[test]
-            fn will_after_abrupt_close_not_after_disconnect() {
+            fn will_after_abrupt_close_not_after_disconnect_v311() {
                 scenarios::will_after_abrupt_close_not_after_disconnect::<C>(V311);
+            }
+
+            #[test]
+            fn will_after_abrupt_close_not_after_disconnect_v5() {
                 scenarios::will_after_abrupt_close_not_after_disconnect::<C>(V5);
             }
 
             #[test]
-            fn persistent_session_receives_messages_published_while_offline() {
+            fn persistent_session_receives_messages_published_while_offline_v311() {
                 scenarios::persistent_session_receives_messages_published_while_offline::<C>(V311);
+            }
+
+            #[test]
+            fn persistent_session_receives_messages_published_while_offline_v5() {
                 scenarios::persistent_session_receives_messages_published_while_offline::<C>(V5);
             }
 
@@ -706,20 +739,32 @@ macro_rules! suite {
             }
 
             #[test]
-            fn connack_properties_read_back() {
+            fn connack_properties_read_back_v311() {
                 scenarios::connack_properties_read_back::<C>(V311);
+            }
+
+            #[test]
+            fn connack_properties_read_back_v5() {
                 scenarios::connack_properties_read_back::<C>(V5);
             }
 
             #[test]
-            fn ack_reason_codes_on_completions() {
+            fn ack_reason_codes_on_completions_v311() {
                 scenarios::ack_reason_codes_on_completions::<C>(V311);
+            }
+
+            #[test]
+            fn ack_reason_codes_on_completions_v5() {
                 scenarios::ack_reason_codes_on_completions::<C>(V5);
             }
 
             #[test]
-            fn session_loss_with_callbacks() {
+            fn session_loss_with_callbacks_v311() {
                 scenarios::session_loss_with_callbacks::<C>(V311);
+            }
+
+            #[test]
+            fn session_loss_with_callbacks_v5() {
                 scenarios::session_loss_with_callbacks::<C>(V5);
             }
 
@@ -729,14 +774,22 @@ macro_rules! suite {
             }
 
             #[test]
-            fn backoff_does_not_reset_on_a_flapping_broker() {
+            fn backoff_does_not_reset_on_a_flapping_broker_v311() {
                 scenarios::backoff_does_not_reset_on_a_flapping_broker::<C>(V311);
+            }
+
+            #[test]
+            fn backoff_does_not_reset_on_a_flapping_broker_v5() {
                 scenarios::backoff_does_not_reset_on_a_flapping_broker::<C>(V5);
             }
 
             #[test]
-            fn disconnect_after_200k_qos0_publishes_delivers_all() {
+            fn disconnect_after_200k_qos0_publishes_delivers_all_v311() {
                 scenarios::disconnect_after_200k_qos0_publishes_delivers_all::<C>(V311);
+            }
+
+            #[test]
+            fn disconnect_after_200k_qos0_publishes_delivers_all_v5() {
                 scenarios::disconnect_after_200k_qos0_publishes_delivers_all::<C>(V5);
             }
         }
