@@ -186,6 +186,53 @@ fn events_reach_callbacks_and_the_claimed_queue() {
     assert!(c.shared.lock().read_paused());
 }
 
+/// With `settle_unqueued` the I/O loop runs the callbacks before the events reach the
+/// claimed queue (`queue_events`): a consumer of the queue never sees an event whose
+/// callback has not run yet, and the events keep their order.
+#[test]
+fn settle_unqueued_lets_callbacks_run_before_the_queue_sees_the_event() {
+    let c = connected(ClientOptions::new());
+    let generation = c.shared.claim_events();
+    while c
+        .shared
+        .next_event(generation, Duration::from_millis(10))
+        .is_some()
+    {}
+    let count = Arc::new(AtomicUsize::new(0));
+    let n = count.clone();
+    c.on(Command::PingResp, move |_, _| {
+        n.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    });
+    let pingresp = encode(Packet::PingResp, ProtocolVersion::V311);
+    let events = {
+        let mut st = c.shared.lock();
+        let now = c.shared.clock().now();
+        st.core.handle_read(now, &pingresp);
+        st.core.handle_read(now, &pingresp);
+        st.settle_unqueued()
+    };
+    assert_eq!(events, [Event::PingResp, Event::PingResp]);
+    assert_eq!(
+        c.shared.next_event(generation, Duration::from_millis(10)),
+        None,
+        "not queued before the callbacks ran"
+    );
+    c.shared.deliver(&c, &events);
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+    c.shared.lock().queue_events(events);
+    for _ in 0..2 {
+        assert_eq!(
+            c.shared.next_event(generation, Duration::from_millis(10)),
+            Some(Event::PingResp)
+        );
+    }
+    assert_eq!(
+        c.shared.next_event(generation, Duration::from_millis(10)),
+        None
+    );
+}
+
 /// before_reconnect runs before a reconnection (not before the first connection) and
 /// learns why the last connection ended; before_connect runs every time.
 #[test]

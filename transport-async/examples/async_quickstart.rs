@@ -1,6 +1,8 @@
 //! The async client in a few lines: connect with a will, spawn the driver, register a
 //! specific and a generic callback, subscribe, publish at QoS 0, 1 and 2 and await the
-//! acknowledgements, read the event stream, disconnect.
+//! acknowledgements, read the event stream, disconnect. The options are the blocking
+//! quickstart's (`transport-mio/examples/quickstart.rs`), in the one `ClientOptions` type
+//! both clients take.
 //!
 //! ```text
 //! cargo run -p transport-async --example async_quickstart                      # mosquitto or in-process
@@ -16,10 +18,8 @@ use std::error::Error;
 use std::time::Duration;
 
 use futures_lite::{future, StreamExt};
-use mqtt_proto::{ProtocolVersion, QoS};
-use mqtt_session::{Command, Event, SessionConfig};
 use mqtt_test_broker::demo::delivered_qos_note;
-use transport_async::{AsyncClient, ClientOptions};
+use transport_async::{AsyncClient, ClientOptions, Command, Event, QoS};
 
 fn main() -> Result<(), Box<dyn Error>> {
     // mosquitto when it is installed, else an in-process broker; `--host H --port P` overrides.
@@ -30,14 +30,14 @@ fn main() -> Result<(), Box<dyn Error>> {
 }
 
 async fn run(host: &str, port: u16) -> Result<(), Box<dyn Error>> {
-    let config = SessionConfig::new("async-quickstart", true, ProtocolVersion::V311);
-    let options = ClientOptions::new().keep_alive(30).will(
-        "quickstart/status",
-        b"offline",
-        QoS::AtLeastOnce,
-        false,
-    );
-    let (client, driver) = AsyncClient::connect(config, host, port, options).await?;
+    // The blocking quickstart's options: client id, clean session, the will, the port;
+    // keepalive 30 s is connect's argument, as there.
+    let options = ClientOptions::new()
+        .client_id("async-quickstart")
+        .clean_start(true)
+        .will_message("quickstart/status", b"offline", QoS::AtLeastOnce, false)
+        .port(port);
+    let (client, driver) = AsyncClient::connect(host, 30, options).await?;
     println!(
         "connected to {host}:{port} (session present: {})",
         client.session_present()
@@ -74,7 +74,10 @@ async fn run(host: &str, port: u16) -> Result<(), Box<dyn Error>> {
         ("quickstart/greetings", QoS::AtLeastOnce),
         ("quickstart/exact", QoS::ExactlyOnce),
     ])?;
-    println!("subscribe -> mid {}", subscribed.packet_id());
+    println!(
+        "subscribe -> mid {:?}",
+        subscribed.packet_id().map(|m| m.get())
+    );
     subscribed.await?;
 
     for (topic, payload, qos) in [

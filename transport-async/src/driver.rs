@@ -1,22 +1,27 @@
-//! The [`Driver`]: the future that owns the socket and drives the Session.
+//! The [`Driver`]: the future that owns the socket and drives the shared client core.
 //!
-//! It follows quinn's connection driver (see the design guide, "Transport adapters"):
+//! The core decides everything (when to dial, when to close, reconnect delays, the drain on
+//! `disconnect`); the driver only does what [`ClientCore::poll_action`] asks, moves bytes
+//! between the socket and the core, and wakes up for the core's deadline. It follows
+//! quinn's connection driver (see the design guide, "Transport adapters"):
 //!
-//! - **Trust the clock, not only the timer.** Every wake-up compares the Session's deadline
-//!   with the actual time, whatever woke the task; the timer future only makes sure there is
-//!   a wake-up. The `async_io::Timer` is moved only to an earlier deadline: a later one
-//!   (keepalive, after every packet) costs one early wake-up instead of a re-registration.
-//! - **Keep the unsent tail.** Packets go from `poll_transmit` into one buffer; when the
-//!   socket is not ready the rest stays there and goes first on the next wake-up. Past a
-//!   high-water mark no more packets are pulled out of the Session, so backpressure reaches
-//!   `publish` as an error instead of growing this buffer.
-//! - **Cap the work per wake-up.** At most a fixed number of reads and of writes per poll;
+//! - **Trust the clock, not only the timer.** Every step compares the core's deadline with
+//!   the actual time, whatever woke the task; the timer only makes sure there is a wake-up.
+//!   It is moved only to an earlier deadline: a later one (keepalive, after every packet)
+//!   costs one early wake-up instead of a re-registration with the reactor.
+//! - **Bounded transmit buffer.** Bytes come from the core's [`ClientCore::poll_transmit`]
+//!   (refilled up to 64 KiB, written bytes given back as they go) and what the socket took
+//!   is reported with [`ClientCore::handle_written`]; backpressure reaches `publish`.
+//! - **Cap the work per poll.** At most a fixed number of reads, writes and steps per poll;
 //!   when a cap is hit the driver wakes itself and returns, so other tasks on the same
 //!   executor get their turn.
+//!
+//! [`ClientCore::poll_action`]: mqtt_sansio_client::ClientCore::poll_action
+//! [`ClientCore::poll_transmit`]: mqtt_sansio_client::ClientCore::poll_transmit
+//! [`ClientCore::handle_written`]: mqtt_sansio_client::ClientCore::handle_written
 
 use std::future::Future;
 use std::io;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
@@ -24,37 +29,39 @@ use std::time::Duration;
 
 use async_io::Timer;
 use futures_io::{AsyncRead, AsyncWrite};
-use futures_lite::AsyncWriteExt;
-use mqtt_proto::ReasonCode;
-use mqtt_session::{DisconnectReason, Event, Instant, Session, SessionState};
+use mqtt_sansio_client::{
+    Action, ClientCore, ClientError, ClientOptions, Shared, SockKeepalive, StdClock, StopReason,
+};
+use mqtt_session::Instant;
 
-use crate::client::{AsyncClient, CallbackFailure, ClientRef, Hook, Settings};
-use crate::clock::Clock;
-use crate::error::{ClientError, Failure};
-use crate::shared::{lock, Shared};
+use crate::client::{AsyncClient, ClientRef};
 use crate::stream::Stream;
 
-/// Bytes waiting for the socket beyond which no more packets are taken from the Session.
-const HIGH_WATER: usize = 64 * 1024;
-/// Socket reads per wake-up before yielding (fairness).
-const MAX_READS_PER_WAKE: usize = 16;
-/// Socket writes per wake-up before yielding (fairness).
-const MAX_WRITES_PER_WAKE: usize = 16;
-/// How long a closing connection may take to send its last packets (DISCONNECT).
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Socket reads per step before yielding (fairness).
+const MAX_READS_PER_STEP: usize = 16;
+/// Socket writes per step before yielding (fairness).
+const MAX_WRITES_PER_STEP: usize = 16;
+/// Steps per poll before yielding (fairness).
+const MAX_STEPS_PER_POLL: usize = 32;
+/// After our FIN (or TLS close_notify), how long to read what the broker still sends until
+/// its EOF: closing a socket with unread input resets it, which can discard the last bytes
+/// we wrote (a DISCONNECT).
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// Size of the read buffer.
 const READ_BUF: usize = 16 * 1024;
+
+type Dial = Pin<Box<dyn Future<Output = io::Result<Stream>> + Send>>;
 
 /// The future that owns the connection: spawn it on any executor, or run it with
 /// `async_io::block_on` on a thread of its own.
 ///
-/// It reads and writes the socket, answers the protocol (acks, pings), completes the
-/// client's futures, runs callbacks, feeds the event stream, and reconnects with backoff
-/// when the connection drops. It resolves with `Ok(())` after
-/// [`AsyncClient::disconnect`] (or once every `AsyncClient` is dropped), and with an error
-/// when the connection is lost for good (automatic reconnection off, or attempts exhausted,
-/// or invalid connect options). Dropping it, polled or not, closes the client and its
-/// socket at once (without DISCONNECT, so the broker publishes the will).
+/// It dials when the client core asks (the first connection, reconnections with backoff,
+/// `reconnect()`), reads and writes the socket, fires the core's timers, completes the
+/// client's futures, runs hooks and callbacks and feeds the event stream. It resolves with
+/// `Ok(())` after [`AsyncClient::disconnect`] (or once every `AsyncClient` is dropped), and
+/// with an error when the client stops for another reason (automatic reconnection off,
+/// attempts exhausted, a refusal for credentials). Dropping it, polled or not, closes the
+/// client and its socket at once (without DISCONNECT, so the broker publishes the will).
 ///
 /// In a tokio program, `tokio::spawn(driver)` works: async-io runs its own reactor thread,
 /// so its sockets and timers need no tokio reactor. A dedicated thread with
@@ -62,12 +69,12 @@ const READ_BUF: usize = 16 * 1024;
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), transport_async::ClientError> {
-/// use mqtt_proto::ProtocolVersion;
-/// use mqtt_session::SessionConfig;
-/// use transport_async::{AsyncClient, ClientOptions};
+/// use transport_async::{AsyncClient, ClientOptions, ProtocolVersion};
 ///
-/// let config = SessionConfig::new("driver-doc", true, ProtocolVersion::V5);
-/// let (client, driver) = AsyncClient::connect(config, "127.0.0.1", 1883, ClientOptions::new()).await?;
+/// let options = ClientOptions::new()
+///     .client_id("driver-doc")
+///     .protocol(ProtocolVersion::V5);
+/// let (client, driver) = AsyncClient::connect("127.0.0.1", 30, options).await?;
 /// // Any executor: here a thread of its own.
 /// let io = std::thread::spawn(move || async_io::block_on(driver));
 /// client.disconnect().await;
@@ -76,475 +83,365 @@ const READ_BUF: usize = 16 * 1024;
 /// ```
 #[must_use = "the Driver does nothing unless spawned or awaited"]
 pub struct Driver {
-    fut: Pin<Box<dyn Future<Output = Result<(), ClientError>> + Send>>,
+    shared: Arc<Shared<AsyncClient>>,
+    client: Weak<ClientRef>,
+    options: ClientOptions,
+    dial: Option<Dial>,
+    conn: Option<Stream>,
+    needs_flush: bool,
+    closing: Option<Closing>,
+    read_buf: Box<[u8]>,
+    timer: Timer,
+    timer_deadline: Option<Instant>,
+    finished: bool,
 }
 
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Driver").finish_non_exhaustive()
+        f.debug_struct("Driver")
+            .field("connected", &self.conn.is_some())
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
     }
 }
 
-impl Future for Driver {
-    type Output = Result<(), ClientError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.fut.as_mut().poll(cx)
-    }
+/// What one step of the driver came to.
+enum Step {
+    /// The client stopped: the driver's result.
+    Done(Result<(), ClientError>),
+    /// Something moved: step again.
+    Again,
+    /// A cap was hit: come back after other tasks.
+    Yield,
+    /// Everything waits on a registered waker.
+    Idle,
 }
 
-/// Everything the driver needs besides the connection.
-struct Ctx {
-    shared: Arc<Shared>,
-    client: Weak<ClientRef>,
-    settings: Arc<Settings>,
-}
-
-/// How a connection's poll loop ended.
-enum ConnEnd {
-    /// CONNACK accepted it (only reported while connecting).
-    Connected,
-    /// It is over.
-    Lost(DisconnectReason),
-}
-
-/// One open connection: the stream, the unsent tail, the timer.
-pub(crate) struct Conn {
+/// A socket the core asked to close: our side is shut, the broker's EOF is awaited.
+struct Closing {
     stream: Stream,
-    out: Vec<u8>,
-    out_pos: usize,
-    needs_flush: bool,
-    read_buf: Box<[u8]>,
-    timer: Timer,
-    timer_deadline: Option<Instant>,
-    batch: Vec<Event>,
-    /// CONNACK accepted this connection.
-    connected: bool,
-    /// The application asked to reconnect now.
-    reconnect_requested: bool,
+    write_closed: bool,
+    linger: Timer,
 }
 
-/// Dials, opens TLS if configured, and queues CONNECT.
-pub(crate) async fn open(shared: &Arc<Shared>, settings: &Settings) -> Result<Conn, ClientError> {
-    let options = settings
-        .options
-        .connect_options()
-        .map_err(ClientError::Connect)?;
-    let stream = Stream::open(
-        &settings.host,
-        settings.port,
-        settings.options.tls.as_ref(),
-        settings.options.sock_keepalive,
-        settings.options.connect_timeout,
-    )
-    .await?;
-    {
-        let mut inner = shared.lock();
-        if inner.session.state() != SessionState::Disconnected {
-            // A connection that ended without the Session hearing of it (driver dropped).
-            inner.session.handle_closed(shared.clock.now());
-            while inner.session.poll_event().is_some() {}
-        }
-        inner
-            .session
-            .connect(shared.clock.now(), &options)
-            .map_err(ClientError::Connect)?;
-        inner.disconnect_sent = false;
-        inner.socket_keepalive = Some(stream.read_keepalive().map_err(|e| e.kind()));
-    }
-    Ok(Conn {
-        stream,
-        out: Vec::with_capacity(4096),
-        out_pos: 0,
-        needs_flush: false,
-        read_buf: vec![0; READ_BUF].into_boxed_slice(),
-        timer: Timer::never(),
-        timer_deadline: None,
-        batch: Vec::new(),
-        connected: false,
-        reconnect_requested: false,
-    })
-}
-
-/// Drives a freshly opened connection until CONNACK, then returns the driver for the rest.
-pub(crate) async fn connect_and_run(
-    shared: Arc<Shared>,
-    client: Weak<ClientRef>,
-    settings: Arc<Settings>,
-    mut conn: Conn,
-) -> Result<Driver, ClientError> {
-    let ctx = Ctx {
-        shared,
-        client,
-        settings,
-    };
-    let end = std::future::poll_fn(|cx| conn.poll_io(cx, &ctx, true)).await;
-    match end {
-        ConnEnd::Connected => {
-            // Made here, not inside `run`: a future's arguments move into it when it is
-            // created, so a driver dropped before its first poll still closes the client.
-            let guard = CloseGuard {
-                shared: ctx.shared.clone(),
-                failure: Failure::Closed,
-            };
-            Ok(Driver {
-                fut: Box::pin(run(ctx, conn, guard)),
-            })
-        }
-        ConnEnd::Lost(reason) => {
-            conn.finish(&ctx.shared).await;
-            ctx.shared.lock().close(Failure::Disconnected(reason));
-            Err(match reason {
-                DisconnectReason::Refused(code) => ClientError::Refused(code),
-                other => ClientError::Disconnected(other),
-            })
-        }
-    }
-}
-
-/// Closes the client when the driver ends or is dropped.
-struct CloseGuard {
-    shared: Arc<Shared>,
-    failure: Failure,
-}
-
-impl Drop for CloseGuard {
-    fn drop(&mut self) {
-        self.shared.lock().close(self.failure);
-    }
-}
-
-/// The driver's life: run connections, reconnect with backoff between them.
-async fn run(ctx: Ctx, mut conn: Conn, mut guard: CloseGuard) -> Result<(), ClientError> {
-    let mut backoff = ctx.settings.options.backoff.clone().seeded_from_os();
-    backoff.reset();
-    loop {
-        let reason = match std::future::poll_fn(|cx| conn.poll_io(cx, &ctx, false)).await {
-            ConnEnd::Lost(reason) => reason,
-            ConnEnd::Connected => continue,
-        };
-        conn.finish(&ctx.shared).await;
-        if conn.connected {
-            backoff.reset();
-        }
-        if ctx.shared.lock().stop {
-            return Ok(());
-        }
-        let mut immediate = conn.reconnect_requested;
-        if !immediate && !ctx.settings.options.auto_reconnect {
-            guard.failure = Failure::Disconnected(reason);
-            return Err(ClientError::Disconnected(reason));
-        }
-        conn = loop {
-            if !immediate {
-                let Some(delay) = backoff.next_delay() else {
-                    guard.failure = Failure::Disconnected(reason);
-                    return Err(ClientError::Disconnected(reason));
-                };
-                if sleep_unless_stopped(&ctx.shared, delay).await {
-                    return Ok(());
-                }
-            }
-            immediate = false;
-            if ctx.shared.lock().stop {
-                return Ok(());
-            }
-            if let Some(hook) = &ctx.settings.options.before_reconnect {
-                run_hook(&ctx, hook);
-            }
-            match open(&ctx.shared, &ctx.settings).await {
-                Ok(c) => break c,
-                // Invalid options never get better.
-                Err(e @ ClientError::Connect(_)) => return Err(e),
-                Err(_) => continue,
-            }
-        };
-    }
-}
-
-/// Sleeps for `delay`; returns true early if the client is told to stop.
-async fn sleep_unless_stopped(shared: &Shared, delay: Duration) -> bool {
-    let mut timer = Timer::after(delay);
-    std::future::poll_fn(|cx| {
-        let mut inner = shared.lock();
-        inner.set_driver_waker(cx.waker());
-        if inner.stop {
-            return Poll::Ready(true);
-        }
-        if inner.reconnect_now {
-            inner.reconnect_now = false;
-            return Poll::Ready(false);
-        }
-        drop(inner);
-        Pin::new(&mut timer).poll(cx).map(|_| false)
-    })
-    .await
-}
-
-fn run_hook(ctx: &Ctx, hook: &Hook) {
-    let Some(client) = ctx.client.upgrade().map(AsyncClient::from_ref) else {
-        return;
-    };
-    let r = catch_unwind(AssertUnwindSafe(|| (lock(hook))(&client)));
-    if r.is_err() {
-        push_failure(
-            &ctx.shared,
-            CallbackFailure {
-                command: None,
-                message: "a reconnect hook panicked".into(),
-                panicked: true,
-            },
-        );
-    }
-}
-
-fn push_failure(shared: &Shared, failure: CallbackFailure) {
-    let mut inner = shared.lock();
-    if inner.failures.len() >= 100 {
-        inner.failures.pop_front();
-    }
-    inner.failures.push_back(failure);
-}
-
-/// Runs the callback the dispatcher selects for `event`, reporting errors and panics.
-fn dispatch(ctx: &Ctx, event: &Event) {
-    let cb = lock(&ctx.shared.dispatcher).select(event).cloned();
-    let Some(cb) = cb else { return };
-    let Some(client) = ctx.client.upgrade().map(AsyncClient::from_ref) else {
-        return;
-    };
-    let result = catch_unwind(AssertUnwindSafe(|| (lock(&cb))(&client, event)));
-    let failure = match result {
-        Ok(Ok(())) => return,
-        Ok(Err(e)) => CallbackFailure {
-            command: event.command(),
-            message: e.to_string(),
-            panicked: false,
-        },
-        Err(panic) => CallbackFailure {
-            command: event.command(),
-            message: panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "callback panicked".into()),
-            panicked: true,
-        },
-    };
-    push_failure(&ctx.shared, failure);
-}
-
-impl Conn {
-    /// One wake-up: read, fire due timers, write, hand out events, re-arm the timer.
-    fn poll_io(&mut self, cx: &mut Context<'_>, ctx: &Ctx, until_connected: bool) -> Poll<ConnEnd> {
-        let clock = ctx.shared.clock;
-        let has_callbacks = !lock(&ctx.shared.dispatcher).is_empty();
-        let mut again = false;
-        let mut end = None;
-        let mut connected_now = false;
-        {
-            let mut inner = ctx.shared.lock();
-            inner.set_driver_waker(cx.waker());
-            if inner.session.state() == SessionState::Disconnected {
-                // Only after an end this poll already reported; be safe all the same.
-                return Poll::Ready(ConnEnd::Lost(DisconnectReason::TransportClosed));
-            }
-            if inner.stop && !inner.disconnect_sent {
-                inner.disconnect_sent = true;
-                inner
-                    .session
-                    .disconnect(clock.now(), ReasonCode::NORMAL_DISCONNECTION);
-            }
-            if inner.reconnect_now {
-                inner.reconnect_now = false;
-                self.reconnect_requested = true;
-                inner.session.handle_closed(clock.now());
-            }
-            if !inner.read_paused() {
-                again |= self.read(cx, &mut inner.session, clock);
-            }
-            // Trust the clock: whatever woke us, fire what is due now.
-            let now = clock.now();
-            if inner.session.poll_timeout().is_some_and(|d| d <= now) {
-                inner.session.handle_timeout(now);
-            }
-            match self.write(cx, &mut inner.session, clock) {
-                Ok(capped) => again |= capped,
-                Err(_) => inner.session.handle_closed(clock.now()),
-            }
-            while let Some(event) = inner.session.poll_event() {
-                inner.note_event(&event);
-                match &event {
-                    Event::Disconnected { reason, .. } => end = Some(*reason),
-                    Event::Connected { .. } => connected_now = true,
-                    _ => {}
-                }
-                if has_callbacks {
-                    self.batch.push(event);
-                } else {
-                    inner.push_event(event);
-                }
-            }
-            if end.is_none() {
-                let deadline = inner.session.poll_timeout();
-                again |= self.arm_timer(cx, deadline, clock);
+impl Closing {
+    /// Whether the socket can be dropped now.
+    fn poll(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> bool {
+        if !self.write_closed {
+            match Pin::new(&mut self.stream).poll_close(cx) {
+                Poll::Ready(_) => self.write_closed = true,
+                Poll::Pending => return Pin::new(&mut self.linger).poll(cx).is_ready(),
             }
         }
-        if connected_now {
-            self.connected = true;
-            if let Some(hook) = &ctx.settings.options.after_connect {
-                run_hook(ctx, hook);
+        for _ in 0..MAX_READS_PER_STEP {
+            match Pin::new(&mut self.stream).poll_read(cx, buf) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return true,
+                Poll::Ready(Ok(_)) => {}
+                Poll::Pending => return Pin::new(&mut self.linger).poll(cx).is_ready(),
             }
         }
-        for event in self.batch.drain(..) {
-            dispatch(ctx, &event);
-            ctx.shared.lock().push_event(event);
-        }
-        if let Some(reason) = end {
-            return Poll::Ready(ConnEnd::Lost(reason));
-        }
-        if connected_now && until_connected {
-            return Poll::Ready(ConnEnd::Connected);
-        }
-        if again {
-            // A cap was hit or the timer fired: come back soon, after other tasks.
-            cx.waker().wake_by_ref();
-        }
-        Poll::Pending
-    }
-
-    /// Reads up to the per-wake cap; returns whether the cap was hit.
-    fn read(&mut self, cx: &mut Context<'_>, session: &mut Session, clock: Clock) -> bool {
-        let mut reads = 0;
-        while session.state() != SessionState::Disconnected {
-            match Pin::new(&mut self.stream).poll_read(cx, &mut self.read_buf) {
-                Poll::Ready(Ok(0)) => {
-                    session.handle_closed(clock.now());
-                    return false;
-                }
-                Poll::Ready(Ok(n)) => {
-                    session.handle_read(clock.now(), self.read_buf.get(..n).unwrap_or_default());
-                    reads += 1;
-                    if reads >= MAX_READS_PER_WAKE {
-                        return true;
-                    }
-                }
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Poll::Ready(Err(_)) => {
-                    session.handle_closed(clock.now());
-                    return false;
-                }
-                Poll::Pending => return false,
-            }
-        }
+        cx.waker().wake_by_ref();
         false
     }
+}
 
-    /// Moves packets from the Session to the socket until either runs dry, the socket is
-    /// full (the unsent tail is kept) or the cap is hit; returns whether the cap was hit.
-    fn write(
-        &mut self,
-        cx: &mut Context<'_>,
-        session: &mut Session,
-        clock: Clock,
-    ) -> io::Result<bool> {
-        let mut writes = 0;
-        loop {
-            if self.out_pos > HIGH_WATER {
-                // Drop what was written so the buffer does not creep.
-                self.out.drain(..self.out_pos);
-                self.out_pos = 0;
+impl Driver {
+    pub(crate) fn new(
+        shared: Arc<Shared<AsyncClient>>,
+        client: Weak<ClientRef>,
+        options: ClientOptions,
+    ) -> Self {
+        Self {
+            shared,
+            client,
+            options,
+            dial: None,
+            conn: None,
+            needs_flush: false,
+            closing: None,
+            read_buf: vec![0; READ_BUF].into_boxed_slice(),
+            timer: Timer::never(),
+            timer_deadline: None,
+            finished: false,
+        }
+    }
+
+    fn step(&mut self, cx: &mut Context<'_>) -> Step {
+        let clock = *self.shared.clock();
+        let started = clock.now();
+        let mut progressed = false;
+        // Trust the clock: whatever woke us, fire what is due now.
+        let action = {
+            let mut st = self.shared.lock();
+            if st.core.poll_timeout().is_some_and(|d| d <= started) {
+                st.core.handle_timeout(started);
             }
-            while self.out.len() - self.out_pos < HIGH_WATER {
-                if session.poll_transmit(clock.now(), &mut self.out).is_none() {
-                    break;
-                }
+            st.core.poll_action(started)
+        };
+        match action {
+            Action::Stop(reason) => return Step::Done(self.stop(reason)),
+            Action::Open { ref server, .. } => {
+                // Hooks run outside the lock: they may call the client.
+                self.shared.before_open(&action);
+                let host = server.host.clone();
+                let port = server.port_or_default(self.options.uses_tls());
+                let tls = self.options.tls_config().cloned();
+                let keepalive = self.options.sock_keepalive_config();
+                let timeout = self.options.connect_timeout_value();
+                self.dial = Some(Box::pin(async move {
+                    Stream::open(&host, port, tls.as_ref(), keepalive, timeout).await
+                }));
+                progressed = true;
             }
-            if self.out_pos == self.out.len() {
-                self.out.clear();
-                self.out_pos = 0;
-                if self.needs_flush {
-                    match Pin::new(&mut self.stream).poll_flush(cx) {
-                        Poll::Ready(Ok(())) => self.needs_flush = false,
-                        Poll::Ready(Err(e)) => return Err(e),
-                        Poll::Pending => {}
+            Action::Close => {
+                match self.conn.take() {
+                    Some(stream) => {
+                        self.closing = Some(Closing {
+                            stream,
+                            write_closed: false,
+                            linger: Timer::after(CLOSE_LINGER),
+                        })
                     }
+                    None => self.shared.lock().core.handle_closed(clock.now()),
                 }
-                return Ok(false);
+                progressed = true;
             }
-            if writes >= MAX_WRITES_PER_WAKE {
-                return Ok(true);
-            }
-            let tail = self.out.get(self.out_pos..).unwrap_or_default();
-            match Pin::new(&mut self.stream).poll_write(cx, tail) {
-                Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
-                Poll::Ready(Ok(n)) => {
-                    self.out_pos += n;
-                    self.needs_flush = true;
-                    writes += 1;
-                }
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Poll::Ready(Err(e)) => return Err(e),
-                // Keep the unsent tail: the socket wakes us when it drains.
-                Poll::Pending => return Ok(false),
+            Action::None => {}
+        }
+        progressed |= self.poll_dial(cx, clock);
+        if let Some(closing) = &mut self.closing {
+            if closing.poll(cx, &mut self.read_buf) {
+                self.closing = None;
+                self.shared.lock().core.handle_closed(clock.now());
+                progressed = true;
             }
         }
+        let (moved, capped) = self.poll_io(cx, clock);
+        progressed |= moved;
+        self.settle();
+        if capped {
+            return Step::Yield;
+        }
+        if progressed {
+            return Step::Again;
+        }
+        let deadline = self.shared.lock().core.poll_timeout();
+        // A deadline that was due at the start of this step was handled then; if the core
+        // still reports it, it waits on something else (a socket being closed), which has
+        // its own waker.
+        let deadline = deadline.filter(|d| *d > started);
+        if self.arm_timer(cx, deadline, clock) {
+            return Step::Again;
+        }
+        Step::Idle
+    }
+
+    /// Completions to their futures; events to the hooks and callbacks (outside the lock),
+    /// then to the stream, so a stream consumer sees an event only after its callback ran.
+    fn settle(&self) {
+        let events = self.shared.lock().settle_unqueued();
+        if events.is_empty() {
+            return;
+        }
+        if let Some(handle) = self.client.upgrade() {
+            self.shared.deliver(&AsyncClient::from_ref(handle), &events);
+        }
+        self.shared.lock().queue_events(events);
+    }
+
+    /// Moves a dial in progress on; returns whether it finished.
+    fn poll_dial(&mut self, cx: &mut Context<'_>, clock: StdClock) -> bool {
+        let Some(dial) = &mut self.dial else {
+            return false;
+        };
+        let Poll::Ready(result) = dial.as_mut().poll(cx) else {
+            return false;
+        };
+        self.dial = None;
+        let mut st = self.shared.lock();
+        let now = clock.now();
+        match result {
+            Ok(stream) => {
+                st.socket_keepalive = Some(SockKeepalive::read(stream.tcp()).map_err(|e| e.kind()));
+                if let Err(e) = st.core.handle_opened(now) {
+                    // The core closes this socket and stops; the first connect reports it.
+                    st.io_error = Some(io::Error::new(io::ErrorKind::InvalidInput, e));
+                }
+                self.conn = Some(stream);
+                self.needs_flush = false;
+            }
+            Err(e) => {
+                st.io_error = Some(e);
+                st.core.handle_open_failed(now);
+            }
+        }
+        true
+    }
+
+    /// Reads into the core and writes what it holds; returns (anything moved, a cap hit).
+    fn poll_io(&mut self, cx: &mut Context<'_>, clock: StdClock) -> (bool, bool) {
+        let Some(stream) = &mut self.conn else {
+            return (false, false);
+        };
+        let mut st = self.shared.lock();
+        let (mut moved, mut capped, mut lost) = (false, false, false);
+        if !st.read_paused() {
+            let mut reads = 0;
+            while reads < MAX_READS_PER_STEP {
+                match Pin::new(&mut *stream).poll_read(cx, &mut self.read_buf) {
+                    Poll::Ready(Ok(0)) => {
+                        lost = true;
+                        break;
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        let bytes = self.read_buf.get(..n).unwrap_or_default();
+                        st.core.handle_read(clock.now(), bytes);
+                        moved = true;
+                    }
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Poll::Ready(Err(_)) => {
+                        lost = true;
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
+                reads += 1;
+            }
+            capped |= reads >= MAX_READS_PER_STEP;
+        }
+        if !lost {
+            match write(stream, cx, &mut st.core, clock.now(), &mut self.needs_flush) {
+                Ok((wrote, cap)) => {
+                    moved |= wrote;
+                    capped |= cap;
+                }
+                Err(_) => lost = true,
+            }
+        }
+        if lost {
+            self.conn = None;
+            st.core.handle_closed(clock.now());
+            return (true, false);
+        }
+        (moved, capped)
     }
 
     /// Makes sure a wake-up comes no later than `deadline`, and polls the timer; returns
     /// whether it fired.
     ///
-    /// The timer moves only to an earlier instant. The keepalive deadlines move later with
-    /// every packet sent or received, and moving an async-io timer re-registers it with the
-    /// reactor (an allocation and a lock each time); an armed timer that fires before the
-    /// Session's deadline only costs one early wake-up, after which it is armed anew for
-    /// the deadline of that moment (the clock, not the timer, decides what is due).
-    fn arm_timer(&mut self, cx: &mut Context<'_>, deadline: Option<Instant>, clock: Clock) -> bool {
+    /// The timer moves only to an earlier instant: the keepalive deadlines move later with
+    /// every packet, and moving an async-io timer re-registers it with the reactor; a timer
+    /// that fires before the core's deadline only costs one early wake-up, after which it
+    /// is armed anew for the deadline of that moment (the clock decides what is due).
+    fn arm_timer(
+        &mut self,
+        cx: &mut Context<'_>,
+        deadline: Option<Instant>,
+        clock: StdClock,
+    ) -> bool {
         let earlier = match (deadline, self.timer_deadline) {
             (Some(d), Some(armed)) => d < armed,
             (Some(_), None) => true,
             (None, _) => false,
         };
-        if earlier {
-            if let Some(at) = deadline.and_then(|d| clock.to_std(d)) {
-                self.timer_deadline = deadline;
-                self.timer.set_at(at);
-            }
+        if let (true, Some(d)) = (earlier, deadline) {
+            self.timer_deadline = Some(d);
+            self.timer.set_at(clock.to_std(d));
         }
         if self.timer_deadline.is_some() && Pin::new(&mut self.timer).poll(cx).is_ready() {
-            // Fired: forget it, so the next pass arms it again for whatever is due next.
+            // Fired: forget it, so the next step arms it for whatever is due next.
             self.timer_deadline = None;
             return true;
         }
         false
     }
 
-    /// Sends what the Session still holds for this connection (a final DISCONNECT), within
-    /// a bounded time, then closes the stream.
-    async fn finish(&mut self, shared: &Shared) {
-        {
-            let mut inner = shared.lock();
-            while inner
-                .session
-                .poll_transmit(shared.clock.now(), &mut self.out)
-                .is_some()
-            {}
+    /// The core stopped: drop the sockets, hand out the last events, end every wait.
+    fn stop(&mut self, reason: StopReason) -> Result<(), ClientError> {
+        self.dial = None;
+        self.conn = None;
+        self.closing = None;
+        self.settle();
+        self.shared.lock().close(reason.clone());
+        match reason {
+            StopReason::Disconnected => Ok(()),
+            other => Err(other.into()),
         }
-        let tail = self.out.get(self.out_pos..).unwrap_or_default().to_vec();
-        self.out.clear();
-        self.out_pos = 0;
-        let stream = &mut self.stream;
-        let close = async move {
-            if !tail.is_empty() {
-                let _ = stream.write_all(&tail).await;
+    }
+}
+
+/// Moves bytes from the core to the socket until the core has none, the socket is full
+/// (the core keeps the unsent tail) or the cap is hit; returns (anything written, cap hit).
+fn write(
+    stream: &mut Stream,
+    cx: &mut Context<'_>,
+    core: &mut ClientCore,
+    now: Instant,
+    needs_flush: &mut bool,
+) -> io::Result<(bool, bool)> {
+    let mut writes = 0;
+    let mut wrote = false;
+    loop {
+        let Some(bytes) = core.poll_transmit(now) else {
+            if *needs_flush {
+                match Pin::new(&mut *stream).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => *needs_flush = false,
+                    Poll::Ready(Err(e)) => return Err(e),
+                    Poll::Pending => {}
+                }
             }
-            let _ = stream.flush().await;
-            let _ = stream.close().await;
+            return Ok((wrote, false));
         };
-        futures_lite::future::or(close, async {
-            Timer::after(CLOSE_TIMEOUT).await;
-        })
-        .await;
-        let _ = self.stream.tcp().shutdown(std::net::Shutdown::Both);
+        if writes >= MAX_WRITES_PER_STEP {
+            return Ok((wrote, true));
+        }
+        writes += 1;
+        match Pin::new(&mut *stream).poll_write(cx, bytes) {
+            Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Ok(n)) => {
+                core.handle_written(n);
+                wrote = true;
+                *needs_flush = true;
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Poll::Ready(Err(e)) => return Err(e),
+            // The socket wakes us when it drains; the core keeps the tail.
+            Poll::Pending => return Ok((wrote, false)),
+        }
+    }
+}
+
+impl Future for Driver {
+    type Output = Result<(), ClientError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.finished {
+            return Poll::Ready(Err(ClientError::Closed));
+        }
+        this.shared.lock().set_io_waker(cx.waker());
+        for _ in 0..MAX_STEPS_PER_POLL {
+            match this.step(cx) {
+                Step::Done(result) => {
+                    this.finished = true;
+                    return Poll::Ready(result);
+                }
+                Step::Again => {}
+                Step::Yield => break,
+                Step::Idle => return Poll::Pending,
+            }
+        }
+        // A cap was hit: come back soon, after other tasks.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if !self.finished {
+            // The socket goes with this value, without DISCONNECT: the broker sends the will.
+            self.shared.lock().close(StopReason::Disconnected);
+        }
     }
 }

@@ -1,25 +1,31 @@
 //! # transport-async
 //!
-//! The sans-IO [`mqtt_session::Session`] as an async client on [`async-io`](async_io): it
-//! runs on any executor — smol, async-std, `futures`' executors, `async_io::block_on` — and
-//! inside tokio programs.
+//! The shared MQTT client core ([`mqtt_sansio_client`]) as an async client on
+//! [`async-io`](async_io): it runs on any executor — smol, async-std, `futures`' executors,
+//! `async_io::block_on` — and inside tokio programs. Same options type, same method names
+//! and same semantics as the blocking client of `transport-mio`: both are generated from
+//! one layer, and this crate only adds a socket, a wait and futures.
 //!
-//! - [`AsyncClient::connect`] dials (TCP, or TLS with rustls and certificate and host name
+//! - [`AsyncClient::connect`] takes the blocking client's arguments (host, keepalive,
+//!   [`ClientOptions`]), dials (TCP, or TLS with rustls and certificate and host name
 //!   verification, see [`TlsConfig`]), waits for CONNACK, and returns the client and its
 //!   [`Driver`].
 //! - The [`Driver`] is a future that owns the socket. Spawn it (`smol::spawn(driver)`,
-//!   `tokio::spawn(driver)`, ...) or run it on a thread with `async_io::block_on(driver)`.
-//!   It answers the protocol, runs callbacks, and reconnects with [`Backoff`] when the
-//!   connection drops, resending unacknowledged messages with their original identifiers.
+//!   `tokio::spawn(driver)`, ...) or run it with `async_io::block_on(driver)` on a thread.
+//!   It does what the core asks: answers the protocol, runs hooks and callbacks,
+//!   reconnects per the [`ReconnectPolicy`] (backoff with jitter, reset only after a stable
+//!   connection), resends unacknowledged messages with their original identifiers, and
+//!   writes what is queued before DISCONNECT on [`AsyncClient::disconnect`].
 //! - [`AsyncClient::publish`], [`AsyncClient::subscribe`] and [`AsyncClient::unsubscribe`]
-//!   return at once with the packet identifier and a future that resolves on the broker's
-//!   acknowledgement ([`PublishHandle`], [`SubscribeHandle`], [`UnsubscribeHandle`]).
-//!   Dropping such a future only stops waiting: the Session still delivers the message per
-//!   its QoS.
-//! - Events arrive as a [`futures_core::Stream`] ([`AsyncClient::events`]) and through
-//!   callbacks with the seed library's conditions and priorities ([`AsyncClient::on`],
-//!   [`AsyncClient::on_if`], [`AsyncClient::on_message`], built on
-//!   [`mqtt_session::Dispatcher`]).
+//!   (and their 5.0 forms) return at once with the packet identifier and a future that
+//!   resolves with the broker's acknowledgement, its reason code and properties
+//!   ([`PublishHandle`], [`SubscribeHandle`], [`UnsubscribeHandle`]), or with a typed
+//!   failure (session lost, rejected after the configured attempts, cancelled, closed).
+//!   Dropping such a future only stops waiting: the message is still delivered per its QoS.
+//! - Every event goes to the callbacks, with the seed library's conditions and priorities
+//!   ([`AsyncClient::on`], [`AsyncClient::on_if`], [`AsyncClient::on_message`]), and to a
+//!   [`futures_core::Stream`] ([`AsyncClient::events`]). QoS 2 messages reach `on_message`
+//!   on PUBREL (the seed's rule).
 //!
 //! ## Inside tokio
 //!
@@ -30,14 +36,14 @@
 //! `std::thread::spawn(move || async_io::block_on(driver))`.
 //!
 //! ```no_run
-//! use mqtt_proto::{ProtocolVersion, QoS};
-//! use mqtt_session::SessionConfig;
-//! use transport_async::{AsyncClient, ClientOptions, PublishOutcome};
+//! use transport_async::{AsyncClient, ClientOptions, LastWill, PublishOutcome, QoS};
 //!
 //! async_io::block_on(async {
-//!     let config = SessionConfig::new("lib-doc", false, ProtocolVersion::V311);
-//!     let (client, driver) =
-//!         AsyncClient::connect(config, "127.0.0.1", 1883, ClientOptions::new()).await?;
+//!     let options = ClientOptions::new()
+//!         .client_id("lib-doc")
+//!         .clean_start(false)
+//!         .will(LastWill::new("status/lib-doc", "offline", QoS::AtLeastOnce, false));
+//!     let (client, driver) = AsyncClient::connect("127.0.0.1", 60, options).await?;
 //!     std::thread::spawn(move || async_io::block_on(driver));
 //!     let outcome = client.publish("sensors/t", b"21.5", QoS::AtLeastOnce, false)?.await?;
 //!     assert!(matches!(outcome, PublishOutcome::Acknowledged(_)));
@@ -50,21 +56,27 @@
 #![deny(missing_docs)]
 
 mod client;
-mod clock;
 mod driver;
-mod error;
-mod shared;
 mod stream;
-mod tls;
 
-pub use client::{
-    AsyncClient, CallbackFailure, CallbackResult, ClientOptions, EventStream, PublishHandle,
-    PublishOutcome, SockKeepalive, SubscribeHandle, UnsubscribeHandle,
-};
+pub use client::{AsyncClient, EventStream, PublishHandle, SubscribeHandle, UnsubscribeHandle};
 pub use driver::Driver;
-pub use error::ClientError;
-pub use mqtt_session::Backoff;
-pub use tls::TlsConfig;
+
+pub use mqtt_proto::{
+    PacketId, Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription,
+    SubscriptionOptions, TopicFilter,
+};
+pub use mqtt_sansio_client::{
+    Ack, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, CallbackFailure, CallbackResult,
+    ClientError, ClientOptions, ClientState, ConnectProperties, ConnectUpdate, Connected,
+    Credentials, DisconnectRequest, Failure, LastWill, PublishOutcome, ReconnectPolicy,
+    Reconnecting, ServerAddr, SockKeepalive, StopReason, SubscribeOutcome, SubscribeProperties,
+    TlsConfig, Token, TokenKind, WillProperties,
+};
+pub use mqtt_session::{
+    Backoff, Command, ConnAckProperties, DisconnectReason, Event, HandlerId, TopicAliasPolicy,
+};
 
 pub use mqtt_proto;
+pub use mqtt_sansio_client;
 pub use mqtt_session;

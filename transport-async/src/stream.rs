@@ -1,4 +1,5 @@
-//! The byte stream under a connection: plain TCP or TLS over TCP, both on `async-io`.
+//! The byte stream under a connection: plain TCP or TLS (futures-rustls) over TCP, both on
+//! `async-io`, and the dial that opens it with the core's socket settings.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
@@ -10,10 +11,7 @@ use async_io::{Async, Timer};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_rustls::client::TlsStream;
 use futures_rustls::TlsConnector;
-use socket2::{SockRef, TcpKeepalive};
-
-use crate::client::SockKeepalive;
-use crate::tls::TlsConfig;
+use mqtt_sansio_client::{apply_socket_options, SockKeepalive, TlsConfig};
 
 /// Plain TCP, or rustls over TCP.
 pub(crate) enum Stream {
@@ -22,8 +20,8 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
-    /// Dials `host:port` (bounded by `timeout` per address), applies the socket options, and
-    /// runs the TLS handshake when `tls` is given.
+    /// Dials `host:port` (each address bounded by `timeout`), applies the socket options,
+    /// and runs the TLS handshake (bounded by `timeout` too) when `tls` is given.
     pub(crate) async fn open(
         host: &str,
         port: u16,
@@ -41,19 +39,6 @@ impl Stream {
                 Ok(Self::Tls(Box::new(tls)))
             }
         }
-    }
-
-    /// The TCP keepalive settings in effect on the socket (`None`: keepalive off).
-    pub(crate) fn read_keepalive(&self) -> io::Result<Option<SockKeepalive>> {
-        let sock = socket2::SockRef::from(self.tcp());
-        if !sock.keepalive()? {
-            return Ok(None);
-        }
-        Ok(Some(SockKeepalive {
-            count: sock.tcp_keepalive_retries()?,
-            idle: sock.tcp_keepalive_time()?,
-            interval: sock.tcp_keepalive_interval()?,
-        }))
     }
 
     /// The TCP socket.
@@ -79,8 +64,8 @@ async fn with_timeout<T>(
     .await
 }
 
-/// Resolves (off the executor for names) and connects with a timeout; sets TCP_NODELAY and
-/// TCP keepalive.
+/// Resolves (names off the executor: DNS is blocking in std) and connects to each address
+/// in turn with a timeout, then applies the core's socket settings.
 async fn dial(
     host: &str,
     port: u16,
@@ -91,7 +76,6 @@ async fn dial(
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => {
             let name = host.to_string();
-            // DNS is blocking in std: resolve on the `blocking` thread pool.
             blocking::unblock(move || {
                 (name.as_str(), port)
                     .to_socket_addrs()
@@ -107,14 +91,7 @@ async fn dial(
     for addr in addrs {
         match with_timeout(timeout, Async::<TcpStream>::connect(addr)).await {
             Ok(tcp) => {
-                tcp.get_ref().set_nodelay(true)?;
-                if let Some(k) = keepalive {
-                    let params = TcpKeepalive::new()
-                        .with_time(k.idle)
-                        .with_interval(k.interval)
-                        .with_retries(k.count);
-                    SockRef::from(tcp.get_ref()).set_tcp_keepalive(&params)?;
-                }
+                apply_socket_options(tcp.get_ref(), keepalive)?;
                 return Ok(tcp);
             }
             Err(e) => last = e,

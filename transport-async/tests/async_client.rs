@@ -8,9 +8,11 @@ use std::time::Duration;
 use futures_lite::future::{self, poll_once};
 use futures_lite::StreamExt;
 use mqtt_proto::{ProtocolVersion, QoS};
-use mqtt_session::{Command, Event, SessionConfig};
+use mqtt_session::{Command, Event};
 use mqtt_test_broker::{Broker, BrokerConfig};
-use transport_async::{AsyncClient, ClientError, ClientOptions, EventStream, PublishOutcome};
+use transport_async::{
+    AsyncClient, ClientError, ClientOptions, DisconnectReason, EventStream, PublishOutcome,
+};
 
 const STEP: Duration = Duration::from_secs(10);
 
@@ -28,8 +30,13 @@ async fn connect(
     clean: bool,
     options: ClientOptions,
 ) -> (AsyncClient, EventStream) {
-    let config = SessionConfig::new(id, clean, ProtocolVersion::V311);
-    let (client, driver) = AsyncClient::connect(config, broker.host(), broker.port(), options)
+    let keep_alive = options.core().keep_alive;
+    let options = options
+        .client_id(id)
+        .clean_start(clean)
+        .protocol(ProtocolVersion::V311)
+        .port(broker.port());
+    let (client, driver) = AsyncClient::connect(broker.host(), keep_alive, options)
         .await
         .unwrap_or_else(|e| panic!("{id} connects: {e}\n{}", broker.log()));
     smol::spawn(driver).detach();
@@ -263,13 +270,15 @@ fn callbacks_with_conditions_and_the_stream_together() {
 fn publish_when_ready_waits_for_room() {
     let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
     smol::block_on(async {
-        let mut config = SessionConfig::new("room", true, ProtocolVersion::V5);
-        config.max_inflight = 2;
-        config.max_queued = 2;
-        let (client, driver) =
-            AsyncClient::connect(config, broker.host(), broker.port(), ClientOptions::new())
-                .await
-                .expect("connects");
+        let options = ClientOptions::new()
+            .client_id("room")
+            .protocol(ProtocolVersion::V5)
+            .max_inflight(2)
+            .max_queued(2)
+            .port(broker.port());
+        let (client, driver) = AsyncClient::connect(broker.host(), 60, options)
+            .await
+            .expect("connects");
         // The driver is spawned only after the window and the queue are
         // full: a running driver could see acknowledgements between these
         // calls and free room, which would make the QueueFull check racy.
@@ -358,11 +367,10 @@ fn keepalive_pings_when_idle() {
 fn disconnect_and_drop_end_the_driver_cleanly() {
     let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
     smol::block_on(async {
-        let config = SessionConfig::new("bye", true, ProtocolVersion::V311);
-        let (client, driver) =
-            AsyncClient::connect(config, broker.host(), broker.port(), ClientOptions::new())
-                .await
-                .expect("connects");
+        let options = ClientOptions::new().client_id("bye").port(broker.port());
+        let (client, driver) = AsyncClient::connect(broker.host(), 60, options)
+            .await
+            .expect("connects");
         let driver = smol::spawn(driver);
         let mut events = client.events();
         client.disconnect().await;
@@ -380,11 +388,12 @@ fn disconnect_and_drop_end_the_driver_cleanly() {
             Err(ClientError::Closed)
         ));
 
-        let config = SessionConfig::new("dropped", true, ProtocolVersion::V311);
-        let (client, driver) =
-            AsyncClient::connect(config, broker.host(), broker.port(), ClientOptions::new())
-                .await
-                .expect("connects");
+        let options = ClientOptions::new()
+            .client_id("dropped")
+            .port(broker.port());
+        let (client, driver) = AsyncClient::connect(broker.host(), 60, options)
+            .await
+            .expect("connects");
         let driver = smol::spawn(driver);
         drop(client);
         assert!(within("driver after drop", driver).await.is_ok());
@@ -422,9 +431,11 @@ fn dropping_the_driver_closes_the_socket() {
         )
         .await
         .expect("subscribed");
-        let config = SessionConfig::new("drop-drv", true, ProtocolVersion::V311);
-        let options = ClientOptions::new().will("drop-drv/will", b"gone", QoS::AtLeastOnce, false);
-        let (client, driver) = AsyncClient::connect(config, broker.host(), broker.port(), options)
+        let options = ClientOptions::new()
+            .client_id("drop-drv")
+            .will_message("drop-drv/will", b"gone", QoS::AtLeastOnce, false)
+            .port(broker.port());
+        let (client, driver) = AsyncClient::connect(broker.host(), 60, options)
             .await
             .expect("connects");
         let events = client.events();
@@ -491,4 +502,127 @@ async fn pongs(client: &AsyncClient, events: &mut EventStream, n: usize, publish
             None => {}
         }
     }
+}
+
+/// A publish queued behind a full window and never sent can be cancelled: its future fails
+/// with `Cancelled` and the message never reaches a subscriber, while the message before it
+/// is delivered and acknowledged (issue 10: "a queued publish not yet sent can be
+/// cancelled").
+#[test]
+fn cancel_fails_a_queued_publish_that_is_then_never_sent() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
+    smol::block_on(async {
+        let (sub, mut sub_events) =
+            connect(&broker, "cancel-sub", true, ClientOptions::new()).await;
+        within(
+            "SUBACK",
+            sub.subscribe(&[("cancel/#", QoS::AtLeastOnce)]).unwrap(),
+        )
+        .await
+        .expect("subscribed");
+        let options = ClientOptions::new()
+            .client_id("cancel-pub")
+            .max_inflight(1)
+            .port(broker.port());
+        let (publisher, driver) = AsyncClient::connect(broker.host(), 60, options)
+            .await
+            .expect("connects");
+        // The driver runs only after the cancel: nothing is written before it.
+        let first = publisher
+            .publish("cancel/t", b"kept", QoS::AtLeastOnce, false)
+            .unwrap();
+        let second = publisher
+            .publish("cancel/t", b"cancelled", QoS::AtLeastOnce, false)
+            .unwrap();
+        publisher
+            .cancel(second.token())
+            .expect("cancel a queued publish");
+        assert!(
+            publisher.cancel(second.token()).is_err(),
+            "a second cancel of the same publish is refused"
+        );
+        let driver = smol::spawn(driver);
+        assert!(matches!(
+            within("cancelled", second).await,
+            Err(ClientError::Cancelled)
+        ));
+        assert!(matches!(
+            within("ack", first).await,
+            Ok(PublishOutcome::Acknowledged(_))
+        ));
+        let got = messages(&mut sub_events, 1, &broker).await;
+        assert_eq!(got, vec![("kept".to_owned(), QoS::AtLeastOnce)]);
+        assert_eq!(quiet(&mut sub_events).await, Vec::<String>::new());
+        assert_eq!(publisher.pending_messages(), 0);
+        publisher.disconnect().await;
+        assert!(within("driver", driver).await.is_ok());
+        sub.disconnect().await;
+    });
+}
+
+/// `reconnect()` drops the connection without DISCONNECT and connects again at once: the
+/// stream reports the end with the local reason `ReconnectRequested` (not a transport
+/// failure), `last_disconnect()` says the same, and publishing goes on (issue 10 defect 6).
+#[test]
+fn reconnect_reports_a_local_reason() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
+    smol::block_on(async {
+        let (client, mut events) = connect(&broker, "re-async", true, ClientOptions::new()).await;
+        assert_eq!(client.last_disconnect(), None);
+        client.reconnect().expect("reconnect");
+        let ended = within("reconnected", async {
+            let mut ended = None;
+            while let Some(e) = events.next().await {
+                match e {
+                    Event::Disconnected { reason, .. } => ended = Some(reason),
+                    // The first Connected (of `connect`) comes before the end.
+                    Event::Connected { .. } if ended.is_some() => break,
+                    _ => {}
+                }
+            }
+            ended
+        })
+        .await;
+        assert_eq!(ended, Some(DisconnectReason::ReconnectRequested));
+        assert_eq!(
+            client.last_disconnect(),
+            Some(DisconnectReason::ReconnectRequested)
+        );
+        assert!(client.is_connected());
+        let h = client
+            .publish("re/t", b"after", QoS::AtLeastOnce, false)
+            .unwrap();
+        assert!(matches!(
+            within("ack", h).await,
+            Ok(PublishOutcome::Acknowledged(_))
+        ));
+        client.disconnect().await;
+    });
+}
+
+/// A completion still waiting when the driver is dropped fails with `Closed` at once
+/// instead of hanging, and later commands are refused with `Closed`.
+#[test]
+fn dropping_the_driver_fails_waiting_completions() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
+    smol::block_on(async {
+        let options = ClientOptions::new()
+            .client_id("drop-wait")
+            .port(broker.port());
+        let (client, driver) = AsyncClient::connect(broker.host(), 60, options)
+            .await
+            .expect("connects");
+        let waiting = client
+            .publish("drop-wait/t", b"never acked", QoS::AtLeastOnce, false)
+            .unwrap();
+        drop(driver);
+        assert!(matches!(
+            within("completion", waiting).await,
+            Err(ClientError::Closed)
+        ));
+        assert!(matches!(
+            client.publish("drop-wait/t", b"later", QoS::AtLeastOnce, false),
+            Err(ClientError::Closed)
+        ));
+    });
 }

@@ -4,8 +4,7 @@
 
 use std::net::TcpListener;
 
-use mqtt_proto::ProtocolVersion;
-use mqtt_session::{ConnectError, SessionConfig};
+use mqtt_session::ConnectError;
 use transport_async::{AsyncClient, ClientError, ClientOptions};
 
 /// A loopback port that nothing listens on (bound, then released).
@@ -19,14 +18,11 @@ fn closed_port() -> u16 {
 #[test]
 fn connect_refuses_an_empty_persistent_3_1_1_id_before_dialing() {
     // [MQTT-3.1.3-7] (3.1.1): an empty client id needs Clean Session = 1.
-    let config = SessionConfig::new("", false, ProtocolVersion::V311);
-    let port = closed_port();
-    let result = smol::block_on(AsyncClient::connect(
-        config,
-        "127.0.0.1",
-        port,
-        ClientOptions::new(),
-    ));
+    let options = ClientOptions::new()
+        .client_id("")
+        .clean_start(false)
+        .port(closed_port());
+    let result = smol::block_on(AsyncClient::connect("127.0.0.1", 60, options));
     match result {
         Err(ClientError::Connect(ConnectError::EmptyClientIdRequiresCleanSession)) => {}
         Err(other) => panic!("expected the id error, got {other:?}"),

@@ -366,21 +366,28 @@ fn ours_mio(ctx: &mut Ctx) -> Result<(), String> {
 
 fn ours_async(ctx: &mut Ctx) -> Result<(), String> {
     use futures_lite::{future, StreamExt};
-    use mqtt_session::Event;
-    use transport_async::{AsyncClient, ClientOptions};
+    use transport_async::{AsyncClient, ClientOptions, Event};
 
     let qos = qos_of(ctx.spec.qos);
     let n = ctx.spec.n;
     let topic = ctx.spec.topic.clone();
     let payload = vec![0x5a; ctx.spec.payload];
+    // The limits of `ours_config`, over the client defaults (64 KiB transmit backlog).
+    let config = ours_config(ctx);
+    let options = ClientOptions::new()
+        .client_id(config.client_id.as_str())
+        .protocol(config.version)
+        .clean_start(config.clean_session)
+        .max_inflight(config.max_inflight)
+        .max_queued(config.max_queued)
+        .max_incoming_qos2(config.max_incoming_qos2)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .auto_reconnect(false)
+        .port(ctx.spec.port);
     async_io::block_on(async {
-        let options = ClientOptions::new()
-            .keep_alive(KEEPALIVE)
-            .auto_reconnect(false);
-        let (client, driver) =
-            AsyncClient::connect(ours_config(ctx), "127.0.0.1", ctx.spec.port, options)
-                .await
-                .map_err(err)?;
+        let (client, driver) = AsyncClient::connect("127.0.0.1", KEEPALIVE, options)
+            .await
+            .map_err(err)?;
         let mut events = client.events();
         // One timer for every wait of the STOP check, not one per event.
         let mut tick = async_io::Timer::interval(TICK);

@@ -149,6 +149,31 @@ impl SharedState {
         out
     }
 
+    /// As [`settle`](Self::settle), but the events are not queued yet: the I/O loop hands
+    /// them to the callbacks first ([`Shared::deliver`]) and then to
+    /// [`queue_events`](Self::queue_events), so a consumer of the queue sees an event only
+    /// after its callback ran (what the async client promised before the shared layer).
+    pub fn settle_unqueued(&mut self) -> Vec<Event> {
+        self.settle_completions();
+        let mut out = Vec::new();
+        while let Some(event) = self.core.poll_event() {
+            if matches!(event, Event::PublishUnblocked) {
+                for w in self.room_wakers.drain(..) {
+                    w.wake();
+                }
+            }
+            out.push(event);
+        }
+        out
+    }
+
+    /// Queues events taken with [`settle_unqueued`](Self::settle_unqueued), in order.
+    pub fn queue_events(&mut self, events: Vec<Event>) {
+        for event in events {
+            self.push_event(event);
+        }
+    }
+
     fn settle_completions(&mut self) {
         while let Some((token, completion)) = self.core.poll_completion() {
             // Nobody registered for it (a publish whose id was all the caller wanted).
