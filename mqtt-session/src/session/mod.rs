@@ -17,7 +17,7 @@ use crate::error::{DisconnectReason, ProtocolError};
 use crate::event::Event;
 use crate::message::Message;
 use crate::outgoing::{Outgoing, Request};
-use crate::packet_id::PacketIdSet;
+use crate::packet_id::{InFlightIds, PacketIdSet};
 use crate::time::Instant;
 use crate::transmit::TransmitQueue;
 
@@ -138,7 +138,7 @@ pub struct Session {
     events: VecDeque<Event>,
 
     // Session state, kept across connections.
-    ids: PacketIdSet,
+    ids: InFlightIds,
     outgoing: VecDeque<Outgoing>,
     /// Outgoing entries not yet transmitted on this connection.
     unsent: usize,
@@ -191,7 +191,7 @@ impl Session {
             rx_partial_since: None,
             tx: TransmitQueue::default(),
             events: VecDeque::new(),
-            ids: PacketIdSet::new(),
+            ids: InFlightIds::new(),
             outgoing: VecDeque::new(),
             unsent: 0,
             queued: VecDeque::new(),
