@@ -6,6 +6,18 @@ use core::fmt;
 use crate::reason::ReasonCode;
 use crate::rule::Rule;
 
+/// An error's words, or nothing with the `compact-errors` feature. Always inlined, so that with
+/// the feature the literal is referenced nowhere and leaves the binary; the typed error and its
+/// rule stay.
+#[inline(always)]
+pub(crate) const fn text(what: &'static str) -> &'static str {
+    if cfg!(feature = "compact-errors") {
+        ""
+    } else {
+        what
+    }
+}
+
 /// A value that breaks a rule of the specification, such as a topic name with a wildcard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ValueError {
@@ -61,12 +73,20 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
+    #[inline(always)]
     pub(crate) const fn malformed(rule: Rule, what: &'static str) -> Self {
-        Self::Malformed { rule, what }
+        Self::Malformed {
+            rule,
+            what: text(what),
+        }
     }
 
+    #[inline(always)]
     pub(crate) const fn protocol(rule: Rule, what: &'static str) -> Self {
-        Self::Protocol { rule, what }
+        Self::Protocol {
+            rule,
+            what: text(what),
+        }
     }
 
     /// The rule that was broken.
@@ -150,8 +170,12 @@ pub enum EncodeError {
 }
 
 impl EncodeError {
+    #[inline(always)]
     pub(crate) const fn invalid(rule: Rule, what: &'static str) -> Self {
-        Self::Invalid { rule, what }
+        Self::Invalid {
+            rule,
+            what: text(what),
+        }
     }
 }
 

@@ -41,6 +41,9 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+#[cfg(not(any(feature = "v311", feature = "v5")))]
+compile_error!("mqtt-proto: enable at least one protocol version (cargo features `v311`, `v5`)");
+
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;

@@ -19,11 +19,24 @@ pub struct ProtocolError {
     pub reason_code: ReasonCode,
 }
 
+/// An error's words, or nothing with the `compact-errors` feature. Always inlined, so that with
+/// the feature the literal is referenced nowhere and leaves the binary; the typed error and its
+/// rule stay.
+#[inline(always)]
+pub(crate) const fn text(what: &'static str) -> &'static str {
+    if cfg!(feature = "compact-errors") {
+        ""
+    } else {
+        what
+    }
+}
+
 impl ProtocolError {
+    #[inline(always)]
     pub(crate) const fn new(rule: Rule, what: &'static str, reason_code: ReasonCode) -> Self {
         Self {
             rule,
-            what,
+            what: text(what),
             reason_code,
         }
     }
@@ -33,9 +46,11 @@ impl From<DecodeError> for ProtocolError {
     fn from(e: DecodeError) -> Self {
         let what = match e {
             DecodeError::Malformed { what, .. } | DecodeError::Protocol { what, .. } => what,
-            DecodeError::PacketTooLarge { .. } => "packet larger than our maximum packet size",
-            DecodeError::UnsupportedProtocolVersion { .. } => "unexpected protocol version",
-            _ => "invalid packet",
+            DecodeError::PacketTooLarge { .. } => {
+                text("packet larger than our maximum packet size")
+            }
+            DecodeError::UnsupportedProtocolVersion { .. } => text("unexpected protocol version"),
+            _ => text("invalid packet"),
         };
         Self {
             rule: e.rule(),

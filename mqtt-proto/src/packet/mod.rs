@@ -185,6 +185,12 @@ pub fn decode<'a>(
     version: ProtocolVersion,
     limits: &Limits,
 ) -> Result<Option<(Packet<'a>, usize)>, DecodeError> {
+    if !version.is_enabled() {
+        return Err(DecodeError::UnsupportedProtocolVersion {
+            level: version.level(),
+        });
+    }
+    let version = version.compiled();
     let Some(h) = fixed_header(input, limits)? else {
         return Ok(None);
     };
@@ -305,7 +311,13 @@ impl Packet<'_> {
 
     /// Validates the packet and returns (body length, whole length).
     fn lengths(&self, v: ProtocolVersion) -> Result<(usize, usize), EncodeError> {
-        let body = self.body_len(v)?;
+        if !v.is_enabled() {
+            return Err(EncodeError::invalid(
+                rules::PROTOCOL_LEVEL,
+                "this protocol version is not compiled in (cargo features v311, v5)",
+            ));
+        }
+        let body = self.body_len(v.compiled())?;
         if body > varint::MAX as usize {
             return Err(EncodeError::PacketTooLarge {
                 len: body.saturating_add(5),
@@ -342,6 +354,7 @@ impl Packet<'_> {
         out: &mut alloc::vec::Vec<u8>,
     ) -> Result<usize, EncodeError> {
         let (body, total) = self.lengths(version)?;
+        let version = version.compiled();
         out.reserve(total);
         self.write(version, body, out);
         Ok(total)
@@ -367,6 +380,7 @@ impl Packet<'_> {
         buf: &mut [u8],
     ) -> Result<usize, EncodeError> {
         let (body, total) = self.lengths(version)?;
+        let version = version.compiled();
         let Some(dest) = buf.get_mut(..total) else {
             return Err(EncodeError::BufferTooSmall { required: total });
         };
