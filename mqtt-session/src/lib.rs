@@ -116,6 +116,7 @@ mod packet_id;
 mod session;
 mod time;
 mod transmit;
+mod vec_map;
 
 pub use ack_properties::{AckProperties, ConnAckProperties, ServerReference};
 #[cfg(feature = "scram")]

@@ -145,6 +145,12 @@ impl InFlightIds {
                     }
                 }
                 _ => {
+                    // Grow by half, not by doubling: what is in flight is bounded, and the
+                    // slack of doubling would be held for the session's lifetime.
+                    let len = self.sorted.len();
+                    if len == self.sorted.capacity() {
+                        self.sorted.reserve_exact((len / 2).max(4));
+                    }
                     self.sorted.insert(at, candidate);
                     self.last = candidate;
                     return Some(candidate);

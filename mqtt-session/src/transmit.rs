@@ -88,6 +88,8 @@ impl TransmitQueue {
                 max: (Frame::REPLY - 1) as usize,
             });
         };
+        // Usually one or two packets wait: start at one record, not four.
+        crate::vec_map::grow_by_half(&mut self.frames, 1, usize::MAX);
         self.frames.push_back(frame);
         if reply {
             self.reply_bytes += len;

@@ -1,6 +1,7 @@
 //! The [`Session`] state machine.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -20,6 +21,7 @@ use crate::outgoing::{Outgoing, Request};
 use crate::packet_id::{InFlightIds, PacketIdSet};
 use crate::time::Instant;
 use crate::transmit::TransmitQueue;
+use crate::vec_map::{grow_by_half, VecMap};
 
 mod auth;
 mod connection;
@@ -114,7 +116,9 @@ pub struct Session {
     now: Instant,
 
     // Per connection.
-    keep_alive: Duration,
+    /// Keep alive in seconds, as CONNECT or the 5.0 Server Keep Alive set it (two bytes on the
+    /// wire, so two here rather than a 16-byte `Duration`; see `keep_alive()`).
+    keep_alive_secs: u16,
     connack_deadline: Instant,
     last_sent: Instant,
     last_received: Instant,
@@ -122,7 +126,7 @@ pub struct Session {
     /// A PINGREQ went out and its PINGRESP has not arrived yet.
     ping_outstanding: bool,
     peer: PeerLimits,
-    incoming_aliases: BTreeMap<u16, String>,
+    incoming_aliases: VecMap<u16, String>,
     /// The Authentication Method this connection's CONNECT carried (5.0 §4.12).
     auth_method: Option<String>,
     /// AUTH 0x19 went out and the broker's AUTH 0x00 has not arrived yet.
@@ -144,14 +148,14 @@ pub struct Session {
     unsent: usize,
     queued: VecDeque<Message>,
     requests: VecDeque<Request>,
-    incoming_qos2: BTreeMap<PacketId, Message>,
+    incoming_qos2: VecMap<PacketId, Message>,
     /// Bytes of topic, properties and payload held in `incoming_qos2`.
     incoming_qos2_bytes: usize,
     /// Incoming QoS 2 messages past the budget, already delivered at PUBLISH and waiting for
     /// PUBREL: only their ids. Allocated (8 KiB) when the budget is first exceeded, so a
     /// session that never overflows pays nothing.
-    incoming_qos2_ids_only: Option<PacketIdSet>,
-    subscriptions: BTreeMap<String, SubscriptionOptions>,
+    incoming_qos2_ids_only: Option<Box<PacketIdSet>>,
+    subscriptions: VecMap<String, SubscriptionOptions>,
     /// The automatic resubscription made after a session loss, while unacknowledged. At most
     /// one is kept, so repeated session losses cannot pile up requests.
     auto_resubscribe: Option<PacketId>,
@@ -176,14 +180,14 @@ impl Session {
             config,
             state: SessionState::Disconnected,
             now: Instant::ZERO,
-            keep_alive: Duration::ZERO,
+            keep_alive_secs: 0,
             connack_deadline: Instant::ZERO,
             last_sent: Instant::ZERO,
             last_received: Instant::ZERO,
             next_retry: None,
             ping_outstanding: false,
             peer: PeerLimits::DEFAULT,
-            incoming_aliases: BTreeMap::new(),
+            incoming_aliases: VecMap::new(),
             auth_method: None,
             reauthenticating: false,
             aliases,
@@ -196,10 +200,10 @@ impl Session {
             unsent: 0,
             queued: VecDeque::new(),
             requests: VecDeque::new(),
-            incoming_qos2: BTreeMap::new(),
+            incoming_qos2: VecMap::new(),
             incoming_qos2_bytes: 0,
             incoming_qos2_ids_only: None,
-            subscriptions: BTreeMap::new(),
+            subscriptions: VecMap::new(),
             auto_resubscribe: None,
             blocked: false,
             authenticator: None,
@@ -256,7 +260,7 @@ impl Session {
     pub fn incoming_qos2_ids_only(&self) -> usize {
         self.incoming_qos2_ids_only
             .as_ref()
-            .map_or(0, PacketIdSet::len)
+            .map_or(0, |ids| ids.len())
     }
 
     /// Packet identifiers in use (outgoing messages and subscription requests).
@@ -302,6 +306,10 @@ impl Session {
     /// Most bytes of acknowledgements that may wait for `poll_transmit`.
     fn reply_backlog_limit(&self) -> usize {
         self.config.max_transmit_bytes.max(MIN_REPLY_BACKLOG)
+    }
+
+    fn keep_alive(&self) -> Duration {
+        Duration::from_secs(u64::from(self.keep_alive_secs))
     }
 
     fn window(&self) -> usize {
@@ -520,10 +528,10 @@ impl Session {
         if let Some(bound) = self.config.packet_completion_timeout {
             return bound;
         }
-        if self.state == SessionState::Connecting || self.keep_alive.is_zero() {
+        if self.state == SessionState::Connecting || self.keep_alive_secs == 0 {
             self.config.connack_timeout
         } else {
-            self.keep_alive * 3 / 2
+            self.keep_alive() * 3 / 2
         }
     }
 
@@ -538,34 +546,37 @@ impl Session {
 
     fn keepalive_deadline(&self) -> Option<Instant> {
         // While bytes wait to be handed out, sending them is the pending obligation.
-        if self.keep_alive.is_zero() || !self.tx.is_empty() {
+        if self.keep_alive_secs == 0 || !self.tx.is_empty() {
             return None;
         }
         // A PINGREQ is due when nothing was sent for a keepalive [MQTT-3.1.2-23], and also
         // when nothing was heard for one: a client that only publishes QoS 0 hears nothing
         // back, and without a PINGRESP the silence timeout would end a healthy connection.
         // (A client may send PINGREQ at any time, §3.12.)
-        let sent = self.last_sent.saturating_add(self.keep_alive);
+        let sent = self.last_sent.saturating_add(self.keep_alive());
         if self.ping_outstanding {
             return Some(sent);
         }
-        Some(sent.min(self.last_received.saturating_add(self.keep_alive)))
+        Some(sent.min(self.last_received.saturating_add(self.keep_alive())))
     }
 
     fn silence_deadline(&self) -> Option<Instant> {
-        if self.keep_alive.is_zero() {
+        if self.keep_alive_secs == 0 {
             return None;
         }
         let timeout = self
             .config
             .keepalive_timeout
-            .unwrap_or(self.keep_alive * 3 / 2);
+            .unwrap_or(self.keep_alive() * 3 / 2);
         Some(self.last_received.saturating_add(timeout))
     }
 
     // ---------------------------------------------------------------- internals
 
     fn emit(&mut self, event: Event) {
+        // The application usually drains events one or two at a time: grow by half, from
+        // one slot, rather than jump to four (issue 15: RAM per session).
+        grow_by_half(&mut self.events, 1, usize::MAX);
         self.events.push_back(event);
     }
 
