@@ -20,6 +20,7 @@ pub(crate) const fn text(what: &'static str) -> &'static str {
 
 /// A value that breaks a rule of the specification, such as a topic name with a wildcard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ValueError {
     /// The rule that was broken.
     pub rule: Rule,
@@ -43,6 +44,7 @@ impl std::error::Error for ValueError {}
 /// MQTT 5.0 reason code to close the connection with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum DecodeError {
     /// The bytes cannot be parsed as the packet they claim to be (5.0: Malformed Packet).
     Malformed {
@@ -146,6 +148,7 @@ impl std::error::Error for DecodeError {}
 /// A packet that cannot be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum EncodeError {
     /// A field breaks a rule, or uses a feature the protocol version lacks.
     Invalid {

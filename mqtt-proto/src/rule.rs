@@ -14,6 +14,7 @@ use core::fmt;
 /// assert_eq!(rules::TOPIC_NAME_WILDCARD.v5(), Some("MQTT-3.3.2-2"));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Rule {
     v311: &'static str,
     v5: &'static str,

@@ -8,6 +8,7 @@ use crate::rule::rules;
 
 /// The protocol version a packet is read or written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ProtocolVersion {
     /// MQTT 3.1.1 (protocol level 4).
     V311,
@@ -66,6 +67,7 @@ impl ProtocolVersion {
 /// Quality of service of a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[repr(u8)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum QoS {
     /// At most once (0).
     #[default]
@@ -111,6 +113,7 @@ impl TryFrom<u8> for QoS {
 /// assert_eq!(PacketId::new(300).map(PacketId::get), Some(300));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PacketId(NonZeroU16);
 
 impl PacketId {
@@ -183,6 +186,7 @@ fn check_topic_common(s: &str) -> Result<(), ValueError> {
 /// assert!(TopicName::new("sensors/+/temp").is_err());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TopicName<'a>(&'a str);
 
 impl<'a> TopicName<'a> {
@@ -261,6 +265,7 @@ impl AsRef<str> for TopicName<'_> {
 /// assert!(TopicFilter::new("sensors/t+").is_err());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TopicFilter<'a>(&'a str);
 
 impl<'a> TopicFilter<'a> {

@@ -172,3 +172,21 @@ impl fmt::Debug for Message {
             .finish()
     }
 }
+
+/// Topic and metadata, with the payload's length rather than its bytes (it may be binary, and
+/// large), like this type's `Debug`.
+#[cfg(feature = "defmt")]
+impl defmt::Format for Message {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Message {{ topic: {=str}, payload: {=usize} B, qos: {}, retain: {=bool}, dup: {=bool}, packet_id: {} }}",
+            self.topic(),
+            self.payload().len(),
+            self.qos,
+            self.retain,
+            self.dup,
+            self.packet_id
+        );
+    }
+}

@@ -36,6 +36,7 @@ use topic_alias::OutgoingAliases;
 
 /// Where the Session is in the life of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SessionState {
     /// No connection. Publishes and subscriptions are queued (within limits).
     Disconnected,
