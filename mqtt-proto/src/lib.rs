@@ -59,9 +59,9 @@ mod varint;
 
 pub use error::{DecodeError, EncodeError, ValueError};
 pub use packet::{
-    decode, frame_len, Ack, Auth, ConnAck, Connect, Disconnect, Limits, Packet, Publish, QosPid,
-    RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe,
-    Will,
+    decode, decode_from_server, frame_len, Ack, Auth, ConnAck, Connect, Disconnect, Limits, Packet,
+    Publish, QosPid, RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions,
+    UnsubAck, Unsubscribe, Will,
 };
 pub use properties::{
     Properties, PropertiesBuf, Property, PropertyContext, PropertyIter, Redacted,

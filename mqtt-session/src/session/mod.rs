@@ -7,8 +7,8 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use mqtt_proto::{
-    decode, Disconnect, Limits, Packet, PacketId, Properties, ProtocolVersion, QoS, ReasonCode,
-    Rule, SubscriptionOptions,
+    decode_from_server, rules, Disconnect, Limits, Packet, PacketId, Properties, ProtocolVersion,
+    QoS, ReasonCode, Rule, SubscriptionOptions,
 };
 
 use crate::ack_properties::{AckProperties, ServerReference};
@@ -389,7 +389,10 @@ impl Session {
         let mut used = 0;
         while self.state != SessionState::Disconnected {
             let rest = input.get(used..).unwrap_or_default();
-            match decode(rest, self.v(), limits) {
+            // Client side: CONNECT, SUBSCRIBE and UNSUBSCRIBE from the broker are refused by
+            // type (the same rule and words as `handle_packet` uses for PINGREQ), and their
+            // parsers stay out of the firmware.
+            match decode_from_server(rest, self.v(), limits) {
                 Ok(Some((packet, n))) => {
                     used += n;
                     self.handle_packet(packet);
@@ -703,7 +706,7 @@ const MIN_REPLY_BACKLOG: usize = 64 * 1024;
 const FIRST_PACKET_CONNACK: Rule = Rule::split("MQTT-3.2.0-1", "MQTT-3.2.0-1");
 const CONNACK_TWICE: Rule = Rule::split("3.1.1 §3.2", "MQTT-3.2.0-2");
 const SESSION_PRESENT_CLEAN: Rule = Rule::split("MQTT-3.2.2-1", "MQTT-3.2.2-2");
-const SERVER_PACKET: Rule = Rule::split("3.1.1 §2.2.1", "5.0 §2.1.2");
+const SERVER_PACKET: Rule = rules::PACKET_DIRECTION;
 const AUTH_UNEXPECTED: Rule = Rule::only_v5("MQTT-4.12.0-6");
 const ACK_MISMATCH: Rule = Rule::split("3.1.1 §4.3", "5.0 §4.3");
 const SUBACK_COUNT: Rule = Rule::split("MQTT-3.9.3-1", "MQTT-3.9.3-1");
