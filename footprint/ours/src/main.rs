@@ -69,7 +69,10 @@ footprint_common::record_size!(
 );
 footprint_common::record_size!(footprint_size_client, MqttClient<'static, Ticks>);
 footprint_common::record_size!(footprint_size_event, Event);
-footprint_common::record_size!(footprint_size_message, transport_embedded::mqtt_session::Message);
+footprint_common::record_size!(
+    footprint_size_message,
+    transport_embedded::mqtt_session::Message
+);
 
 #[no_mangle]
 pub extern "C" fn _start() -> ! {
