@@ -114,6 +114,11 @@ impl InFlightIds {
 
     /// Frees `id`; false if it was not in use.
     pub(crate) fn remove(&mut self, id: PacketId) -> bool {
+        // Acknowledgements mostly arrive in order: the oldest id is the first.
+        if self.sorted.first() == Some(&id) {
+            self.sorted.remove(0);
+            return true;
+        }
         match self.sorted.binary_search(&id) {
             Ok(at) => {
                 self.sorted.remove(at);
@@ -121,6 +126,22 @@ impl InFlightIds {
             }
             Err(_) => false,
         }
+    }
+
+    /// Inserts `id` (free) at `at` (its sorted position) and makes it the last handed out.
+    fn push_sorted(&mut self, at: usize, id: PacketId) {
+        // Grow by half, not by doubling: what is in flight is bounded, and the slack of
+        // doubling would be held for the session's lifetime.
+        let len = self.sorted.len();
+        if len == self.sorted.capacity() {
+            self.sorted.reserve_exact((len / 2).max(4));
+        }
+        if at == len {
+            self.sorted.push(id);
+        } else {
+            self.sorted.insert(at, id);
+        }
+        self.last = id;
     }
 
     /// The next free identifier after the last one handed out, now marked used.
@@ -132,6 +153,11 @@ impl InFlightIds {
         // answer. At 65535 wrap to 1 and walk from the start; the length check above
         // guarantees a gap exists, so this ends within two passes.
         let mut candidate = self.last.next();
+        // Usually every id in use is below the next one: append.
+        if self.sorted.last().is_none_or(|&top| top < candidate) {
+            self.push_sorted(self.sorted.len(), candidate);
+            return Some(candidate);
+        }
         let mut at = self.sorted.partition_point(|&used| used < candidate);
         loop {
             match self.sorted.get(at) {
@@ -145,14 +171,7 @@ impl InFlightIds {
                     }
                 }
                 _ => {
-                    // Grow by half, not by doubling: what is in flight is bounded, and the
-                    // slack of doubling would be held for the session's lifetime.
-                    let len = self.sorted.len();
-                    if len == self.sorted.capacity() {
-                        self.sorted.reserve_exact((len / 2).max(4));
-                    }
-                    self.sorted.insert(at, candidate);
-                    self.last = candidate;
+                    self.push_sorted(at, candidate);
                     return Some(candidate);
                 }
             }

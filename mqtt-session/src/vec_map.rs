@@ -9,12 +9,20 @@ use core::borrow::Borrow;
 /// to `bound` entries when that leaves room) instead of doubling: these queues keep their
 /// capacity for the session's lifetime, so the slack of doubling would be held for good, and
 /// growth stays geometric (amortised O(1)).
+#[inline(always)]
 pub(crate) fn grow_by_half<T>(queue: &mut VecDeque<T>, first: usize, bound: usize) {
-    let len = queue.len();
-    if len == queue.capacity() {
-        let room = bound.saturating_sub(len).max(1);
-        queue.reserve_exact((len / 2).max(first).min(room));
+    // Only the comparison is on the hot path; growing is rare.
+    if queue.len() == queue.capacity() {
+        grow_queue(queue, first, bound);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn grow_queue<T>(queue: &mut VecDeque<T>, first: usize, bound: usize) {
+    let len = queue.len();
+    let room = bound.saturating_sub(len).max(1);
+    queue.reserve_exact((len / 2).max(first).min(room));
 }
 
 /// A map from `K` to `V` stored as one `Vec` of pairs sorted by key.
