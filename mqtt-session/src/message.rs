@@ -84,7 +84,10 @@ impl Message {
         let p = props.as_bytes();
         let mut buf = Vec::with_capacity(t.len() + p.len() + payload.len());
         buf.extend_from_slice(t);
-        buf.extend_from_slice(p);
+        // Most messages carry no properties (always in 3.1.1): skip the empty copy.
+        if !p.is_empty() {
+            buf.extend_from_slice(p);
+        }
         buf.extend_from_slice(payload);
         Self {
             // Exact capacity: no reallocation.

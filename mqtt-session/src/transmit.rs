@@ -55,8 +55,17 @@ impl Frame {
 }
 
 impl TransmitQueue {
+    /// An empty queue with room for one packet record: usually one or two packets wait, and
+    /// the record queue keeps its capacity for the session's lifetime (issue 15: RAM per
+    /// session), so it starts at one rather than at the four of a first `push_back`.
+    pub(crate) fn new() -> Self {
+        Self {
+            frames: VecDeque::with_capacity(1),
+            ..Self::default()
+        }
+    }
+
     /// Encodes `packet` at the back; on error nothing is queued.
-    #[inline]
     pub(crate) fn push(
         &mut self,
         packet: &Packet<'_>,
@@ -66,7 +75,6 @@ impl TransmitQueue {
     }
 
     /// Like [`push`](Self::push), for a packet that answers one from the broker.
-    #[inline]
     pub(crate) fn push_reply(
         &mut self,
         packet: &Packet<'_>,
@@ -75,9 +83,6 @@ impl TransmitQueue {
         self.push_frame(packet, v, true)
     }
 
-    // Inlined into its two callers, as before the frame queue grew by half: the publish path
-    // pays no call for it (callgrind, BENCHMARKS.md "Embedded footprint").
-    #[inline(always)]
     fn push_frame(
         &mut self,
         packet: &Packet<'_>,
@@ -93,8 +98,6 @@ impl TransmitQueue {
                 max: (Frame::REPLY - 1) as usize,
             });
         };
-        // Usually one or two packets wait: start at one record, not four.
-        crate::vec_map::grow_by_half(&mut self.frames, 1, usize::MAX);
         self.frames.push_back(frame);
         if reply {
             self.reply_bytes += len;

@@ -194,8 +194,11 @@ impl Session {
             aliases,
             rx: Vec::new(),
             rx_partial_since: None,
-            tx: TransmitQueue::default(),
-            events: VecDeque::new(),
+            tx: TransmitQueue::new(),
+            // One slot: the application usually takes events one at a time, and the queue
+            // keeps its capacity for the session's lifetime (issue 15: RAM per session);
+            // a burst still grows it by doubling.
+            events: VecDeque::with_capacity(1),
             ids: InFlightIds::new(),
             outgoing: VecDeque::new(),
             unsent: 0,
@@ -405,7 +408,7 @@ impl Session {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    self.protocol_error(e.into());
+                    self.decode_failed(e);
                     break;
                 }
             }
@@ -578,9 +581,6 @@ impl Session {
     // ---------------------------------------------------------------- internals
 
     fn emit(&mut self, event: Event) {
-        // The application usually drains events one or two at a time: grow by half, from
-        // one slot, rather than jump to four (issue 15: RAM per session).
-        grow_by_half(&mut self.events, 1, usize::MAX);
         self.events.push_back(event);
     }
 
@@ -618,6 +618,14 @@ impl Session {
 
     /// The broker broke the protocol: close (5.0: DISCONNECT with the reason code) and keep
     /// every unacknowledged message. Later input is ignored until the next `connect`.
+    /// The broker's bytes are not a packet: out of line, so that the conversion stays off
+    /// the receive loop.
+    #[cold]
+    #[inline(never)]
+    fn decode_failed(&mut self, e: mqtt_proto::DecodeError) {
+        self.protocol_error(e.into());
+    }
+
     /// Cold and out of line: every rule check on the receive path ends here, and inlining it
     /// into each made `process` one 13 KB function (issue 15).
     #[cold]

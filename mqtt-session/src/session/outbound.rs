@@ -258,7 +258,13 @@ impl Session {
     }
 
     pub(super) fn complete_outgoing(&mut self, index: usize) {
-        if let Some(o) = self.outgoing.remove(index) {
+        // Acknowledgements mostly complete the oldest message: `pop_front` moves nothing.
+        let removed = if index == 0 {
+            self.outgoing.pop_front()
+        } else {
+            self.outgoing.remove(index)
+        };
+        if let Some(o) = removed {
             if !o.sent_on_connection {
                 self.unsent = self.unsent.saturating_sub(1);
             }
