@@ -6,8 +6,21 @@ use core::fmt;
 use crate::reason::ReasonCode;
 use crate::rule::Rule;
 
+/// An error's words, or nothing with the `compact-errors` feature. Always inlined, so that with
+/// the feature the literal is referenced nowhere and leaves the binary; the typed error and its
+/// rule stay.
+#[inline(always)]
+pub(crate) const fn text(what: &'static str) -> &'static str {
+    if cfg!(feature = "compact-errors") {
+        ""
+    } else {
+        what
+    }
+}
+
 /// A value that breaks a rule of the specification, such as a topic name with a wildcard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ValueError {
     /// The rule that was broken.
     pub rule: Rule,
@@ -31,6 +44,7 @@ impl std::error::Error for ValueError {}
 /// MQTT 5.0 reason code to close the connection with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum DecodeError {
     /// The bytes cannot be parsed as the packet they claim to be (5.0: Malformed Packet).
     Malformed {
@@ -61,12 +75,20 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
+    #[inline(always)]
     pub(crate) const fn malformed(rule: Rule, what: &'static str) -> Self {
-        Self::Malformed { rule, what }
+        Self::Malformed {
+            rule,
+            what: text(what),
+        }
     }
 
+    #[inline(always)]
     pub(crate) const fn protocol(rule: Rule, what: &'static str) -> Self {
-        Self::Protocol { rule, what }
+        Self::Protocol {
+            rule,
+            what: text(what),
+        }
     }
 
     /// The rule that was broken.
@@ -126,6 +148,7 @@ impl std::error::Error for DecodeError {}
 /// A packet that cannot be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum EncodeError {
     /// A field breaks a rule, or uses a feature the protocol version lacks.
     Invalid {
@@ -150,8 +173,12 @@ pub enum EncodeError {
 }
 
 impl EncodeError {
+    #[inline(always)]
     pub(crate) const fn invalid(rule: Rule, what: &'static str) -> Self {
-        Self::Invalid { rule, what }
+        Self::Invalid {
+            rule,
+            what: text(what),
+        }
     }
 }
 

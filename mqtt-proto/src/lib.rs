@@ -41,6 +41,9 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+#[cfg(not(any(feature = "v311", feature = "v5")))]
+compile_error!("mqtt-proto: enable at least one protocol version (cargo features `v311`, `v5`)");
+
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
@@ -56,9 +59,9 @@ mod varint;
 
 pub use error::{DecodeError, EncodeError, ValueError};
 pub use packet::{
-    decode, frame_len, Ack, Auth, ConnAck, Connect, Disconnect, Limits, Packet, Publish, QosPid,
-    RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe,
-    Will,
+    decode, decode_from_server, frame_len, Ack, Auth, ConnAck, Connect, Disconnect, Limits, Packet,
+    Publish, QosPid, RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions,
+    UnsubAck, Unsubscribe, Will,
 };
 pub use properties::{
     Properties, PropertiesBuf, Property, PropertyContext, PropertyIter, Redacted,

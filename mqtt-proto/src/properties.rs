@@ -262,19 +262,21 @@ impl Property<'_> {
             }
             Self::SubscriptionIdentifier(v) if v == 0 || v > varint::MAX => Err(ValueError {
                 rule: rules::SUBSCRIPTION_ID_ZERO,
-                what: "a subscription identifier must be between 1 and 268435455",
+                what: crate::error::text(
+                    "a subscription identifier must be between 1 and 268435455",
+                ),
             }),
             Self::ReceiveMaximum(0) => Err(ValueError {
                 rule: rules::RECEIVE_MAXIMUM_ZERO,
-                what: "Receive Maximum must not be 0",
+                what: crate::error::text("Receive Maximum must not be 0"),
             }),
             Self::MaximumPacketSize(0) => Err(ValueError {
                 rule: rules::MAXIMUM_PACKET_SIZE_ZERO,
-                what: "Maximum Packet Size must not be 0",
+                what: crate::error::text("Maximum Packet Size must not be 0"),
             }),
             Self::TopicAlias(0) => Err(ValueError {
                 rule: rules::TOPIC_ALIAS_ZERO,
-                what: "a topic alias must not be 0",
+                what: crate::error::text("a topic alias must not be 0"),
             }),
             Self::ResponseTopic(t) => TopicName::new(t).map(|_| ()),
             Self::ContentType(s)
@@ -720,7 +722,9 @@ impl PropertiesBuf {
         if self.raw.len() + p.encoded_len() > varint::MAX as usize {
             return Err(ValueError {
                 rule: rules::PACKET_TOO_LARGE,
-                what: "the property list exceeds the largest packet MQTT can carry",
+                what: crate::error::text(
+                    "the property list exceeds the largest packet MQTT can carry",
+                ),
             });
         }
         p.write(&mut self.raw);

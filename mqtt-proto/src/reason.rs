@@ -5,6 +5,7 @@ use core::fmt;
 /// The kind of an MQTT control packet (the high nibble of its first byte).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum PacketType {
     /// CONNECT (1): client request to connect.
     Connect = 1,
@@ -98,6 +99,7 @@ macro_rules! reason_codes {
         /// The value 0x00 means Success, Normal disconnection or Granted QoS 0 depending on the
         /// packet; see [`ReasonCode::NORMAL_DISCONNECTION`] and [`ReasonCode::GRANTED_QOS_0`].
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
         #[repr(u8)]
         pub enum ReasonCode {
             $( $(#[$doc])* $name = $value, )*

@@ -14,6 +14,7 @@ use core::fmt;
 /// assert_eq!(rules::TOPIC_NAME_WILDCARD.v5(), Some("MQTT-3.3.2-2"));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Rule {
     v311: &'static str,
     v5: &'static str,
@@ -69,6 +70,9 @@ pub mod rules {
 
     /// Packet type 0 is reserved, and 15 (AUTH) is reserved in 3.1.1.
     pub const PACKET_TYPE_RESERVED: Rule = Rule::split("3.1.1 §2.2.1", "5.0 §2.1.2");
+    /// Each packet type flows in the directions the table of packet types gives: a server
+    /// never sends CONNECT, SUBSCRIBE, UNSUBSCRIBE or PINGREQ.
+    pub const PACKET_DIRECTION: Rule = Rule::split("3.1.1 §2.2.1", "5.0 §2.1.2");
     /// The flags of the fixed header must have the values the packet type prescribes.
     pub const FIXED_HEADER_FLAGS: Rule = Rule::split("MQTT-2.2.2-1", "MQTT-2.1.3-1");
     /// The remaining length is at most four bytes long.

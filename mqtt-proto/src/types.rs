@@ -8,6 +8,7 @@ use crate::rule::rules;
 
 /// The protocol version a packet is read or written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ProtocolVersion {
     /// MQTT 3.1.1 (protocol level 4).
     V311,
@@ -24,12 +25,41 @@ impl ProtocolVersion {
         }
     }
 
-    /// The version with the given CONNECT protocol level, if this codec speaks it.
+    /// The version with the given CONNECT protocol level, if this codec speaks it (and it is
+    /// compiled in: see [`is_enabled`](Self::is_enabled)).
     pub const fn from_level(level: u8) -> Option<Self> {
         match level {
-            4 => Some(Self::V311),
-            5 => Some(Self::V5),
+            4 if Self::V311.is_enabled() => Some(Self::V311),
+            5 if Self::V5.is_enabled() => Some(Self::V5),
             _ => None,
+        }
+    }
+
+    /// Whether this build speaks the version: cargo features `v311` and `v5` (both by
+    /// default; at least one). Decoding or encoding in a version that is not compiled in
+    /// fails with a typed error ([`DecodeError::UnsupportedProtocolVersion`],
+    /// [`EncodeError::Invalid`] citing [MQTT-3.1.2-2]).
+    ///
+    /// [`DecodeError::UnsupportedProtocolVersion`]: crate::DecodeError::UnsupportedProtocolVersion
+    /// [`EncodeError::Invalid`]: crate::EncodeError::Invalid
+    pub const fn is_enabled(self) -> bool {
+        match self {
+            Self::V311 => cfg!(feature = "v311"),
+            Self::V5 => cfg!(feature = "v5"),
+        }
+    }
+
+    /// The version the codec works in once `self` passed [`is_enabled`](Self::is_enabled):
+    /// when only one version is compiled in this is a constant, so the optimiser removes the
+    /// other version's branches everywhere the value flows.
+    #[inline(always)]
+    pub(crate) const fn compiled(self) -> Self {
+        if !cfg!(feature = "v5") {
+            Self::V311
+        } else if !cfg!(feature = "v311") {
+            Self::V5
+        } else {
+            self
         }
     }
 }
@@ -37,6 +67,7 @@ impl ProtocolVersion {
 /// Quality of service of a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[repr(u8)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum QoS {
     /// At most once (0).
     #[default]
@@ -69,7 +100,7 @@ impl TryFrom<u8> for QoS {
     fn try_from(value: u8) -> Result<Self, ValueError> {
         Self::from_u8(value).ok_or(ValueError {
             rule: rules::PUBLISH_QOS_INVALID,
-            what: "QoS must be 0, 1 or 2",
+            what: crate::error::text("QoS must be 0, 1 or 2"),
         })
     }
 }
@@ -82,6 +113,7 @@ impl TryFrom<u8> for QoS {
 /// assert_eq!(PacketId::new(300).map(PacketId::get), Some(300));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PacketId(NonZeroU16);
 
 impl PacketId {
@@ -129,13 +161,13 @@ fn check_topic_common(s: &str) -> Result<(), ValueError> {
     if s.len() > usize::from(u16::MAX) {
         return Err(ValueError {
             rule: rules::TOPIC_TOO_LONG,
-            what: "a topic is at most 65535 bytes long",
+            what: crate::error::text("a topic is at most 65535 bytes long"),
         });
     }
     if s.as_bytes().contains(&0) {
         return Err(ValueError {
             rule: rules::TOPIC_NULL,
-            what: "a topic must not contain U+0000",
+            what: crate::error::text("a topic must not contain U+0000"),
         });
     }
     Ok(())
@@ -154,6 +186,7 @@ fn check_topic_common(s: &str) -> Result<(), ValueError> {
 /// assert!(TopicName::new("sensors/+/temp").is_err());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TopicName<'a>(&'a str);
 
 impl<'a> TopicName<'a> {
@@ -165,7 +198,7 @@ impl<'a> TopicName<'a> {
         if s.is_empty() {
             return Err(ValueError {
                 rule: rules::TOPIC_EMPTY,
-                what: "a topic name must not be empty",
+                what: crate::error::text("a topic name must not be empty"),
             });
         }
         Self::new_allow_empty(s)
@@ -189,7 +222,7 @@ impl<'a> TopicName<'a> {
         if s.bytes().any(|b| b == b'+' || b == b'#') {
             return Err(ValueError {
                 rule: rules::TOPIC_NAME_WILDCARD,
-                what: "a topic name must not contain the wildcards '+' or '#'",
+                what: crate::error::text("a topic name must not contain the wildcards '+' or '#'"),
             });
         }
         Ok(Self(s))
@@ -232,6 +265,7 @@ impl AsRef<str> for TopicName<'_> {
 /// assert!(TopicFilter::new("sensors/t+").is_err());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TopicFilter<'a>(&'a str);
 
 impl<'a> TopicFilter<'a> {
@@ -240,7 +274,7 @@ impl<'a> TopicFilter<'a> {
         if s.is_empty() {
             return Err(ValueError {
                 rule: rules::TOPIC_EMPTY,
-                what: "a topic filter must not be empty",
+                what: crate::error::text("a topic filter must not be empty"),
             });
         }
         check_topic_common(s)?;
@@ -257,7 +291,7 @@ impl<'a> TopicFilter<'a> {
             if share.is_empty() || share.contains(['+', '#']) || filter.is_empty() {
                 return Err(ValueError {
                     rule: rules::SHARED_SUBSCRIPTION,
-                    what: "a shared subscription is $share/{name}/{filter} with a non-empty name free of wildcards",
+                    what: crate::error::text("a shared subscription is $share/{name}/{filter} with a non-empty name free of wildcards"),
                 });
             }
         }
@@ -322,13 +356,15 @@ fn check_filter_levels(s: &str) -> Result<(), ValueError> {
         if level.contains('#') && (level != "#" || levels.peek().is_some()) {
             return Err(ValueError {
                 rule: rules::FILTER_MULTI_LEVEL,
-                what: "'#' must be the last level of a topic filter and stand alone in it",
+                what: crate::error::text(
+                    "'#' must be the last level of a topic filter and stand alone in it",
+                ),
             });
         }
         if level.contains('+') && level != "+" {
             return Err(ValueError {
                 rule: rules::FILTER_SINGLE_LEVEL,
-                what: "'+' must occupy an entire level of a topic filter",
+                what: crate::error::text("'+' must occupy an entire level of a topic filter"),
             });
         }
     }
@@ -353,13 +389,13 @@ pub(crate) fn check_mqtt_str(s: &str) -> Result<(), ValueError> {
     if s.len() > usize::from(u16::MAX) {
         return Err(ValueError {
             rule: rules::STRING_TOO_LONG,
-            what: "a UTF-8 string field is at most 65535 bytes long",
+            what: crate::error::text("a UTF-8 string field is at most 65535 bytes long"),
         });
     }
     if s.as_bytes().contains(&0) {
         return Err(ValueError {
             rule: rules::UTF8_NO_NULL,
-            what: "a UTF-8 string field must not contain U+0000",
+            what: crate::error::text("a UTF-8 string field must not contain U+0000"),
         });
     }
     Ok(())
@@ -370,7 +406,7 @@ pub(crate) fn check_binary(b: &[u8]) -> Result<(), ValueError> {
     if b.len() > usize::from(u16::MAX) {
         return Err(ValueError {
             rule: rules::BINARY_TOO_LONG,
-            what: "a binary data field is at most 65535 bytes long",
+            what: crate::error::text("a binary data field is at most 65535 bytes long"),
         });
     }
     Ok(())

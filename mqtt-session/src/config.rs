@@ -5,7 +5,7 @@ use alloc::string::String;
 use core::fmt;
 use core::time::Duration;
 
-use mqtt_proto::{rules, Properties, ProtocolVersion, Redacted, ValueError, Will};
+use mqtt_proto::{rules, EncodeError, Properties, ProtocolVersion, Redacted, ValueError, Will};
 
 use crate::error::ConnectError;
 
@@ -119,17 +119,29 @@ impl SessionConfig {
     ///   [MQTT-1.5.3-2] / [MQTT-1.5.4-2].
     /// - 3.1.1: an empty client id needs `clean_session` [MQTT-3.1.3-7]. 5.0 has no such
     ///   rule: the server assigns an id and may keep a session under it [MQTT-3.1.3-6].
+    /// - The version is compiled in (cargo features `v311`, `v5`), else
+    ///   [`ConnectError::Invalid`] citing [MQTT-3.1.2-2].
     pub fn validate(&self) -> Result<(), ConnectError> {
+        if !self.version.is_enabled() {
+            // Built with one version only (cargo features `v311`, `v5`): a typed error, not a
+            // CONNECT in a version this build cannot decode [MQTT-3.1.2-2].
+            return Err(ConnectError::Invalid(EncodeError::Invalid {
+                rule: rules::PROTOCOL_LEVEL,
+                what: crate::error::text(
+                    "this protocol version is not compiled in (cargo features v311, v5)",
+                ),
+            }));
+        }
         if self.client_id.len() > usize::from(u16::MAX) {
             return Err(ConnectError::InvalidClientId(ValueError {
                 rule: rules::STRING_TOO_LONG,
-                what: "the client identifier is longer than 65535 bytes",
+                what: crate::error::text("the client identifier is longer than 65535 bytes"),
             }));
         }
         if self.client_id.as_bytes().contains(&0) {
             return Err(ConnectError::InvalidClientId(ValueError {
                 rule: rules::UTF8_NO_NULL,
-                what: "the client identifier contains U+0000",
+                what: crate::error::text("the client identifier contains U+0000"),
             }));
         }
         if self.version == ProtocolVersion::V311 && self.client_id.is_empty() && !self.clean_session

@@ -10,6 +10,7 @@ use mqtt_proto::{DecodeError, EncodeError, QoS, ReasonCode, Rule, ValueError};
 /// The broker broke a rule of the protocol. The Session closes the connection (5.0: with a
 /// DISCONNECT carrying [`ProtocolError::reason_code`]) and keeps every unacknowledged message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ProtocolError {
     /// The rule that was broken.
     pub rule: Rule,
@@ -19,11 +20,24 @@ pub struct ProtocolError {
     pub reason_code: ReasonCode,
 }
 
+/// An error's words, or nothing with the `compact-errors` feature. Always inlined, so that with
+/// the feature the literal is referenced nowhere and leaves the binary; the typed error and its
+/// rule stay.
+#[inline(always)]
+pub(crate) const fn text(what: &'static str) -> &'static str {
+    if cfg!(feature = "compact-errors") {
+        ""
+    } else {
+        what
+    }
+}
+
 impl ProtocolError {
+    #[inline(always)]
     pub(crate) const fn new(rule: Rule, what: &'static str, reason_code: ReasonCode) -> Self {
         Self {
             rule,
-            what,
+            what: text(what),
             reason_code,
         }
     }
@@ -33,9 +47,11 @@ impl From<DecodeError> for ProtocolError {
     fn from(e: DecodeError) -> Self {
         let what = match e {
             DecodeError::Malformed { what, .. } | DecodeError::Protocol { what, .. } => what,
-            DecodeError::PacketTooLarge { .. } => "packet larger than our maximum packet size",
-            DecodeError::UnsupportedProtocolVersion { .. } => "unexpected protocol version",
-            _ => "invalid packet",
+            DecodeError::PacketTooLarge { .. } => {
+                text("packet larger than our maximum packet size")
+            }
+            DecodeError::UnsupportedProtocolVersion { .. } => text("unexpected protocol version"),
+            _ => text("invalid packet"),
         };
         Self {
             rule: e.rule(),
@@ -142,6 +158,7 @@ impl fmt::Display for DisconnectReason {
 /// A publish the Session did not accept. Nothing was queued or sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum PublishError {
     /// The topic name is not valid (wildcards, U+0000, empty, too long).
     InvalidTopic(ValueError),
@@ -202,6 +219,7 @@ impl std::error::Error for PublishError {}
 /// A SUBSCRIBE or UNSUBSCRIBE the Session did not accept. Nothing was sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SubscribeError {
     /// The list of filters is empty [MQTT-3.8.3-3], [MQTT-3.10.3-2].
     Empty,
@@ -313,6 +331,7 @@ impl fmt::Display for PublishFailure {
 /// Nothing changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum CancelError {
     /// No outgoing QoS 1/2 message has this packet identifier (it completed, failed, or was
     /// never published; QoS 0 publishes have none).
@@ -378,6 +397,7 @@ impl fmt::Display for RequestFailure {
 /// A `connect` the Session did not accept. Nothing changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ConnectError {
     /// The session is already connecting or connected; disconnect first.
     AlreadyConnected,
@@ -429,6 +449,7 @@ impl std::error::Error for ConnectError {}
 /// connection stays up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum DisconnectError {
     /// The CONNECT's Session Expiry Interval was 0: a DISCONNECT may not set a nonzero one
     /// [MQTT-3.14.2-2].

@@ -95,6 +95,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(not(any(feature = "v311", feature = "v5")))]
+compile_error!("mqtt-session: enable at least one protocol version (cargo features `v311`, `v5`)");
+
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
@@ -113,6 +116,7 @@ mod packet_id;
 mod session;
 mod time;
 mod transmit;
+mod vec_map;
 
 pub use ack_properties::{AckProperties, ConnAckProperties, ServerReference};
 #[cfg(feature = "scram")]

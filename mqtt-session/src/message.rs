@@ -1,5 +1,6 @@
 //! [`Message`]: an owned application message, stored in a single allocation.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -20,8 +21,11 @@ use mqtt_proto::{PacketId, Properties, PropertyContext, Publish, QoS, TopicName,
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Message {
-    buf: Vec<u8>,
-    topic_len: usize,
+    /// A boxed slice, not a `Vec`: the capacity is the length, so the word is saved on every
+    /// held message (issue 15: RAM per session).
+    buf: Box<[u8]>,
+    /// A topic name is at most 65,535 bytes [MQTT-1.5.3-1].
+    topic_len: u16,
     props_len: usize,
     /// Quality of service the message was sent or received with.
     pub qos: QoS,
@@ -56,13 +60,14 @@ impl Message {
     ) -> Result<Self, mqtt_proto::DecodeError> {
         // Re-validate for PUBLISH so a CONNECT-only property cannot slip in.
         let props = Properties::parse(props.as_bytes(), PropertyContext::Publish)?;
-        let mut buf =
-            Vec::with_capacity(self.topic_len + props.as_bytes().len() + self.payload().len());
-        buf.extend_from_slice(&self.buf[..self.topic_len]);
+        let mut buf = Vec::with_capacity(
+            usize::from(self.topic_len) + props.as_bytes().len() + self.payload().len(),
+        );
+        buf.extend_from_slice(self.topic().as_bytes());
         buf.extend_from_slice(props.as_bytes());
         buf.extend_from_slice(self.payload());
         self.props_len = props.as_bytes().len();
-        self.buf = buf;
+        self.buf = buf.into_boxed_slice();
         Ok(self)
     }
 
@@ -79,11 +84,15 @@ impl Message {
         let p = props.as_bytes();
         let mut buf = Vec::with_capacity(t.len() + p.len() + payload.len());
         buf.extend_from_slice(t);
-        buf.extend_from_slice(p);
+        // Most messages carry no properties (always in 3.1.1): skip the empty copy.
+        if !p.is_empty() {
+            buf.extend_from_slice(p);
+        }
         buf.extend_from_slice(payload);
         Self {
-            buf,
-            topic_len: t.len(),
+            // Exact capacity: no reallocation.
+            buf: buf.into_boxed_slice(),
+            topic_len: u16::try_from(t.len()).unwrap_or(u16::MAX),
             props_len: p.len(),
             qos,
             retain,
@@ -119,7 +128,12 @@ impl Message {
     /// The topic the message was published to.
     pub fn topic(&self) -> &str {
         // The bytes came from a validated TopicName.
-        core::str::from_utf8(self.buf.get(..self.topic_len).unwrap_or_default()).unwrap_or_default()
+        core::str::from_utf8(
+            self.buf
+                .get(..usize::from(self.topic_len))
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default()
     }
 
     /// The topic as a validated [`TopicName`].
@@ -130,7 +144,7 @@ impl Message {
     /// The payload.
     pub fn payload(&self) -> &[u8] {
         self.buf
-            .get(self.topic_len + self.props_len..)
+            .get(usize::from(self.topic_len) + self.props_len..)
             .unwrap_or_default()
     }
 
@@ -138,7 +152,7 @@ impl Message {
     pub fn properties(&self) -> Properties<'_> {
         let raw = self
             .buf
-            .get(self.topic_len..self.topic_len + self.props_len)
+            .get(usize::from(self.topic_len)..usize::from(self.topic_len) + self.props_len)
             .unwrap_or_default();
         Properties::parse(raw, PropertyContext::Publish).unwrap_or(Properties::EMPTY)
     }
@@ -159,5 +173,23 @@ impl fmt::Debug for Message {
             .field("dup", &self.dup)
             .field("packet_id", &self.packet_id)
             .finish()
+    }
+}
+
+/// Topic and metadata, with the payload's length rather than its bytes (it may be binary, and
+/// large), like this type's `Debug`.
+#[cfg(feature = "defmt")]
+impl defmt::Format for Message {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Message {{ topic: {=str}, payload: {=usize} B, qos: {}, retain: {=bool}, dup: {=bool}, packet_id: {} }}",
+            self.topic(),
+            self.payload().len(),
+            self.qos,
+            self.retain,
+            self.dup,
+            self.packet_id
+        );
     }
 }

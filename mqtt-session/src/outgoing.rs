@@ -13,10 +13,11 @@ use crate::message::Message;
 // The names follow the QoS flows of the specification: "awaiting PUBACK", ...
 #[allow(clippy::enum_variant_names)]
 pub(crate) enum OutgoingState {
-    /// QoS 1 PUBLISH sent (or to be sent); waiting for PUBACK.
-    AwaitingPubAck(Message),
-    /// QoS 2 PUBLISH sent (or to be sent); waiting for PUBREC.
-    AwaitingPubRec(Message),
+    /// PUBLISH sent (or to be sent); waiting for PUBACK (QoS 1) or PUBREC (QoS 2): the
+    /// message's QoS says which. One variant for both, so the state is the message itself
+    /// (the box pointer's niche tags `AwaitingPubComp`), four bytes less per in-flight entry
+    /// on a 32-bit target (issue 15: RAM per session).
+    AwaitingAck(Message),
     /// PUBREC received and PUBREL sent; waiting for PUBCOMP. The payload is gone: once
     /// PUBREL was sent, the PUBLISH must never be sent again (§4.3.3), only the PUBREL.
     AwaitingPubComp,

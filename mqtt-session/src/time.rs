@@ -17,6 +17,7 @@ use core::time::Duration;
 /// assert_eq!(t.saturating_duration_since(Instant::from_millis(5_000)), Duration::ZERO);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Instant(u64);
 
 impl Instant {

@@ -55,6 +55,16 @@ impl Frame {
 }
 
 impl TransmitQueue {
+    /// An empty queue with room for one packet record: usually one or two packets wait, and
+    /// the record queue keeps its capacity for the session's lifetime (issue 15: RAM per
+    /// session), so it starts at one rather than at the four of a first `push_back`.
+    pub(crate) fn new() -> Self {
+        Self {
+            frames: VecDeque::with_capacity(1),
+            ..Self::default()
+        }
+    }
+
     /// Encodes `packet` at the back; on error nothing is queued.
     pub(crate) fn push(
         &mut self,

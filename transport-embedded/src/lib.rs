@@ -43,6 +43,15 @@
 //! - `std` (off): `std::error::Error` for the errors, and `std_io` adapters (`StdTcp`, a
 //!   `std::net::TcpStream` with `ReadReady`; `StdClock`) to run the client on a host, for
 //!   tests and examples.
+//! - `v311`, `v5` (both on by default, at least one required): the protocol versions compiled
+//!   in. With one only, the other is refused by `connect` with a typed error
+//!   ([`ConnectError::Invalid`](mqtt_session::ConnectError::Invalid) citing [MQTT-3.1.2-2])
+//!   and its code leaves the firmware. `--no-default-features --features v311` for a 3.1.1-only
+//!   build.
+//! - `compact-errors` (off): errors keep their types and rule references but lose their words,
+//!   several KB of flash (see BENCHMARKS.md, "Embedded footprint").
+//! - `defmt` (off): `defmt::Format` for the public types of mqtt-proto and mqtt-session that
+//!   applications log.
 //!
 //! ```no_run
 //! # #[cfg(feature = "std")] {

@@ -185,6 +185,46 @@ pub fn decode<'a>(
     version: ProtocolVersion,
     limits: &Limits,
 ) -> Result<Option<(Packet<'a>, usize)>, DecodeError> {
+    decode_as::<false>(input, version, limits)
+}
+
+/// [`decode`] on the client side of a connection: a packet only a client sends (CONNECT,
+/// SUBSCRIBE, UNSUBSCRIBE) is refused by its type once it is whole, with a protocol error
+/// citing [`rules::PACKET_DIRECTION`], and its body is not parsed. A client that decodes with
+/// this function carries none of those parsers in its binary (issue 15: flash).
+///
+/// Every other packet, and every error found before the body (fixed header flags, size),
+/// decodes exactly as with [`decode`].
+///
+/// ```
+/// use mqtt_proto::{decode_from_server, rules, DecodeError, Limits, ProtocolVersion};
+/// // UNSUBSCRIBE, packet id 1, filter "a": well-formed, but never sent by a server.
+/// let unsubscribe = [0xA2, 0x05, 0x00, 0x01, 0x00, 0x01, b'a'];
+/// let err = decode_from_server(&unsubscribe, ProtocolVersion::V311, &Limits::default());
+/// assert!(matches!(err, Err(DecodeError::Protocol { rule, .. }) if rule == rules::PACKET_DIRECTION));
+/// // Incomplete: wait for the rest, as `decode` does.
+/// assert_eq!(decode_from_server(&unsubscribe[..3], ProtocolVersion::V311, &Limits::default()), Ok(None));
+/// ```
+pub fn decode_from_server<'a>(
+    input: &'a [u8],
+    version: ProtocolVersion,
+    limits: &Limits,
+) -> Result<Option<(Packet<'a>, usize)>, DecodeError> {
+    decode_as::<true>(input, version, limits)
+}
+
+#[inline(always)]
+fn decode_as<'a, const AT_CLIENT: bool>(
+    input: &'a [u8],
+    version: ProtocolVersion,
+    limits: &Limits,
+) -> Result<Option<(Packet<'a>, usize)>, DecodeError> {
+    if !version.is_enabled() {
+        return Err(DecodeError::UnsupportedProtocolVersion {
+            level: version.level(),
+        });
+    }
+    let version = version.compiled();
     let Some(h) = fixed_header(input, limits)? else {
         return Ok(None);
     };
@@ -203,6 +243,17 @@ pub fn decode<'a>(
     let Some(body) = input.get(h.header_len..total) else {
         return Ok(None);
     };
+    if AT_CLIENT
+        && matches!(
+            h.packet_type,
+            PacketType::Connect | PacketType::Subscribe | PacketType::Unsubscribe
+        )
+    {
+        return Err(DecodeError::protocol(
+            rules::PACKET_DIRECTION,
+            "the server sent a packet only a client may send",
+        ));
+    }
     let v = version;
     let packet = match h.packet_type {
         PacketType::Connect => Packet::Connect(Connect::decode(body, v)?),
@@ -305,7 +356,13 @@ impl Packet<'_> {
 
     /// Validates the packet and returns (body length, whole length).
     fn lengths(&self, v: ProtocolVersion) -> Result<(usize, usize), EncodeError> {
-        let body = self.body_len(v)?;
+        if !v.is_enabled() {
+            return Err(EncodeError::invalid(
+                rules::PROTOCOL_LEVEL,
+                "this protocol version is not compiled in (cargo features v311, v5)",
+            ));
+        }
+        let body = self.body_len(v.compiled())?;
         if body > varint::MAX as usize {
             return Err(EncodeError::PacketTooLarge {
                 len: body.saturating_add(5),
@@ -342,6 +399,7 @@ impl Packet<'_> {
         out: &mut alloc::vec::Vec<u8>,
     ) -> Result<usize, EncodeError> {
         let (body, total) = self.lengths(version)?;
+        let version = version.compiled();
         out.reserve(total);
         self.write(version, body, out);
         Ok(total)
@@ -367,6 +425,7 @@ impl Packet<'_> {
         buf: &mut [u8],
     ) -> Result<usize, EncodeError> {
         let (body, total) = self.lengths(version)?;
+        let version = version.compiled();
         let Some(dest) = buf.get_mut(..total) else {
             return Err(EncodeError::BufferTooSmall { required: total });
         };

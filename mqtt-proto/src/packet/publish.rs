@@ -11,6 +11,7 @@ use crate::types::{PacketId, ProtocolVersion, QoS, TopicName};
 /// The QoS of a PUBLISH together with its packet identifier: QoS 0 has none, QoS 1 and 2
 /// always have one [MQTT-2.3.1-5], [MQTT-2.3.1-1].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum QosPid {
     /// QoS 0, no packet identifier.
     AtMostOnce,

@@ -16,6 +16,7 @@ use crate::types::{PacketId, ProtocolVersion, QoS, TopicFilter};
 /// When the server sends retained messages for a new subscription (5.0 §3.8.3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[repr(u8)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum RetainHandling {
     /// 0: send retained messages at the time of the subscribe (the 3.1.1 behaviour).
     #[default]
@@ -29,6 +30,7 @@ pub enum RetainHandling {
 /// The options byte of one subscription. In 3.1.1 only `qos` exists; the others must keep
 /// their defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SubscriptionOptions {
     /// The largest QoS the client wants to receive on this subscription.
     pub qos: QoS,

@@ -46,6 +46,7 @@ pub trait Authenticator: Send {
 /// Why an authentication step failed. Carries no authentication data, so it is safe to log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum AuthError {
     /// The broker's Authentication Data does not follow the method.
     Malformed {

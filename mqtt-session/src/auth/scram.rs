@@ -93,12 +93,16 @@ impl ScramSha256 {
         let printable = |s: &str| s.bytes().all(|b| (0x20..=0x7E).contains(&b));
         if username.is_empty() || !printable(username) {
             return Err(AuthError::InvalidInput {
-                what: "the SCRAM user name must be non-empty printable ASCII (no SASLprep)",
+                what: crate::error::text(
+                    "the SCRAM user name must be non-empty printable ASCII (no SASLprep)",
+                ),
             });
         }
         if !printable(password) {
             return Err(AuthError::InvalidInput {
-                what: "the SCRAM password must be printable ASCII (no SASLprep)",
+                what: crate::error::text(
+                    "the SCRAM password must be printable ASCII (no SASLprep)",
+                ),
             });
         }
         // RFC 5802 §7: nonce = printable ASCII except ','.
@@ -108,7 +112,9 @@ impl ScramSha256 {
                 .all(|b| (0x21..=0x7E).contains(&b) && b != b',')
         {
             return Err(AuthError::InvalidInput {
-                what: "the SCRAM client nonce must be non-empty printable ASCII without ','",
+                what: crate::error::text(
+                    "the SCRAM client nonce must be non-empty printable ASCII without ','",
+                ),
             });
         }
         // RFC 5802 §5.1: '=' and ',' in the user name are sent as "=3D" and "=2C".
@@ -143,11 +149,11 @@ impl ScramSha256 {
             core::mem::replace(&mut self.step, Step::Done)
         else {
             return Err(AuthError::UnexpectedStep {
-                what: "a SCRAM server-first message out of turn",
+                what: crate::error::text("a SCRAM server-first message out of turn"),
             });
         };
         let text = core::str::from_utf8(data).map_err(|_| AuthError::Malformed {
-            what: "the SCRAM server-first message is not UTF-8",
+            what: crate::error::text("the SCRAM server-first message is not UTF-8"),
         })?;
         if let Some(e) = text.strip_prefix("e=") {
             return Err(server_error(e));
@@ -159,21 +165,25 @@ impl ScramSha256 {
                 .next()
                 .and_then(|a| a.strip_prefix("r="))
                 .ok_or(AuthError::Malformed {
-                    what: "the SCRAM server-first message does not start with r=",
+                    what: crate::error::text(
+                        "the SCRAM server-first message does not start with r=",
+                    ),
                 })?;
         let salt_b64 =
             attrs
                 .next()
                 .and_then(|a| a.strip_prefix("s="))
                 .ok_or(AuthError::Malformed {
-                    what: "the SCRAM server-first message has no s= salt",
+                    what: crate::error::text("the SCRAM server-first message has no s= salt"),
                 })?;
         let iterations =
             attrs
                 .next()
                 .and_then(|a| a.strip_prefix("i="))
                 .ok_or(AuthError::Malformed {
-                    what: "the SCRAM server-first message has no i= iteration count",
+                    what: crate::error::text(
+                        "the SCRAM server-first message has no i= iteration count",
+                    ),
                 })?;
         // The first part of the server's nonce must be ours (RFC 5802 §5.1, r=), and the
         // server must add its own part.
@@ -183,7 +193,7 @@ impl ScramSha256 {
             .unwrap_or_default();
         if ours.is_empty() || !server_nonce.starts_with(ours) || server_nonce.len() <= ours.len() {
             return Err(AuthError::Malformed {
-                what: "the SCRAM server nonce does not extend the client nonce",
+                what: crate::error::text("the SCRAM server nonce does not extend the client nonce"),
             });
         }
         if !server_nonce
@@ -191,23 +201,23 @@ impl ScramSha256 {
             .all(|b| (0x21..=0x7E).contains(&b) && b != b',')
         {
             return Err(AuthError::Malformed {
-                what: "the SCRAM server nonce is not printable ASCII",
+                what: crate::error::text("the SCRAM server nonce is not printable ASCII"),
             });
         }
         let salt = base64::decode(salt_b64.as_bytes()).ok_or(AuthError::Malformed {
-            what: "the SCRAM salt is not base64",
+            what: crate::error::text("the SCRAM salt is not base64"),
         })?;
         if salt.is_empty() {
             return Err(AuthError::Malformed {
-                what: "the SCRAM salt is empty",
+                what: crate::error::text("the SCRAM salt is empty"),
             });
         }
         let iterations: u32 = iterations.parse().map_err(|_| AuthError::Malformed {
-            what: "the SCRAM iteration count is not a number",
+            what: crate::error::text("the SCRAM iteration count is not a number"),
         })?;
         if iterations < self.min_iterations || iterations > self.max_iterations {
             return Err(AuthError::Refused {
-                what: "the SCRAM iteration count is outside the accepted range",
+                what: crate::error::text("the SCRAM iteration count is outside the accepted range"),
             });
         }
 
@@ -244,7 +254,7 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> Result<[u8; 32], AuthError> {
     // HMAC takes keys of any length; the error exists only in the generic API.
     let mut mac =
         <HmacSha256 as Mac>::new_from_slice(key).map_err(|_| AuthError::InvalidInput {
-            what: "HMAC key rejected",
+            what: crate::error::text("HMAC key rejected"),
         })?;
     for p in parts {
         mac.update(p);
@@ -282,7 +292,9 @@ impl Authenticator for ScramSha256 {
 
     fn start(&mut self) -> Result<Option<Vec<u8>>, AuthError> {
         let nonce = self.nonce.take().ok_or(AuthError::InvalidInput {
-            what: "this SCRAM nonce was already used: attach a new ScramSha256 with a fresh nonce",
+            what: crate::error::text(
+                "this SCRAM nonce was already used: attach a new ScramSha256 with a fresh nonce",
+            ),
         })?;
         let mut bare = String::from("n=");
         bare.push_str(&self.username);
@@ -298,7 +310,7 @@ impl Authenticator for ScramSha256 {
 
     fn challenge(&mut self, data: Option<&[u8]>) -> Result<Option<Vec<u8>>, AuthError> {
         let data = data.ok_or(AuthError::Malformed {
-            what: "the SCRAM server-first message is missing",
+            what: crate::error::text("the SCRAM server-first message is missing"),
         })?;
         self.server_first(data).map(Some)
     }
@@ -308,7 +320,7 @@ impl Authenticator for ScramSha256 {
             core::mem::replace(&mut self.step, Step::Done)
         else {
             return Err(AuthError::UnexpectedStep {
-                what: "success before the SCRAM exchange completed",
+                what: crate::error::text("success before the SCRAM exchange completed"),
             });
         };
         let text = data

@@ -146,7 +146,7 @@ impl Session {
         data: Option<&[u8]>,
     ) -> Result<(), AuthError> {
         const TOO_LONG: AuthError = AuthError::InvalidInput {
-            what: "the authentication data does not fit in an AUTH packet",
+            what: crate::error::text("the authentication data does not fit in an AUTH packet"),
         };
         let mut props = PropertiesBuf::new();
         props
@@ -176,6 +176,7 @@ impl Session {
         self.connection_ended(DisconnectReason::AuthFailed(err));
     }
 
+    #[inline(always)]
     fn auth_violation(&mut self, rule: Rule, what: &'static str) {
         self.protocol_error(ProtocolError::new(rule, what, ReasonCode::ProtocolError));
     }
@@ -209,7 +210,9 @@ impl Session {
                 let answer = match self.authenticator.as_mut() {
                     Some(slot) => slot.0.challenge(data),
                     None => Err(AuthError::UnexpectedStep {
-                        what: "a challenge arrived but the authenticator was removed",
+                        what: crate::error::text(
+                            "a challenge arrived but the authenticator was removed",
+                        ),
                     }),
                 };
                 // The client answers a challenge with AUTH 0x18 [MQTT-4.12.0-3].
@@ -248,7 +251,7 @@ impl Session {
         let result = match self.authenticator.as_mut() {
             Some(slot) => slot.0.finish(data),
             None => Err(AuthError::UnexpectedStep {
-                what: "success arrived but the authenticator was removed",
+                what: crate::error::text("success arrived but the authenticator was removed"),
             }),
         };
         match result {

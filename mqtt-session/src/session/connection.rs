@@ -3,7 +3,6 @@
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::time::Duration;
 
 use mqtt_proto::{
     ConnAck, Connect, Disconnect, Limits, Packet, Properties, PropertiesBuf, Property,
@@ -89,7 +88,7 @@ impl Session {
         self.rx.clear();
         self.tx.push(&packet, v).map_err(ConnectError::Invalid)?;
         self.state = SessionState::Connecting;
-        self.keep_alive = Duration::from_secs(u64::from(options.keep_alive));
+        self.keep_alive_secs = options.keep_alive;
         self.connack_deadline = now.saturating_add(self.config.connack_timeout);
         self.last_sent = now;
         self.last_received = now;
@@ -228,7 +227,7 @@ impl Session {
             self.aliases.reset(p.topic_alias_maximum().unwrap_or(0));
             if let Some(ka) = p.server_keep_alive() {
                 // The server's keep alive replaces ours [MQTT-3.2.2-21].
-                self.keep_alive = Duration::from_secs(u64::from(ka));
+                self.keep_alive_secs = ka;
             }
             if let Some(id) = p.assigned_client_identifier() {
                 // Reused on reconnect so a persistent session can be resumed.

@@ -52,7 +52,7 @@ impl Session {
                 return false;
             };
             let qos = match &o.state {
-                OutgoingState::AwaitingPubAck(m) | OutgoingState::AwaitingPubRec(m) => m.qos,
+                OutgoingState::AwaitingAck(m) => m.qos,
                 OutgoingState::AwaitingPubComp => return false,
             };
             let hold = qos == QoS::ExactlyOnce && o.published_before;
@@ -103,11 +103,7 @@ impl Session {
                 return Err(CancelError::NotFound);
             };
             let qos = match &o.state {
-                OutgoingState::AwaitingPubAck(m) | OutgoingState::AwaitingPubRec(m)
-                    if !o.ever_sent && !o.sent_on_connection =>
-                {
-                    m.qos
-                }
+                OutgoingState::AwaitingAck(m) if !o.ever_sent && !o.sent_on_connection => m.qos,
                 _ => return Err(CancelError::AlreadySent),
             };
             if self.outgoing.remove(i).is_some() {
@@ -135,13 +131,7 @@ impl Session {
     pub(super) fn oldest_unacknowledged_sent(&self) -> Option<PacketId> {
         self.outgoing
             .iter()
-            .find(|o| {
-                o.sent_on_connection
-                    && matches!(
-                        o.state,
-                        OutgoingState::AwaitingPubAck(_) | OutgoingState::AwaitingPubRec(_)
-                    )
-            })
+            .find(|o| o.sent_on_connection && matches!(o.state, OutgoingState::AwaitingAck(_)))
             .map(|o| o.id)
     }
 

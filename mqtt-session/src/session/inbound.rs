@@ -77,7 +77,7 @@ impl Session {
                         // resend the same messages forever. Keep only the id and deliver now;
                         // the id answers duplicates until PUBREL, so it is delivered once.
                         self.incoming_qos2_ids_only
-                            .get_or_insert_with(PacketIdSet::new)
+                            .get_or_insert_with(|| Box::new(PacketIdSet::new()))
                             .insert(id);
                         self.emit(Event::Message(Message::from_publish(p, topic)));
                     } else {

@@ -1,13 +1,14 @@
 //! The [`Session`] state machine.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
 use mqtt_proto::{
-    decode, Disconnect, Limits, Packet, PacketId, Properties, ProtocolVersion, QoS, ReasonCode,
-    Rule, SubscriptionOptions,
+    decode_from_server, rules, Disconnect, Limits, Packet, PacketId, Properties, ProtocolVersion,
+    QoS, ReasonCode, Rule, SubscriptionOptions,
 };
 
 use crate::ack_properties::{AckProperties, ServerReference};
@@ -17,9 +18,10 @@ use crate::error::{DisconnectReason, ProtocolError};
 use crate::event::Event;
 use crate::message::Message;
 use crate::outgoing::{Outgoing, Request};
-use crate::packet_id::PacketIdSet;
+use crate::packet_id::{InFlightIds, PacketIdSet};
 use crate::time::Instant;
 use crate::transmit::TransmitQueue;
+use crate::vec_map::{grow_by_half, VecMap};
 
 mod auth;
 mod connection;
@@ -34,6 +36,7 @@ use topic_alias::OutgoingAliases;
 
 /// Where the Session is in the life of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SessionState {
     /// No connection. Publishes and subscriptions are queued (within limits).
     Disconnected,
@@ -114,7 +117,9 @@ pub struct Session {
     now: Instant,
 
     // Per connection.
-    keep_alive: Duration,
+    /// Keep alive in seconds, as CONNECT or the 5.0 Server Keep Alive set it (two bytes on the
+    /// wire, so two here rather than a 16-byte `Duration`; see `keep_alive()`).
+    keep_alive_secs: u16,
     connack_deadline: Instant,
     last_sent: Instant,
     last_received: Instant,
@@ -122,7 +127,7 @@ pub struct Session {
     /// A PINGREQ went out and its PINGRESP has not arrived yet.
     ping_outstanding: bool,
     peer: PeerLimits,
-    incoming_aliases: BTreeMap<u16, String>,
+    incoming_aliases: VecMap<u16, String>,
     /// The Authentication Method this connection's CONNECT carried (5.0 §4.12).
     auth_method: Option<String>,
     /// AUTH 0x19 went out and the broker's AUTH 0x00 has not arrived yet.
@@ -138,20 +143,20 @@ pub struct Session {
     events: VecDeque<Event>,
 
     // Session state, kept across connections.
-    ids: PacketIdSet,
+    ids: InFlightIds,
     outgoing: VecDeque<Outgoing>,
     /// Outgoing entries not yet transmitted on this connection.
     unsent: usize,
     queued: VecDeque<Message>,
     requests: VecDeque<Request>,
-    incoming_qos2: BTreeMap<PacketId, Message>,
+    incoming_qos2: VecMap<PacketId, Message>,
     /// Bytes of topic, properties and payload held in `incoming_qos2`.
     incoming_qos2_bytes: usize,
     /// Incoming QoS 2 messages past the budget, already delivered at PUBLISH and waiting for
     /// PUBREL: only their ids. Allocated (8 KiB) when the budget is first exceeded, so a
     /// session that never overflows pays nothing.
-    incoming_qos2_ids_only: Option<PacketIdSet>,
-    subscriptions: BTreeMap<String, SubscriptionOptions>,
+    incoming_qos2_ids_only: Option<Box<PacketIdSet>>,
+    subscriptions: VecMap<String, SubscriptionOptions>,
     /// The automatic resubscription made after a session loss, while unacknowledged. At most
     /// one is kept, so repeated session losses cannot pile up requests.
     auto_resubscribe: Option<PacketId>,
@@ -176,30 +181,33 @@ impl Session {
             config,
             state: SessionState::Disconnected,
             now: Instant::ZERO,
-            keep_alive: Duration::ZERO,
+            keep_alive_secs: 0,
             connack_deadline: Instant::ZERO,
             last_sent: Instant::ZERO,
             last_received: Instant::ZERO,
             next_retry: None,
             ping_outstanding: false,
             peer: PeerLimits::DEFAULT,
-            incoming_aliases: BTreeMap::new(),
+            incoming_aliases: VecMap::new(),
             auth_method: None,
             reauthenticating: false,
             aliases,
             rx: Vec::new(),
             rx_partial_since: None,
-            tx: TransmitQueue::default(),
-            events: VecDeque::new(),
-            ids: PacketIdSet::new(),
+            tx: TransmitQueue::new(),
+            // One slot: the application usually takes events one at a time, and the queue
+            // keeps its capacity for the session's lifetime (issue 15: RAM per session);
+            // a burst still grows it by doubling.
+            events: VecDeque::with_capacity(1),
+            ids: InFlightIds::new(),
             outgoing: VecDeque::new(),
             unsent: 0,
             queued: VecDeque::new(),
             requests: VecDeque::new(),
-            incoming_qos2: BTreeMap::new(),
+            incoming_qos2: VecMap::new(),
             incoming_qos2_bytes: 0,
             incoming_qos2_ids_only: None,
-            subscriptions: BTreeMap::new(),
+            subscriptions: VecMap::new(),
             auto_resubscribe: None,
             blocked: false,
             authenticator: None,
@@ -256,7 +264,7 @@ impl Session {
     pub fn incoming_qos2_ids_only(&self) -> usize {
         self.incoming_qos2_ids_only
             .as_ref()
-            .map_or(0, PacketIdSet::len)
+            .map_or(0, |ids| ids.len())
     }
 
     /// Packet identifiers in use (outgoing messages and subscription requests).
@@ -304,6 +312,10 @@ impl Session {
         self.config.max_transmit_bytes.max(MIN_REPLY_BACKLOG)
     }
 
+    fn keep_alive(&self) -> Duration {
+        Duration::from_secs(u64::from(self.keep_alive_secs))
+    }
+
     fn window(&self) -> usize {
         usize::from(self.config.max_inflight.min(self.peer.receive_maximum)).max(1)
     }
@@ -312,8 +324,18 @@ impl Session {
         self.outgoing.len() < self.window()
     }
 
+    /// The protocol version of this session. With only one of the cargo features `v311` and
+    /// `v5` enabled it is a constant (`connect` refuses the other one), so the optimiser drops
+    /// the other version's branches.
+    #[inline(always)]
     fn v(&self) -> ProtocolVersion {
-        self.config.version
+        if !cfg!(feature = "v5") {
+            ProtocolVersion::V311
+        } else if !cfg!(feature = "v311") {
+            ProtocolVersion::V5
+        } else {
+            self.config.version
+        }
     }
 
     fn advance(&mut self, now: Instant) -> Instant {
@@ -370,7 +392,10 @@ impl Session {
         let mut used = 0;
         while self.state != SessionState::Disconnected {
             let rest = input.get(used..).unwrap_or_default();
-            match decode(rest, self.v(), limits) {
+            // Client side: CONNECT, SUBSCRIBE and UNSUBSCRIBE from the broker are refused by
+            // type (the same rule and words as `handle_packet` uses for PINGREQ), and their
+            // parsers stay out of the firmware.
+            match decode_from_server(rest, self.v(), limits) {
                 Ok(Some((packet, n))) => {
                     used += n;
                     self.handle_packet(packet);
@@ -383,7 +408,7 @@ impl Session {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    self.protocol_error(e.into());
+                    self.decode_failed(e);
                     break;
                 }
             }
@@ -510,10 +535,10 @@ impl Session {
         if let Some(bound) = self.config.packet_completion_timeout {
             return bound;
         }
-        if self.state == SessionState::Connecting || self.keep_alive.is_zero() {
+        if self.state == SessionState::Connecting || self.keep_alive_secs == 0 {
             self.config.connack_timeout
         } else {
-            self.keep_alive * 3 / 2
+            self.keep_alive() * 3 / 2
         }
     }
 
@@ -528,28 +553,28 @@ impl Session {
 
     fn keepalive_deadline(&self) -> Option<Instant> {
         // While bytes wait to be handed out, sending them is the pending obligation.
-        if self.keep_alive.is_zero() || !self.tx.is_empty() {
+        if self.keep_alive_secs == 0 || !self.tx.is_empty() {
             return None;
         }
         // A PINGREQ is due when nothing was sent for a keepalive [MQTT-3.1.2-23], and also
         // when nothing was heard for one: a client that only publishes QoS 0 hears nothing
         // back, and without a PINGRESP the silence timeout would end a healthy connection.
         // (A client may send PINGREQ at any time, §3.12.)
-        let sent = self.last_sent.saturating_add(self.keep_alive);
+        let sent = self.last_sent.saturating_add(self.keep_alive());
         if self.ping_outstanding {
             return Some(sent);
         }
-        Some(sent.min(self.last_received.saturating_add(self.keep_alive)))
+        Some(sent.min(self.last_received.saturating_add(self.keep_alive())))
     }
 
     fn silence_deadline(&self) -> Option<Instant> {
-        if self.keep_alive.is_zero() {
+        if self.keep_alive_secs == 0 {
             return None;
         }
         let timeout = self
             .config
             .keepalive_timeout
-            .unwrap_or(self.keep_alive * 3 / 2);
+            .unwrap_or(self.keep_alive() * 3 / 2);
         Some(self.last_received.saturating_add(timeout))
     }
 
@@ -593,6 +618,18 @@ impl Session {
 
     /// The broker broke the protocol: close (5.0: DISCONNECT with the reason code) and keep
     /// every unacknowledged message. Later input is ignored until the next `connect`.
+    /// The broker's bytes are not a packet: out of line, so that the conversion stays off
+    /// the receive loop.
+    #[cold]
+    #[inline(never)]
+    fn decode_failed(&mut self, e: mqtt_proto::DecodeError) {
+        self.protocol_error(e.into());
+    }
+
+    /// Cold and out of line: every rule check on the receive path ends here, and inlining it
+    /// into each made `process` one 13 KB function (issue 15).
+    #[cold]
+    #[inline(never)]
     fn protocol_error(&mut self, err: ProtocolError) {
         self.tx.clear();
         if self.v() == ProtocolVersion::V5
@@ -609,6 +646,9 @@ impl Session {
         self.connection_ended(DisconnectReason::Protocol(err));
     }
 
+    /// Inlined so that `what` stays a literal at the call site (and leaves the binary with
+    /// `compact-errors`); the work is in the cold `protocol_error`.
+    #[inline(always)]
     fn violation(&mut self, rule: Rule, what: &'static str) {
         self.protocol_error(ProtocolError::new(rule, what, ReasonCode::ProtocolError));
     }
@@ -674,7 +714,7 @@ const MIN_REPLY_BACKLOG: usize = 64 * 1024;
 const FIRST_PACKET_CONNACK: Rule = Rule::split("MQTT-3.2.0-1", "MQTT-3.2.0-1");
 const CONNACK_TWICE: Rule = Rule::split("3.1.1 §3.2", "MQTT-3.2.0-2");
 const SESSION_PRESENT_CLEAN: Rule = Rule::split("MQTT-3.2.2-1", "MQTT-3.2.2-2");
-const SERVER_PACKET: Rule = Rule::split("3.1.1 §2.2.1", "5.0 §2.1.2");
+const SERVER_PACKET: Rule = rules::PACKET_DIRECTION;
 const AUTH_UNEXPECTED: Rule = Rule::only_v5("MQTT-4.12.0-6");
 const ACK_MISMATCH: Rule = Rule::split("3.1.1 §4.3", "5.0 §4.3");
 const SUBACK_COUNT: Rule = Rule::split("MQTT-3.9.3-1", "MQTT-3.9.3-1");

@@ -212,10 +212,10 @@ impl Session {
 
     pub(super) fn push_outgoing(&mut self, message: Message) {
         let Some(id) = message.packet_id else { return };
-        let state = match message.qos {
-            QoS::ExactlyOnce => OutgoingState::AwaitingPubRec(message),
-            _ => OutgoingState::AwaitingPubAck(message),
-        };
+        let state = OutgoingState::AwaitingAck(message);
+        // Grown toward the window, not past it: the window bounds what is in flight.
+        let window = self.window();
+        grow_by_half(&mut self.outgoing, 4, window);
         self.outgoing.push_back(Outgoing {
             id,
             state,
@@ -258,7 +258,13 @@ impl Session {
     }
 
     pub(super) fn complete_outgoing(&mut self, index: usize) {
-        if let Some(o) = self.outgoing.remove(index) {
+        // Acknowledgements mostly complete the oldest message: `pop_front` moves nothing.
+        let removed = if index == 0 {
+            self.outgoing.pop_front()
+        } else {
+            self.outgoing.remove(index)
+        };
+        if let Some(o) = removed {
             if !o.sent_on_connection {
                 self.unsent = self.unsent.saturating_sub(1);
             }
@@ -274,7 +280,7 @@ impl Session {
         };
         if !matches!(
             self.outgoing.get(i).map(|o| &o.state),
-            Some(OutgoingState::AwaitingPubAck(_))
+            Some(OutgoingState::AwaitingAck(m)) if m.qos == QoS::AtLeastOnce
         ) {
             return self.violation(ACK_MISMATCH, "PUBACK for a message that is not QoS 1");
         }
@@ -306,15 +312,15 @@ impl Session {
         let Some(o) = self.outgoing.get(i) else {
             return;
         };
-        match o.state {
-            OutgoingState::AwaitingPubAck(_) => {
+        match &o.state {
+            OutgoingState::AwaitingAck(m) if m.qos != QoS::ExactlyOnce => {
                 self.violation(ACK_MISMATCH, "PUBREC for a message that is not QoS 2")
             }
             OutgoingState::AwaitingPubComp => {
                 // A repeated PUBREC: answer with PUBREL again.
                 self.push_bounded(Packet::PubRel(Ack::new(ack.packet_id)), true);
             }
-            OutgoingState::AwaitingPubRec(_) => {
+            OutgoingState::AwaitingAck(_) => {
                 self.emit(Event::PubRec {
                     id: ack.packet_id,
                     reason: ack.reason,
@@ -385,7 +391,7 @@ pub(super) fn transmit_outgoing(
     v: ProtocolVersion,
 ) {
     let packet = match &o.state {
-        OutgoingState::AwaitingPubAck(m) | OutgoingState::AwaitingPubRec(m) => {
+        OutgoingState::AwaitingAck(m) => {
             let p = Publish {
                 // A re-delivery carries DUP [MQTT-3.3.1-1].
                 dup: o.published_before,

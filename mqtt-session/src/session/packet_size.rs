@@ -41,7 +41,7 @@ impl Session {
         let held_ids = &mut self.held_ids;
         self.outgoing.retain(|o| {
             let m = match &o.state {
-                OutgoingState::AwaitingPubAck(m) | OutgoingState::AwaitingPubRec(m) => m,
+                OutgoingState::AwaitingAck(m) => m,
                 // Only a 4-byte PUBREL is ever sent again for it.
                 OutgoingState::AwaitingPubComp => return true,
             };

@@ -157,6 +157,7 @@ impl Session {
         else {
             return;
         };
+        self.release_idle_requests();
         for ((filter, options), code) in subs.into_iter().zip(ack.reason_codes.iter()) {
             if !code.is_error() {
                 self.subscriptions.insert(filter, options);
@@ -197,6 +198,7 @@ impl Session {
         else {
             return;
         };
+        self.release_idle_requests();
         for f in filters {
             self.subscriptions.remove(&f);
         }
@@ -207,6 +209,16 @@ impl Session {
             results,
             properties: AckProperties::from_properties(&ack.properties),
         });
+    }
+}
+
+impl Session {
+    /// Subscribing is rare: once no request waits, give the queue's block back rather than
+    /// keep it for the session's lifetime (issue 15: RAM per session).
+    fn release_idle_requests(&mut self) {
+        if self.requests.is_empty() {
+            self.requests = VecDeque::new();
+        }
     }
 }
 

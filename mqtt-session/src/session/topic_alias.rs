@@ -6,7 +6,6 @@
 //! transmission, because every alias is forgotten when a connection ends [MQTT-3.3.2-7]: a
 //! message resent on the next connection must carry its topic again.
 
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 
 use mqtt_proto::{
@@ -15,6 +14,7 @@ use mqtt_proto::{
 
 use crate::config::TopicAliasPolicy;
 use crate::transmit::TransmitQueue;
+use crate::vec_map::VecMap;
 
 /// The aliases of the current connection, from our side.
 #[derive(Debug, Default)]
@@ -25,11 +25,14 @@ pub(crate) struct OutgoingAliases {
     /// `max_aliases`. 0 until CONNACK.
     limit: u16,
     /// Alias -> the topic it names on this connection, and when it was last used.
-    by_alias: BTreeMap<u16, Slot>,
+    by_alias: VecMap<u16, Slot>,
     /// Topic -> alias (`Auto` only), so a lookup is O(log n).
-    by_topic: BTreeMap<String, u16>,
+    by_topic: VecMap<String, u16>,
     /// Use counter, for least-recently-used replacement.
-    clock: u64,
+    /// 32 bits (issue 15: a `u64` costs 8-byte alignment on Cortex-M): saturating after four
+    /// billion uses on one connection, when the replacement choice merely stops being
+    /// least-recently-used; any alias may be reassigned [MQTT-3.3.2-9] bounds only its value.
+    clock: u32,
     /// Reused property list for the aliased form, so steady-state sending allocates nothing.
     scratch: PropertiesBuf,
 }
@@ -37,7 +40,7 @@ pub(crate) struct OutgoingAliases {
 #[derive(Debug)]
 struct Slot {
     topic: String,
-    last_used: u64,
+    last_used: u32,
 }
 
 /// How one PUBLISH refers to its topic.
@@ -121,7 +124,7 @@ impl OutgoingAliases {
     }
 
     fn commit(&mut self, topic: &str, form: Form) {
-        self.clock += 1;
+        self.clock = self.clock.saturating_add(1);
         let now = self.clock;
         match form {
             Form::Plain => {}

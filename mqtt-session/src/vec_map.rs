@@ -1,0 +1,173 @@
+//! [`VecMap`]: a map kept as a sorted `Vec`, for the Session's small bounded tables, and
+//! [`grow_by_half`] for its queues.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::borrow::Borrow;
+
+/// Makes room for one more entry, growing by half the length (at least `first`, at most up
+/// to `bound` entries when that leaves room) instead of doubling: these queues keep their
+/// capacity for the session's lifetime, so the slack of doubling would be held for good, and
+/// growth stays geometric (amortised O(1)).
+#[inline(always)]
+pub(crate) fn grow_by_half<T>(queue: &mut VecDeque<T>, first: usize, bound: usize) {
+    // Only the comparison is on the hot path; growing is rare.
+    if queue.len() == queue.capacity() {
+        grow_queue(queue, first, bound);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn grow_queue<T>(queue: &mut VecDeque<T>, first: usize, bound: usize) {
+    let len = queue.len();
+    let room = bound.saturating_sub(len).max(1);
+    queue.reserve_exact((len / 2).max(first).min(room));
+}
+
+/// A map from `K` to `V` stored as one `Vec` of pairs sorted by key.
+///
+/// The Session's tables are small and bounded by its configuration (subscriptions, held
+/// incoming QoS 2 messages, topic aliases): a binary search over one contiguous block beats a
+/// B-tree there in memory (no 11-slot nodes for a single entry) and in code size (one
+/// monomorphised `BTreeMap::insert` costs over 1 KB of flash; issue 15). Insertion and removal
+/// move the entries after the position, which for these bounds is a short `memmove`.
+#[derive(Clone, Debug)]
+pub(crate) struct VecMap<K, V> {
+    /// Ascending by key, no duplicate keys.
+    entries: Vec<(K, V)>,
+}
+
+impl<K, V> Default for VecMap<K, V> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<K: Ord, V> VecMap<K, V> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+
+    fn find<Q>(&self, key: &Q) -> Result<usize, usize>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.entries.binary_search_by(|(k, _)| k.borrow().cmp(key))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    pub(crate) fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        let at = self.find(key).ok()?;
+        self.entries.get(at).map(|(_, v)| v)
+    }
+
+    pub(crate) fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        let at = self.find(key).ok()?;
+        self.entries.get_mut(at).map(|(_, v)| v)
+    }
+
+    pub(crate) fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.find(key).is_ok()
+    }
+
+    /// Inserts or replaces; returns the value replaced.
+    pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
+        match self.find(&key) {
+            Ok(at) => self
+                .entries
+                .get_mut(at)
+                .map(|(_, v)| core::mem::replace(v, value)),
+            Err(at) => {
+                // Grow by half from one slot, not by doubling from four: a table holding one
+                // subscription keeps one slot (amortised O(1) still).
+                let len = self.entries.len();
+                if len == self.entries.capacity() {
+                    self.entries.reserve_exact((len / 2).max(1));
+                }
+                self.entries.insert(at, (key, value));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        let at = self.find(key).ok()?;
+        Some(self.entries.remove(at).1)
+    }
+
+    /// The entries in ascending key order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<K, V> IntoIterator for VecMap<K, V> {
+    type Item = (K, V);
+    type IntoIter = alloc::vec::IntoIter<(K, V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::String;
+
+    #[test]
+    fn behaves_like_a_sorted_map() {
+        let mut m: VecMap<String, u8> = VecMap::new();
+        assert_eq!(m.insert("b".into(), 2), None);
+        assert_eq!(m.insert("a".into(), 1), None);
+        assert_eq!(m.insert("c".into(), 3), None);
+        assert_eq!(m.insert("b".into(), 20), Some(2));
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.get("b"), Some(&20));
+        assert!(m.contains_key("c") && !m.contains_key("d"));
+        if let Some(v) = m.get_mut("a") {
+            *v = 10;
+        }
+        let keys: Vec<&str> = m.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(m.remove("b"), Some(20));
+        assert_eq!(m.remove("b"), None);
+        let all: Vec<(String, u8)> = m.clone().into_iter().collect();
+        assert_eq!(all, [("a".into(), 10), ("c".into(), 3)]);
+        m.clear();
+        assert!(m.is_empty());
+    }
+}
