@@ -53,7 +53,12 @@ impl ScenarioClient for MioClient {
             opts.version,
         ));
         if let Some(w) = &opts.will {
-            client.set_will(&w.topic, &w.payload, w.qos, w.retain);
+            client.set_will(transport_mio::LastWill::new(
+                w.topic.as_str(),
+                w.payload.clone(),
+                w.qos,
+                w.retain,
+            ));
         }
         if let Some((user, password)) = &opts.credentials {
             client.set_username_pw(user, Some(password.as_bytes()));

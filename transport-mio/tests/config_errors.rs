@@ -7,7 +7,7 @@ use std::net::TcpListener;
 
 use mio::{Poll, Token};
 use mqtt_proto::ProtocolVersion;
-use mqtt_session::{ConnectError, ConnectOptions, SessionConfig};
+use mqtt_session::{ConnectError, SessionConfig};
 use transport_mio::{Client, ClientError, ClientOptions, MqttConnection};
 
 /// A loopback port that nothing listens on (bound, then released).
@@ -49,14 +49,7 @@ fn connection_refuses_an_empty_persistent_3_1_1_id_before_and_at_open() {
     let addr = format!("127.0.0.1:{}", closed_port()).parse().unwrap();
     let tcp = mio::net::TcpStream::connect(addr).expect("non-blocking connect starts");
     let err = conn
-        .open(
-            poll.registry(),
-            Token(1),
-            tcp,
-            None,
-            "127.0.0.1",
-            &ConnectOptions::new(30),
-        )
+        .open(poll.registry(), Token(1), tcp, "127.0.0.1")
         .expect_err("open refuses the id");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     let inner = err

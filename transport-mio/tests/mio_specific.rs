@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
 use mqtt_proto::{ProtocolVersion, QoS, ReasonCode, Subscription, TopicFilter};
-use mqtt_session::{Command, ConnectOptions, Event, SessionConfig};
+use mqtt_session::{Command, Event, SessionConfig};
 use mqtt_test_broker::scenarios::raw_connack_code;
 use mqtt_test_broker::{Broker, BrokerConfig};
 use transport_mio::{
-    CallbackResult, Client, ClientError, ClientOptions, MqttConnection, SockKeepalive, TlsConfig,
+    CallbackResult, Client, ClientError, ClientOptions, LastWill, MqttConnection, SockKeepalive,
+    TlsConfig,
 };
 
 /// How long one step may take before the test fails.
@@ -380,15 +381,8 @@ fn one_poll_drives_two_connections_in_the_test_thread() {
     let mut b = MqttConnection::new(SessionConfig::new("poll-b", true, ProtocolVersion::V5));
     for (conn, token) in [(&mut a, A), (&mut b, B)] {
         let tcp = mio::net::TcpStream::connect(broker.addr()).expect("tcp");
-        conn.open(
-            poll.registry(),
-            token,
-            tcp,
-            None,
-            broker.host(),
-            &ConnectOptions::new(30),
-        )
-        .expect("open");
+        conn.open(poll.registry(), token, tcp, broker.host())
+            .expect("open");
     }
     let mut b_connected = false;
     let mut a_subscribed = false;
@@ -660,7 +654,7 @@ fn tls_verification_failures_are_descriptive_io_errors() {
 fn dropping_the_last_handle_disconnects_cleanly() {
     let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
     let client = Client::new("drop-me", true);
-    client.set_will("drop/will", b"gone", QoS::AtLeastOnce, false);
+    client.set_will(LastWill::new("drop/will", "gone", QoS::AtLeastOnce, false));
     client
         .connect(broker.host(), 30, ClientOptions::new().port(broker.port()))
         .expect("connects");
