@@ -1,6 +1,7 @@
 //! The blocking [`Client`] with the seed library's API: the shared client core on a
 //! background mio I/O thread, with blocking waits for its completions.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Wake, Waker};
@@ -11,8 +12,8 @@ use mio::{Events, Poll, Token as MioToken, Waker as MioWaker};
 use mqtt_proto::{PacketId, QoS, Subscription};
 use mqtt_sansio_client::{
     client_api, lock, Action, CallbackResult, ClientCore, ClientError, ClientOptions, Completion,
-    Credentials, DisconnectRequest, Failure, Hooks, OutgoingPublish, PublishOutcome, Shared,
-    StopReason, SubscribeOutcome, SubscribeProperties, Token,
+    Connected, Credentials, DisconnectRequest, Failure, Hooks, OutgoingPublish, PublishOutcome,
+    Shared, StopReason, SubscribeOutcome, SubscribeProperties, Token,
 };
 use mqtt_session::{ConnectError, DisconnectReason, Event, PublishError, SessionConfig};
 
@@ -49,14 +50,25 @@ struct Inner {
     io: Mutex<Option<JoinHandle<()>>>,
     /// The consumer generation of `next_event` / `events`, claimed on first use.
     events: Mutex<Option<u64>>,
+    dispatch: Mutex<Dispatch>,
+}
+
+/// Callbacks run from `loop_start` on (the seed's loop); events settled before it wait here
+/// for them, the newest `event_capacity` kept, so a program that never starts the loop
+/// (events only) is not slowed down.
+#[derive(Default)]
+struct Dispatch {
+    started: bool,
+    pending: VecDeque<Event>,
 }
 
 /// The blocking MQTT client with the seed library's API.
 ///
 /// Cloning gives another handle to the same client; callbacks receive one, so they can
 /// publish and subscribe from inside. Callbacks run on the client's I/O thread from
-/// `connect` on (QoS 2 messages reach them on PUBREL, the seed's rule); every event also
-/// goes to [`next_event`](Self::next_event) / [`events`](Self::events).
+/// [`loop_start`](Self::loop_start) on (QoS 2 messages reach them on PUBREL, the seed's
+/// rule); every event also goes to [`next_event`](Self::next_event) /
+/// [`events`](Self::events).
 ///
 /// ```no_run
 /// use transport_mio::{Client, ClientOptions, Command, Event, LastWill, QoS};
@@ -167,6 +179,7 @@ impl Client {
             hooks,
             io: Mutex::new(None),
             events: Mutex::new(None),
+            dispatch: Mutex::new(Dispatch::default()),
         });
         let owner = Some(Arc::new(OwnerGuard {
             inner: Arc::downgrade(&inner),
@@ -307,9 +320,10 @@ impl Client {
         }
     }
 
-    /// The seed's `loop_start(on_message)`: `on_message`, if given, runs once for every
-    /// application message whatever its QoS (QoS 2 on PUBREL). Callbacks already run on the
-    /// I/O thread from `connect` on, so no other thread is started.
+    /// The seed's `loop_start(on_message)`: from now on callbacks run, on the client's I/O
+    /// thread, starting with the events that came since `connect`. `on_message`, if given,
+    /// runs once for every application message whatever its QoS: QoS 2 messages reach it on
+    /// PUBREL (the seed's rule), exactly once.
     pub fn loop_start<F>(&self, on_message: Option<F>)
     where
         F: FnMut(&Self, &Event) -> CallbackResult + Send + 'static,
@@ -317,6 +331,8 @@ impl Client {
         if let Some(f) = on_message {
             let _ = self.on_message(f);
         }
+        lock(&self.inner.dispatch).started = true;
+        self.inner.shared.lock().wake_io();
     }
 
     fn events_generation(&self) -> u64 {
@@ -621,7 +637,7 @@ impl Client {
             st.close(reason);
             events
         };
-        shared.deliver(self, &events);
+        self.deliver(events);
         shared.lock().io_thread = None;
     }
 
@@ -629,8 +645,47 @@ impl Client {
     /// callbacks on the events, outside the lock.
     fn settle_and_deliver(&self) {
         let events = self.inner.shared.lock().settle();
-        if !events.is_empty() {
-            self.inner.shared.deliver(self, &events);
+        self.deliver(events);
+    }
+
+    /// Runs the `after_connect` hook at once and the callbacks once the loop started
+    /// (before, the events wait for it).
+    fn deliver(&self, events: Vec<Event>) {
+        let shared = &self.inner.shared;
+        for event in &events {
+            if let Event::Connected {
+                session_present,
+                properties,
+            } = event
+            {
+                shared.run_after_connect(&Connected {
+                    session_present: *session_present,
+                    properties: (**properties).clone(),
+                });
+            }
+        }
+        let ready: Vec<Event> = {
+            let mut d = lock(&self.inner.dispatch);
+            if !d.started {
+                let cap = shared.lock().core.options().event_capacity.max(1);
+                for event in events {
+                    if d.pending.len() >= cap {
+                        d.pending.pop_front();
+                    }
+                    d.pending.push_back(event);
+                }
+                return;
+            }
+            if d.pending.is_empty() {
+                events
+            } else {
+                let mut all: Vec<Event> = d.pending.drain(..).collect();
+                all.extend(events);
+                all
+            }
+        };
+        for event in &ready {
+            shared.dispatch(self, event);
         }
     }
 }
