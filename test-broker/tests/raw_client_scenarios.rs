@@ -174,13 +174,14 @@ fn read_connack(ack: &ConnAck<'_>) -> ScenarioConnAck {
     out
 }
 
-/// Reads whole packets from `stream` into `buf` and hands each to `f`; ends at EOF or error.
+/// Reads whole packets from `stream` (after the bytes already in `buf`) and hands each to
+/// `f`; ends at EOF or error.
 fn read_loop(
     mut stream: TcpStream,
+    mut buf: Vec<u8>,
     version: ProtocolVersion,
     mut f: impl FnMut(Packet<'_>) -> bool,
 ) {
-    let mut buf = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         loop {
@@ -276,13 +277,14 @@ impl RawClient {
     }
 }
 
-/// Dials, sends CONNECT and reads an accepting CONNACK.
+/// Dials, sends CONNECT and reads an accepting CONNACK; also returns the bytes that came
+/// after it in the same read (a resumed session's queued messages can).
 fn open(
     host: &str,
     port: u16,
     opts: &ScenarioConnect,
     clean_start: bool,
-) -> Result<(TcpStream, ScenarioConnAck), ScenarioError> {
+) -> Result<(TcpStream, ScenarioConnAck, Vec<u8>), ScenarioError> {
     let v5 = opts.version == ProtocolVersion::V5;
     let mut stream = TcpStream::connect((host, port)).map_err(failed)?;
     stream.set_nodelay(true).map_err(failed)?;
@@ -354,12 +356,8 @@ fn open(
             break (read_connack(&ack), buf[used..].to_vec());
         }
     };
-    assert!(
-        leftover.is_empty(),
-        "the raw client expects nothing after CONNACK at once"
-    );
     stream.set_read_timeout(None).map_err(failed)?;
-    Ok((stream, connack))
+    Ok((stream, connack, leftover))
 }
 
 impl ScenarioClient for RawClient {
@@ -373,7 +371,7 @@ impl ScenarioClient for RawClient {
         }
         let host = broker.host().to_owned();
         let port = opts.port.unwrap_or(broker.port());
-        let (stream, connack) = open(&host, port, opts, opts.clean_session)?;
+        let (stream, connack, leftover) = open(&host, port, opts, opts.clean_session)?;
         let writer = Arc::new(Mutex::new(stream.try_clone().map_err(failed)?));
         let (tx, messages) = mpsc::channel();
         let shared: Shared = Arc::default();
@@ -454,9 +452,9 @@ impl ScenarioClient for RawClient {
                 }
                 true
             };
-            let mut stream = stream;
+            let (mut stream, mut pending) = (stream, leftover);
             loop {
-                read_loop(stream, version, &mut handle);
+                read_loop(stream, std::mem::take(&mut pending), version, &mut handle);
                 let stop = || gone.load(std::sync::atomic::Ordering::SeqCst);
                 if stop() || !opts_again.auto_reconnect {
                     return;
@@ -474,7 +472,7 @@ impl ScenarioClient for RawClient {
                     }
                     thread::sleep(delay);
                     delay = (delay * 2).min(max);
-                    let Ok((s, ack)) = open(&host, port, &opts_again, false) else {
+                    let Ok((s, ack, rest)) = open(&host, port, &opts_again, false) else {
                         continue;
                     };
                     let Ok(w) = s.try_clone() else { continue };
@@ -518,6 +516,7 @@ impl ScenarioClient for RawClient {
                     for packet in resend {
                         let _ = reply.lock().unwrap().write_all(&packet);
                     }
+                    pending = rest;
                     break s;
                 };
             }
