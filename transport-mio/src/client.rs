@@ -374,11 +374,18 @@ impl Client {
                     if left.is_zero() {
                         return Err(ClientError::Timeout);
                     }
-                    self.inner.shared.wait_room(left);
+                    self.wait_room(left);
                 }
                 other => return other,
             }
         }
+    }
+
+    /// Blocks until a publish would find room (after `Publish(QueueFull)`: the Session
+    /// reports `PublishUnblocked`), the client stopped, or `timeout` passed; returns whether
+    /// there is room.
+    pub fn wait_room(&self, timeout: Duration) -> bool {
+        self.inner.shared.wait_room(timeout)
     }
 
     /// Publishes and returns a [`Token`] whose completion is kept for
