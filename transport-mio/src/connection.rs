@@ -65,6 +65,9 @@ pub struct MqttConnection {
     /// once, so a QoS 0 stream does not pile them up (issue 10, defect 7).
     tracked: HashSet<u64>,
     completions: VecDeque<(Token, Completion)>,
+    /// An `Open` or `Stop` the core reported while this connection was closing a socket,
+    /// kept for [`poll_action`](MqttConnection::poll_action).
+    pending_action: Option<Action>,
 }
 
 impl fmt::Debug for MqttConnection {
@@ -119,6 +122,7 @@ impl MqttConnection {
             last_error: None,
             tracked: HashSet::new(),
             completions: VecDeque::new(),
+            pending_action: None,
         }
     }
 
@@ -162,7 +166,10 @@ impl MqttConnection {
         let _ = self.core.start(now);
         // The core asked for a socket (first connection, or a reconnection after its
         // delay), or the caller opens one early: either way this is the socket.
-        if let Action::Open { .. } = self.core.poll_action(now) {}
+        if self.pending_action.is_none() {
+            let _ = self.core.poll_action(now);
+        }
+        self.pending_action = None;
         if let Err(e) = self.core.handle_opened(now) {
             let _ = registry.deregister(stream.tcp_mut());
             return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
@@ -198,11 +205,15 @@ impl MqttConnection {
     /// [`open`](Self::open)), [`Action::Stop`] (the connection is finished), or
     /// [`Action::None`]. Closing sockets is done here.
     pub fn poll_action(&mut self) -> Action {
-        loop {
-            match self.core.poll_action(self.clock.now()) {
-                Action::Close => self.close_socket(),
-                other => return other,
+        self.settle();
+        match self.pending_action.take() {
+            // Stop stays the answer for good.
+            Some(Action::Stop(reason)) => {
+                self.pending_action = Some(Action::Stop(reason.clone()));
+                Action::Stop(reason)
             }
+            Some(action) => action,
+            None => Action::None,
         }
     }
 
@@ -252,12 +263,17 @@ impl MqttConnection {
 
     /// Handles what the core asks (closing) and keeps only tracked completions.
     fn settle(&mut self) {
-        loop {
-            match self.core.poll_action(self.clock.now()) {
-                Action::Close => self.close_socket(),
-                // Open and Stop are the caller's to see in `poll_action`; the core reports
-                // Open again until a socket is opened, and Stop for ever.
-                _ => break,
+        if self.pending_action.is_none() {
+            let now = self.clock.now();
+            let mut action = self.core.poll_action(now);
+            while action == Action::Close {
+                self.close_socket();
+                action = self.core.poll_action(self.clock.now());
+            }
+            // Open and Stop are the caller's: `poll_action` hands them over (the core reports
+            // each once).
+            if action != Action::None {
+                self.pending_action = Some(action);
             }
         }
         while let Some((token, completion)) = self.core.poll_completion() {

@@ -373,11 +373,15 @@ impl ScenarioClient for MioClient {
         ticket: ScenarioTicket,
         timeout: Duration,
     ) -> Result<ScenarioOutcome, ScenarioError> {
-        let token = self
+        let token = *self
             .tickets
-            .remove(&ticket.0)
+            .get(&ticket.0)
             .ok_or_else(|| ScenarioError::failed(format!("unknown ticket {ticket:?}")))?;
-        outcome(self.client.wait_publish(token, timeout))
+        let r = outcome(self.client.wait_publish(token, timeout));
+        if r.is_ok() {
+            self.tickets.remove(&ticket.0);
+        }
+        r
     }
 
     fn wait_all_published(&mut self, timeout: Duration) -> Result<(), ScenarioError> {
@@ -456,18 +460,12 @@ impl ScenarioClient for MioClient {
             .map_err(|e| failed("disconnect", e))
     }
 
-    /// The Client has no call that closes without DISCONNECT, but `reconnect()` drops the
-    /// socket without one (the seed's semantics), which is what the broker needs to see to
-    /// publish the will. The new connection that follows is then closed with DISCONNECT, so
-    /// exactly one will is published.
+    /// `reconnect()` drops the socket without DISCONNECT (the broker publishes the will), and
+    /// `disconnect()` right after it, while that connection is closing, stops the client
+    /// instead of letting it connect again: a crash as the broker sees it, with exactly one
+    /// will, and no new connection that would cancel a delayed will.
     fn abort(self) {
-        let before = self.after_connect.load(Ordering::SeqCst);
-        if self.client.reconnect().is_ok() {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while self.after_connect.load(Ordering::SeqCst) == before && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(5));
-            }
-        }
+        let _ = self.client.reconnect();
         self.client.disconnect();
     }
 
