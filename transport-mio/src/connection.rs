@@ -201,6 +201,23 @@ impl MqttConnection {
         &self.core
     }
 
+    /// The client core, for commands not wrapped here or for many commands in a row
+    /// without a write after each (batching); call [`flush`](Self::flush) after them.
+    pub fn core_mut(&mut self) -> &mut ClientCore {
+        &mut self.core
+    }
+
+    /// Writes what the core has queued, as far as the socket takes it.
+    pub fn flush(&mut self) {
+        self.pump(false);
+    }
+
+    /// Whether bytes wait to be written (the socket was full): the core's transmit buffer or
+    /// the Session's queue.
+    pub fn has_unwritten(&mut self) -> bool {
+        self.core.poll_transmit(self.clock.now()).is_some()
+    }
+
     /// What the core needs from the caller: [`Action::Open`] (dial, then
     /// [`open`](Self::open)), [`Action::Stop`] (the connection is finished), or
     /// [`Action::None`]. Closing sockets is done here.
