@@ -4,88 +4,24 @@
 //! grow at most 256 KiB above the connected, idle client. Checked for the blocking `Client`
 //! and for `MqttConnection`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicIsize, Ordering};
-use std::sync::Mutex;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
 use transport_mio::{Client, ClientOptions, Event, MqttConnection, OutgoingPublish, QoS};
 
-// ---------------------------------------------------------------------------------------------
-// Heap accounting for the whole process (the Client runs its own I/O thread).
-
-struct Counting;
-
-static CURRENT: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-
-fn account(delta: isize) {
-    let now = CURRENT.fetch_add(delta, Ordering::Relaxed) + delta;
-    PEAK.fetch_max(now, Ordering::Relaxed);
+mod support {
+    pub(crate) mod heap;
 }
-
-// SAFETY: every method forwards to `System` unchanged; the bookkeeping is two atomics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            account(layout.size() as isize);
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            account(layout.size() as isize);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) };
-        account(-(layout.size() as isize));
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            account(new_size as isize - layout.size() as isize);
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static HEAP: Counting = Counting;
-
-/// The tests measure process-wide heap, so they run one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Starts a measurement: returns the current heap and resets the peak to it.
-fn heap_mark() -> isize {
-    let now = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(now, Ordering::Relaxed);
-    now
-}
-
-fn heap_peak_since(mark: isize) -> isize {
-    PEAK.load(Ordering::Relaxed) - mark
-}
+use support::heap::{heap_mark, heap_peak_since, SERIAL};
 
 /// Messages of the stream, and their payload size (the numbers).
 const MESSAGES: usize = 200_000;
 const PAYLOAD: usize = 64;
 /// The target: at most this much heap above the idle, connected client.
-const BOUND: isize = 256 * 1024;
+const BOUND: usize = 256 * 1024;
 const TOPIC: &str = "heap/q0";
 /// Bytes of one QoS 0 PUBLISH of the stream: fixed header (2), topic (2 + 7), payload.
 const PUBLISH_LEN: usize = 2 + 2 + TOPIC.len() + PAYLOAD;
