@@ -41,9 +41,9 @@ impl Wake for MioWake {
 
 struct Inner {
     shared: Shared<Client>,
-    /// The Session settings of the client (identity, protocol, limits), given at
-    /// construction; `connect`'s options supply everything else.
-    session: SessionConfig,
+    /// The options given at construction: their Session settings (identity, protocol,
+    /// limits) are the client's; `connect`'s options supply everything else.
+    options: ClientOptions,
     /// The hooks of the options given to `connect`; the shared layer's hooks forward here
     /// because the client exists (and its shared layer with it) before `connect` is called.
     hooks: Arc<Mutex<Hooks>>,
@@ -175,7 +175,7 @@ impl Client {
         };
         let inner = Arc::new(Inner {
             shared,
-            session: options.core().session.clone(),
+            options,
             hooks,
             io: Mutex::new(None),
             events: Mutex::new(None),
@@ -223,10 +223,11 @@ impl Client {
         self.start(options.host(host).keep_alive(keep_alive))
     }
 
-    /// Connects with the options given to [`with_options`](Self::with_options) (servers and
-    /// keepalive included) and blocks until CONNACK, as [`connect`](Self::connect) does.
-    pub fn connect_configured(&self, options: ClientOptions) -> Result<bool, ClientError> {
-        self.start(options)
+    /// Connects with the options given to [`with_options`](Self::with_options) (servers,
+    /// keepalive, TLS and hooks included) and blocks until CONNACK, as
+    /// [`connect`](Self::connect) does: one options value, as the async client takes it.
+    pub fn connect_configured(&self) -> Result<bool, ClientError> {
+        self.start(self.inner.options.clone())
     }
 
     fn start(&self, options: ClientOptions) -> Result<bool, ClientError> {
@@ -242,7 +243,7 @@ impl Client {
             }
             let current = st.core.options().clone();
             let mut core = options.core().clone();
-            core.session = self.inner.session.clone();
+            core.session = self.inner.options.core().session.clone();
             if core.will.is_none() {
                 core.will = current.will;
             }

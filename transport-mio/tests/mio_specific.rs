@@ -675,3 +675,48 @@ fn dropping_the_last_handle_disconnects_cleanly() {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// One options value, as the async client takes it: `with_options` + `connect_configured`
+/// use the options' protocol, server, keepalive and hooks (before_connect runs before the
+/// first CONNECT); `disconnect()` returns once the I/O thread stopped, after which commands
+/// are refused with `Closed` and `last_disconnect` reports the local end.
+#[test]
+fn connect_configured_uses_the_construction_options() {
+    let broker = start(BrokerConfig::plain());
+    let hooked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hooked);
+    let client = Client::with_options(
+        ClientOptions::new()
+            .client_id("configured")
+            .protocol(ProtocolVersion::V5)
+            .server(broker.host(), broker.port())
+            .keep_alive(15)
+            .before_connect(move |update| {
+                assert_eq!(update.attempt(), 1);
+                counter.fetch_add(1, Ordering::SeqCst);
+            }),
+    );
+    let present = client
+        .connect_configured()
+        .unwrap_or_else(|e| panic!("connects: {e}; log:\n{}", broker.log()));
+    assert!(!present);
+    assert_eq!(hooked.load(Ordering::SeqCst), 1);
+    assert!(client.is_connected());
+    assert_eq!(
+        client.with_session(|s| s.config().version),
+        ProtocolVersion::V5
+    );
+    assert!(client.connack().is_some(), "CONNACK properties kept");
+    assert!(
+        broker.log().contains("configured"),
+        "the broker saw the client id; log:\n{}",
+        broker.log()
+    );
+    client.disconnect();
+    assert!(!client.is_connected());
+    assert!(matches!(
+        client.publish("t", b"late", QoS::AtMostOnce, false),
+        Err(ClientError::Closed)
+    ));
+    assert!(client.last_disconnect().is_some());
+}
