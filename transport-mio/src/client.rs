@@ -676,7 +676,8 @@ impl Client {
             let mut d = lock(&self.inner.dispatch);
             if !d.started {
                 let cap = shared.lock().core.options().event_capacity.max(1);
-                for event in events {
+                // Events no callback can take (PublishUnblocked) are not kept for them.
+                for event in events.into_iter().filter(|e| e.command().is_some()) {
                     if d.pending.len() >= cap {
                         d.pending.pop_front();
                     }

@@ -68,6 +68,9 @@ pub struct MqttConnection {
     /// An `Open` or `Stop` the core reported while this connection was closing a socket,
     /// kept for [`poll_action`](MqttConnection::poll_action).
     pending_action: Option<Action>,
+    /// The last read stopped at its cap with bytes left: mio is edge-triggered and will not
+    /// report them again, so [`timeout`](MqttConnection::timeout) asks to come back at once.
+    read_more: bool,
 }
 
 impl fmt::Debug for MqttConnection {
@@ -123,6 +126,7 @@ impl MqttConnection {
             tracked: HashSet::new(),
             completions: VecDeque::new(),
             pending_action: None,
+            read_more: false,
         }
     }
 
@@ -252,6 +256,7 @@ impl MqttConnection {
         };
         if read {
             flow = pump::read_into(stream, &mut self.read_buf, &mut self.core, &self.clock);
+            self.read_more = matches!(flow, Flow::Open { more: true, .. });
         }
         if let Flow::Open { .. } = flow {
             flow = pump::write_from(stream, &mut self.core, &self.clock);
@@ -266,6 +271,7 @@ impl MqttConnection {
     }
 
     fn close_socket(&mut self) {
+        self.read_more = false;
         if let Some(stream) = self.stream.take() {
             match self.registry.take() {
                 Some(reg) => pump::close(&reg, stream),
@@ -310,6 +316,9 @@ impl MqttConnection {
     /// How long until [`handle_timeout`](Self::handle_timeout) has work; pass it to
     /// `Poll::poll`. `None`: no timer runs.
     pub fn timeout(&self) -> Option<Duration> {
+        if self.read_more && self.stream.is_some() {
+            return Some(Duration::ZERO);
+        }
         self.core.poll_timeout().map(|d| self.clock.until(d))
     }
 
@@ -320,7 +329,7 @@ impl MqttConnection {
         if self.core.poll_timeout().is_some_and(|d| d <= now) {
             self.core.handle_timeout(now);
         }
-        self.pump(false);
+        self.pump(self.read_more);
     }
 
     /// The next event. After [`Event::Disconnected`] the socket is closed (what was queued,
