@@ -66,3 +66,27 @@ fn an_empty_persistent_5_0_id_is_valid() {
     let conn = MqttConnection::new(SessionConfig::new("", false, ProtocolVersion::V5));
     assert_eq!(conn.validate(), Ok(()));
 }
+
+/// A tracked publish made before any socket is queued, and `cancel` takes it back: its
+/// completion fails with `Cancelled` (issue 10: a queued publish not yet sent can be
+/// cancelled). An untracked publish leaves no completion behind.
+#[test]
+fn connection_cancels_a_queued_tracked_publish() {
+    use transport_mio::{Completion, Failure, OutgoingPublish, QoS};
+    let mut conn =
+        MqttConnection::with_options(transport_mio::ClientOptions::new().client_id("cancel-me"))
+            .expect("valid options");
+    conn.publish("t/untracked", b"0", QoS::AtLeastOnce, false)
+        .expect("queued offline");
+    let token = conn
+        .publish_tracked(&OutgoingPublish::new("t/x", b"1", QoS::AtLeastOnce, false))
+        .expect("queued offline");
+    assert!(token.packet_id().is_some());
+    conn.cancel(token).expect("not sent yet");
+    assert_eq!(
+        conn.poll_completion(),
+        Some((token, Completion::Failed(Failure::Cancelled)))
+    );
+    assert_eq!(conn.poll_completion(), None);
+    assert!(matches!(conn.cancel(token), Err(ClientError::Cancel(_))));
+}
