@@ -44,6 +44,9 @@ struct Inner {
     /// The options given at construction: their Session settings (identity, protocol,
     /// limits) are the client's; `connect`'s options supply everything else.
     options: ClientOptions,
+    /// The shared layer was made with stand-in Session settings because the given ones
+    /// were refused; `connect` reports that.
+    stand_in: bool,
     /// The hooks of the options given to `connect`; the shared layer's hooks forward here
     /// because the client exists (and its shared layer with it) before `connect` is called.
     hooks: Arc<Mutex<Hooks>>,
@@ -159,10 +162,12 @@ impl Client {
     pub fn with_options(options: ClientOptions) -> Self {
         let hooks = Arc::new(Mutex::new(options.hooks().clone()));
         let forwarding = forward_hooks(options.clone(), &hooks);
+        let mut stand_in = false;
         let shared = Shared::new(&forwarding, io::os_seed())
             .or_else(|_| {
                 // Refused (say an empty persistent 3.1.1 id): keep the will and credentials
                 // for later, and let `connect` report the configuration error before dialling.
+                stand_in = true;
                 let mut placeholder = forwarding.clone();
                 *placeholder.session_config_mut() = ClientOptions::new().core().session.clone();
                 Shared::new(&placeholder, io::os_seed())
@@ -176,6 +181,7 @@ impl Client {
         let inner = Arc::new(Inner {
             shared,
             options,
+            stand_in,
             hooks,
             io: Mutex::new(None),
             events: Mutex::new(None),
@@ -209,8 +215,10 @@ impl Client {
     /// other connection settings; the Session settings (client id, protocol, clean start,
     /// limits) are the client's, from its constructor. The will and credentials set with
     /// [`set_will`](Self::set_will) / [`set_username_pw`](Self::set_username_pw) apply unless
-    /// `options` carry their own. A refusal is [`ClientError::Refused`] with the broker's
-    /// code; a TLS or network failure is [`ClientError::Io`] saying what went wrong.
+    /// `options` carry their own; publishes and subscriptions made before `connect` are
+    /// sent on the connection. A refusal is [`ClientError::Refused`] with the broker's
+    /// code; a TLS or network failure is [`ClientError::Io`] saying what went wrong. A
+    /// client connects once: after `disconnect` or a failed first connect, make a new one.
     ///
     /// From then on the I/O thread answers the protocol, runs callbacks and, unless turned
     /// off, reconnects by itself.
@@ -252,7 +260,13 @@ impl Client {
             }
             // Checked before any socket: a bad client id is the caller's configuration
             // error, not an I/O error on a connection that closes with nothing sent.
-            st.core = ClientCore::new(core, io::os_seed())?;
+            core.session.validate()?;
+            if self.inner.stand_in {
+                st.core = ClientCore::new(core, io::os_seed())?;
+            } else {
+                // Keeps what was queued before `connect` (publishes, subscriptions).
+                st.core.reconfigure(core, io::os_seed())?;
+            }
             *lock(&self.inner.hooks) = options.hooks().clone();
             let poll = Poll::new()?;
             let waker = MioWaker::new(poll.registry(), WAKER)?;

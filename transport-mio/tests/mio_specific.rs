@@ -720,3 +720,40 @@ fn connect_configured_uses_the_construction_options() {
     ));
     assert!(client.last_disconnect().is_some());
 }
+
+/// A subscription and a publish made before `connect` are kept (the options given to
+/// `connect` do not replace what was queued) and go out on the connection, in order: the
+/// message comes back through the subscription.
+#[test]
+fn commands_before_connect_go_out_on_the_connection() {
+    let broker = start(BrokerConfig::plain());
+    let client = Client::new("early-bird", true);
+    let sub_id = client
+        .subscribe(&[("early/#", QoS::AtLeastOnce)])
+        .expect("queued before connect");
+    let pub_id = client
+        .publish("early/x", b"queued", QoS::AtLeastOnce, false)
+        .expect("queued before connect");
+    assert_eq!(client.pending_messages(), 1);
+    client
+        .connect(broker.host(), 30, ClientOptions::new().port(broker.port()))
+        .unwrap_or_else(|e| panic!("connects: {e}; log:\n{}", broker.log()));
+    let deadline = Instant::now() + STEP;
+    let (mut subacked, mut acked, mut delivered) = (false, false, false);
+    while !(subacked && acked && delivered) {
+        assert!(
+            Instant::now() < deadline,
+            "suback {subacked}, puback {acked}, delivered {delivered}; log:\n{}",
+            broker.log()
+        );
+        match client.next_event(Duration::from_millis(100)) {
+            Some(Event::SubAck { id, .. }) => subacked |= id == sub_id,
+            Some(Event::PubAck { id, .. }) => acked |= Some(id) == pub_id,
+            Some(Event::Message(m)) => {
+                delivered |= m.topic() == "early/x" && m.payload() == b"queued";
+            }
+            _ => {}
+        }
+    }
+    client.disconnect();
+}
