@@ -693,6 +693,35 @@ impl ClientCore {
         Ok(())
     }
 
+    /// Replaces every option but the Session settings before [`start`](Self::start): a
+    /// blocking client learns the server, keepalive and policy only when its `connect` is
+    /// called, and what was queued before (publishes, subscriptions) must stay. Refused
+    /// with [`ConnectError::AlreadyConnected`] once started; the new will and properties are
+    /// checked as [`new`](Self::new) checks them.
+    pub fn reconfigure(&mut self, mut options: CoreOptions, seed: u64) -> Result<(), ConnectError> {
+        if self.phase != ClientState::Idle || self.start_token.is_some() {
+            return Err(ConnectError::AlreadyConnected);
+        }
+        if let Some(w) = &options.will {
+            TopicName::new(&w.topic).map_err(|e| ConnectError::Invalid(e.into()))?;
+            w.properties
+                .encode()
+                .map_err(|e| ConnectError::Invalid(e.into()))?;
+        }
+        options
+            .connect_properties
+            .encode()
+            .map_err(|e| ConnectError::Invalid(e.into()))?;
+        options.session = self.options.session.clone();
+        self.backoff = if options.reconnect.backoff.is_seeded() {
+            options.reconnect.backoff.clone()
+        } else {
+            options.reconnect.backoff.clone().seed(seed)
+        };
+        self.options = options;
+        Ok(())
+    }
+
     /// The will of the next connections (`None`: no will).
     pub fn set_will(&mut self, will: Option<LastWill>) {
         self.options.will = will;

@@ -12,13 +12,10 @@
 
 use std::error::Error;
 use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
-use mqtt_proto::QoS;
-use mqtt_session::{Command, Event};
 use mqtt_test_broker::demo::delivered_qos_note;
-use transport_mio::{Client, ClientOptions};
+use transport_mio::{Client, ClientOptions, Command, Event, LastWill, QoS};
 
 fn main() -> Result<(), Box<dyn Error>> {
     // mosquitto when it is installed, else an in-process broker; `--host H --port P` overrides.
@@ -29,7 +26,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     // client = Client("quickstart", clean_session=True)
     let client = Client::new("quickstart", true);
     // client.set_will("quickstart/status", "offline", qos=1, retain=False)
-    client.set_will("quickstart/status", b"offline", QoS::AtLeastOnce, false);
+    client.set_will(LastWill::new(
+        "quickstart/status",
+        "offline",
+        QoS::AtLeastOnce,
+        false,
+    ));
 
     // client.connect(host, keepalive=30, port=port)
     let session_present = client.connect(&host, 30, ClientOptions::new().port(port))?;
@@ -59,9 +61,11 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // A generic callback for SUBACK: runs for every SUBACK no specific callback took.
     // client.on(SUBACK, on_suback)
-    client.on(Command::SubAck, |_client, event| {
+    let (suback_tx, suback_rx) = mpsc::channel();
+    client.on(Command::SubAck, move |_client, event| {
         if let Event::SubAck { id, results, .. } = event {
             println!("  [generic] SUBACK for mid {id}: granted {results:?}");
+            suback_tx.send(*id)?;
         }
         Ok(())
     });
@@ -106,10 +110,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         ("quickstart/exact", QoS::ExactlyOnce),
     ])?;
     println!("subscribe -> mid {mid}");
-    thread::sleep(Duration::from_millis(200));
+    // Publish once the broker confirmed the subscription (its SUBACK callback said so).
+    while suback_rx.recv_timeout(Duration::from_secs(10))? != mid {}
 
     // QoS 0 and 1 arrive on PUBLISH: "cool" is taken by the specific callback, the other by
-    // on_message. The QoS 2 message arrives once, on PUBREL.
+    // on_message. The QoS 2 message arrives once, on PUBREL (the seed's rule).
+    let mut tokens = Vec::new();
     for (topic, payload, qos) in [
         ("quickstart/greetings", "hello at QoS 0", QoS::AtMostOnce),
         ("quickstart/greetings", "cool", QoS::AtLeastOnce),
@@ -119,12 +125,14 @@ fn main() -> Result<(), Box<dyn Error>> {
             QoS::ExactlyOnce,
         ),
     ] {
-        let mid = client.publish(topic, payload.as_bytes(), qos, false)?;
+        // publish() returns the mid; publish_tracked() also keeps the completion to wait on.
+        let token = client.publish_tracked(topic, payload.as_bytes(), qos, false)?;
         println!(
             "publish {payload:?} at QoS {} -> mid {:?}",
             qos.as_u8(),
-            mid.map(|m| m.get())
+            token.packet_id().map(|m| m.get())
         );
+        tokens.push(token);
     }
 
     // Wait until the three messages came back through the broker.
@@ -143,7 +151,14 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     received.sort();
     println!("received all three: {received:?}");
-    thread::sleep(Duration::from_millis(100)); // let the last acks print
+    // Every publish completed (PUBACK / PUBCOMP, with the broker's reason code).
+    for token in tokens {
+        let outcome = client.wait_publish(token, Duration::from_secs(10))?;
+        println!(
+            "mid {:?} completed: {outcome:?}",
+            token.packet_id().map(|m| m.get())
+        );
+    }
 
     // client.disconnect(): DISCONNECT is sent, so the broker discards the will.
     client.disconnect();

@@ -1,45 +1,40 @@
-//! [`MqttConnection`]: a Session on a non-blocking socket, driven by the user's `mio::Poll`.
+//! [`MqttConnection`]: the shared client core on a non-blocking socket, driven by the user's
+//! `mio::Poll`.
 
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::io;
 use std::time::Duration;
 
 use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
-use mqtt_proto::{Properties, QoS, ReasonCode, Subscription, TopicFilter};
-use mqtt_session::{
-    ConnectError, ConnectOptions, Event, PublishError, Session, SessionConfig, SubscribeError,
+use mio::{Registry, Token as MioToken};
+use mqtt_proto::{PacketId, QoS, Subscription, TopicFilter};
+use mqtt_sansio_client::{
+    Action, ClientCore, ClientError, ClientOptions, CommandError, Completion, DisconnectRequest,
+    OutgoingPublish, StdClock, SubscribeProperties, Token,
 };
+use mqtt_session::{ConnectError, Event, PublishError, Session, SessionConfig, SubscribeError};
 
-use crate::clock::Clock;
+use crate::io::{self as pump, Flow, READ_BUF_SIZE};
 use crate::stream::Stream;
-use crate::tls::TlsConfig;
-
-/// Output waiting for the socket beyond this many bytes stops pulling packets out of the
-/// Session: they stay inside its bounded queues, so backpressure reaches `publish`.
-const HIGH_WATER: usize = 64 * 1024;
-/// Reads per readiness event before yielding to other connections (fairness).
-const MAX_READS_PER_EVENT: usize = 64;
 
 /// One MQTT connection for a `mio::Poll` you run yourself.
 ///
-/// Register it under your own [`Token`], pass it the readiness events for that token, call
+/// Open it on a TCP stream you dialled, register nothing yourself (it registers the stream
+/// under your [`Token`](mio::Token)), pass it the readiness events for that token, call
 /// [`handle_timeout`](Self::handle_timeout) when [`timeout`](Self::timeout) has elapsed, and
-/// drain [`poll_event`](Self::poll_event). No thread, no hidden runtime, and no allocation
-/// per readiness event.
+/// drain [`poll_event`](Self::poll_event). When the connection ends and the reconnect policy
+/// wants another, [`poll_action`](Self::poll_action) says [`Action::Open`]: dial and call
+/// [`open`](Self::open) again. No thread, no hidden runtime.
 ///
 /// ```no_run
 /// use mio::{Events, Poll, Token};
-/// use mqtt_proto::ProtocolVersion;
-/// use mqtt_session::{ConnectOptions, Event, SessionConfig};
-/// use transport_mio::MqttConnection;
+/// use transport_mio::{ClientOptions, Event, MqttConnection};
 ///
 /// let mut poll = Poll::new()?;
-/// let mut conn = MqttConnection::new(SessionConfig::new("mio-demo", true, ProtocolVersion::V311));
-/// // A bad client id is a configuration error: find out before opening a socket.
-/// conn.validate().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+/// let mut conn = MqttConnection::with_options(ClientOptions::new().client_id("mio-demo").keep_alive(30))?;
 /// let tcp = mio::net::TcpStream::connect("127.0.0.1:1883".parse().unwrap())?;
-/// conn.open(poll.registry(), Token(7), tcp, None, "127.0.0.1", &ConnectOptions::new(30))?;
+/// conn.open(poll.registry(), Token(7), tcp, "127.0.0.1")?;
 /// let mut events = Events::with_capacity(64);
 /// loop {
 ///     poll.poll(&mut events, conn.timeout())?;
@@ -53,101 +48,140 @@ const MAX_READS_PER_EVENT: usize = 64;
 ///         if let Event::Connected { .. } = event { /* subscribe, publish, ... */ }
 ///     }
 /// }
-/// # Ok::<(), std::io::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct MqttConnection {
-    session: Session,
-    clock: Clock,
+    core: ClientCore,
+    options: ClientOptions,
+    clock: StdClock,
     stream: Option<Stream>,
-    out: Vec<u8>,
-    out_pos: usize,
+    /// The registry the open stream is registered with (to deregister on close).
+    registry: Option<Registry>,
     read_buf: Box<[u8]>,
     /// The I/O or TLS error that closed the socket, kept so the user learns *why* (a
     /// certificate that does not name the host, a reset) instead of only "closed".
     last_error: Option<io::Error>,
+    /// Tokens whose completion the user asked to keep; other completions are dropped at
+    /// once, so a QoS 0 stream does not pile them up (issue 10, defect 7).
+    tracked: HashSet<u64>,
+    completions: VecDeque<(Token, Completion)>,
+    /// An `Open` or `Stop` the core reported while this connection was closing a socket,
+    /// kept for [`poll_action`](MqttConnection::poll_action).
+    pending_action: Option<Action>,
+    /// The last read stopped at its cap with bytes left: mio is edge-triggered and will not
+    /// report them again, so [`timeout`](MqttConnection::timeout) asks to come back at once.
+    read_more: bool,
 }
 
 impl fmt::Debug for MqttConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Byte counts only: the output may hold a CONNECT with its password.
+        // No bytes: the output may hold a CONNECT with its password.
         f.debug_struct("MqttConnection")
-            .field("session", &self.session)
+            .field("core", &self.core)
             .field("open", &self.stream.is_some())
-            .field("out", &self.out.len().saturating_sub(self.out_pos))
             .field("last_error", &self.last_error)
             .finish_non_exhaustive()
     }
 }
 
 impl MqttConnection {
-    /// A connection object for this session configuration; nothing is opened yet.
+    /// A connection for this Session configuration, with the client defaults for every other
+    /// option; nothing is opened yet. A configuration the Session refuses is reported by
+    /// [`validate`](Self::validate) and [`open`](Self::open).
     pub fn new(config: SessionConfig) -> Self {
-        Self::with_session(Session::new(config))
-    }
-
-    /// Wraps an existing Session (for example one restored from elsewhere).
-    pub fn with_session(session: Session) -> Self {
-        Self {
-            session,
-            clock: Clock::new(),
-            stream: None,
-            out: Vec::with_capacity(4096),
-            out_pos: 0,
-            read_buf: vec![0; 16 * 1024].into_boxed_slice(),
-            last_error: None,
+        let mut options = ClientOptions::new();
+        *options.session_config_mut() = config.clone();
+        match ClientCore::new(options.core().clone(), 0) {
+            Ok(core) => Self::with_core(core, options),
+            Err(_) => {
+                // Keep the caller's configuration for `validate` / `open` to report.
+                let mut fallback = options.clone();
+                *fallback.session_config_mut() = ClientOptions::new().core().session.clone();
+                let core = ClientCore::new(fallback.core().clone(), 0)
+                    .or_else(|_| ClientCore::new(ClientOptions::new().core().clone(), 0));
+                match core {
+                    Ok(core) => Self::with_core(core, options),
+                    Err(_) => pump::unreachable_defaults(),
+                }
+            }
         }
     }
 
-    /// Checks the Session's configuration (the client id) as
-    /// [`SessionConfig::validate`] does. Call it before opening the TCP stream for
-    /// [`open`](Self::open): a bad id is then a typed configuration error and no socket is
-    /// opened for nothing.
-    pub fn validate(&self) -> Result<(), ConnectError> {
-        self.session.config().validate()
+    /// A connection with these options (identity, protocol, will, credentials, TLS, socket
+    /// keepalive, reconnect policy, limits); nothing is opened yet.
+    pub fn with_options(options: ClientOptions) -> Result<Self, ClientError> {
+        let core = ClientCore::new(options.core().clone(), pump::os_seed())?;
+        Ok(Self::with_core(core, options))
     }
 
-    /// Starts MQTT on a TCP stream (connected or still connecting): wraps it in TLS when
-    /// `tls` is given (verifying `host`), registers it with `registry` under `token`, and
-    /// queues CONNECT. The outcome arrives as [`Event::Connected`] or
-    /// [`Event::ConnectRefused`].
+    fn with_core(core: ClientCore, options: ClientOptions) -> Self {
+        Self {
+            core,
+            options,
+            clock: StdClock::new(),
+            stream: None,
+            registry: None,
+            read_buf: vec![0; READ_BUF_SIZE].into_boxed_slice(),
+            last_error: None,
+            tracked: HashSet::new(),
+            completions: VecDeque::new(),
+            pending_action: None,
+            read_more: false,
+        }
+    }
+
+    /// Checks the Session's configuration (the client id) as [`SessionConfig::validate`]
+    /// does. Call it before opening the TCP stream for [`open`](Self::open): a bad id is then
+    /// a typed configuration error and no socket is opened for nothing.
+    pub fn validate(&self) -> Result<(), ConnectError> {
+        self.options.core().session.validate()
+    }
+
+    /// Starts MQTT on a TCP stream (connected or still connecting): wraps it in TLS when the
+    /// options have TLS settings (verifying `host`), registers it with `registry` under
+    /// `token` for both directions, and queues CONNECT. The outcome arrives as
+    /// [`Event::Connected`] or [`Event::ConnectRefused`].
     ///
-    /// An invalid configuration ([`validate`](Self::validate)) or options are refused with
+    /// An invalid configuration ([`validate`](Self::validate)) is refused with
     /// [`io::ErrorKind::InvalidInput`] wrapping the [`ConnectError`] (read it with
     /// `err.get_ref()` and `downcast_ref`), before the stream is touched.
     pub fn open(
         &mut self,
         registry: &Registry,
-        token: Token,
+        token: MioToken,
         tcp: TcpStream,
-        tls: Option<&TlsConfig>,
         host: &str,
-        options: &ConnectOptions<'_>,
     ) -> io::Result<()> {
         self.validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let mut stream = match tls {
-            Some(t) => {
-                let (config, name) = t.build(host)?;
-                Stream::tls(tcp, config, name)?
-            }
-            None => Stream::Plain(tcp),
-        };
-        // Edge-triggered, both directions, for the socket's life: commands never need the
-        // registry, a writable edge arrives whenever a full socket drains.
-        registry.register(
-            stream.tcp_mut(),
-            token,
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
-        if let Err(e) = self.session.connect(self.clock.now(), options) {
+        if self.core.stop_reason().is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                ClientError::Closed,
+            ));
+        }
+        if let (Some(old), Some(reg)) = (self.stream.take(), self.registry.take()) {
+            pump::close(&reg, old);
+            self.core.handle_closed(self.clock.now());
+        }
+        let mut stream = pump::wrap(tcp, self.options.tls_config(), host)?;
+        pump::register(registry, &mut stream, token)?;
+        let now = self.clock.now();
+        let _ = self.core.start(now);
+        // The core asked for a socket (first connection, or a reconnection after its
+        // delay), or the caller opens one early: either way this is the socket.
+        if self.pending_action.is_none() {
+            let _ = self.core.poll_action(now);
+        }
+        self.pending_action = None;
+        if let Err(e) = self.core.handle_opened(now) {
             let _ = registry.deregister(stream.tcp_mut());
             return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
         }
-        self.out.clear();
-        self.out_pos = 0;
+        self.registry = Some(registry.try_clone()?);
         self.last_error = None;
         self.stream = Some(stream);
-        self.flush();
+        self.pump(false);
         Ok(())
     }
 
@@ -161,214 +195,270 @@ impl MqttConnection {
         self.stream.is_some()
     }
 
-    /// The Session, for getters and for commands not wrapped here. After a command, call
-    /// [`flush`](Self::flush).
+    /// The Session, for getters (limits, subscriptions, counters).
     pub fn session(&self) -> &Session {
-        &self.session
+        self.core.session()
     }
 
-    /// Mutable access to the Session; call [`flush`](Self::flush) after a command.
-    pub fn session_mut(&mut self) -> &mut Session {
-        &mut self.session
+    /// The client core, for getters (state, CONNACK, last disconnect).
+    pub fn core(&self) -> &ClientCore {
+        &self.core
+    }
+
+    /// The client core, for commands not wrapped here or for many commands in a row
+    /// without a write after each (batching); call [`flush`](Self::flush) after them.
+    pub fn core_mut(&mut self) -> &mut ClientCore {
+        &mut self.core
+    }
+
+    /// Writes what the core has queued, as far as the socket takes it.
+    pub fn flush(&mut self) {
+        self.pump(false);
+    }
+
+    /// Whether bytes wait to be written (the socket was full): the core's transmit buffer or
+    /// the Session's queue.
+    pub fn has_unwritten(&mut self) -> bool {
+        self.core.poll_transmit(self.clock.now()).is_some()
+    }
+
+    /// What the core needs from the caller: [`Action::Open`] (dial, then
+    /// [`open`](Self::open)), [`Action::Stop`] (the connection is finished), or
+    /// [`Action::None`]. Closing sockets is done here.
+    pub fn poll_action(&mut self) -> Action {
+        self.settle();
+        match self.pending_action.take() {
+            // Stop stays the answer for good.
+            Some(Action::Stop(reason)) => {
+                self.pending_action = Some(Action::Stop(reason.clone()));
+                Action::Stop(reason)
+            }
+            Some(action) => action,
+            None => Action::None,
+        }
     }
 
     /// The socket of this connection is ready: read and/or write as much as it allows.
     pub fn handle_ready(&mut self, readable: bool, writable: bool) {
-        if readable {
-            self.read();
-        }
-        if writable || readable {
-            self.flush();
+        if readable || writable {
+            self.pump(readable);
         }
     }
 
-    fn read(&mut self) {
-        for _ in 0..MAX_READS_PER_EVENT {
-            let Some(stream) = self.stream.as_mut() else {
-                return;
-            };
-            match stream.read(&mut self.read_buf) {
-                Ok(0) => return self.closed(),
-                Ok(n) => {
-                    let now = self.clock.now();
-                    self.session
-                        .handle_read(now, self.read_buf.get(..n).unwrap_or_default());
+    /// Reads (when `read`), writes, and closes the socket when it ended or the core asks.
+    fn pump(&mut self, read: bool) {
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        let mut flow = Flow::Open {
+            progressed: false,
+            more: false,
+        };
+        if read {
+            flow = pump::read_into(stream, &mut self.read_buf, &mut self.core, &self.clock);
+            self.read_more = matches!(flow, Flow::Open { more: true, .. });
+        }
+        if let Flow::Open { .. } = flow {
+            flow = pump::write_from(stream, &mut self.core, &self.clock);
+        }
+        if let Flow::Closed(error) = flow {
+            if error.is_some() {
+                self.last_error = error;
+            }
+            self.close_socket();
+        }
+        self.settle();
+    }
+
+    fn close_socket(&mut self) {
+        self.read_more = false;
+        if let Some(stream) = self.stream.take() {
+            match self.registry.take() {
+                Some(reg) => pump::close(&reg, stream),
+                None => {
+                    let mut stream = stream;
+                    stream.shutdown();
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.failed(e),
             }
         }
+        self.core.handle_closed(self.clock.now());
     }
 
-    /// The socket failed with `e` (TLS errors included): remember it, then close.
-    fn failed(&mut self, e: io::Error) {
-        self.last_error = Some(e);
-        self.closed();
+    /// Handles what the core asks (closing) and keeps only tracked completions.
+    fn settle(&mut self) {
+        if self.pending_action.is_none() {
+            let now = self.clock.now();
+            let mut action = self.core.poll_action(now);
+            while action == Action::Close {
+                self.close_socket();
+                action = self.core.poll_action(self.clock.now());
+            }
+            // Open and Stop are the caller's: `poll_action` hands them over (the core reports
+            // each once).
+            if action != Action::None {
+                self.pending_action = Some(action);
+            }
+        }
+        while let Some((token, completion)) = self.core.poll_completion() {
+            if self.tracked.remove(&token.seq()) {
+                self.completions.push_back((token, completion));
+            }
+        }
     }
 
     /// The I/O or TLS error that closed the last connection, if an error (rather than an
     /// orderly end of stream or a command) closed it; taken once, cleared by
-    /// [`open`](Self::open). Pair it with [`Event::Disconnected`] for a message that says what
-    /// went wrong, e.g. that the broker's certificate does not name the host.
+    /// [`open`](Self::open).
     pub fn take_error(&mut self) -> Option<io::Error> {
         self.last_error.take()
-    }
-
-    fn closed(&mut self) {
-        if let Some(mut s) = self.stream.take() {
-            s.shutdown();
-        }
-        self.out.clear();
-        self.out_pos = 0;
-        self.session.handle_closed(self.clock.now());
-    }
-
-    /// Moves packets from the Session to the socket until either runs dry or the socket is
-    /// full. Call after every command.
-    pub fn flush(&mut self) {
-        loop {
-            while self.out.len() - self.out_pos < HIGH_WATER {
-                let now = self.clock.now();
-                if self.session.poll_transmit(now, &mut self.out).is_none() {
-                    break;
-                }
-            }
-            let Some(stream) = self.stream.as_mut() else {
-                self.out.clear();
-                self.out_pos = 0;
-                return;
-            };
-            if self.out_pos == self.out.len() {
-                let _ = stream.flush();
-                self.out.clear();
-                self.out_pos = 0;
-                return;
-            }
-            match stream.write(self.out.get(self.out_pos..).unwrap_or_default()) {
-                Ok(0) => return self.closed(),
-                Ok(n) => self.out_pos += n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected
-                    ) =>
-                {
-                    // Keep the unsent tail; the next writable edge resumes.
-                    return;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.failed(e),
-            }
-        }
     }
 
     /// How long until [`handle_timeout`](Self::handle_timeout) has work; pass it to
     /// `Poll::poll`. `None`: no timer runs.
     pub fn timeout(&self) -> Option<Duration> {
-        self.session.poll_timeout().map(|d| self.clock.until(d))
+        if self.read_more && self.stream.is_some() {
+            return Some(Duration::ZERO);
+        }
+        self.core.poll_timeout().map(|d| self.clock.until(d))
     }
 
-    /// Fires the Session's timers whose deadline passed (keepalive PINGREQ, silence,
-    /// CONNACK timeout). Calling it early does nothing.
+    /// Fires the core's timers whose deadline passed (keepalive PINGREQ, silence, CONNACK
+    /// timeout, reconnect delay, drain deadline). Calling it early does nothing.
     pub fn handle_timeout(&mut self) {
         let now = self.clock.now();
-        if self.session.poll_timeout().is_some_and(|d| d <= now) {
-            self.session.handle_timeout(now);
-            self.flush();
+        if self.core.poll_timeout().is_some_and(|d| d <= now) {
+            self.core.handle_timeout(now);
         }
+        self.pump(self.read_more);
     }
 
-    /// The next event. After [`Event::Disconnected`] the socket is flushed and closed; call
-    /// [`open`](Self::open) with a new one to reconnect.
+    /// The next event. After [`Event::Disconnected`] the socket is closed (what was queued,
+    /// a final DISCONNECT included, was written first).
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.session.poll_event()?;
-        if matches!(event, Event::Disconnected { .. }) {
-            // A final DISCONNECT may be queued: best effort, then close.
-            self.flush();
-            if let Some(mut s) = self.stream.take() {
-                s.shutdown();
-            }
-            self.out.clear();
-            self.out_pos = 0;
-        }
-        Some(event)
+        self.settle();
+        self.core.poll_event()
     }
 
-    /// Publishes (see [`Session::publish`]) and flushes.
+    /// The next completion of a command made with a `*_tracked` method.
+    pub fn poll_completion(&mut self) -> Option<(Token, Completion)> {
+        self.settle();
+        self.completions.pop_front()
+    }
+
+    fn command(
+        &mut self,
+        track: bool,
+        f: impl FnOnce(&mut ClientCore, mqtt_session::Instant) -> Result<Token, CommandError>,
+    ) -> Result<Token, CommandError> {
+        let token = f(&mut self.core, self.clock.now())?;
+        if track {
+            self.tracked.insert(token.seq());
+        }
+        self.pump(false);
+        Ok(token)
+    }
+
+    /// Publishes and writes what the socket takes; returns the packet identifier (`None`
+    /// for QoS 0).
     pub fn publish(
         &mut self,
         topic: &str,
         payload: &[u8],
         qos: QoS,
         retain: bool,
-    ) -> Result<Option<mqtt_proto::PacketId>, PublishError> {
-        let r = self
-            .session
-            .publish(self.clock.now(), topic, payload, qos, retain);
-        self.flush();
-        r
+    ) -> Result<Option<PacketId>, PublishError> {
+        let msg = OutgoingPublish::new(topic, payload, qos, retain);
+        self.publish_message(&msg, false)
+            .map(|token| token.packet_id())
     }
 
-    /// Publishes with MQTT 5.0 properties and flushes.
-    pub fn publish_with_properties(
+    /// Publishes with 5.0 properties; its completion is kept for
+    /// [`poll_completion`](Self::poll_completion) and it can be [`cancel`](Self::cancel)led
+    /// while not yet sent.
+    pub fn publish_tracked(&mut self, msg: &OutgoingPublish<'_>) -> Result<Token, PublishError> {
+        self.publish_message(msg, true)
+    }
+
+    fn publish_message(
         &mut self,
-        topic: &str,
-        payload: &[u8],
-        qos: QoS,
-        retain: bool,
-        properties: Properties<'_>,
-    ) -> Result<Option<mqtt_proto::PacketId>, PublishError> {
-        let r = self.session.publish_with_properties(
-            self.clock.now(),
-            topic,
-            payload,
-            qos,
-            retain,
-            properties,
-        );
-        self.flush();
-        r
+        msg: &OutgoingPublish<'_>,
+        track: bool,
+    ) -> Result<Token, PublishError> {
+        self.command(track, |core, now| core.publish(now, msg))
+            .map_err(|e| match e {
+                CommandError::Publish(e) => e,
+                _ => PublishError::QueueFull,
+            })
     }
 
-    /// Subscribes (see [`Session::subscribe`]) and flushes.
+    /// Subscribes and writes what the socket takes; returns the packet identifier.
     pub fn subscribe(
         &mut self,
         subscriptions: &[Subscription<'_>],
-    ) -> Result<mqtt_proto::PacketId, SubscribeError> {
-        let r = self.session.subscribe(self.clock.now(), subscriptions);
-        self.flush();
-        r
+    ) -> Result<PacketId, SubscribeError> {
+        self.subscribe_with(subscriptions, &SubscribeProperties::default())
+            .map(|token| token.packet_id().unwrap_or(PacketId::MIN))
     }
 
-    /// Unsubscribes and flushes.
-    pub fn unsubscribe(
+    /// Subscribes with 5.0 properties; the completion (one code per filter) is kept for
+    /// [`poll_completion`](Self::poll_completion).
+    pub fn subscribe_with(
         &mut self,
-        filters: &[TopicFilter<'_>],
-    ) -> Result<mqtt_proto::PacketId, SubscribeError> {
-        let r = self.session.unsubscribe(self.clock.now(), filters);
-        self.flush();
-        r
+        subscriptions: &[Subscription<'_>],
+        properties: &SubscribeProperties,
+    ) -> Result<Token, SubscribeError> {
+        self.command(true, |core, now| {
+            core.subscribe(now, subscriptions, properties)
+        })
+        .map_err(subscribe_error)
     }
 
-    /// Sends DISCONNECT; the [`Event::Disconnected`] that follows closes the socket.
+    /// Unsubscribes and writes what the socket takes; returns the packet identifier.
+    pub fn unsubscribe(&mut self, filters: &[TopicFilter<'_>]) -> Result<PacketId, SubscribeError> {
+        self.command(false, |core, now| core.unsubscribe(now, filters, &[]))
+            .map(|token| token.packet_id().unwrap_or(PacketId::MIN))
+            .map_err(subscribe_error)
+    }
+
+    /// Cancels a tracked publish not yet sent; its completion fails with `Cancelled`.
+    pub fn cancel(&mut self, token: Token) -> Result<(), ClientError> {
+        let r = self.core.cancel(self.clock.now(), token);
+        self.settle();
+        r.map_err(ClientError::from)
+    }
+
+    /// Writes what is queued, sends DISCONNECT and closes (the [`Event::Disconnected`] that
+    /// follows reports it). With a slow socket, keep driving the connection until
+    /// [`poll_action`](Self::poll_action) says `Stop`.
     pub fn disconnect(&mut self) {
-        self.session
-            .disconnect(self.clock.now(), ReasonCode::NORMAL_DISCONNECTION);
-        self.flush();
+        self.disconnect_with(DisconnectRequest::default());
     }
 
-    /// Deregisters and drops the socket without MQTT DISCONNECT (the broker sends the will).
-    pub fn abort(&mut self, registry: &Registry) {
-        if let Some(mut s) = self.stream.take() {
-            let _ = registry.deregister(s.tcp_mut());
-            s.shutdown();
-        }
-        self.session.handle_closed(self.clock.now());
+    /// [`disconnect`](Self::disconnect) with a 5.0 reason code, properties and drain time.
+    pub fn disconnect_with(&mut self, request: DisconnectRequest) {
+        self.core.disconnect(self.clock.now(), request);
+        self.pump(false);
     }
 
-    /// Milliseconds on this connection's clock (the Session's time base).
+    /// Drops the socket without DISCONNECT (the broker sends the will); the reconnect
+    /// policy then asks for a new one through [`poll_action`](Self::poll_action).
+    pub fn abort(&mut self) {
+        let _ = self.core.reconnect(self.clock.now());
+        self.close_socket();
+        self.settle();
+    }
+
+    /// The Session's time base, on this connection's clock.
     pub fn now(&self) -> mqtt_session::Instant {
         self.clock.now()
+    }
+}
+
+fn subscribe_error(e: CommandError) -> SubscribeError {
+    match e {
+        CommandError::Subscribe(e) => e,
+        CommandError::Property(e) => SubscribeError::InvalidFilter(e),
+        // Stopped: nothing more can be sent; the closest the Session has.
+        _ => SubscribeError::QueueFull,
     }
 }

@@ -1,33 +1,43 @@
 //! # transport-mio
 //!
-//! The [`mqtt_session::Session`] on real sockets with [`mio`], in two layers:
+//! The shared MQTT client layer ([`mqtt_sansio_client`]) on real sockets with [`mio`], in
+//! two layers:
 //!
-//! - [`MqttConnection`]: for people who run their own `mio::Poll`. Register it under your
-//!   token, feed it readiness events and timeouts, drain its events. No thread, no hidden
-//!   runtime, no allocation per event.
+//! - [`MqttConnection`]: for people who run their own `mio::Poll`. Open it on a socket you
+//!   dialled under your token, feed it readiness events and timeouts, drain its events. No
+//!   thread, no hidden runtime.
 //! - [`Client`]: the blocking client with the seed library's API (`connect`, `on`,
 //!   `loop_start`, `publish`, `subscribe`, `reconnect`, `disconnect`, ...), a background I/O
-//!   thread that answers the protocol and reconnects with [`Backoff`], callbacks that may
-//!   publish from inside, and an event iterator for users who prefer no callbacks.
+//!   thread that answers the protocol, reconnects by the [`ReconnectPolicy`] and runs
+//!   callbacks that may publish from inside, an event iterator for users who prefer no
+//!   callbacks, and blocking waits for completions.
 //!
-//! TLS uses `rustls` ([`TlsConfig`]): certificates and host names are verified by default.
-//! TCP keepalive uses `socket2`.
+//! Both take the one [`ClientOptions`] type the async client takes too, re-exported here
+//! with everything an example needs, so this crate is the only dependency. TLS uses
+//! `rustls` ([`TlsConfig`]): certificates and host names are verified by default.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod client;
-mod clock;
 mod connection;
+mod io;
 mod stream;
-mod tls;
 
-pub use client::{
-    CallbackFailure, CallbackResult, Client, ClientError, ClientOptions, PublishOutcome,
-    SockKeepalive,
-};
+pub use client::Client;
 pub use connection::MqttConnection;
-pub use mqtt_session::Backoff;
-pub use tls::TlsConfig;
+pub use mqtt_proto::{
+    PacketId, Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription,
+    SubscriptionOptions, TopicFilter,
+};
+pub use mqtt_sansio_client::{
+    Ack, Action, CallbackFailure, CallbackResult, ClientError, ClientState, Completion,
+    ConnectProperties, ConnectUpdate, Connected, Credentials, DisconnectRequest, Failure, LastWill,
+    OutgoingPublish, PublishOutcome, ReconnectPolicy, Reconnecting, ServerAddr, SockKeepalive,
+    StopReason, SubscribeOutcome, SubscribeProperties, TlsConfig, Token, WillProperties,
+};
+pub use mqtt_sansio_client::{ClientOptions, StdClock};
+pub use mqtt_session::{Backoff, Command, DisconnectReason, Event, Message};
 
 pub use mqtt_proto;
+pub use mqtt_sansio_client;
 pub use mqtt_session;

@@ -4,8 +4,8 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use mio::net::TcpStream;
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection};
+use mqtt_sansio_client::rustls::pki_types::ServerName;
+use mqtt_sansio_client::rustls::{ClientConfig, ClientConnection};
 
 /// Plain TCP, or rustls over TCP, both non-blocking.
 #[derive(Debug)]
@@ -20,7 +20,7 @@ pub(crate) struct TlsStream {
     conn: ClientConnection,
 }
 
-fn tls_error(e: rustls::Error) -> io::Error {
+fn tls_error(e: mqtt_sansio_client::rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 

@@ -1,19 +1,29 @@
 //! The shared scenario suite (`mqtt_test_broker::scenarios`) run against the blocking
 //! `transport_mio::Client`, through the seed API: `connect` with `ClientOptions`, callbacks
-//! and `loop_start(on_message)`, `publish`, `subscribe`, `reconnect`, `disconnect`.
+//! and `loop_start(on_message)`, `publish`, `subscribe`, `reconnect`, `disconnect`, plus the
+//! issue 10 surface (5.0 options and properties, completions, policies).
 //!
 //! These tests need mosquitto installed (`apt-get install mosquitto`).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mqtt_proto::{PacketId, ProtocolVersion, QoS, ReasonCode};
-use mqtt_session::{Command, Event, PublishError, SessionConfig};
-use mqtt_test_broker::scenarios::{self, Received, ScenarioClient, ScenarioConnect, ScenarioError};
+use mqtt_proto::{PropertiesBuf, Property, ValueError};
+use mqtt_session::PublishError;
+use mqtt_test_broker::scenarios::{
+    self, Received, ReceivedWithProperties, ScenarioCallbackCounts, ScenarioClient,
+    ScenarioConnAck, ScenarioConnect, ScenarioDisconnect, ScenarioError, ScenarioMessageProperties,
+    ScenarioOutcome, ScenarioSubscription, ScenarioTicket,
+};
 use mqtt_test_broker::Broker;
-use transport_mio::{Backoff, Client, ClientError, ClientOptions, TlsConfig};
+use transport_mio::{
+    Backoff, Client, ClientError, ClientOptions, Command, DisconnectRequest, Event, LastWill,
+    ProtocolVersion, PublishOutcome, QoS, ReasonCode, SubscribeProperties, Subscription,
+    SubscriptionOptions, TlsConfig, Token, TopicFilter, WillProperties,
+};
 
 /// How long `publish` waits for room when the window and the queue are full.
 const ROOM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -21,15 +31,18 @@ const ROOM_TIMEOUT: Duration = Duration::from_secs(30);
 const SUBACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `transport_mio::Client` driven the way the seed's users drive it: callbacks plus
-/// `loop_start(on_message)`; messages and SUBACKs are passed to the scenario over channels.
+/// `loop_start(on_message)`; messages are passed to the scenario over a channel.
 struct MioClient {
     client: Client,
     version: ProtocolVersion,
     session_present: bool,
-    messages: mpsc::Receiver<Received>,
-    subacks: mpsc::Receiver<(PacketId, Vec<ReasonCode>)>,
+    messages: mpsc::Receiver<ReceivedWithProperties>,
+    tickets: HashMap<u64, Token>,
     before_reconnect: Arc<AtomicUsize>,
     after_connect: Arc<AtomicUsize>,
+    connected: Arc<AtomicUsize>,
+    disconnected: Arc<AtomicUsize>,
+    session_lost: Arc<AtomicUsize>,
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> ScenarioError {
@@ -45,37 +58,175 @@ fn wire_code(code: ReasonCode, version: ProtocolVersion) -> u8 {
     }
 }
 
+fn message_properties(p: &ScenarioMessageProperties) -> Result<PropertiesBuf, ValueError> {
+    let mut buf = PropertiesBuf::new();
+    if let Some(utf8) = p.payload_format_utf8 {
+        buf.push(Property::PayloadFormatIndicator(u8::from(utf8)))?;
+    }
+    if let Some(expiry) = p.message_expiry_interval {
+        buf.push(Property::MessageExpiryInterval(expiry))?;
+    }
+    if let Some(t) = &p.content_type {
+        buf.push(Property::ContentType(t))?;
+    }
+    if let Some(t) = &p.response_topic {
+        buf.push(Property::ResponseTopic(t))?;
+    }
+    if let Some(d) = &p.correlation_data {
+        buf.push(Property::CorrelationData(d))?;
+    }
+    for (k, v) in &p.user_properties {
+        buf.push(Property::UserProperty(k, v))?;
+    }
+    Ok(buf)
+}
+
+fn received(event: &Event) -> Option<ReceivedWithProperties> {
+    let m = event.message()?;
+    let mut properties = ScenarioMessageProperties::default();
+    let mut subscription_identifiers = Vec::new();
+    for p in m.properties().iter() {
+        match p {
+            Property::PayloadFormatIndicator(v) => properties.payload_format_utf8 = Some(v == 1),
+            Property::MessageExpiryInterval(v) => properties.message_expiry_interval = Some(v),
+            Property::ContentType(v) => properties.content_type = Some(v.to_owned()),
+            Property::ResponseTopic(v) => properties.response_topic = Some(v.to_owned()),
+            Property::CorrelationData(v) => properties.correlation_data = Some(v.to_vec()),
+            Property::UserProperty(k, v) => properties
+                .user_properties
+                .push((k.to_owned(), v.to_owned())),
+            Property::SubscriptionIdentifier(id) => subscription_identifiers.push(id),
+            _ => {}
+        }
+    }
+    Some(ReceivedWithProperties {
+        message: Received {
+            topic: m.topic().to_owned(),
+            payload: m.payload().to_vec(),
+            qos: m.qos,
+            retain: m.retain,
+            dup: m.dup,
+        },
+        subscription_identifiers,
+        properties,
+    })
+}
+
+fn outcome(r: Result<PublishOutcome, ClientError>) -> Result<ScenarioOutcome, ScenarioError> {
+    Ok(match r {
+        Ok(PublishOutcome::Acknowledged(ack)) => ScenarioOutcome::Acknowledged(ack.reason),
+        Ok(PublishOutcome::Rejected(ack)) => ScenarioOutcome::Rejected(ack.reason),
+        Err(ClientError::SessionLost) => ScenarioOutcome::SessionLost,
+        Err(ClientError::Rejected { reason, attempts }) => {
+            ScenarioOutcome::GaveUp { reason, attempts }
+        }
+        Err(ClientError::Timeout) => {
+            return Err(ScenarioError::failed(
+                "the publish did not complete in time",
+            ))
+        }
+        Err(e) => ScenarioOutcome::Failed(e.to_string()),
+    })
+}
+
+/// Counts how often a callback ran.
+fn count(
+    counter: &Arc<AtomicUsize>,
+) -> impl FnMut(&Client, &Event) -> transport_mio::CallbackResult {
+    let counter = Arc::clone(counter);
+    move |_, _| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl MioClient {
+    /// Publishes with a kept completion, waiting (bounded) for room while the window and
+    /// the queue are full.
+    fn publish_token(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Token, ScenarioError> {
+        let deadline = Instant::now() + ROOM_TIMEOUT;
+        loop {
+            match self.client.publish_tracked(topic, payload, qos, retain) {
+                Ok(token) => return Ok(token),
+                Err(ClientError::Publish(PublishError::QueueFull)) if Instant::now() < deadline => {
+                    self.client
+                        .wait_room(deadline.saturating_duration_since(Instant::now()));
+                }
+                Err(e) => return Err(failed("publish", e)),
+            }
+        }
+    }
+}
+
 impl ScenarioClient for MioClient {
     fn connect(broker: &Broker, opts: &ScenarioConnect) -> Result<Self, ScenarioError> {
-        let client = Client::with_config(SessionConfig::new(
-            opts.client_id.as_str(),
-            opts.clean_session,
-            opts.version,
-        ));
+        Self::connect_extended(broker, opts)
+    }
+
+    fn connect_extended(broker: &Broker, opts: &ScenarioConnect) -> Result<Self, ScenarioError> {
+        let mut options = ClientOptions::new()
+            .client_id(opts.client_id.as_str())
+            .protocol(opts.version)
+            .clean_start(opts.clean_session)
+            .auto_reconnect(opts.auto_reconnect)
+            .backoff(Backoff::new(
+                Duration::from_millis(50),
+                Duration::from_secs(1),
+            ));
+        if let Some(expiry) = opts.session_expiry {
+            options = options.session_expiry(expiry);
+        }
+        let policy = &opts.policy;
+        if let Some(on) = policy.resubscribe_on_session_loss {
+            options = options.resubscribe_on_session_loss(on);
+        }
+        if let Some(n) = policy.max_delivery_attempts {
+            options = options.max_delivery_attempts(n);
+        }
+        if let Some((min, max)) = policy.backoff {
+            options = options.backoff(Backoff::new(min, max));
+        }
+        if let Some(d) = policy.stable_after {
+            options = options.stable_after(d);
+        }
         if let Some(w) = &opts.will {
-            client.set_will(&w.topic, &w.payload, w.qos, w.retain);
+            let p = &w.properties;
+            let properties = WillProperties {
+                delay_interval: w.delay_interval,
+                payload_format_utf8: p.payload_format_utf8,
+                message_expiry_interval: p.message_expiry_interval,
+                content_type: p.content_type.clone(),
+                response_topic: p.response_topic.clone(),
+                correlation_data: p.correlation_data.clone(),
+                user_properties: p.user_properties.clone(),
+            };
+            options = options.will(
+                LastWill::new(w.topic.as_str(), w.payload.clone(), w.qos, w.retain)
+                    .with_properties(properties),
+            );
         }
         if let Some((user, password)) = &opts.credentials {
-            client.set_username_pw(user, Some(password.as_bytes()));
+            options = options.credentials(user, password.as_bytes());
         }
         let before_reconnect = Arc::new(AtomicUsize::new(0));
         let after_connect = Arc::new(AtomicUsize::new(0));
-        let mut options = {
+        {
             let before = Arc::clone(&before_reconnect);
             let after = Arc::clone(&after_connect);
-            ClientOptions::new()
-                .auto_reconnect(opts.auto_reconnect)
-                .backoff(Backoff::new(
-                    Duration::from_millis(50),
-                    Duration::from_secs(1),
-                ))
+            options = options
                 .before_reconnect(move |_| {
                     before.fetch_add(1, Ordering::SeqCst);
                 })
                 .after_connect(move |_| {
                     after.fetch_add(1, Ordering::SeqCst);
-                })
-        };
+                });
+        }
         if opts.tls {
             let port = broker
                 .tls_port()
@@ -89,15 +240,22 @@ impl ScenarioClient for MioClient {
             }
             options = options.port(port).tls(tls);
         } else {
-            options = options.port(broker.port());
+            options = options.port(opts.port.unwrap_or(broker.port()));
         }
-        let (sub_tx, subacks) = mpsc::channel();
-        client.on(Command::SubAck, move |_, event| {
-            if let Event::SubAck { id, results, .. } = event {
-                let _ = sub_tx.send((*id, results.to_vec()));
-            }
-            Ok(())
-        });
+        let client = Client::with_options(options.clone());
+        let (connected, disconnected, session_lost) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        client.on_if(
+            Command::ConnAck,
+            count(&connected),
+            |e| matches!(e, Event::Connected { .. }),
+            0,
+        );
+        client.on(Command::Disconnect, count(&disconnected));
+        client.on(Command::SessionLost, count(&session_lost));
         let session_present = client
             .connect(broker.host(), opts.keep_alive, options)
             .map_err(|e| match e {
@@ -109,14 +267,8 @@ impl ScenarioClient for MioClient {
             })?;
         let (msg_tx, messages) = mpsc::channel();
         client.loop_start(Some(move |_: &Client, event: &Event| {
-            if let Some(m) = event.message() {
-                let _ = msg_tx.send(Received {
-                    topic: m.topic().to_owned(),
-                    payload: m.payload().to_vec(),
-                    qos: m.qos,
-                    retain: m.retain,
-                    dup: m.dup,
-                });
+            if let Some(m) = received(event) {
+                let _ = msg_tx.send(m);
             }
             Ok(())
         }));
@@ -125,9 +277,12 @@ impl ScenarioClient for MioClient {
             version: opts.version,
             session_present,
             messages,
-            subacks,
+            tickets: HashMap::new(),
             before_reconnect,
             after_connect,
+            connected,
+            disconnected,
+            session_lost,
         })
     }
 
@@ -136,28 +291,27 @@ impl ScenarioClient for MioClient {
     }
 
     fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<(), ScenarioError> {
-        let id = self
+        self.subscribe_with(&ScenarioSubscription::new(filter, qos))
+    }
+
+    fn subscribe_with(&mut self, s: &ScenarioSubscription) -> Result<(), ScenarioError> {
+        let filter = TopicFilter::new(&s.filter).map_err(|e| failed("filter", e))?;
+        let mut options = SubscriptionOptions::qos(s.qos);
+        options.no_local = s.no_local;
+        options.retain_as_published = s.retain_as_published;
+        options.retain_handling = s.retain_handling;
+        let subscription = Subscription { filter, options };
+        let properties = SubscribeProperties {
+            subscription_identifier: s.subscription_identifier,
+            user_properties: Vec::new(),
+        };
+        let outcome = self
             .client
-            .subscribe(&[(filter, qos)])
-            .map_err(|e| failed("subscribe", e))?;
-        let deadline = Instant::now() + SUBACK_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.subacks.recv_timeout(left) {
-                Ok((got, results)) if got == id => {
-                    return match results.iter().find(|c| c.is_error()) {
-                        Some(code) => Err(failed("SUBACK refused", code)),
-                        None => Ok(()),
-                    };
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    return Err(ScenarioError::failed(format!(
-                        "no SUBACK for {filter} within {SUBACK_TIMEOUT:?} ({:?})",
-                        self.version
-                    )))
-                }
-            }
+            .subscribe_and_wait(&[subscription], &properties, SUBACK_TIMEOUT)
+            .map_err(|e| failed(&format!("SUBACK for {} ({:?})", s.filter, self.version), e))?;
+        match outcome.results.iter().find(|c| c.is_error()) {
+            Some(code) => Err(failed("SUBACK refused", code)),
+            None => Ok(()),
         }
     }
 
@@ -168,18 +322,66 @@ impl ScenarioClient for MioClient {
         qos: QoS,
         retain: bool,
     ) -> Result<(), ScenarioError> {
+        self.client
+            .publish_when_ready(topic, payload, qos, retain, ROOM_TIMEOUT)
+            .map(|_| ())
+            .map_err(|e| failed("publish", e))
+    }
+
+    fn publish_with_properties(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        properties: &ScenarioMessageProperties,
+    ) -> Result<(), ScenarioError> {
+        let buf = message_properties(properties).map_err(|e| failed("properties", e))?;
         let deadline = Instant::now() + ROOM_TIMEOUT;
         loop {
-            match self.client.publish(topic, payload, qos, retain) {
+            match self.client.publish_with_properties(
+                topic,
+                payload,
+                qos,
+                retain,
+                buf.as_properties(),
+            ) {
                 Ok(_) => return Ok(()),
                 Err(ClientError::Publish(PublishError::QueueFull)) if Instant::now() < deadline => {
-                    // The window and the offline queue are full (for example while
-                    // reconnecting): wait for room, as the error says.
-                    thread::sleep(Duration::from_millis(2));
+                    self.client
+                        .wait_room(deadline.saturating_duration_since(Instant::now()));
                 }
                 Err(e) => return Err(failed("publish", e)),
             }
         }
+    }
+
+    fn publish_tracked(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<ScenarioTicket, ScenarioError> {
+        let token = self.publish_token(topic, payload, qos, retain)?;
+        self.tickets.insert(token.seq(), token);
+        Ok(ScenarioTicket(token.seq()))
+    }
+
+    fn wait_outcome(
+        &mut self,
+        ticket: ScenarioTicket,
+        timeout: Duration,
+    ) -> Result<ScenarioOutcome, ScenarioError> {
+        let token = *self
+            .tickets
+            .get(&ticket.0)
+            .ok_or_else(|| ScenarioError::failed(format!("unknown ticket {ticket:?}")))?;
+        let r = outcome(self.client.wait_publish(token, timeout));
+        if r.is_ok() {
+            self.tickets.remove(&ticket.0);
+        }
+        r
     }
 
     fn wait_all_published(&mut self, timeout: Duration) -> Result<(), ScenarioError> {
@@ -202,25 +404,68 @@ impl ScenarioClient for MioClient {
     }
 
     fn recv(&mut self, timeout: Duration) -> Option<Received> {
-        self.messages.recv_timeout(timeout).ok()
+        self.messages.recv_timeout(timeout).ok().map(|m| m.message)
+    }
+
+    fn recv_with_properties(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<ReceivedWithProperties>, ScenarioError> {
+        Ok(self.messages.recv_timeout(timeout).ok())
+    }
+
+    fn connack(&self) -> Result<ScenarioConnAck, ScenarioError> {
+        let p = self
+            .client
+            .connack()
+            .ok_or_else(|| ScenarioError::failed("no CONNACK yet"))?;
+        Ok(ScenarioConnAck {
+            session_present: self.client.session_present(),
+            assigned_client_identifier: p.assigned_client_identifier,
+            server_keep_alive: p.server_keep_alive,
+            maximum_qos: p.maximum_qos,
+            retain_available: p.retain_available,
+            wildcard_subscription_available: p.wildcard_subscription_available,
+            subscription_identifiers_available: p.subscription_identifiers_available,
+            shared_subscription_available: p.shared_subscription_available,
+            receive_maximum: p.receive_maximum,
+            maximum_packet_size: p.maximum_packet_size,
+            topic_alias_maximum: p.topic_alias_maximum,
+            response_information: p.response_information,
+            server_reference: p.server_reference.map(|r| r.as_str().to_owned()),
+            reason_string: p.reason_string,
+            user_properties: p.user_properties,
+        })
+    }
+
+    fn callback_counts(&self) -> Result<ScenarioCallbackCounts, ScenarioError> {
+        Ok(ScenarioCallbackCounts {
+            connected: self.connected.load(Ordering::SeqCst),
+            disconnected: self.disconnected.load(Ordering::SeqCst),
+            session_lost: self.session_lost.load(Ordering::SeqCst),
+        })
     }
 
     fn disconnect(self) {
         self.client.disconnect();
     }
 
-    /// The Client has no call that closes without DISCONNECT, but `reconnect()` drops the
-    /// socket without one (the seed's semantics), which is what the broker needs to see to
-    /// publish the will. The new connection that follows is then closed with DISCONNECT, so
-    /// exactly one will is published.
+    fn disconnect_with(self, request: ScenarioDisconnect) -> Result<(), ScenarioError> {
+        self.client
+            .disconnect_with(DisconnectRequest {
+                reason: request.reason,
+                session_expiry: request.session_expiry,
+                ..DisconnectRequest::default()
+            })
+            .map_err(|e| failed("disconnect", e))
+    }
+
+    /// `reconnect()` drops the socket without DISCONNECT (the broker publishes the will), and
+    /// `disconnect()` right after it, while that connection is closing, stops the client
+    /// instead of letting it connect again: a crash as the broker sees it, with exactly one
+    /// will, and no new connection that would cancel a delayed will.
     fn abort(self) {
-        let before = self.after_connect.load(Ordering::SeqCst);
-        if self.client.reconnect().is_ok() {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while self.after_connect.load(Ordering::SeqCst) == before && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(5));
-            }
-        }
+        let _ = self.client.reconnect();
         self.client.disconnect();
     }
 
@@ -231,6 +476,9 @@ impl ScenarioClient for MioClient {
         )
     }
 }
+
+// One call per scenario function of `mqtt_test_broker::scenarios`, in its order, for each
+// protocol version the scenario takes (the 5.0-only ones take none).
 
 const V311: ProtocolVersion = ProtocolVersion::V311;
 const V5: ProtocolVersion = ProtocolVersion::V5;
@@ -325,4 +573,79 @@ fn broker_restart_during_stream_v311() {
 fn broker_restart_during_stream_v5() {
     let report = scenarios::broker_restart_during_stream::<MioClient>(V5, 1000, 1000);
     eprintln!("StreamReport {report}");
+}
+
+#[test]
+fn subscription_options_and_identifiers_on_delivery() {
+    scenarios::subscription_options_and_identifiers_on_delivery::<MioClient>();
+}
+
+#[test]
+fn publish_properties_reach_the_subscriber() {
+    scenarios::publish_properties_reach_the_subscriber::<MioClient>();
+}
+
+#[test]
+fn will_properties_and_delay_seen_by_a_second_client() {
+    scenarios::will_properties_and_delay_seen_by_a_second_client::<MioClient>();
+}
+
+#[test]
+fn disconnect_session_expiry_seen_on_reconnect() {
+    scenarios::disconnect_session_expiry_seen_on_reconnect::<MioClient>();
+}
+
+#[test]
+fn connack_properties_read_back_v311() {
+    scenarios::connack_properties_read_back::<MioClient>(V311);
+}
+
+#[test]
+fn connack_properties_read_back_v5() {
+    scenarios::connack_properties_read_back::<MioClient>(V5);
+}
+
+#[test]
+fn ack_reason_codes_on_completions_v311() {
+    scenarios::ack_reason_codes_on_completions::<MioClient>(V311);
+}
+
+#[test]
+fn ack_reason_codes_on_completions_v5() {
+    scenarios::ack_reason_codes_on_completions::<MioClient>(V5);
+}
+
+#[test]
+fn session_loss_with_callbacks_v311() {
+    scenarios::session_loss_with_callbacks::<MioClient>(V311);
+}
+
+#[test]
+fn session_loss_with_callbacks_v5() {
+    scenarios::session_loss_with_callbacks::<MioClient>(V5);
+}
+
+#[test]
+fn poison_message_fails_after_the_configured_attempts() {
+    scenarios::poison_message_fails_after_the_configured_attempts::<MioClient>();
+}
+
+#[test]
+fn backoff_does_not_reset_on_a_flapping_broker_v311() {
+    scenarios::backoff_does_not_reset_on_a_flapping_broker::<MioClient>(V311);
+}
+
+#[test]
+fn backoff_does_not_reset_on_a_flapping_broker_v5() {
+    scenarios::backoff_does_not_reset_on_a_flapping_broker::<MioClient>(V5);
+}
+
+#[test]
+fn disconnect_after_200k_qos0_publishes_delivers_all_v311() {
+    scenarios::disconnect_after_200k_qos0_publishes_delivers_all::<MioClient>(V311);
+}
+
+#[test]
+fn disconnect_after_200k_qos0_publishes_delivers_all_v5() {
+    scenarios::disconnect_after_200k_qos0_publishes_delivers_all::<MioClient>(V5);
 }

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 
 use mio::{Poll, Token};
 use mqtt_proto::ProtocolVersion;
-use mqtt_session::{ConnectError, ConnectOptions, SessionConfig};
+use mqtt_session::{ConnectError, SessionConfig};
 use transport_mio::{Client, ClientError, ClientOptions, MqttConnection};
 
 /// A loopback port that nothing listens on (bound, then released).
@@ -49,14 +49,7 @@ fn connection_refuses_an_empty_persistent_3_1_1_id_before_and_at_open() {
     let addr = format!("127.0.0.1:{}", closed_port()).parse().unwrap();
     let tcp = mio::net::TcpStream::connect(addr).expect("non-blocking connect starts");
     let err = conn
-        .open(
-            poll.registry(),
-            Token(1),
-            tcp,
-            None,
-            "127.0.0.1",
-            &ConnectOptions::new(30),
-        )
+        .open(poll.registry(), Token(1), tcp, "127.0.0.1")
         .expect_err("open refuses the id");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     let inner = err
@@ -72,4 +65,28 @@ fn an_empty_persistent_5_0_id_is_valid() {
     // 5.0 drops [MQTT-3.1.3-7]: the broker assigns an id and may keep the session.
     let conn = MqttConnection::new(SessionConfig::new("", false, ProtocolVersion::V5));
     assert_eq!(conn.validate(), Ok(()));
+}
+
+/// A tracked publish made before any socket is queued, and `cancel` takes it back: its
+/// completion fails with `Cancelled` (issue 10: a queued publish not yet sent can be
+/// cancelled). An untracked publish leaves no completion behind.
+#[test]
+fn connection_cancels_a_queued_tracked_publish() {
+    use transport_mio::{Completion, Failure, OutgoingPublish, QoS};
+    let mut conn =
+        MqttConnection::with_options(transport_mio::ClientOptions::new().client_id("cancel-me"))
+            .expect("valid options");
+    conn.publish("t/untracked", b"0", QoS::AtLeastOnce, false)
+        .expect("queued offline");
+    let token = conn
+        .publish_tracked(&OutgoingPublish::new("t/x", b"1", QoS::AtLeastOnce, false))
+        .expect("queued offline");
+    assert!(token.packet_id().is_some());
+    conn.cancel(token).expect("not sent yet");
+    assert_eq!(
+        conn.poll_completion(),
+        Some((token, Completion::Failed(Failure::Cancelled)))
+    );
+    assert_eq!(conn.poll_completion(), None);
+    assert!(matches!(conn.cancel(token), Err(ClientError::Cancel(_))));
 }

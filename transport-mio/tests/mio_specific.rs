@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
 use mqtt_proto::{ProtocolVersion, QoS, ReasonCode, Subscription, TopicFilter};
-use mqtt_session::{Command, ConnectOptions, Event, SessionConfig};
+use mqtt_session::{Command, Event, SessionConfig};
 use mqtt_test_broker::scenarios::raw_connack_code;
 use mqtt_test_broker::{Broker, BrokerConfig};
 use transport_mio::{
-    CallbackResult, Client, ClientError, ClientOptions, MqttConnection, SockKeepalive, TlsConfig,
+    CallbackResult, Client, ClientError, ClientOptions, LastWill, MqttConnection, SockKeepalive,
+    TlsConfig,
 };
 
 /// How long one step may take before the test fails.
@@ -380,15 +381,8 @@ fn one_poll_drives_two_connections_in_the_test_thread() {
     let mut b = MqttConnection::new(SessionConfig::new("poll-b", true, ProtocolVersion::V5));
     for (conn, token) in [(&mut a, A), (&mut b, B)] {
         let tcp = mio::net::TcpStream::connect(broker.addr()).expect("tcp");
-        conn.open(
-            poll.registry(),
-            token,
-            tcp,
-            None,
-            broker.host(),
-            &ConnectOptions::new(30),
-        )
-        .expect("open");
+        conn.open(poll.registry(), token, tcp, broker.host())
+            .expect("open");
     }
     let mut b_connected = false;
     let mut a_subscribed = false;
@@ -660,7 +654,7 @@ fn tls_verification_failures_are_descriptive_io_errors() {
 fn dropping_the_last_handle_disconnects_cleanly() {
     let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
     let client = Client::new("drop-me", true);
-    client.set_will("drop/will", b"gone", QoS::AtLeastOnce, false);
+    client.set_will(LastWill::new("drop/will", "gone", QoS::AtLeastOnce, false));
     client
         .connect(broker.host(), 30, ClientOptions::new().port(broker.port()))
         .expect("connects");
@@ -680,4 +674,86 @@ fn dropping_the_last_handle_disconnects_cleanly() {
         );
         thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// One options value, as the async client takes it: `with_options` + `connect_configured`
+/// use the options' protocol, server, keepalive and hooks (before_connect runs before the
+/// first CONNECT); `disconnect()` returns once the I/O thread stopped, after which commands
+/// are refused with `Closed` and `last_disconnect` reports the local end.
+#[test]
+fn connect_configured_uses_the_construction_options() {
+    let broker = start(BrokerConfig::plain());
+    let hooked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hooked);
+    let client = Client::with_options(
+        ClientOptions::new()
+            .client_id("configured")
+            .protocol(ProtocolVersion::V5)
+            .server(broker.host(), broker.port())
+            .keep_alive(15)
+            .before_connect(move |update| {
+                assert_eq!(update.attempt(), 1);
+                counter.fetch_add(1, Ordering::SeqCst);
+            }),
+    );
+    let present = client
+        .connect_configured()
+        .unwrap_or_else(|e| panic!("connects: {e}; log:\n{}", broker.log()));
+    assert!(!present);
+    assert_eq!(hooked.load(Ordering::SeqCst), 1);
+    assert!(client.is_connected());
+    assert_eq!(
+        client.with_session(|s| s.config().version),
+        ProtocolVersion::V5
+    );
+    assert!(client.connack().is_some(), "CONNACK properties kept");
+    assert!(
+        broker.log().contains("configured"),
+        "the broker saw the client id; log:\n{}",
+        broker.log()
+    );
+    client.disconnect();
+    assert!(!client.is_connected());
+    assert!(matches!(
+        client.publish("t", b"late", QoS::AtMostOnce, false),
+        Err(ClientError::Closed)
+    ));
+    assert!(client.last_disconnect().is_some());
+}
+
+/// A subscription and a publish made before `connect` are kept (the options given to
+/// `connect` do not replace what was queued) and go out on the connection, in order: the
+/// message comes back through the subscription.
+#[test]
+fn commands_before_connect_go_out_on_the_connection() {
+    let broker = start(BrokerConfig::plain());
+    let client = Client::new("early-bird", true);
+    let sub_id = client
+        .subscribe(&[("early/#", QoS::AtLeastOnce)])
+        .expect("queued before connect");
+    let pub_id = client
+        .publish("early/x", b"queued", QoS::AtLeastOnce, false)
+        .expect("queued before connect");
+    assert_eq!(client.pending_messages(), 1);
+    client
+        .connect(broker.host(), 30, ClientOptions::new().port(broker.port()))
+        .unwrap_or_else(|e| panic!("connects: {e}; log:\n{}", broker.log()));
+    let deadline = Instant::now() + STEP;
+    let (mut subacked, mut acked, mut delivered) = (false, false, false);
+    while !(subacked && acked && delivered) {
+        assert!(
+            Instant::now() < deadline,
+            "suback {subacked}, puback {acked}, delivered {delivered}; log:\n{}",
+            broker.log()
+        );
+        match client.next_event(Duration::from_millis(100)) {
+            Some(Event::SubAck { id, .. }) => subacked |= id == sub_id,
+            Some(Event::PubAck { id, .. }) => acked |= Some(id) == pub_id,
+            Some(Event::Message(m)) => {
+                delivered |= m.topic() == "early/x" && m.payload() == b"queued";
+            }
+            _ => {}
+        }
+    }
+    client.disconnect();
 }

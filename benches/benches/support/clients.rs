@@ -103,7 +103,12 @@ fn ours_blocking(ctx: &mut Ctx) -> Result<(), String> {
 
     let qos = qos_of(ctx.spec.qos);
     let n = ctx.spec.n;
-    let client = Client::with_config(ours_config(ctx));
+    let mut options = ClientOptions::new();
+    *options.session_config_mut() = ours_config(ctx);
+    // The client default backlog (ours_config starts from the Session's 1 MiB).
+    let client = Client::with_options(
+        options.max_transmit_bytes(transport_mio::mqtt_sansio_client::DEFAULT_MAX_TRANSMIT_BYTES),
+    );
     client
         .connect(
             "127.0.0.1",
@@ -205,21 +210,20 @@ impl MioLoop {
     const TOKEN: mio::Token = mio::Token(0);
 
     fn open(ctx: &Ctx) -> Result<Self, String> {
-        use mqtt_session::ConnectOptions;
         let poll = mio::Poll::new().map_err(err)?;
-        let mut conn = transport_mio::MqttConnection::new(ours_config(ctx));
+        let mut options = transport_mio::ClientOptions::new()
+            .keep_alive(KEEPALIVE)
+            .auto_reconnect(false);
+        *options.session_config_mut() = ours_config(ctx);
+        // The client default backlog (ours_config starts from the Session's 1 MiB).
+        let options = options
+            .max_transmit_bytes(transport_mio::mqtt_sansio_client::DEFAULT_MAX_TRANSMIT_BYTES);
+        let mut conn = transport_mio::MqttConnection::with_options(options).map_err(err)?;
         let addr = SocketAddr::from(([127, 0, 0, 1], ctx.spec.port));
         let tcp = mio::net::TcpStream::connect(addr).map_err(err)?;
         tcp.set_nodelay(true).map_err(err)?;
-        conn.open(
-            poll.registry(),
-            Self::TOKEN,
-            tcp,
-            None,
-            "127.0.0.1",
-            &ConnectOptions::new(KEEPALIVE),
-        )
-        .map_err(err)?;
+        conn.open(poll.registry(), Self::TOKEN, tcp, "127.0.0.1")
+            .map_err(err)?;
         let mut l = Self {
             poll,
             events: mio::Events::with_capacity(64),
@@ -317,12 +321,11 @@ fn ours_mio(ctx: &mut Ctx) -> Result<(), String> {
             let mut reported = false;
             loop {
                 let mut more = false;
-                while sent < n && l.conn.session().can_publish(qos) {
+                let msg = transport_mio::OutgoingPublish::new(&topic, &payload, qos, false);
+                while sent < n && l.conn.core().can_publish(qos) {
                     let now = l.conn.now();
-                    l.conn
-                        .session_mut()
-                        .publish(now, &topic, &payload, qos, false)
-                        .map_err(err)?;
+                    // Batched: one write for many publishes (`publish` writes after each).
+                    l.conn.core_mut().publish(now, &msg).map_err(err)?;
                     sent += 1;
                     more = true;
                 }
@@ -330,7 +333,7 @@ fn ours_mio(ctx: &mut Ctx) -> Result<(), String> {
                     l.conn.flush();
                 }
                 let finished = match qos {
-                    QoS::AtMostOnce => sent == n && l.conn.session().pending_transmit_bytes() == 0,
+                    QoS::AtMostOnce => sent == n && !l.conn.has_unwritten(),
                     _ => completed == n,
                 };
                 if finished && !reported {
@@ -344,7 +347,7 @@ fn ours_mio(ctx: &mut Ctx) -> Result<(), String> {
                 if stop {
                     break;
                 }
-                let wait = if sent < n && l.conn.session().can_publish(qos) {
+                let wait = if sent < n && l.conn.core().can_publish(qos) {
                     Duration::ZERO
                 } else {
                     TICK

@@ -324,7 +324,8 @@ impl<C> Shared<C> {
         self.lock().slots.entry(token.seq()).or_default();
     }
 
-    /// Waits (blocking the thread) until `token` completes, or `timeout` passes.
+    /// Waits (blocking the thread) until `token` completes, or `timeout` passes; after a
+    /// timeout the token can be waited on again.
     pub fn wait(&self, token: Token, timeout: Option<Duration>) -> Result<Completion, ClientError> {
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         let waker = thread_waker();
@@ -349,7 +350,9 @@ impl<C> Shared<C> {
                 Some(d) => {
                     let now = std::time::Instant::now();
                     if now >= d {
-                        self.lock().slots.remove(&token.seq());
+                        // The slot stays: a caller may wait again (a blocking client polls
+                        // with short timeouts), and a completion that comes meanwhile is
+                        // kept for that wait.
                         return Err(ClientError::Timeout);
                     }
                     thread::park_timeout(d - now);
