@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use mqtt_test_broker::demo::delivered_qos_note;
-use transport_mio::{Client, ClientOptions, Command, Event, LastWill, QoS};
+use transport_mio::{Client, ClientOptions, Command, Event, QoS};
 
 fn main() -> Result<(), Box<dyn Error>> {
     // mosquitto when it is installed, else an in-process broker; `--host H --port P` overrides.
@@ -26,12 +26,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // client = Client("quickstart", clean_session=True)
     let client = Client::new("quickstart", true);
     // client.set_will("quickstart/status", "offline", qos=1, retain=False)
-    client.set_will(LastWill::new(
-        "quickstart/status",
-        "offline",
-        QoS::AtLeastOnce,
-        false,
-    ));
+    client.set_will("quickstart/status", b"offline", QoS::AtLeastOnce, false);
 
     // client.connect(host, keepalive=30, port=port)
     let session_present = client.connect(&host, 30, ClientOptions::new().port(port))?;

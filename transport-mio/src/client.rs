@@ -74,10 +74,10 @@ struct Dispatch {
 /// [`events`](Self::events).
 ///
 /// ```no_run
-/// use transport_mio::{Client, ClientOptions, Command, Event, LastWill, QoS};
+/// use transport_mio::{Client, ClientOptions, Command, Event, QoS};
 ///
 /// let client = Client::new("seed-example", true);
-/// client.set_will(LastWill::new("status/seed-example", "gone", QoS::AtLeastOnce, true));
+/// client.set_will("status/seed-example", b"gone", QoS::AtLeastOnce, true);
 /// client.connect("127.0.0.1", 30, ClientOptions::new().port(1883))?;
 /// client.on_if(
 ///     Command::Publish,

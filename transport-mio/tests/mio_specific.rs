@@ -18,8 +18,7 @@ use mqtt_session::{Command, Event, SessionConfig};
 use mqtt_test_broker::scenarios::raw_connack_code;
 use mqtt_test_broker::{Broker, BrokerConfig};
 use transport_mio::{
-    CallbackResult, Client, ClientError, ClientOptions, LastWill, MqttConnection, SockKeepalive,
-    TlsConfig,
+    CallbackResult, Client, ClientError, ClientOptions, MqttConnection, SockKeepalive, TlsConfig,
 };
 
 /// How long one step may take before the test fails.
@@ -654,7 +653,7 @@ fn tls_verification_failures_are_descriptive_io_errors() {
 fn dropping_the_last_handle_disconnects_cleanly() {
     let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
     let client = Client::new("drop-me", true);
-    client.set_will(LastWill::new("drop/will", "gone", QoS::AtLeastOnce, false));
+    client.set_will("drop/will", b"gone", QoS::AtLeastOnce, false);
     client
         .connect(broker.host(), 30, ClientOptions::new().port(broker.port()))
         .expect("connects");

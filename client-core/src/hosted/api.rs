@@ -253,8 +253,22 @@ macro_rules! client_api {
                     .map_err($crate::ClientError::from)
             }
 
-            /// The will of later connections (the seed's `will_set`).
-            pub fn set_will(&self, will: $crate::LastWill) {
+            /// The will of later connections, as the seed has it: `set_will(topic, payload,
+            /// qos, retain)`. The broker publishes it when the connection ends without
+            /// DISCONNECT. For 5.0 will properties (delay, expiry, content type, ...) use
+            /// [`set_will_message`](Self::set_will_message).
+            pub fn set_will(
+                &self,
+                topic: &str,
+                payload: &[u8],
+                qos: $crate::mqtt_proto::QoS,
+                retain: bool,
+            ) {
+                self.set_will_message($crate::LastWill::new(topic, payload, qos, retain));
+            }
+
+            /// The will of later connections with its 5.0 properties.
+            pub fn set_will_message(&self, will: $crate::LastWill) {
                 self.__shared()
                     .with_core(|core, _| core.set_will(Some(will)));
             }
