@@ -1,4 +1,4 @@
-//! Codec throughput: our `mqtt-proto` against the codec inside rumqttc
+//! Codec throughput: our `mqtt-sansio-proto` against the codec inside rumqttc
 //! (`rumqttc::mqttbytes::v4` for MQTT 3.1.1, `rumqttc::v5::mqttbytes::v5` for MQTT 5.0), on the
 //! same bytes in the same run.
 //!
@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use mqtt_proto::smallvec::smallvec;
-use mqtt_proto::{
+use mqtt_sansio_proto::smallvec::smallvec;
+use mqtt_sansio_proto::{
     decode, Ack, ConnAck, Limits, Packet, PacketId, Properties, PropertiesBuf, Property,
     ProtocolVersion, Publish, QoS, QosPid, ReasonCode, SubAck, TopicName, UnsubAck,
 };

@@ -26,7 +26,7 @@ use mqtt_benches::alloc::{counting_installed, AllocCount, CountingAlloc};
 use mqtt_benches::child::{child_main, run_idle, run_pair, PairSpec, RoleSpec};
 use mqtt_benches::json::Json;
 use mqtt_benches::{bench_mode, median, results_dir};
-use mqtt_proto::QoS;
+use mqtt_sansio_proto::QoS;
 use mqtt_test_broker::{Broker, BrokerConfig};
 
 #[path = "support/clients.rs"]

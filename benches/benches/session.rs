@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use mqtt_proto::QoS;
+use mqtt_sansio_proto::QoS;
 
 #[path = "support/sansio.rs"]
 mod sansio;

@@ -14,7 +14,7 @@
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     decode, Limits, Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid, TopicName,
 };
 use rumqttc::mqttbytes::v4 as r4;

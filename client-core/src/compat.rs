@@ -1,10 +1,10 @@
 //! The Session calls the core makes for issue 10's client support (piece 1 in
-//! mqtt-session), in one place.
+//! mqtt-sansio-session), in one place.
 
-use mqtt_proto::{PacketId, ReasonCode};
-use mqtt_session::{DisconnectReason, Instant, PublishFailure, Session};
+use mqtt_sansio_proto::{PacketId, ReasonCode};
+use mqtt_sansio_session::{DisconnectReason, Instant, PublishFailure, Session};
 
-pub use mqtt_session::CancelError;
+pub use mqtt_sansio_session::CancelError;
 
 use crate::completion::Failure;
 

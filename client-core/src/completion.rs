@@ -6,8 +6,8 @@
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 
-use mqtt_proto::{PacketId, ReasonCode};
-use mqtt_session::{AckProperties, ConnAckProperties, DisconnectReason, PublishFailure};
+use mqtt_sansio_proto::{PacketId, ReasonCode};
+use mqtt_sansio_session::{AckProperties, ConnAckProperties, DisconnectReason, PublishFailure};
 use smallvec::SmallVec;
 
 /// Which command a [`Token`] belongs to.

@@ -7,11 +7,11 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::time::Duration;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     PacketId, Properties, PropertiesBuf, Property, ProtocolVersion, QoS, ReasonCode, Subscription,
     TopicFilter, TopicName, ValueError, Will,
 };
-use mqtt_session::{
+use mqtt_sansio_session::{
     Backoff, ConnAckProperties, ConnectError, ConnectOptions, DisconnectReason, Event, Instant,
     PublishError, RequestFailure, Session, SessionState, SubscribeError,
 };
@@ -229,7 +229,7 @@ fn is_auth_refusal(code: ReasonCode) -> bool {
 ///
 /// ```
 /// use mqtt_sansio_client::{Action, ClientCore, CoreOptions};
-/// use mqtt_session::Instant;
+/// use mqtt_sansio_session::Instant;
 /// let mut core = ClientCore::new(CoreOptions::new("sensor-17"), 42).unwrap();
 /// let t0 = Instant::from_millis(0);
 /// let _first = core.start(t0);
@@ -979,7 +979,10 @@ impl ClientCore {
                         continue;
                     };
                     let failure =
-                        Failure::Dropped(mqtt_session::PublishFailure::PacketTooLarge { len, max });
+                        Failure::Dropped(mqtt_sansio_session::PublishFailure::PacketTooLarge {
+                            len,
+                            max,
+                        });
                     self.completions
                         .complete_id(*id, Completion::Failed(failure));
                 }

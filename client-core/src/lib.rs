@@ -66,7 +66,7 @@ pub use crate::poison::PoisonTracker;
 pub use crate::tls::TlsConfig;
 pub use crate::txbuf::{TxBuffer, HIGH_WATER};
 
-pub use mqtt_proto;
-pub use mqtt_session;
+pub use mqtt_sansio_proto;
+pub use mqtt_sansio_session;
 #[cfg(feature = "tls")]
 pub use rustls;

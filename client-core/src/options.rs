@@ -6,8 +6,8 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::time::Duration;
 
-use mqtt_proto::{PropertiesBuf, Property, ProtocolVersion, QoS, Redacted, ValueError};
-use mqtt_session::{Backoff, SessionConfig};
+use mqtt_sansio_proto::{PropertiesBuf, Property, ProtocolVersion, QoS, Redacted, ValueError};
+use mqtt_sansio_session::{Backoff, SessionConfig};
 
 /// The address of one broker. The options hold a list, tried in turn when dialling fails.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! [`PoisonTracker`]: counts how often the same publish was answered by an error DISCONNECT.
 
-use mqtt_proto::{PacketId, ReasonCode};
+use mqtt_sansio_proto::{PacketId, ReasonCode};
 
 /// The publish the broker rejected on the last connections, and on how many in a row.
 ///

@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use mqtt_session::{Instant, Session};
+use mqtt_sansio_session::{Instant, Session};
 
 /// Refill from the Session only while fewer bytes than this wait to be written: enough to
 /// fill a socket buffer, small enough that a steady QoS 0 stream keeps the heap bounded

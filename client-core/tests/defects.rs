@@ -5,12 +5,12 @@ mod support;
 
 use std::time::Duration;
 
-use mqtt_proto::{ProtocolVersion, QoS, ReasonCode, Subscription, TopicFilter};
 use mqtt_sansio_client::{
     CancelError, ClientState, CommandError, Completion, DisconnectRequest, Failure,
     OutgoingPublish, PublishOutcome, StopReason, SubscribeProperties, HIGH_WATER,
 };
-use mqtt_session::{Backoff, Command, DisconnectReason, Event, PublishError};
+use mqtt_sansio_proto::{ProtocolVersion, QoS, ReasonCode, Subscription, TopicFilter};
+use mqtt_sansio_session::{Backoff, Command, DisconnectReason, Event, PublishError};
 use support::{options, Harness, Script, Seen};
 
 fn publish(h: &mut Harness, topic: &str, qos: QoS) -> mqtt_sansio_client::Token {

@@ -1,9 +1,9 @@
 //! `ClientCore::reconfigure`: a blocking client learns server, keepalive and policy at
 //! `connect`, after commands may already be queued; they must stay.
 
-use mqtt_proto::QoS;
 use mqtt_sansio_client::{ClientCore, CoreOptions, LastWill, OutgoingPublish, ServerAddr};
-use mqtt_session::{ConnectError, Instant};
+use mqtt_sansio_proto::QoS;
+use mqtt_sansio_session::{ConnectError, Instant};
 
 #[test]
 fn reconfigure_keeps_queued_commands_and_the_session_settings() {

@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use mqtt_proto::{
-    decode, Ack, ConnAck, Limits, Packet, PacketId, Properties, ProtocolVersion, QoS, ReasonCode,
-};
 use mqtt_sansio_client::{
     client_api, Action, ClientError, ClientOptions, Completion, PublishOutcome, Shared, Token,
 };
-use mqtt_session::{Command, Event};
+use mqtt_sansio_proto::{
+    decode, Ack, ConnAck, Limits, Packet, PacketId, Properties, ProtocolVersion, QoS, ReasonCode,
+};
+use mqtt_sansio_session::{Command, Event};
 
 /// A client with only the shared API; its publish waits by token like the async client's.
 struct TestClient {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mqtt_proto::ProtocolVersion;
+use mqtt_sansio_proto::ProtocolVersion;
 
 fuzz_target!(|data: &[u8]| {
     mqtt_fuzz::decode_check::check_decode(data, ProtocolVersion::V5);

@@ -1,7 +1,7 @@
 //! The decoder's invariants on arbitrary bytes, shared by the `decode_v311` and `decode_v5`
 //! fuzz targets and by `mqtt-proto/tests/fuzz_corpus.rs`, which includes this file with
 //! `#[path]` so the seed corpora replay under plain stable `cargo test`. Depends on
-//! `mqtt-proto` only.
+//! `mqtt-sansio-proto` only.
 //!
 //! For the input read as a stream of packets (as a Session reads it), every packet decoded
 //! must satisfy:
@@ -16,7 +16,7 @@
 //! Errors must name a rule, map to a reason code and display without panicking.
 #![allow(dead_code, unreachable_pub)]
 
-use mqtt_proto::{decode, frame_len, DecodeError, Limits, Packet, ProtocolVersion};
+use mqtt_sansio_proto::{decode, frame_len, DecodeError, Limits, Packet, ProtocolVersion};
 
 /// What one input decoded to, for the corpus replay's bookkeeping.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! - [`session_input`]: the interpreter that turns bytes into Session inputs and commands
 //!   and checks the Session's invariants after every step (`session`).
 //!
-//! `decode_check` and `session_input` depend only on `mqtt-proto` and `mqtt-session` and
+//! `decode_check` and `session_input` depend only on `mqtt-sansio-proto` and `mqtt-sansio-session` and
 //! compile on stable: `mqtt-proto/tests/fuzz_corpus.rs` and
 //! `mqtt-session/tests/fuzz_corpus.rs` include them with `#[path]` to replay the seed
 //! corpora under `cargo test`, without the root workspace depending on this crate.

@@ -7,7 +7,7 @@
 //! cover the invalid ones.
 
 use arbitrary::Arbitrary;
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     decode, frame_len, Ack, Auth, ConnAck, Connect, Disconnect, Limits, Packet, PacketId,
     PropertiesBuf, Property, PropertyContext, ProtocolVersion, Publish, QoS, QosPid, ReasonCode,
     RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions, TopicFilter, TopicName,
@@ -284,7 +284,7 @@ fn qos(b: u8) -> QoS {
     QoS::from_u8(b % 3).unwrap_or_default()
 }
 
-fn reason(b: u8, t: mqtt_proto::PacketType, v: ProtocolVersion) -> ReasonCode {
+fn reason(b: u8, t: mqtt_sansio_proto::PacketType, v: ProtocolVersion) -> ReasonCode {
     match v {
         ProtocolVersion::V311 => ReasonCode::Success,
         ProtocolVersion::V5 => ReasonCode::from_u8(b)
@@ -322,7 +322,7 @@ fn build_props(list: &[PropModel], ctx: PropertyContext, v: ProtocolVersion) -> 
 
 /// Builds the packet `model` describes, made valid for `v`, and hands it to `f`.
 pub fn with_packet(model: &PacketModel, v: ProtocolVersion, f: impl FnOnce(&Packet<'_>)) {
-    use mqtt_proto::PacketType as T;
+    use mqtt_sansio_proto::PacketType as T;
     use PropertyContext as C;
     let v5 = v == ProtocolVersion::V5;
     match model {
@@ -478,7 +478,7 @@ pub fn with_packet(model: &PacketModel, v: ProtocolVersion, f: impl FnOnce(&Pack
             codes,
         } => {
             let props = build_props(properties, C::SubAck, v);
-            let mut reason_codes: mqtt_proto::smallvec::SmallVec<[ReasonCode; 8]> = codes
+            let mut reason_codes: mqtt_sansio_proto::smallvec::SmallVec<[ReasonCode; 8]> = codes
                 .iter()
                 .take(32)
                 .map(|&b| {
@@ -529,7 +529,7 @@ pub fn with_packet(model: &PacketModel, v: ProtocolVersion, f: impl FnOnce(&Pack
             codes,
         } => {
             let props = build_props(properties, C::UnsubAck, v);
-            let mut reason_codes: mqtt_proto::smallvec::SmallVec<[ReasonCode; 8]> = if v5 {
+            let mut reason_codes: mqtt_sansio_proto::smallvec::SmallVec<[ReasonCode; 8]> = if v5 {
                 codes
                     .iter()
                     .take(32)
@@ -578,11 +578,11 @@ pub fn with_packet(model: &PacketModel, v: ProtocolVersion, f: impl FnOnce(&Pack
     }
 }
 
-fn ack(a: &AckModel, t: mqtt_proto::PacketType, v: ProtocolVersion, f: impl FnOnce(Ack<'_>)) {
+fn ack(a: &AckModel, t: mqtt_sansio_proto::PacketType, v: ProtocolVersion, f: impl FnOnce(Ack<'_>)) {
     let ctx = match t {
-        mqtt_proto::PacketType::PubAck => PropertyContext::PubAck,
-        mqtt_proto::PacketType::PubRec => PropertyContext::PubRec,
-        mqtt_proto::PacketType::PubRel => PropertyContext::PubRel,
+        mqtt_sansio_proto::PacketType::PubAck => PropertyContext::PubAck,
+        mqtt_sansio_proto::PacketType::PubRec => PropertyContext::PubRec,
+        mqtt_sansio_proto::PacketType::PubRel => PropertyContext::PubRel,
         _ => PropertyContext::PubComp,
     };
     let props = build_props(&a.properties, ctx, v);

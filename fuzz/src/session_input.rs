@@ -2,7 +2,7 @@
 //! inputs and commands, with the Session's invariants checked after every step.
 //!
 //! Shared with `mqtt-session/tests/fuzz_corpus.rs`, which includes this file with `#[path]`:
-//! it compiles on stable with only `mqtt-proto`, `mqtt-session` and `std`, and reads its
+//! it compiles on stable with only `mqtt-sansio-proto`, `mqtt-sansio-session` and `std`, and reads its
 //! input with the tiny [`Reader`] below instead of the `arbitrary` crate, so a corpus file
 //! means the same thing to the fuzzer and to the replay test.
 //!
@@ -63,12 +63,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     decode, Ack, Auth, ConnAck, Disconnect, Limits, Packet, PacketId, Properties, PropertiesBuf,
     Property, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, SubAck, Subscription,
     SubscriptionOptions, TopicFilter, TopicName, UnsubAck,
 };
-use mqtt_session::{
+use mqtt_sansio_session::{
     AuthError, Authenticator, ConnectOptions, DisconnectReason, Event, Instant, PublishError,
     ReauthError, Session, SessionConfig, SessionState, TopicAliasPolicy,
 };
@@ -816,9 +816,9 @@ fn subscription_options(b: u8, v: ProtocolVersion) -> SubscriptionOptions {
         o.no_local = b & 0x04 != 0;
         o.retain_as_published = b & 0x08 != 0;
         o.retain_handling = match (b >> 4) % 3 {
-            0 => mqtt_proto::RetainHandling::SendAtSubscribe,
-            1 => mqtt_proto::RetainHandling::SendAtSubscribeIfNew,
-            _ => mqtt_proto::RetainHandling::DoNotSend,
+            0 => mqtt_sansio_proto::RetainHandling::SendAtSubscribe,
+            1 => mqtt_sansio_proto::RetainHandling::SendAtSubscribeIfNew,
+            _ => mqtt_sansio_proto::RetainHandling::DoNotSend,
         };
     }
     o
@@ -1233,7 +1233,7 @@ impl Interp {
                     0 => self.read(&[0xD0, 0x00]),
                     1 => self.feed_connack(reason & 1 != 0),
                     2 => self.feed_packet(&Packet::Disconnect(Disconnect {
-                        reason: code(mqtt_proto::PacketType::Disconnect),
+                        reason: code(mqtt_sansio_proto::PacketType::Disconnect),
                         properties: props.as_properties(),
                     })),
                     3 => self.read(&[0xF0, 0x00]),
@@ -1242,7 +1242,8 @@ impl Interp {
                         let refusal = match v {
                             ProtocolVersion::V311 => ReasonCode::from_v311_connack(1 + reason % 5),
                             ProtocolVersion::V5 => ReasonCode::from_u8(*reason).filter(|c| {
-                                c.is_error() && c.is_valid_for(mqtt_proto::PacketType::ConnAck)
+                                c.is_error()
+                                    && c.is_valid_for(mqtt_sansio_proto::PacketType::ConnAck)
                             }),
                         };
                         self.feed_packet(&Packet::ConnAck(ConnAck {
@@ -1507,7 +1508,7 @@ impl Interp {
     }
 
     fn broker_ack(&mut self, kind: u8, id: IdSel, reason: u8, count: u8) {
-        use mqtt_proto::PacketType as T;
+        use mqtt_sansio_proto::PacketType as T;
         let v = self.version;
         let code = |t: T| match v {
             ProtocolVersion::V311 => ReasonCode::Success,
@@ -1903,7 +1904,7 @@ impl Interp {
                             ProtocolVersion::V5
                                 if err
                                     .reason_code
-                                    .is_valid_for(mqtt_proto::PacketType::Disconnect) =>
+                                    .is_valid_for(mqtt_sansio_proto::PacketType::Disconnect) =>
                             {
                                 let mut d = Vec::new();
                                 let _ = Packet::Disconnect(Disconnect {
@@ -1956,7 +1957,7 @@ impl Interp {
                 // SPEC "Exactly once, bounded": a PUBREC'd QoS 2 message whose broker session
                 // is gone fails "session lost, unconfirmed" (just before SessionLost).
                 (Some(Flow::Rel), QoS::ExactlyOnce)
-                    if matches!(reason, mqtt_session::PublishFailure::Unconfirmed) =>
+                    if matches!(reason, mqtt_sansio_session::PublishFailure::Unconfirmed) =>
                 {
                     self.end_flow(id.get())
                 }
@@ -1964,8 +1965,8 @@ impl Interp {
             },
             Event::RequestFailed { id, command, .. } => {
                 match (self.flows.get(&id.get()), command) {
-                    (Some(Flow::Sub { .. }), mqtt_session::Command::SubAck)
-                    | (Some(Flow::Unsub { .. }), mqtt_session::Command::UnsubAck) => {
+                    (Some(Flow::Sub { .. }), mqtt_sansio_session::Command::SubAck)
+                    | (Some(Flow::Unsub { .. }), mqtt_sansio_session::Command::UnsubAck) => {
                         self.end_flow(id.get())
                     }
                     other => panic!("RequestFailed {id} for {other:?}"),

@@ -1,9 +1,9 @@
 //! A tour of the codec: build packets, encode them in both protocol versions, then decode the
 //! bytes back, whole and as a stream that arrives in small pieces.
 //!
-//! Run with `cargo run -p mqtt-proto --example codec_tour`.
+//! Run with `cargo run -p mqtt-sansio-proto --example codec_tour`.
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     decode, Connect, Limits, Packet, PacketId, PropertiesBuf, Property, ProtocolVersion, Publish,
     QoS, QosPid, Subscribe, Subscription, TopicFilter, TopicName,
 };

@@ -1,4 +1,4 @@
-//! # mqtt-proto
+//! # mqtt-sansio-proto
 //!
 //! A strict, zero-copy codec for the control packets of MQTT 3.1.1 and MQTT 5.0, with no I/O:
 //! bytes in, [`Packet`]s out, and back.
@@ -20,7 +20,7 @@
 //! - **no_std + alloc**, `#![forbid(unsafe_code)]`, and no panics on any input.
 //!
 //! ```
-//! use mqtt_proto::{decode, Limits, Packet, ProtocolVersion, Publish, QosPid, TopicName};
+//! use mqtt_sansio_proto::{decode, Limits, Packet, ProtocolVersion, Publish, QosPid, TopicName};
 //!
 //! let topic = TopicName::new("sensors/kitchen")?;
 //! let publish = Publish::new(topic, b"21.5", QosPid::AtMostOnce);
@@ -42,7 +42,9 @@
 )]
 
 #[cfg(not(any(feature = "v311", feature = "v5")))]
-compile_error!("mqtt-proto: enable at least one protocol version (cargo features `v311`, `v5`)");
+compile_error!(
+    "mqtt-sansio-proto: enable at least one protocol version (cargo features `v311`, `v5`)"
+);
 
 extern crate alloc;
 #[cfg(feature = "std")]

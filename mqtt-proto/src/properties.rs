@@ -466,7 +466,7 @@ pub(crate) fn properties(i: &[u8], ctx: PropertyContext) -> PResult<'_, Properti
 /// Empty for every MQTT 3.1.1 packet. Build one to send with [`PropertiesBuf`].
 ///
 /// ```
-/// use mqtt_proto::{Property, PropertiesBuf};
+/// use mqtt_sansio_proto::{Property, PropertiesBuf};
 /// let mut buf = PropertiesBuf::new();
 /// buf.push(Property::MessageExpiryInterval(60)).unwrap();
 /// buf.push(Property::UserProperty("unit", "celsius")).unwrap();

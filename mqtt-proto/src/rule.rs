@@ -9,7 +9,7 @@ use core::fmt;
 /// the section number is given instead (for example `5.0 §2.1.2`).
 ///
 /// ```
-/// use mqtt_proto::rules;
+/// use mqtt_sansio_proto::rules;
 /// assert_eq!(rules::TOPIC_NAME_WILDCARD.to_string(), "MQTT-3.3.2-2");
 /// assert_eq!(rules::TOPIC_NAME_WILDCARD.v5(), Some("MQTT-3.3.2-2"));
 /// ```

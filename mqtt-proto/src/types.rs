@@ -108,7 +108,7 @@ impl TryFrom<u8> for QoS {
 /// A packet identifier: a 16-bit number that is never zero [MQTT-2.3.1-1].
 ///
 /// ```
-/// use mqtt_proto::PacketId;
+/// use mqtt_sansio_proto::PacketId;
 /// assert!(PacketId::new(0).is_none());
 /// assert_eq!(PacketId::new(300).map(PacketId::get), Some(300));
 /// ```
@@ -181,7 +181,7 @@ fn check_topic_common(s: &str) -> Result<(), ValueError> {
 /// together with a Topic Alias.
 ///
 /// ```
-/// use mqtt_proto::TopicName;
+/// use mqtt_sansio_proto::TopicName;
 /// assert!(TopicName::new("sensors/kitchen/temp").is_ok());
 /// assert!(TopicName::new("sensors/+/temp").is_err());
 /// ```
@@ -258,7 +258,7 @@ impl AsRef<str> for TopicName<'_> {
 /// rules for shared subscriptions, checked by [`TopicFilter::check_shared_v5`].
 ///
 /// ```
-/// use mqtt_proto::TopicFilter;
+/// use mqtt_sansio_proto::TopicFilter;
 /// assert!(TopicFilter::new("sensors/+/temp").is_ok());
 /// assert!(TopicFilter::new("sensors/#").is_ok());
 /// assert!(TopicFilter::new("sensors/te#").is_err());
@@ -319,7 +319,7 @@ impl<'a> TopicFilter<'a> {
     /// start with `$`. A shared subscription matches by the filter after its share name.
     ///
     /// ```
-    /// use mqtt_proto::{TopicFilter, TopicName};
+    /// use mqtt_sansio_proto::{TopicFilter, TopicName};
     /// let f = TopicFilter::new("home/+/temp").unwrap();
     /// assert!(f.matches(TopicName::new("home/kitchen/temp").unwrap()));
     /// assert!(!f.matches(TopicName::new("home/kitchen/humidity").unwrap()));

@@ -12,7 +12,7 @@ use std::cell::Cell;
 use std::hint::black_box;
 
 use common::{limits, V311, V5, VERSIONS};
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     decode, frame_len, Ack, Auth, ConnAck, Connect, Disconnect, Packet, PacketId, Properties,
     PropertiesBuf, Property, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, SubAck, Subscribe,
     Subscription, TopicFilter, TopicName, UnsubAck, Unsubscribe, Will,
@@ -367,7 +367,7 @@ fn small_packets<'a>(
         const AUTH_PROPS: &[u8] = &[0x15, 0x00, 0x04, b'S', b'C', b'R', b'M'];
         packets.push(Packet::Auth(Auth {
             reason: ReasonCode::ContinueAuthentication,
-            properties: Properties::parse(AUTH_PROPS, mqtt_proto::PropertyContext::Auth)
+            properties: Properties::parse(AUTH_PROPS, mqtt_sansio_proto::PropertyContext::Auth)
                 .expect("valid AUTH properties"),
         }));
     } else {
@@ -455,8 +455,12 @@ fn decode_errors_allocate_nothing() {
         assert_eq!(n, 0, "{bytes:02x?}");
     }
     let too_big = [0x30, 0xFF, 0xFF, 0xFF, 0x7F];
-    let (r, n) =
-        allocations(|| frame_len(&too_big, &mqtt_proto::Limits::with_max_packet_size(1024)));
+    let (r, n) = allocations(|| {
+        frame_len(
+            &too_big,
+            &mqtt_sansio_proto::Limits::with_max_packet_size(1024),
+        )
+    });
     assert!(r.is_err());
     assert_eq!(n, 0);
 }

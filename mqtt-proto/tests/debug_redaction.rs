@@ -1,7 +1,7 @@
 //! Secrets never appear in `Debug` output (issue 11, SPEC "Secrets"): the CONNECT password and
 //! the Authentication Data property show `<redacted>`; everything else stays readable.
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     decode, Connect, Limits, Packet, Properties, PropertiesBuf, Property, PropertyContext,
     ProtocolVersion, Redacted,
 };

@@ -4,7 +4,7 @@
 //! specification-vector seeds and the regression tests for inputs the fuzzer found.
 //!
 //! Regenerate the seeds after a codec change with
-//! `MQTT_FUZZ_WRITE_CORPUS=1 cargo test -p mqtt-proto --test fuzz_corpus`.
+//! `MQTT_FUZZ_WRITE_CORPUS=1 cargo test -p mqtt-sansio-proto --test fuzz_corpus`.
 
 #[path = "../../fuzz/src/decode_check.rs"]
 mod decode_check;
@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use decode_check::check_decode;
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     Ack, Auth, ConnAck, Connect, Disconnect, Packet, PacketId, PropertiesBuf, Property,
     ProtocolVersion, Publish, QoS, QosPid, ReasonCode, RetainHandling, SubAck, Subscribe,
     Subscription, SubscriptionOptions, TopicFilter, TopicName, UnsubAck, Unsubscribe, Will,
@@ -201,7 +201,7 @@ fn seed_packets(v: ProtocolVersion, keep: &mut Vec<PropertiesBuf>) -> Vec<(Strin
         if v5 {
             keep[i].as_properties()
         } else {
-            mqtt_proto::Properties::EMPTY
+            mqtt_sansio_proto::Properties::EMPTY
         }
     };
 
@@ -248,7 +248,7 @@ fn seed_packets(v: ProtocolVersion, keep: &mut Vec<PropertiesBuf>) -> Vec<(Strin
             Packet::ConnAck(ConnAck {
                 session_present: present,
                 reason,
-                properties: mqtt_proto::Properties::EMPTY,
+                properties: mqtt_sansio_proto::Properties::EMPTY,
             }),
         );
     }
@@ -305,7 +305,7 @@ fn seed_packets(v: ProtocolVersion, keep: &mut Vec<PropertiesBuf>) -> Vec<(Strin
         properties: props,
     };
     let s = ReasonCode::Success;
-    let none = mqtt_proto::Properties::EMPTY;
+    let none = mqtt_sansio_proto::Properties::EMPTY;
     add("puback", Packet::PubAck(ack(1, s, none)));
     add("pubrec", Packet::PubRec(ack(2, s, none)));
     add("pubrel", Packet::PubRel(ack(3, s, none)));

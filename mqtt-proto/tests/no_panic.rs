@@ -6,7 +6,7 @@
 mod common;
 
 use common::{config, corpus, limits, packet_props, V311, V5, VERSIONS};
-use mqtt_proto::{decode, frame_len, DecodeError, Limits, PropertiesBuf, ProtocolVersion};
+use mqtt_sansio_proto::{decode, frame_len, DecodeError, Limits, PropertiesBuf, ProtocolVersion};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use rand::rngs::StdRng;

@@ -5,7 +5,9 @@
 mod common;
 
 use common::{config, limits, Model, CONTEXTS, PROPERTY_IDS, V311, V5};
-use mqtt_proto::{decode, frame_len, EncodeError, Limits, Packet, Property, ProtocolVersion};
+use mqtt_sansio_proto::{
+    decode, frame_len, EncodeError, Limits, Packet, Property, ProtocolVersion,
+};
 use proptest::prelude::*;
 
 /// The whole oracle for one valid packet.
@@ -121,10 +123,10 @@ round_trip! {
     v311_connect: V311, 1000 => common::connect(V311);
     v311_connack: V311, 1000 => common::connack(V311);
     v311_publish: V311, 2000 => common::publish(V311, PAYLOAD);
-    v311_puback: V311, 1000 => common::ack(V311, mqtt_proto::PacketType::PubAck);
-    v311_pubrec: V311, 1000 => common::ack(V311, mqtt_proto::PacketType::PubRec);
-    v311_pubrel: V311, 1000 => common::ack(V311, mqtt_proto::PacketType::PubRel);
-    v311_pubcomp: V311, 1000 => common::ack(V311, mqtt_proto::PacketType::PubComp);
+    v311_puback: V311, 1000 => common::ack(V311, mqtt_sansio_proto::PacketType::PubAck);
+    v311_pubrec: V311, 1000 => common::ack(V311, mqtt_sansio_proto::PacketType::PubRec);
+    v311_pubrel: V311, 1000 => common::ack(V311, mqtt_sansio_proto::PacketType::PubRel);
+    v311_pubcomp: V311, 1000 => common::ack(V311, mqtt_sansio_proto::PacketType::PubComp);
     v311_subscribe: V311, 1000 => common::subscribe(V311);
     v311_suback: V311, 1000 => common::suback(V311);
     v311_unsubscribe: V311, 1000 => common::unsubscribe(V311);
@@ -136,10 +138,10 @@ round_trip! {
     v5_connect: V5, 1000 => common::connect(V5);
     v5_connack: V5, 1000 => common::connack(V5);
     v5_publish: V5, 2000 => common::publish(V5, PAYLOAD);
-    v5_puback: V5, 1000 => common::ack(V5, mqtt_proto::PacketType::PubAck);
-    v5_pubrec: V5, 1000 => common::ack(V5, mqtt_proto::PacketType::PubRec);
-    v5_pubrel: V5, 1000 => common::ack(V5, mqtt_proto::PacketType::PubRel);
-    v5_pubcomp: V5, 1000 => common::ack(V5, mqtt_proto::PacketType::PubComp);
+    v5_puback: V5, 1000 => common::ack(V5, mqtt_sansio_proto::PacketType::PubAck);
+    v5_pubrec: V5, 1000 => common::ack(V5, mqtt_sansio_proto::PacketType::PubRec);
+    v5_pubrel: V5, 1000 => common::ack(V5, mqtt_sansio_proto::PacketType::PubRel);
+    v5_pubcomp: V5, 1000 => common::ack(V5, mqtt_sansio_proto::PacketType::PubComp);
     v5_subscribe: V5, 1000 => common::subscribe(V5);
     v5_suback: V5, 1000 => common::suback(V5);
     v5_unsubscribe: V5, 1000 => common::unsubscribe(V5);
@@ -222,11 +224,11 @@ fn large_publish_round_trips() {
     for size in [16_384 - 10, 16_384, 2_097_152] {
         for v in [V311, V5] {
             let payload = vec![0x5A; size];
-            let topic = mqtt_proto::TopicName::new("big/ü").unwrap();
-            let p = Packet::Publish(mqtt_proto::Publish::new(
+            let topic = mqtt_sansio_proto::TopicName::new("big/ü").unwrap();
+            let p = Packet::Publish(mqtt_sansio_proto::Publish::new(
                 topic,
                 &payload,
-                mqtt_proto::QosPid::AtMostOnce,
+                mqtt_sansio_proto::QosPid::AtMostOnce,
             ));
             let mut out = Vec::new();
             let len = p.encode(v, &mut out).unwrap();

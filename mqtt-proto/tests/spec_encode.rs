@@ -4,7 +4,7 @@
 
 mod spec_common;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     rules, Ack, Auth, ConnAck, Connect, Disconnect, EncodeError, Packet, PacketId, Properties,
     PropertiesBuf, Property, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, RetainHandling,
     Rule, SubAck, Subscribe, Subscription, SubscriptionOptions, TopicFilter, TopicName, UnsubAck,

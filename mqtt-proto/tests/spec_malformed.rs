@@ -7,14 +7,14 @@
 
 mod spec_common;
 
-use mqtt_proto::{decode, frame_len, rules, DecodeError, Limits, ReasonCode};
+use mqtt_sansio_proto::{decode, frame_len, rules, DecodeError, Limits, ReasonCode};
 use spec_common::{assert_malformed, assert_protocol, decode_err, packet, s, V311, V5};
 
 /// Both versions, for rules that read the same in each.
-const BOTH: [mqtt_proto::ProtocolVersion; 2] = [V311, V5];
+const BOTH: [mqtt_sansio_proto::ProtocolVersion; 2] = [V311, V5];
 
 /// A minimal valid body for each packet type 1..=15 in version `v`.
-fn valid_body(packet_type: u8, v: mqtt_proto::ProtocolVersion) -> Vec<u8> {
+fn valid_body(packet_type: u8, v: mqtt_sansio_proto::ProtocolVersion) -> Vec<u8> {
     let v5 = v == V5;
     let level = if v5 { 5 } else { 4 };
     let mut b = Vec::new();
@@ -322,7 +322,7 @@ fn publish_with_qos_3_is_malformed() {
 /// The encoder still never produces one.
 #[test]
 fn publish_qos0_with_dup_is_accepted_with_dup_ignored() {
-    use mqtt_proto::{Packet, QosPid};
+    use mqtt_sansio_proto::{Packet, QosPid};
     for (bytes, v) in [
         (&[0x38u8, 0x03, 0x00, 0x01, b't'][..], V311),
         (&[0x39, 0x04, 0x00, 0x01, b't', 0x00][..], V5),
@@ -347,7 +347,7 @@ fn publish_qos0_with_dup_is_accepted_with_dup_ignored() {
         let mut out = Vec::new();
         assert!(matches!(
             Packet::Publish(with_dup).encode(v, &mut out),
-            Err(mqtt_proto::EncodeError::Invalid { rule, .. }) if rule == rules::PUBLISH_DUP_QOS0
+            Err(mqtt_sansio_proto::EncodeError::Invalid { rule, .. }) if rule == rules::PUBLISH_DUP_QOS0
         ));
     }
 }
@@ -816,7 +816,7 @@ fn connack_refusal_with_session_present_is_a_protocol_error() {
 // =============================================================================================
 // SUBSCRIBE, UNSUBSCRIBE (§3.8, §3.10)
 
-fn subscribe(v: mqtt_proto::ProtocolVersion, id: u16, entries: &[(&[u8], u8)]) -> Vec<u8> {
+fn subscribe(v: mqtt_sansio_proto::ProtocolVersion, id: u16, entries: &[(&[u8], u8)]) -> Vec<u8> {
     let mut body = id.to_be_bytes().to_vec();
     if v == V5 {
         body.push(0);
@@ -828,7 +828,7 @@ fn subscribe(v: mqtt_proto::ProtocolVersion, id: u16, entries: &[(&[u8], u8)]) -
     packet(0x82, &body)
 }
 
-fn unsubscribe(v: mqtt_proto::ProtocolVersion, id: u16, filters: &[&[u8]]) -> Vec<u8> {
+fn unsubscribe(v: mqtt_sansio_proto::ProtocolVersion, id: u16, filters: &[&[u8]]) -> Vec<u8> {
     let mut body = id.to_be_bytes().to_vec();
     if v == V5 {
         body.push(0);

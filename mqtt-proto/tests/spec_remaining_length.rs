@@ -4,7 +4,7 @@
 
 mod spec_common;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     decode, frame_len, rules, DecodeError, EncodeError, Limits, Packet, ProtocolVersion, Publish,
     QosPid,
 };
@@ -160,7 +160,7 @@ fn remaining_length_2097152_is_four_bytes() {
 #[test]
 fn remaining_length_268435455_is_the_maximum() {
     check_boundary(268_435_455, &[0xFF, 0xFF, 0xFF, 0x7F]);
-    assert_eq!(mqtt_proto::VARINT_MAX, 268_435_455);
+    assert_eq!(mqtt_sansio_proto::VARINT_MAX, 268_435_455);
     assert_eq!(Limits::PROTOCOL_MAX_PACKET_SIZE, 268_435_460);
 }
 

@@ -4,7 +4,7 @@
 
 mod spec_common;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     Ack, ConnAck, Connect, Disconnect, Packet, Properties, Publish, QoS, QosPid, ReasonCode,
     SubAck, Subscribe, Subscription, UnsubAck, Unsubscribe, Will,
 };
@@ -347,14 +347,14 @@ fn back_to_back_packets_decode_one_at_a_time() {
         0xD0, 0x00, // PINGRESP
         0x30, 0x04, 0x00, 0x01, b't', b'!', // PUBLISH "t" "!"
     ];
-    let limits = mqtt_proto::Limits::default();
+    let limits = mqtt_sansio_proto::Limits::default();
     let mut rest = &stream[..];
     let mut seen = Vec::new();
-    while let Some((p, used)) = mqtt_proto::decode(rest, V311, &limits).expect("valid") {
+    while let Some((p, used)) = mqtt_sansio_proto::decode(rest, V311, &limits).expect("valid") {
         seen.push(p.packet_type());
         rest = &rest[used..];
     }
     assert!(rest.is_empty());
-    use mqtt_proto::PacketType as T;
+    use mqtt_sansio_proto::PacketType as T;
     assert_eq!(seen, [T::PubAck, T::PingResp, T::Publish]);
 }

@@ -6,7 +6,7 @@
 
 mod spec_common;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     Ack, Auth, ConnAck, Connect, Disconnect, Packet, Properties, Property, PropertyContext as Ctx,
     Publish, QoS, QosPid, ReasonCode, RetainHandling, SubAck, Subscribe, Subscription,
     SubscriptionOptions, TopicName, UnsubAck, Unsubscribe, Will,
@@ -579,7 +579,7 @@ fn auth_reauthenticate_round_trips() {
 /// §2.2.2.2: the properties built with `PropertiesBuf` encode to the bytes of the table.
 #[test]
 fn properties_built_by_hand_encode_as_in_the_table() {
-    let mut buf = mqtt_proto::PropertiesBuf::new();
+    let mut buf = mqtt_sansio_proto::PropertiesBuf::new();
     buf.push(Property::PayloadFormatIndicator(1))
         .and_then(|b| b.push(Property::TopicAlias(5)))
         .expect("valid values");

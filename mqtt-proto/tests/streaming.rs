@@ -5,7 +5,7 @@
 mod common;
 
 use common::{config, corpus, frame, header_len, limits, Model, V311, V5, VERSIONS};
-use mqtt_proto::{decode, ProtocolVersion};
+use mqtt_sansio_proto::{decode, ProtocolVersion};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use rand::rngs::StdRng;
@@ -53,11 +53,11 @@ fn truncated_long_headers() {
     for size in [100, 200, 20_000, 2_100_000] {
         for v in VERSIONS {
             let payload = vec![7u8; size];
-            let topic = mqtt_proto::TopicName::new("t").unwrap();
-            let p = mqtt_proto::Packet::Publish(mqtt_proto::Publish::new(
+            let topic = mqtt_sansio_proto::TopicName::new("t").unwrap();
+            let p = mqtt_sansio_proto::Packet::Publish(mqtt_sansio_proto::Publish::new(
                 topic,
                 &payload,
-                mqtt_proto::QosPid::AtMostOnce,
+                mqtt_sansio_proto::QosPid::AtMostOnce,
             ));
             let mut bytes = Vec::new();
             p.encode(v, &mut bytes).unwrap();

@@ -3,7 +3,7 @@
 //! UTF-8), `TopicName::new` and the PUBLISH decoder accept exactly the names the rules allow
 //! and report the rule a naive check finds first.
 
-use mqtt_proto::{decode, rules, Limits, Packet, ProtocolVersion, Rule, TopicName};
+use mqtt_sansio_proto::{decode, rules, Limits, Packet, ProtocolVersion, Rule, TopicName};
 use proptest::prelude::*;
 
 /// The rule a topic name breaks, checked one rule at a time in the order the codec reports

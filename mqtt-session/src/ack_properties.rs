@@ -4,7 +4,7 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use mqtt_proto::{Properties, Property, QoS};
+use mqtt_sansio_proto::{Properties, Property, QoS};
 
 /// The reason string and user properties of an acknowledgement (5.0 PUBACK, PUBREC, PUBCOMP,
 /// SUBACK, UNSUBACK, a refusing CONNACK, DISCONNECT). Always empty in 3.1.1.

@@ -11,7 +11,7 @@ use core::time::Duration;
 ///
 /// ```
 /// use core::time::Duration;
-/// use mqtt_session::Backoff;
+/// use mqtt_sansio_session::Backoff;
 /// let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(5))
 ///     .max_attempts(3)
 ///     .seed(42);

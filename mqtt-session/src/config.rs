@@ -5,7 +5,9 @@ use alloc::string::String;
 use core::fmt;
 use core::time::Duration;
 
-use mqtt_proto::{rules, EncodeError, Properties, ProtocolVersion, Redacted, ValueError, Will};
+use mqtt_sansio_proto::{
+    rules, EncodeError, Properties, ProtocolVersion, Redacted, ValueError, Will,
+};
 
 use crate::error::ConnectError;
 
@@ -20,8 +22,8 @@ pub const NO_PACKET_SIZE_LIMIT: u32 = 268_435_455;
 /// command that would exceed it returns an error and an event tells when there is room again.
 ///
 /// ```
-/// use mqtt_session::SessionConfig;
-/// use mqtt_proto::ProtocolVersion;
+/// use mqtt_sansio_session::SessionConfig;
+/// use mqtt_sansio_proto::ProtocolVersion;
 /// let mut config = SessionConfig::new("sensor-17", false, ProtocolVersion::V5);
 /// config.max_inflight = 16;
 /// config.max_queued = 100;
@@ -232,7 +234,7 @@ impl Default for TopicAliasPolicy {
 /// Parameters of one connection, given to [`Session::connect`](crate::Session::connect).
 ///
 /// ```
-/// use mqtt_session::ConnectOptions;
+/// use mqtt_sansio_session::ConnectOptions;
 /// let options = ConnectOptions::new(60).credentials("user", b"secret");
 /// assert_eq!(options.keep_alive, 60);
 /// ```

@@ -21,7 +21,7 @@ use alloc::vec::Vec;
 use core::cmp::Reverse;
 use core::fmt;
 
-use mqtt_proto::{PacketId, TopicFilter, ValueError};
+use mqtt_sansio_proto::{PacketId, TopicFilter, ValueError};
 
 use crate::event::{Command, Event};
 
@@ -58,8 +58,8 @@ enum Slot {
 /// `H` is whatever the caller runs: a boxed closure taking the client, a channel, a label.
 ///
 /// ```
-/// use mqtt_proto::QoS;
-/// use mqtt_session::{Command, Dispatcher, Event, Message};
+/// use mqtt_sansio_proto::QoS;
+/// use mqtt_sansio_session::{Command, Dispatcher, Event, Message};
 ///
 /// // The seed's example: `on(PUBLISH, print_cool_stuff, is_cool)` beside a generic callback.
 /// let mut d = Dispatcher::new();
@@ -80,7 +80,7 @@ enum Slot {
 /// });
 /// assert_eq!(ran, Err("disk full"));
 /// assert_eq!(d.dispatch(&Event::PingResp, |_, _| Ok::<(), ()>(())), Ok(false));
-/// # Ok::<(), mqtt_proto::ValueError>(())
+/// # Ok::<(), mqtt_sansio_proto::ValueError>(())
 /// ```
 pub struct Dispatcher<H> {
     /// Sorted by command, then priority (highest first), then registration order.
@@ -296,7 +296,7 @@ mod tests {
     use super::*;
     use crate::message::Message;
     use alloc::vec;
-    use mqtt_proto::{QoS, ReasonCode};
+    use mqtt_sansio_proto::{QoS, ReasonCode};
 
     fn msg(topic: &str, payload: &[u8], qos: QoS, id: u16) -> Message {
         let mut m = Message::new(topic, payload, qos, false).unwrap();

@@ -5,7 +5,7 @@ use core::fmt;
 use core::time::Duration;
 
 use crate::auth::AuthError;
-use mqtt_proto::{DecodeError, EncodeError, QoS, ReasonCode, Rule, ValueError};
+use mqtt_sansio_proto::{DecodeError, EncodeError, QoS, ReasonCode, Rule, ValueError};
 
 /// The broker broke a rule of the protocol. The Session closes the connection (5.0: with a
 /// DISCONNECT carrying [`ProtocolError::reason_code`]) and keeps every unacknowledged message.

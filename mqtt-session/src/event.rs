@@ -2,7 +2,7 @@
 
 use alloc::boxed::Box;
 
-use mqtt_proto::{PacketId, QoS, ReasonCode};
+use mqtt_sansio_proto::{PacketId, QoS, ReasonCode};
 use smallvec::SmallVec;
 
 use crate::ack_properties::{AckProperties, ConnAckProperties, ServerReference};

@@ -42,8 +42,8 @@ impl Session {
     /// The next thing to do: bytes to send first, then events, then the deadline to wait for.
     ///
     /// ```
-    /// use mqtt_proto::ProtocolVersion;
-    /// use mqtt_session::{ConnectOptions, Instant, Output, Session, SessionConfig};
+    /// use mqtt_sansio_proto::ProtocolVersion;
+    /// use mqtt_sansio_session::{ConnectOptions, Instant, Output, Session, SessionConfig};
     /// let mut session = Session::new(SessionConfig::new("io", true, ProtocolVersion::V5));
     /// let now = Instant::from_millis(0);
     /// session.connect(now, &ConnectOptions::new(10)).unwrap();

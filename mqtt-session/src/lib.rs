@@ -1,4 +1,4 @@
-//! # mqtt-session
+//! # mqtt-sansio-session
 //!
 //! The sans-IO MQTT client: a pure [`Session`] state machine for MQTT 3.1.1 and 5.0 that
 //! consumes bytes and time and produces bytes and [`Event`]s. It never touches a socket, a
@@ -25,8 +25,8 @@
 //! input enum and one output enum.
 //!
 //! ```no_run
-//! # use mqtt_proto::{ProtocolVersion, QoS};
-//! # use mqtt_session::{ConnectOptions, Event, Instant, Session, SessionConfig};
+//! # use mqtt_sansio_proto::{ProtocolVersion, QoS};
+//! # use mqtt_sansio_session::{ConnectOptions, Event, Instant, Session, SessionConfig};
 //! # fn clock() -> Instant { Instant::from_millis(0) }
 //! # fn write_all(_: &[u8]) {}
 //! # fn wait_readable_until(_: Option<Instant>) -> Option<Vec<u8>> { None }
@@ -47,7 +47,7 @@
 //!         None => session.handle_timeout(clock()),
 //!     }
 //! }
-//! # Ok::<(), mqtt_session::ConnectError>(())
+//! # Ok::<(), mqtt_sansio_session::ConnectError>(())
 //! ```
 //!
 //! ## Time
@@ -96,7 +96,9 @@
 #![deny(missing_docs)]
 
 #[cfg(not(any(feature = "v311", feature = "v5")))]
-compile_error!("mqtt-session: enable at least one protocol version (cargo features `v311`, `v5`)");
+compile_error!(
+    "mqtt-sansio-session: enable at least one protocol version (cargo features `v311`, `v5`)"
+);
 
 extern crate alloc;
 #[cfg(feature = "std")]
@@ -135,4 +137,4 @@ pub use message::Message;
 pub use session::{Session, SessionState};
 pub use time::Instant;
 
-pub use mqtt_proto;
+pub use mqtt_sansio_proto;

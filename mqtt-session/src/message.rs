@@ -4,7 +4,9 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 
-use mqtt_proto::{PacketId, Properties, PropertyContext, Publish, QoS, TopicName, ValueError};
+use mqtt_sansio_proto::{
+    PacketId, Properties, PropertyContext, Publish, QoS, TopicName, ValueError,
+};
 
 /// An application message: topic, payload, QoS, retain, DUP, packet id and (5.0) properties.
 ///
@@ -12,8 +14,8 @@ use mqtt_proto::{PacketId, Properties, PropertyContext, Publish, QoS, TopicName,
 /// allocation.
 ///
 /// ```
-/// use mqtt_session::Message;
-/// use mqtt_proto::QoS;
+/// use mqtt_sansio_session::Message;
+/// use mqtt_sansio_proto::QoS;
 /// let m = Message::new("home/kitchen/temp", b"21.5", QoS::AtLeastOnce, false).unwrap();
 /// assert_eq!(m.topic(), "home/kitchen/temp");
 /// assert_eq!(m.payload(), b"21.5");
@@ -57,7 +59,7 @@ impl Message {
     pub fn with_properties(
         mut self,
         props: Properties<'_>,
-    ) -> Result<Self, mqtt_proto::DecodeError> {
+    ) -> Result<Self, mqtt_sansio_proto::DecodeError> {
         // Re-validate for PUBLISH so a CONNECT-only property cannot slip in.
         let props = Properties::parse(props.as_bytes(), PropertyContext::Publish)?;
         let mut buf = Vec::with_capacity(

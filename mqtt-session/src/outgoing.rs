@@ -3,7 +3,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use mqtt_proto::{PacketId, SubscriptionOptions};
+use mqtt_sansio_proto::{PacketId, SubscriptionOptions};
 
 use crate::message::Message;
 

@@ -9,7 +9,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use mqtt_proto::PacketId;
+use mqtt_sansio_proto::PacketId;
 
 /// The set of packet identifiers in use, over the whole 1..=65535 space.
 ///

@@ -11,7 +11,7 @@ use core::time::Duration;
 ///
 /// ```
 /// use core::time::Duration;
-/// use mqtt_session::Instant;
+/// use mqtt_sansio_session::Instant;
 /// let t = Instant::from_millis(1_000);
 /// assert_eq!(t.checked_add(Duration::from_secs(2)), Some(Instant::from_millis(3_000)));
 /// assert_eq!(t.saturating_duration_since(Instant::from_millis(5_000)), Duration::ZERO);

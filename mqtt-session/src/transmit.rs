@@ -3,7 +3,7 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use mqtt_proto::{EncodeError, Packet, ProtocolVersion};
+use mqtt_sansio_proto::{EncodeError, Packet, ProtocolVersion};
 
 /// Packets encoded back to back in one buffer, with their lengths, so that `poll_transmit`
 /// hands out exactly one whole packet and steady-state sending allocates nothing.

@@ -10,7 +10,7 @@
 //! Measured (both protocol versions):
 //! - QoS 0 `publish` + `poll_transmit` into a reused `Vec`: 0 allocations;
 //! - QoS 0 PUBLISH received through `handle_read` + `poll_event`: 1 per message (the
-//!   [`Message`](mqtt_session::Message) buffer holding topic and payload), also when every
+//!   [`Message`](mqtt_sansio_session::Message) buffer holding topic and payload), also when every
 //!   packet arrives in two reads;
 //! - QoS 1 `publish` through PUBACK: 1 per message (the stored copy kept for resending);
 //! - QoS 2 `publish` through PUBREC, PUBREL and PUBCOMP: 1 per message (the same copy, freed at
@@ -21,8 +21,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use mqtt_proto::{Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid, TopicName};
-use mqtt_session::{ConnectOptions, Event, Instant, Session, SessionConfig};
+use mqtt_sansio_proto::{Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid, TopicName};
+use mqtt_sansio_session::{ConnectOptions, Event, Instant, Session, SessionConfig};
 
 struct Counting;
 
@@ -132,7 +132,7 @@ fn connected(v: ProtocolVersion) -> (Session, Vec<u8>) {
     (session, out)
 }
 
-/// An incoming PUBLISH, encoded by mqtt-proto.
+/// An incoming PUBLISH, encoded by mqtt-sansio-proto.
 fn publish_bytes(v: ProtocolVersion, topic: &str, payload: &[u8], qos: QosPid) -> Vec<u8> {
     let mut bytes = Vec::new();
     let p = Publish::new(TopicName::new(topic).unwrap(), payload, qos);

@@ -1,11 +1,13 @@
 //! Packets only a client sends (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ), received from the
 //! broker: the connection ends with a protocol error citing the direction rule of the packet
 //! type table (3.1.1 §2.2.1 / 5.0 §2.1.2). The first three are refused by type, without
-//! parsing their bodies (`mqtt_proto::decode_from_server`, issue 15); the outcome is the same
+//! parsing their bodies (`mqtt_sansio_proto::decode_from_server`, issue 15); the outcome is the same
 //! for all four, and for both versions.
 
-use mqtt_proto::{rules, ProtocolVersion, ReasonCode};
-use mqtt_session::{ConnectOptions, DisconnectReason, Event, Instant, Session, SessionConfig};
+use mqtt_sansio_proto::{rules, ProtocolVersion, ReasonCode};
+use mqtt_sansio_session::{
+    ConnectOptions, DisconnectReason, Event, Instant, Session, SessionConfig,
+};
 
 fn connected(v: ProtocolVersion) -> Session {
     let now = Instant::ZERO;

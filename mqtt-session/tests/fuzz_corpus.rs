@@ -4,7 +4,7 @@
 //! client, the client's commands and the clock, as session fuzz inputs.
 //!
 //! Rewrite the transcript seeds (and the broker byte streams in the decode corpora) with
-//! `MQTT_FUZZ_WRITE_CORPUS=1 cargo test -p mqtt-session --test fuzz_corpus`.
+//! `MQTT_FUZZ_WRITE_CORPUS=1 cargo test -p mqtt-sansio-session --test fuzz_corpus`.
 
 mod support;
 
@@ -14,7 +14,7 @@ mod session_input;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     Ack, ConnAck, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS, QosPid, ReasonCode,
     SubAck, TopicFilter, TopicName, Unsubscribe,
 };
@@ -652,7 +652,7 @@ fn reconnect() -> Op {
 /// What a seed made the client do.
 struct SeedRun {
     sent: Vec<Vec<u8>>,
-    events: Vec<mqtt_session::Event>,
+    events: Vec<mqtt_sansio_session::Event>,
 }
 
 impl SeedRun {
@@ -660,10 +660,14 @@ impl SeedRun {
         self.sent
             .iter()
             .map(|b| {
-                mqtt_proto::decode(b, ProtocolVersion::V5, &mqtt_proto::Limits::default())
-                    .unwrap()
-                    .unwrap()
-                    .0
+                mqtt_sansio_proto::decode(
+                    b,
+                    ProtocolVersion::V5,
+                    &mqtt_sansio_proto::Limits::default(),
+                )
+                .unwrap()
+                .unwrap()
+                .0
             })
             .collect()
     }
@@ -675,14 +679,14 @@ impl SeedRun {
             .count()
     }
 
-    fn has(&self, f: impl Fn(&mqtt_session::Event) -> bool) -> bool {
+    fn has(&self, f: impl Fn(&mqtt_sansio_session::Event) -> bool) -> bool {
         self.events.iter().any(f)
     }
 
-    fn disconnects(&self, f: impl Fn(&mqtt_session::DisconnectReason) -> bool) -> usize {
+    fn disconnects(&self, f: impl Fn(&mqtt_sansio_session::DisconnectReason) -> bool) -> usize {
         self.events
             .iter()
-            .filter(|e| matches!(e, mqtt_session::Event::Disconnected { reason, .. } if f(reason)))
+            .filter(|e| matches!(e, mqtt_sansio_session::Event::Disconnected { reason, .. } if f(reason)))
             .count()
     }
 
@@ -729,7 +733,7 @@ fn run_seed(ext: u8, ops: &[Op]) -> (Vec<u8>, SeedRun) {
 
 /// The extended seeds: name, input, and the check of what the run must reach.
 fn extended_seeds() -> Vec<(&'static str, Vec<u8>)> {
-    use mqtt_session::{DisconnectReason as D, Event as E};
+    use mqtt_sansio_session::{DisconnectReason as D, Event as E};
     let mut out = Vec::new();
 
     // Two challenges before each CONNACK, traffic, a reconnect with the exchange again.

@@ -16,11 +16,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Duration;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     rules, Ack, ConnAck, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS, QosPid,
     ReasonCode, SubAck, TopicName, UnsubAck,
 };
-use mqtt_session::{
+use mqtt_sansio_session::{
     ConnectOptions, DisconnectReason, Event, Instant, ProtocolError, SessionConfig, SessionState,
 };
 use support::{Pair, Script};
@@ -230,8 +230,8 @@ fn assert_nothing_lost(pair: &mut Pair, kept: &Kept) {
     let resent: Vec<(u16, QoS, bool, String)> = pair.broker.seen[seen..]
         .iter()
         .filter(|s| s.kind == "PUBLISH")
-        .map(
-            |s| match mqtt_proto::decode(&s.bytes, pair.broker.version, &Default::default()) {
+        .map(|s| {
+            match mqtt_sansio_proto::decode(&s.bytes, pair.broker.version, &Default::default()) {
                 Ok(Some((Packet::Publish(p), _))) => (
                     p.qos.packet_id().map_or(0, PacketId::get),
                     p.qos.qos(),
@@ -239,8 +239,8 @@ fn assert_nothing_lost(pair: &mut Pair, kept: &Kept) {
                     p.topic.as_str().to_string(),
                 ),
                 other => panic!("{other:?}"),
-            },
-        )
+            }
+        })
         .collect();
     assert_eq!(
         resent,

@@ -1,12 +1,12 @@
 //! The cargo features `v311` and `v5` (issue 15): a build with one version refuses the other
 //! with a typed error, in the Session and in the codec, instead of speaking it half-compiled.
 //!
-//! Run with one version: `cargo test -p mqtt-session --no-default-features --features v311
+//! Run with one version: `cargo test -p mqtt-sansio-session --no-default-features --features v311
 //! --test protocol_features` (or `--features v5`). With both (the default) it checks that
 //! both are spoken.
 
-use mqtt_proto::{decode, rules, DecodeError, EncodeError, Limits, Packet, ProtocolVersion};
-use mqtt_session::{ConnectError, ConnectOptions, Instant, Session, SessionConfig};
+use mqtt_sansio_proto::{decode, rules, DecodeError, EncodeError, Limits, Packet, ProtocolVersion};
+use mqtt_sansio_session::{ConnectError, ConnectOptions, Instant, Session, SessionConfig};
 
 fn connect(v: ProtocolVersion) -> Result<(), ConnectError> {
     let mut s = Session::new(SessionConfig::new("features", true, v));

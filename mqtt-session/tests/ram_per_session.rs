@@ -15,8 +15,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use mqtt_proto::{ProtocolVersion, QoS, Subscription, TopicFilter};
-use mqtt_session::{ConnectOptions, Event, Instant, Session, SessionConfig};
+use mqtt_sansio_proto::{ProtocolVersion, QoS, Subscription, TopicFilter};
+use mqtt_sansio_session::{ConnectOptions, Event, Instant, Session, SessionConfig};
 
 struct Counting;
 

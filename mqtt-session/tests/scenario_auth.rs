@@ -7,11 +7,11 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     decode, Ack, Auth, ConnAck, Disconnect, Limits, Packet, Properties, PropertiesBuf, Property,
     ProtocolVersion, QoS, ReasonCode,
 };
-use mqtt_session::{
+use mqtt_sansio_session::{
     AuthError, Authenticator, ConnectError, ConnectOptions, DisconnectReason, Event, ReauthError,
     Session, SessionConfig, SessionState,
 };
@@ -227,7 +227,7 @@ fn multi_step_continue_then_connack_verifies_the_final_data() {
             reauthentication: false
         }
         .command(),
-        Some(mqtt_session::Command::Auth)
+        Some(mqtt_sansio_session::Command::Auth)
     );
 }
 
@@ -457,7 +457,7 @@ fn connect_refuses_an_authenticator_it_cannot_use() {
     // Enhanced authentication is 5.0 only; a second method in the options is ambiguous.
     let mut s = Session::new(SessionConfig::new("a", true, ProtocolVersion::V311));
     s.set_authenticator(Some(Scripted::boxed().0));
-    let now = mqtt_session::Instant::ZERO;
+    let now = mqtt_sansio_session::Instant::ZERO;
     assert!(matches!(
         s.connect(now, &ConnectOptions::new(0)),
         Err(ConnectError::Authentication(AuthError::InvalidInput { .. }))
@@ -597,7 +597,7 @@ fn a_refused_reauthentication_loses_nothing_in_flight() {
 
 #[test]
 fn reauthenticate_is_refused_at_the_call_when_it_cannot_run() {
-    let now = mqtt_session::Instant::ZERO;
+    let now = mqtt_sansio_session::Instant::ZERO;
     // Disconnected.
     let mut s = Session::new(SessionConfig::new("a", true, V5));
     s.set_authenticator(Some(Scripted::boxed().0));
@@ -642,7 +642,7 @@ fn authentication_data_is_redacted_in_debug() {
     let mut s = Session::new(SessionConfig::new("a", true, V5));
     let (a, _) = Scripted::boxed();
     s.set_authenticator(Some(a));
-    s.connect(mqtt_session::Instant::ZERO, &ConnectOptions::new(0))
+    s.connect(mqtt_sansio_session::Instant::ZERO, &ConnectOptions::new(0))
         .unwrap();
     let dbg = format!("{s:?}");
     assert!(dbg.contains(METHOD), "the method name is shown: {dbg}");
@@ -656,7 +656,7 @@ fn authentication_data_is_redacted_in_debug() {
 mod scram {
     use super::*;
     use hmac::{Hmac, Mac};
-    use mqtt_session::ScramSha256;
+    use mqtt_sansio_session::ScramSha256;
     use sha2::{Digest, Sha256};
 
     const SCRAM: &str = "SCRAM-SHA-256";

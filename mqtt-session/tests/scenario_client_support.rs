@@ -7,8 +7,8 @@
 //! a publish never sent can be cancelled; a local close reports the application's reason.
 mod support;
 
-use mqtt_proto::{Ack, Packet, PacketId, ProtocolVersion, QoS, ReasonCode};
-use mqtt_session::{
+use mqtt_sansio_proto::{Ack, Packet, PacketId, ProtocolVersion, QoS, ReasonCode};
+use mqtt_sansio_session::{
     CancelError, Command, DisconnectReason, Dispatcher, Event, PublishFailure, SessionConfig,
     SessionState,
 };
@@ -532,7 +532,7 @@ fn an_error_ack_ends_the_flow_without_a_candidate() {
     let nack = |id| Ack {
         packet_id: id,
         reason: ReasonCode::QuotaExceeded,
-        properties: mqtt_proto::Properties::EMPTY,
+        properties: mqtt_sansio_proto::Properties::EMPTY,
     };
     ack_then_disconnect(
         &mut pair,

@@ -5,11 +5,11 @@ mod support;
 
 use std::time::Duration;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     ConnAck, Disconnect, Packet, Properties, PropertiesBuf, Property, ProtocolVersion, QoS,
     ReasonCode,
 };
-use mqtt_session::{
+use mqtt_sansio_session::{
     ConnectError, ConnectOptions, DisconnectReason, Event, Input, Instant, Output, Session,
     SessionConfig, SessionState,
 };
@@ -179,7 +179,7 @@ fn v311_connack_return_code_6_is_a_protocol_error() {
     else {
         panic!("{events:?}")
     };
-    assert_eq!(e.rule, mqtt_proto::rules::CONNACK_RETURN_CODE);
+    assert_eq!(e.rule, mqtt_sansio_proto::rules::CONNACK_RETURN_CODE);
     assert!(
         d.take_sent().is_empty(),
         "3.1.1 has no DISCONNECT from a client on errors"
@@ -239,7 +239,7 @@ fn v5_connack_with_a_reason_code_not_allowed_in_connack_is_a_protocol_error() {
     else {
         panic!("{events:?}")
     };
-    assert_eq!(e.rule, mqtt_proto::rules::REASON_CODE);
+    assert_eq!(e.rule, mqtt_sansio_proto::rules::REASON_CODE);
     assert_eq!(d.take_sent(), vec![vec![0xE0, 0x01, e.reason_code.as_u8()]]);
 }
 
@@ -710,14 +710,17 @@ fn facade_script(v: ProtocolVersion) -> Vec<Step> {
     );
     let mut tail = encode(Packet::PingResp, v);
     tail.extend(encode(
-        Packet::Publish(mqtt_proto::Publish::new(
-            mqtt_proto::TopicName::new("in").unwrap(),
+        Packet::Publish(mqtt_sansio_proto::Publish::new(
+            mqtt_sansio_proto::TopicName::new("in").unwrap(),
             b"hello",
-            mqtt_proto::QosPid::AtLeastOnce(support::pid(9)),
+            mqtt_sansio_proto::QosPid::AtLeastOnce(support::pid(9)),
         )),
         v,
     ));
-    let puback = encode(Packet::PubAck(mqtt_proto::Ack::new(support::pid(1))), v);
+    let puback = encode(
+        Packet::PubAck(mqtt_sansio_proto::Ack::new(support::pid(1))),
+        v,
+    );
     vec![
         Step::Connect(0),
         Step::Timeout(5),
@@ -877,7 +880,7 @@ fn v5_connack_properties_apply_only_to_their_connection() {
     assert_eq!(
         pair.client
             .publish(pair.now, "t", b"x", QoS::ExactlyOnce, false),
-        Err(mqtt_session::PublishError::QosNotSupported {
+        Err(mqtt_sansio_session::PublishError::QosNotSupported {
             max: QoS::AtLeastOnce
         })
     );
@@ -896,11 +899,11 @@ fn v5_connack_properties_apply_only_to_their_connection() {
 /// after `Disconnected`.
 #[test]
 fn nothing_is_handed_out_after_a_timeout_ends_the_connection() {
-    use mqtt_session::{ConnectOptions, DisconnectReason, Instant, Session, SessionConfig};
+    use mqtt_sansio_session::{ConnectOptions, DisconnectReason, Instant, Session, SessionConfig};
     let mut s = Session::new(SessionConfig::new(
         "t",
         true,
-        mqtt_proto::ProtocolVersion::V311,
+        mqtt_sansio_proto::ProtocolVersion::V311,
     ));
     s.connect(Instant::from_millis(0), &ConnectOptions::new(10))
         .unwrap();
@@ -913,7 +916,7 @@ fn nothing_is_handed_out_after_a_timeout_ends_the_connection() {
     );
     assert_eq!(
         s.poll_event(),
-        Some(mqtt_session::Event::Disconnected {
+        Some(mqtt_sansio_session::Event::Disconnected {
             reason: DisconnectReason::ConnAckTimeout,
             properties: Default::default(),
             server_reference: None
@@ -924,7 +927,7 @@ fn nothing_is_handed_out_after_a_timeout_ends_the_connection() {
     let mut s = Session::new(SessionConfig::new(
         "t",
         true,
-        mqtt_proto::ProtocolVersion::V311,
+        mqtt_sansio_proto::ProtocolVersion::V311,
     ));
     s.connect(Instant::from_millis(0), &ConnectOptions::new(10))
         .unwrap();
@@ -939,7 +942,7 @@ fn nothing_is_handed_out_after_a_timeout_ends_the_connection() {
     );
     assert!(std::iter::from_fn(|| s.poll_event()).any(|e| matches!(
         e,
-        mqtt_session::Event::Disconnected {
+        mqtt_sansio_session::Event::Disconnected {
             reason: DisconnectReason::KeepAliveTimeout,
             ..
         }

@@ -4,11 +4,11 @@
 //! PUBCOMP or SUBACK. An acknowledgement of the other request kind stays a protocol error.
 mod support;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     Packet, Properties, ProtocolVersion, QoS, ReasonCode, SubAck, Subscription, TopicFilter,
     UnsubAck,
 };
-use mqtt_session::{DisconnectReason, Event, SessionConfig};
+use mqtt_sansio_session::{DisconnectReason, Event, SessionConfig};
 use support::{pid, Direct};
 
 const VERSIONS: [ProtocolVersion; 2] = [ProtocolVersion::V311, ProtocolVersion::V5];

@@ -3,9 +3,9 @@
 //! limit on unreleased incoming QoS 2 messages, and API misuse refused with nothing changed.
 mod support;
 
-use mqtt_proto::Property;
-use mqtt_proto::{Ack, Packet, ProtocolVersion, QoS, ReasonCode, Subscription, TopicFilter};
-use mqtt_session::{DisconnectReason, Event, PublishError, SessionConfig, SubscribeError};
+use mqtt_sansio_proto::Property;
+use mqtt_sansio_proto::{Ack, Packet, ProtocolVersion, QoS, ReasonCode, Subscription, TopicFilter};
+use mqtt_sansio_session::{DisconnectReason, Event, PublishError, SessionConfig, SubscribeError};
 use support::{pid, Direct, Pair};
 
 fn config(v: ProtocolVersion, max_inflight: u16, max_queued: usize) -> SessionConfig {
@@ -295,7 +295,7 @@ fn v5_incoming_packet_above_our_maximum_packet_size_closes_with_0x95() {
         panic!("{:?}", pair.events)
     };
     assert_eq!(e.reason_code, ReasonCode::PacketTooLarge);
-    assert_eq!(e.rule, mqtt_proto::rules::PACKET_TOO_LARGE);
+    assert_eq!(e.rule, mqtt_sansio_proto::rules::PACKET_TOO_LARGE);
     assert_eq!(
         pair.client_sent.last().map(|s| s.1.clone()),
         Some(vec![0xE0, 0x01, 0x95])
@@ -327,7 +327,7 @@ fn v311_incoming_packet_above_our_maximum_closes_the_connection() {
     else {
         panic!("{events:?}")
     };
-    assert_eq!(e.rule, mqtt_proto::rules::PACKET_TOO_LARGE);
+    assert_eq!(e.rule, mqtt_sansio_proto::rules::PACKET_TOO_LARGE);
     assert!(d.take_sent().is_empty());
 }
 

@@ -5,11 +5,11 @@
 //! flowing). The simulated broker records a client error for any packet above its limit.
 mod support;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     Ack, ConnAck, Packet, Properties, PropertiesBuf, Property, ProtocolVersion, Publish, QoS,
     QosPid, ReasonCode, Subscription, TopicFilter, TopicName,
 };
-use mqtt_session::{
+use mqtt_sansio_session::{
     Command, Event, PublishError, PublishFailure, RequestFailure, SessionConfig, SubscribeError,
 };
 use support::{pid, Direct, Pair};

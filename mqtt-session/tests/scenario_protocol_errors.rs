@@ -4,11 +4,11 @@
 //! unacknowledged is lost.
 mod support;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     rules, Ack, ConnAck, Packet, Properties, PropertiesBuf, Property, ProtocolVersion, Publish,
     QoS, QosPid, ReasonCode, Rule, SubAck, Subscription, TopicFilter, TopicName, UnsubAck,
 };
-use mqtt_session::{DisconnectReason, Event, ProtocolError, SessionConfig, SessionState};
+use mqtt_sansio_session::{DisconnectReason, Event, ProtocolError, SessionConfig, SessionState};
 use support::{encode, pid, Direct, Pair};
 
 const VERSIONS: [ProtocolVersion; 2] = [ProtocolVersion::V311, ProtocolVersion::V5];
@@ -241,7 +241,7 @@ fn client_only_packets_from_the_server_are_protocol_errors() {
     // 3.1.1 §2.2.1 / 5.0 §2.1.2: CONNECT, SUBSCRIBE, UNSUBSCRIBE and PINGREQ flow only from
     // client to server.
     for v in VERSIONS {
-        let subscribe = mqtt_proto::Subscribe::new(
+        let subscribe = mqtt_sansio_proto::Subscribe::new(
             pid(1),
             [Subscription::new(
                 TopicFilter::new("a").unwrap(),
@@ -250,10 +250,13 @@ fn client_only_packets_from_the_server_are_protocol_errors() {
         );
         let packets = vec![
             encode(Packet::PingReq, v),
-            encode(Packet::Connect(mqtt_proto::Connect::new("x", true, 0)), v),
+            encode(
+                Packet::Connect(mqtt_sansio_proto::Connect::new("x", true, 0)),
+                v,
+            ),
             encode(Packet::Subscribe(subscribe), v),
             encode(
-                Packet::Unsubscribe(mqtt_proto::Unsubscribe::new(
+                Packet::Unsubscribe(mqtt_sansio_proto::Unsubscribe::new(
                     pid(1),
                     [TopicFilter::new("a").unwrap()],
                 )),

@@ -2,11 +2,11 @@
 //! exact events, 5.0 reason codes on acknowledgements, duplicates and unknown identifiers.
 mod support;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     Ack, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS, QosPid, ReasonCode,
     Subscription, TopicFilter, TopicName,
 };
-use mqtt_session::{Event, Instant, Message};
+use mqtt_sansio_session::{Event, Instant, Message};
 use support::{encode, pid, Direct, Pair};
 
 fn at(ms: u64) -> Instant {
@@ -625,12 +625,12 @@ fn messages_arrive_with_their_retain_flag_and_v5_properties() {
     let mut d = Direct::v5("props", true);
     d.connect(0, false);
     d.take_events();
-    let mut props = mqtt_proto::PropertiesBuf::new();
+    let mut props = mqtt_sansio_proto::PropertiesBuf::new();
     props
-        .push(mqtt_proto::Property::ContentType("text/plain"))
+        .push(mqtt_sansio_proto::Property::ContentType("text/plain"))
         .unwrap();
     props
-        .push(mqtt_proto::Property::UserProperty("k", "v"))
+        .push(mqtt_sansio_proto::Property::UserProperty("k", "v"))
         .unwrap();
     let p = Publish {
         dup: false,
@@ -648,7 +648,7 @@ fn messages_arrive_with_their_retain_flag_and_v5_properties() {
     assert!(m.retain);
     assert_eq!(m.payload(), b"body");
     let content_type = m.properties().iter().find_map(|p| match p {
-        mqtt_proto::Property::ContentType(c) => Some(c.to_string()),
+        mqtt_sansio_proto::Property::ContentType(c) => Some(c.to_string()),
         _ => None,
     });
     assert_eq!(content_type.as_deref(), Some("text/plain"));
@@ -762,11 +762,12 @@ fn failed_subscriptions_are_reported_and_not_recorded() {
     let sid = pair.client.subscribe(pair.now, &subs).unwrap();
     pair.drive();
     let codes = [ReasonCode::GRANTED_QOS_0, ReasonCode::UnspecifiedError];
-    pair.broker.send_packet(Packet::SubAck(mqtt_proto::SubAck {
-        packet_id: sid,
-        properties: Properties::EMPTY,
-        reason_codes: codes.into_iter().collect(),
-    }));
+    pair.broker
+        .send_packet(Packet::SubAck(mqtt_sansio_proto::SubAck {
+            packet_id: sid,
+            properties: Properties::EMPTY,
+            reason_codes: codes.into_iter().collect(),
+        }));
     pair.drive();
     assert_eq!(
         pair.events.last().map(|e| &e.1),

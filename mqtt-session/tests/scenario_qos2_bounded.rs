@@ -12,10 +12,12 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     Ack, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, TopicName,
 };
-use mqtt_session::{Command, DisconnectReason, Dispatcher, Event, Instant, Session, SessionConfig};
+use mqtt_sansio_session::{
+    Command, DisconnectReason, Dispatcher, Event, Instant, Session, SessionConfig,
+};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -350,7 +352,7 @@ fn the_id_set_is_allocated_only_when_the_budget_is_first_exceeded() {
     c.max_incoming_qos2 = 4;
     let mut s = Session::new(c);
     let now = Instant::from_millis(0);
-    s.connect(now, &mqtt_session::ConnectOptions::new(0))
+    s.connect(now, &mqtt_sansio_session::ConnectOptions::new(0))
         .unwrap();
     s.handle_read(now, &[0x20, 0x02, 0x00, 0x00]);
     let mut out = Vec::with_capacity(64);
@@ -405,7 +407,7 @@ fn v311_flood_of_10x_budget_unreleased_keeps_the_heap_within_the_budget() {
     c.max_incoming_qos2 = MAX;
     let mut s = Session::new(c);
     let now = Instant::from_millis(0);
-    s.connect(now, &mqtt_session::ConnectOptions::new(0))
+    s.connect(now, &mqtt_sansio_session::ConnectOptions::new(0))
         .unwrap();
     s.handle_read(now, &[0x20, 0x02, 0x00, 0x00]);
     let payload = vec![0xA5u8; 1024];

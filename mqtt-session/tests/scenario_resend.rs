@@ -6,11 +6,11 @@ mod support;
 
 use std::time::Duration;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     Ack, Packet, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, Subscription, TopicFilter,
     TopicName,
 };
-use mqtt_session::{DisconnectReason, Event, Instant, SessionConfig};
+use mqtt_sansio_session::{DisconnectReason, Event, Instant, SessionConfig};
 use support::{encode, pid, Pair};
 
 const VERSIONS: [ProtocolVersion; 2] = [ProtocolVersion::V311, ProtocolVersion::V5];
@@ -713,14 +713,15 @@ fn fresh_session_resends_unacknowledged_messages_as_new_and_reports_session_lost
                 },
                 Event::MessageReleased({
                     let mut m =
-                        mqtt_session::Message::new("s/x", b"X", QoS::ExactlyOnce, false).unwrap();
-                    m.packet_id = mqtt_proto::PacketId::new(1);
+                        mqtt_sansio_session::Message::new("s/x", b"X", QoS::ExactlyOnce, false)
+                            .unwrap();
+                    m.packet_id = mqtt_sansio_proto::PacketId::new(1);
                     m
                 }),
                 Event::PublishFailed {
                     id: Some(pid(c)),
                     qos: QoS::ExactlyOnce,
-                    reason: mqtt_session::PublishFailure::Unconfirmed,
+                    reason: mqtt_sansio_session::PublishFailure::Unconfirmed,
                 },
                 Event::SessionLost {
                     resent: 2,
@@ -769,7 +770,7 @@ fn fresh_session_with_the_resubscribe_option_subscribes_again_first() {
     for v in VERSIONS {
         let (pair, [_, a, b], sent) = fresh_session_after_state(v, true);
         assert_eq!(sent[0][0], 0x82, "SUBSCRIBE first: {sent:?}");
-        let decoded = mqtt_proto::decode(&sent[0], v, &Default::default())
+        let decoded = mqtt_sansio_proto::decode(&sent[0], v, &Default::default())
             .unwrap()
             .unwrap()
             .0;

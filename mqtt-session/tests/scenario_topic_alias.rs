@@ -3,8 +3,8 @@
 //! client error for an alias above its CONNACK Topic Alias Maximum or used before it was set.
 mod support;
 
-use mqtt_proto::{Packet, PropertiesBuf, Property, ProtocolVersion, QoS};
-use mqtt_session::{PublishError, SessionConfig, TopicAliasPolicy};
+use mqtt_sansio_proto::{Packet, PropertiesBuf, Property, ProtocolVersion, QoS};
+use mqtt_sansio_session::{PublishError, SessionConfig, TopicAliasPolicy};
 use support::Pair;
 
 const LONG: &str = "building/7/floor/3/room/12/sensor/temperature";

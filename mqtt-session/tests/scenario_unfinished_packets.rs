@@ -9,8 +9,8 @@ mod support;
 
 use std::time::Duration;
 
-use mqtt_proto::{Packet, ProtocolVersion, Publish, QosPid, TopicName};
-use mqtt_session::{DisconnectReason, Event, Instant, SessionConfig, SessionState};
+use mqtt_sansio_proto::{Packet, ProtocolVersion, Publish, QosPid, TopicName};
+use mqtt_sansio_session::{DisconnectReason, Event, Instant, SessionConfig, SessionState};
 use support::{pid, Direct};
 
 const VERSIONS: [ProtocolVersion; 2] = [ProtocolVersion::V311, ProtocolVersion::V5];

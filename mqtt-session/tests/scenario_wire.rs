@@ -5,11 +5,11 @@
 //! events, and secrets redacted from `Debug`.
 mod support;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     Ack, ConnAck, Disconnect, Packet, Properties, PropertiesBuf, Property, ProtocolVersion, QoS,
     ReasonCode, SubAck, Subscription, SubscriptionOptions, TopicFilter, TopicName, UnsubAck, Will,
 };
-use mqtt_session::{
+use mqtt_sansio_session::{
     AckProperties, ConnAckProperties, ConnectError, ConnectOptions, DisconnectError,
     DisconnectReason, Event, Instant, Session, SessionConfig, SessionState, NO_PACKET_SIZE_LIMIT,
 };
@@ -517,7 +517,7 @@ fn connected_carries_every_connack_property() {
     expected.shared_subscription_available = Some(true);
     expected.server_keep_alive = Some(15);
     expected.response_information = Some("resp/".to_owned());
-    expected.server_reference = Some(mqtt_session::ServerReference::new("other:1883"));
+    expected.server_reference = Some(mqtt_sansio_session::ServerReference::new("other:1883"));
     assert_eq!(**properties, expected);
 }
 

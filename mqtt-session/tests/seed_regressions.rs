@@ -3,11 +3,11 @@
 //! Session's public API and checks the behaviour the specification requires.
 mod support;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     Ack, ConnAck, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS, QosPid, ReasonCode,
     Subscription, TopicFilter, TopicName,
 };
-use mqtt_session::{
+use mqtt_sansio_session::{
     packet_id_condition, topic_condition, Command, Dispatcher, Event, Instant, Session,
     SessionConfig,
 };
@@ -334,7 +334,7 @@ fn session_present_decides_between_resend_and_the_fresh_session_policy() {
                 Event::PublishFailed {
                     id: Some(c),
                     qos: QoS::ExactlyOnce,
-                    reason: mqtt_session::PublishFailure::Unconfirmed,
+                    reason: mqtt_sansio_session::PublishFailure::Unconfirmed,
                 },
                 Event::SessionLost {
                     resent: 2,

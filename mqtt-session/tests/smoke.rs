@@ -1,8 +1,8 @@
 //! Smoke test of the harness: connect, publish at every QoS, receive at every QoS.
 mod support;
 
-use mqtt_proto::{QoS, Subscription, TopicFilter};
-use mqtt_session::Event;
+use mqtt_sansio_proto::{QoS, Subscription, TopicFilter};
+use mqtt_sansio_session::Event;
 use support::Pair;
 
 #[test]

@@ -3,8 +3,8 @@
 //! yields identical events (with their times) and identical bytes sent by the client.
 mod support;
 
-use mqtt_proto::{ProtocolVersion, QoS, Subscription, TopicFilter};
-use mqtt_session::{Event, Instant, SessionConfig};
+use mqtt_sansio_proto::{ProtocolVersion, QoS, Subscription, TopicFilter};
+use mqtt_sansio_session::{Event, Instant, SessionConfig};
 use support::{Pair, Split};
 
 type Transcript = (Vec<(Instant, Event)>, Vec<(Instant, Vec<u8>)>, Vec<usize>);
@@ -84,7 +84,7 @@ fn whole_byte_by_byte_and_random_splits_give_identical_events_and_output() {
             Some((
                 _,
                 Event::Disconnected {
-                    reason: mqtt_session::DisconnectReason::Protocol(_),
+                    reason: mqtt_sansio_session::DisconnectReason::Protocol(_),
                     ..
                 }
             ))
@@ -151,7 +151,7 @@ fn feed_in_chunks(v: ProtocolVersion, stream: &[u8], cuts: &[usize]) -> (Vec<Vec
 fn every_single_cut_point_of_a_stream_gives_identical_results() {
     // DESIGN §2: "Any split is fine: partial packets are kept until the rest arrives" — checked
     // exhaustively for one cut at every byte of a stream holding every packet a client receives.
-    use mqtt_proto::{
+    use mqtt_sansio_proto::{
         Ack, ConnAck, Packet, Properties, Publish, QosPid, ReasonCode, SubAck, TopicName, UnsubAck,
     };
     use support::{encode, pid};

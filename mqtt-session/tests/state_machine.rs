@@ -73,11 +73,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     decode, Limits, Packet, PropertiesBuf, Property, ProtocolVersion, QoS, QosPid, ReasonCode,
     Subscription, TopicFilter,
 };
-use mqtt_session::{
+use mqtt_sansio_session::{
     ConnectOptions, DisconnectReason, Event, Instant, PublishError, PublishFailure, ReauthError,
     Session, SessionConfig, SessionState, SubscribeError, TopicAliasPolicy,
 };
@@ -989,8 +989,8 @@ impl Net {
                     }
                 }
             }
-            Packet::Subscribe(mqtt_proto::Subscribe { packet_id, .. })
-            | Packet::Unsubscribe(mqtt_proto::Unsubscribe { packet_id, .. }) => {
+            Packet::Subscribe(mqtt_sansio_proto::Subscribe { packet_id, .. })
+            | Packet::Unsubscribe(mqtt_sansio_proto::Unsubscribe { packet_id, .. }) => {
                 let id = packet_id.get();
                 match self.wire.get(&id) {
                     None => {
@@ -1028,8 +1028,9 @@ impl Net {
                 let client = &self.client;
                 self.wire.retain(|id, w| {
                     !matches!(w, Wire::Request(_))
-                        || client
-                            .is_packet_id_in_use(mqtt_proto::PacketId::new(*id).expect("non-zero"))
+                        || client.is_packet_id_in_use(
+                            mqtt_sansio_proto::PacketId::new(*id).expect("non-zero"),
+                        )
                 });
                 for w in self.wire.values_mut() {
                     if let Wire::Publish { fresh, .. } = w {
@@ -1093,8 +1094,8 @@ impl Net {
                 );
                 self.quota.remove(&id);
             }
-            Packet::SubAck(mqtt_proto::SubAck { packet_id, .. })
-            | Packet::UnsubAck(mqtt_proto::UnsubAck { packet_id, .. }) => {
+            Packet::SubAck(mqtt_sansio_proto::SubAck { packet_id, .. })
+            | Packet::UnsubAck(mqtt_sansio_proto::UnsubAck { packet_id, .. }) => {
                 let w = self.wire.remove(&packet_id.get());
                 ensure!(
                     matches!(w, Some(Wire::Request(_))),
@@ -1110,7 +1111,7 @@ impl Net {
     /// the broker's Topic Alias Maximum [MQTT-3.3.2-9] nor without an alias policy, an alias
     /// alone only once it was set on this connection, and the topic (given or resolved)
     /// the one the message was published to.
-    fn check_topic_form(&mut self, p: &mqtt_proto::Publish<'_>) -> Res {
+    fn check_topic_form(&mut self, p: &mqtt_sansio_proto::Publish<'_>) -> Res {
         let expected = self.published_topic.get(p.payload).copied();
         let topic = match p.properties.topic_alias() {
             None => p.topic.as_str().to_string(),
@@ -1369,7 +1370,7 @@ impl Net {
             c.pending_read_bytes()
         );
         for id in self.wire.keys() {
-            let pid = mqtt_proto::PacketId::new(*id).expect("non-zero");
+            let pid = mqtt_sansio_proto::PacketId::new(*id).expect("non-zero");
             ensure!(
                 c.is_packet_id_in_use(pid),
                 "packet id {id} is in flight on the wire but free in the Session"
@@ -1382,7 +1383,7 @@ impl Net {
     fn check_app_ids(&self) -> Res {
         let c = &self.client;
         for id in self.app_ids.keys() {
-            let pid = mqtt_proto::PacketId::new(*id).expect("non-zero");
+            let pid = mqtt_sansio_proto::PacketId::new(*id).expect("non-zero");
             ensure!(
                 c.is_packet_id_in_use(pid),
                 "packet id {id} is outstanding but free in the Session"

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use mqtt_proto::QoS;
+use mqtt_sansio_proto::QoS;
 
 use crate::{mosquitto_available, Broker, BrokerConfig};
 

@@ -5,7 +5,7 @@
 //!
 //! [`Proxy::start`] listens on a free loopback port; each client connection it accepts is
 //! relayed to the target address over a connection of its own. Both directions are split into
-//! MQTT packets with [`mqtt_proto::frame_len`] (the fixed header only; bodies are not decoded,
+//! MQTT packets with [`mqtt_sansio_proto::frame_len`] (the fixed header only; bodies are not decoded,
 //! except the topic of a PUBLISH and the protocol level of CONNECT, read from their first bytes),
 //! so a fault always lands on a packet boundary. The proxy records when each connection was
 //! accepted, when the broker's CONNACK passed, and how many bytes went each way.
@@ -36,9 +36,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use mqtt_proto::{frame_len, Disconnect, Limits, Packet, PacketType, Properties, ProtocolVersion};
+use mqtt_sansio_proto::{
+    frame_len, Disconnect, Limits, Packet, PacketType, Properties, ProtocolVersion,
+};
 
-pub use mqtt_proto::ReasonCode;
+pub use mqtt_sansio_proto::ReasonCode;
 
 /// How often the relay threads look at the stop flag and the cut deadline when no data moves.
 const TICK: Duration = Duration::from_millis(5);

@@ -63,9 +63,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub use mqtt_proto::{ProtocolVersion, QoS, ReasonCode, RetainHandling};
+pub use mqtt_sansio_proto::{ProtocolVersion, QoS, ReasonCode, RetainHandling};
 
-use mqtt_proto::PacketType;
+use mqtt_sansio_proto::PacketType;
 
 use crate::proxy::{Proxy, ProxyConfig};
 use crate::{Broker, BrokerConfig};

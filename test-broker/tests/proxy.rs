@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mqtt_proto::PacketType;
+use mqtt_sansio_proto::PacketType;
 use mqtt_test_broker::proxy::{Proxy, ProxyConfig, ReasonCode};
 use mqtt_test_broker::{mosquitto_available, Broker, BrokerConfig};
 

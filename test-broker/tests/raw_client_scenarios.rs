@@ -1,5 +1,5 @@
 //! The issue 10 scenarios run against mosquitto with tiny clients written here on
-//! `mqtt-proto`, so each scenario is known to pass against the real broker (and, for the
+//! `mqtt-sansio-proto`, so each scenario is known to pass against the real broker (and, for the
 //! backoff, to fail a wrong client) before the library clients implement the new
 //! `ScenarioClient` methods:
 //! - `RawClient`: a socket and a reader thread that, with automatic reconnection, reconnects
@@ -23,7 +23,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     decode, Ack, ConnAck, Connect, Disconnect, Limits, Packet, PacketId, Properties, PropertiesBuf,
     Property, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, Subscribe, Subscription,
     SubscriptionOptions, TopicFilter, TopicName, Will,

@@ -5,8 +5,8 @@
 //! both clients take.
 //!
 //! ```text
-//! cargo run -p transport-async --example async_quickstart                      # mosquitto or in-process
-//! cargo run -p transport-async --example async_quickstart -- --host test.mosquitto.org --port 1883
+//! cargo run -p mqtt-sansio-async --example async_quickstart                      # mosquitto or in-process
+//! cargo run -p mqtt-sansio-async --example async_quickstart -- --host test.mosquitto.org --port 1883
 //! ```
 //!
 //! With no `--host` it starts mosquitto on 127.0.0.1 when it is installed, else an in-process
@@ -18,8 +18,8 @@ use std::error::Error;
 use std::time::Duration;
 
 use futures_lite::{future, StreamExt};
+use mqtt_sansio_async::{AsyncClient, ClientOptions, Command, Event, QoS};
 use mqtt_test_broker::demo::delivered_qos_note;
-use transport_async::{AsyncClient, ClientOptions, Command, Event, QoS};
 
 fn main() -> Result<(), Box<dyn Error>> {
     // mosquitto when it is installed, else an in-process broker; `--host H --port P` overrides.

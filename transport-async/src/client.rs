@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use mqtt_proto::{PacketId, QoS};
 use mqtt_sansio_client::{
     client_api, ClientError, ClientOptions, ClientState, Completion, DisconnectRequest, Failure,
     PublishOutcome, Shared, SubscribeOutcome, Token,
 };
-use mqtt_session::{Event, PublishError};
+use mqtt_sansio_proto::{PacketId, QoS};
+use mqtt_sansio_session::{Event, PublishError};
 
 use crate::driver::Driver;
 
@@ -46,7 +46,7 @@ impl Drop for ClientRef {
 ///
 /// ```no_run
 /// use futures_lite::StreamExt;
-/// use transport_async::{AsyncClient, ClientOptions, Event, QoS};
+/// use mqtt_sansio_async::{AsyncClient, ClientOptions, Event, QoS};
 ///
 /// smol::block_on(async {
 ///     let options = ClientOptions::new().client_id("async-doc");
@@ -65,9 +65,9 @@ impl Drop for ClientRef {
 ///         }
 ///     }
 ///     client.disconnect().await;
-///     Ok::<(), transport_async::ClientError>(())
+///     Ok::<(), mqtt_sansio_async::ClientError>(())
 /// })?;
-/// # Ok::<(), transport_async::ClientError>(())
+/// # Ok::<(), mqtt_sansio_async::ClientError>(())
 /// ```
 #[derive(Clone)]
 pub struct AsyncClient {
@@ -341,7 +341,7 @@ completion_future!(
 /// stream took over, see [`AsyncClient::events`]).
 ///
 /// ```no_run
-/// # async fn demo(client: transport_async::AsyncClient) {
+/// # async fn demo(client: mqtt_sansio_async::AsyncClient) {
 /// use futures_lite::StreamExt;
 /// let mut events = client.events();
 /// while let Some(event) = events.next().await {

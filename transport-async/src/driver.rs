@@ -32,7 +32,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use mqtt_sansio_client::{
     Action, ClientCore, ClientError, ClientOptions, Shared, SockKeepalive, StdClock, StopReason,
 };
-use mqtt_session::Instant;
+use mqtt_sansio_session::Instant;
 
 use crate::client::{AsyncClient, ClientRef};
 use crate::stream::Stream;
@@ -68,8 +68,8 @@ type Dial = Pin<Box<dyn Future<Output = io::Result<Stream>> + Send>>;
 /// `std::thread::spawn(move || async_io::block_on(driver))` works everywhere.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), transport_async::ClientError> {
-/// use transport_async::{AsyncClient, ClientOptions, ProtocolVersion};
+/// # async fn demo() -> Result<(), mqtt_sansio_async::ClientError> {
+/// use mqtt_sansio_async::{AsyncClient, ClientOptions, ProtocolVersion};
 ///
 /// let options = ClientOptions::new()
 ///     .client_id("driver-doc")

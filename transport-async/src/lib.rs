@@ -1,9 +1,9 @@
-//! # transport-async
+//! # mqtt-sansio-async
 //!
 //! The shared MQTT client core ([`mqtt_sansio_client`]) as an async client on
 //! [`async-io`](async_io): it runs on any executor — smol, async-std, `futures`' executors,
 //! `async_io::block_on` — and inside tokio programs. Same options type, same method names
-//! and same semantics as the blocking client of `transport-mio`: both are generated from
+//! and same semantics as the blocking client of `mqtt-sansio-mio`: both are generated from
 //! one layer, and this crate only adds a socket, a wait and futures.
 //!
 //! - [`AsyncClient::connect`] takes the blocking client's arguments (host, keepalive,
@@ -36,7 +36,7 @@
 //! `std::thread::spawn(move || async_io::block_on(driver))`.
 //!
 //! ```no_run
-//! use transport_async::{AsyncClient, ClientOptions, LastWill, PublishOutcome, QoS};
+//! use mqtt_sansio_async::{AsyncClient, ClientOptions, LastWill, PublishOutcome, QoS};
 //!
 //! async_io::block_on(async {
 //!     let options = ClientOptions::new()
@@ -48,9 +48,9 @@
 //!     let outcome = client.publish("sensors/t", b"21.5", QoS::AtLeastOnce, false)?.await?;
 //!     assert!(matches!(outcome, PublishOutcome::Acknowledged(_)));
 //!     client.disconnect().await;
-//!     Ok::<(), transport_async::ClientError>(())
+//!     Ok::<(), mqtt_sansio_async::ClientError>(())
 //! })?;
-//! # Ok::<(), transport_async::ClientError>(())
+//! # Ok::<(), mqtt_sansio_async::ClientError>(())
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -62,10 +62,6 @@ mod stream;
 pub use client::{AsyncClient, EventStream, PublishHandle, SubscribeHandle, UnsubscribeHandle};
 pub use driver::Driver;
 
-pub use mqtt_proto::{
-    PacketId, Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription,
-    SubscriptionOptions, TopicFilter,
-};
 pub use mqtt_sansio_client::{
     Ack, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, CallbackFailure, CallbackResult,
     ClientError, ClientOptions, ClientState, ConnectProperties, ConnectUpdate, Connected,
@@ -73,10 +69,14 @@ pub use mqtt_sansio_client::{
     Reconnecting, ServerAddr, SockKeepalive, StopReason, SubscribeOutcome, SubscribeProperties,
     TlsConfig, Token, TokenKind, WillProperties,
 };
-pub use mqtt_session::{
+pub use mqtt_sansio_proto::{
+    PacketId, Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription,
+    SubscriptionOptions, TopicFilter,
+};
+pub use mqtt_sansio_session::{
     Backoff, Command, ConnAckProperties, DisconnectReason, Event, HandlerId, TopicAliasPolicy,
 };
 
-pub use mqtt_proto;
 pub use mqtt_sansio_client;
-pub use mqtt_session;
+pub use mqtt_sansio_proto;
+pub use mqtt_sansio_session;

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use futures_lite::future::{self, poll_once};
 use futures_lite::StreamExt;
-use mqtt_proto::{ProtocolVersion, QoS};
-use mqtt_session::{Command, Event};
-use mqtt_test_broker::{Broker, BrokerConfig};
-use transport_async::{
+use mqtt_sansio_async::{
     AsyncClient, ClientError, ClientOptions, DisconnectReason, EventStream, PublishOutcome,
 };
+use mqtt_sansio_proto::{ProtocolVersion, QoS};
+use mqtt_sansio_session::{Command, Event};
+use mqtt_test_broker::{Broker, BrokerConfig};
 
 const STEP: Duration = Duration::from_secs(10);
 
@@ -292,7 +292,9 @@ fn publish_when_ready_waits_for_room() {
         }
         assert!(matches!(
             client.publish("room/t", b"x", QoS::ExactlyOnce, false),
-            Err(ClientError::Publish(mqtt_session::PublishError::QueueFull))
+            Err(ClientError::Publish(
+                mqtt_sansio_session::PublishError::QueueFull
+            ))
         ));
         let driver = smol::spawn(driver);
         for i in 4..60 {

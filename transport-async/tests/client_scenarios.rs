@@ -1,5 +1,5 @@
 //! The shared scenario suite (`mqtt_test_broker::scenarios`) run against
-//! `transport_async::AsyncClient` on four executors: smol, the `futures` crate's thread pool
+//! `mqtt_sansio_async::AsyncClient` on four executors: smol, the `futures` crate's thread pool
 //! and `block_on`, `async_io::block_on` with the driver on a thread of its own, and a tokio
 //! runtime (driver spawned with `tokio::spawn`, calls awaited inside the runtime).
 //!
@@ -25,18 +25,18 @@ use std::time::{Duration, Instant};
 
 use futures::future::{AbortHandle, Abortable};
 use futures::StreamExt;
-use mqtt_proto::{PropertiesBuf, Property, ProtocolVersion, QoS, ReasonCode};
+use mqtt_sansio_async::{
+    AsyncClient, Backoff, ClientError, ClientOptions, Command, DisconnectRequest, Event, LastWill,
+    PublishHandle, PublishOutcome, Subscription, SubscriptionOptions, TlsConfig, TopicFilter,
+    WillProperties,
+};
+use mqtt_sansio_proto::{PropertiesBuf, Property, ProtocolVersion, QoS, ReasonCode};
 use mqtt_test_broker::scenarios::{
     self, Received, ReceivedWithProperties, ScenarioCallbackCounts, ScenarioClient,
     ScenarioConnAck, ScenarioConnect, ScenarioDisconnect, ScenarioError, ScenarioMessageProperties,
     ScenarioOutcome, ScenarioSubscription, ScenarioTicket,
 };
 use mqtt_test_broker::Broker;
-use transport_async::{
-    AsyncClient, Backoff, ClientError, ClientOptions, Command, DisconnectRequest, Event, LastWill,
-    PublishHandle, PublishOutcome, Subscription, SubscriptionOptions, TlsConfig, TopicFilter,
-    WillProperties,
-};
 
 /// How long `publish` waits for room when the window and the queue are full.
 const ROOM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -186,7 +186,7 @@ fn message_properties(p: &ScenarioMessageProperties) -> Result<PropertiesBuf, Sc
 }
 
 /// A delivered message with its properties and subscription identifiers.
-fn received(m: &transport_async::mqtt_session::Message) -> ReceivedWithProperties {
+fn received(m: &mqtt_sansio_async::mqtt_sansio_session::Message) -> ReceivedWithProperties {
     let mut properties = ScenarioMessageProperties::default();
     let mut ids = Vec::new();
     for p in m.properties().iter() {
@@ -426,7 +426,7 @@ impl<E: Exec> ScenarioClient for AsyncScenario<E> {
         options.retain_as_published = sub.retain_as_published;
         options.retain_handling = sub.retain_handling;
         let subscription = Subscription { filter, options };
-        let properties = transport_async::SubscribeProperties {
+        let properties = mqtt_sansio_async::SubscribeProperties {
             subscription_identifier: sub.subscription_identifier,
             user_properties: Vec::new(),
         };

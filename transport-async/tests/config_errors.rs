@@ -4,8 +4,8 @@
 
 use std::net::TcpListener;
 
-use mqtt_session::ConnectError;
-use transport_async::{AsyncClient, ClientError, ClientOptions};
+use mqtt_sansio_async::{AsyncClient, ClientError, ClientOptions};
+use mqtt_sansio_session::ConnectError;
 
 /// A loopback port that nothing listens on (bound, then released).
 fn closed_port() -> u16 {

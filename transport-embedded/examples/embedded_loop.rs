@@ -4,8 +4,8 @@
 //! "sensor reading" at QoS 0, 1 and 2, receives its own readings back, and disconnects.
 //!
 //! ```text
-//! cargo run -p transport-embedded --example embedded_loop             # in-process broker
-//! cargo run -p transport-embedded --example embedded_loop -- --host 127.0.0.1 --port 1883
+//! cargo run -p mqtt-sansio-embedded --example embedded_loop             # in-process broker
+//! cargo run -p mqtt-sansio-embedded --example embedded_loop -- --host 127.0.0.1 --port 1883
 //! ```
 //!
 //! On a microcontroller the socket would be an `embedded-io` TCP socket of your network
@@ -16,10 +16,10 @@ use std::error::Error;
 use std::thread;
 use std::time::{Duration, Instant as StdInstant};
 
-use mqtt_proto::{ProtocolVersion, QoS};
-use mqtt_session::{ConnectOptions, Event, Instant, SessionConfig};
-use transport_embedded::std_io::StdTcp;
-use transport_embedded::{Clock, MqttClient};
+use mqtt_sansio_embedded::std_io::StdTcp;
+use mqtt_sansio_embedded::{Clock, MqttClient};
+use mqtt_sansio_proto::{ProtocolVersion, QoS};
+use mqtt_sansio_session::{ConnectOptions, Event, Instant, SessionConfig};
 
 /// The board's millisecond tick (on hardware: a SysTick counter or `embassy_time::Instant`).
 struct Ticks {

@@ -8,8 +8,8 @@ use core::task::Poll;
 
 use embedded_hal_async::delay::DelayNs;
 use embedded_io::{ErrorKind, ReadReady};
-use mqtt_proto::{PacketId, Properties, QoS, ReasonCode, Subscription, TopicFilter};
-use mqtt_session::{
+use mqtt_sansio_proto::{PacketId, Properties, QoS, ReasonCode, Subscription, TopicFilter};
+use mqtt_sansio_session::{
     ConnectError, ConnectOptions, Event, Instant, PublishError, Session, SessionConfig,
     SessionState, SubscribeError,
 };
@@ -20,8 +20,8 @@ use mqtt_session::{
 ///
 /// ```
 /// use core::cell::Cell;
-/// use mqtt_session::Instant;
-/// use transport_embedded::Clock;
+/// use mqtt_sansio_session::Instant;
+/// use mqtt_sansio_embedded::Clock;
 ///
 /// /// A tick counter an interrupt handler advances.
 /// struct Ticks(Cell<u64>);
@@ -89,9 +89,9 @@ impl<E: fmt::Debug> core::error::Error for Error<E> {}
 /// out events; call one of them in your main loop.
 ///
 /// ```
-/// use mqtt_proto::{ProtocolVersion, QoS};
-/// use mqtt_session::{ConnectOptions, Event, Instant, SessionConfig};
-/// use transport_embedded::{Clock, MqttClient};
+/// use mqtt_sansio_proto::{ProtocolVersion, QoS};
+/// use mqtt_sansio_session::{ConnectOptions, Event, Instant, SessionConfig};
+/// use mqtt_sansio_embedded::{Clock, MqttClient};
 ///
 /// struct Frozen;
 /// impl Clock for Frozen {

@@ -1,6 +1,6 @@
-//! # transport-embedded
+//! # mqtt-sansio-embedded
 //!
-//! The sans-IO [`mqtt_session::Session`] over [`embedded_io`] sockets, for `no_std` targets
+//! The sans-IO [`mqtt_sansio_session::Session`] over [`embedded_io`] sockets, for `no_std` targets
 //! (with `alloc`): blocking ([`embedded_io::Read`] + [`embedded_io::Write`]) and async
 //! ([`embedded_io_async::Read`] + [`embedded_io_async::Write`], with an
 //! [`embedded_hal_async::delay::DelayNs`] for timers).
@@ -10,7 +10,7 @@
 //! - **Buffers** belong to the caller: [`MqttClient::new`] takes a read buffer and a write
 //!   buffer (`&mut [u8]`). Socket reads go into the read buffer; outgoing packets are staged
 //!   in the write buffer, several small packets per socket write. The Session itself keeps
-//!   its state on the heap (`alloc`), bounded by [`mqtt_session::SessionConfig`].
+//!   its state on the heap (`alloc`), bounded by [`mqtt_sansio_session::SessionConfig`].
 //! - **You own the socket** and pass it to each call, so the same client works over TCP,
 //!   TLS (for example `embedded-tls`) or a serial link, and you reconnect by opening a new
 //!   socket and calling [`MqttClient::connect`] again: unacknowledged messages are then
@@ -32,7 +32,7 @@
 //!
 //! [`MqttClient::poll_async`] waits for the first of: bytes from the socket, the Session's
 //! next deadline (through the [`DelayNs`](embedded_hal_async::delay::DelayNs) you pass),
-//! and returns the next [`Event`](mqtt_session::Event). To publish while it waits, race it
+//! and returns the next [`Event`](mqtt_sansio_session::Event). To publish while it waits, race it
 //! against your own signal (for example with `embassy_futures::select`) and call the command
 //! when your branch wins: dropping `poll_async` loses nothing as long as the socket's `read`
 //! and `write` are cancel-safe (as the `embedded-io-async` documentation asks of
@@ -45,20 +45,20 @@
 //!   tests and examples.
 //! - `v311`, `v5` (both on by default, at least one required): the protocol versions compiled
 //!   in. With one only, the other is refused by `connect` with a typed error
-//!   ([`ConnectError::Invalid`](mqtt_session::ConnectError::Invalid) citing [MQTT-3.1.2-2])
+//!   ([`ConnectError::Invalid`](mqtt_sansio_session::ConnectError::Invalid) citing [MQTT-3.1.2-2])
 //!   and its code leaves the firmware. `--no-default-features --features v311` for a 3.1.1-only
 //!   build.
 //! - `compact-errors` (off): errors keep their types and rule references but lose their words,
 //!   several KB of flash (see BENCHMARKS.md, "Embedded footprint").
-//! - `defmt` (off): `defmt::Format` for the public types of mqtt-proto and mqtt-session that
+//! - `defmt` (off): `defmt::Format` for the public types of mqtt-sansio-proto and mqtt-sansio-session that
 //!   applications log.
 //!
 //! ```no_run
 //! # #[cfg(feature = "std")] {
-//! use mqtt_proto::{ProtocolVersion, QoS};
-//! use mqtt_session::{ConnectOptions, Event, SessionConfig};
-//! use transport_embedded::std_io::{StdClock, StdTcp};
-//! use transport_embedded::MqttClient;
+//! use mqtt_sansio_proto::{ProtocolVersion, QoS};
+//! use mqtt_sansio_session::{ConnectOptions, Event, SessionConfig};
+//! use mqtt_sansio_embedded::std_io::{StdClock, StdTcp};
+//! use mqtt_sansio_embedded::MqttClient;
 //!
 //! let mut socket = StdTcp::connect("127.0.0.1:1883")?;
 //! let (mut rx, mut tx) = ([0u8; 1024], [0u8; 1024]);
@@ -96,5 +96,5 @@ pub use client::{Clock, Error, MqttClient};
 pub use embedded_hal_async;
 pub use embedded_io;
 pub use embedded_io_async;
-pub use mqtt_proto;
-pub use mqtt_session;
+pub use mqtt_sansio_proto;
+pub use mqtt_sansio_session;

@@ -6,7 +6,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant as StdInstant};
 
 use embedded_io::{ErrorType, ReadReady};
-use mqtt_session::Instant;
+use mqtt_sansio_session::Instant;
 
 use crate::Clock;
 
@@ -19,7 +19,7 @@ use crate::Clock;
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use transport_embedded::std_io::StdTcp;
+/// use mqtt_sansio_embedded::std_io::StdTcp;
 /// let socket = StdTcp::connect("127.0.0.1:1883")?;
 /// socket.set_read_timeout(Some(Duration::from_millis(100)))?;
 /// # Ok::<(), std::io::Error>(())

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant as StdInstant};
 
 use async_io::{Async, Timer};
 use embedded_io_adapters::futures_03::FromFutures;
-use mqtt_proto::{ProtocolVersion, QoS};
-use mqtt_session::{ConnectOptions, DisconnectReason, Event, SessionConfig};
+use mqtt_sansio_embedded::embedded_hal_async::delay::DelayNs;
+use mqtt_sansio_embedded::std_io::{StdClock, StdTcp};
+use mqtt_sansio_embedded::{Error, MqttClient};
+use mqtt_sansio_proto::{ProtocolVersion, QoS};
+use mqtt_sansio_session::{ConnectOptions, DisconnectReason, Event, SessionConfig};
 use mqtt_test_broker::{Broker, BrokerConfig};
-use transport_embedded::embedded_hal_async::delay::DelayNs;
-use transport_embedded::std_io::{StdClock, StdTcp};
-use transport_embedded::{Error, MqttClient};
 
 const STEP: Duration = Duration::from_secs(10);
 

@@ -7,9 +7,9 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 
 use embedded_io::{ErrorKind, ErrorType, Read, ReadReady, Write};
-use mqtt_proto::{ProtocolVersion, QoS};
-use mqtt_session::{ConnectOptions, DisconnectReason, Event, Instant, SessionConfig};
-use transport_embedded::{Clock, Error, MqttClient};
+use mqtt_sansio_embedded::{Clock, Error, MqttClient};
+use mqtt_sansio_proto::{ProtocolVersion, QoS};
+use mqtt_sansio_session::{ConnectOptions, DisconnectReason, Event, Instant, SessionConfig};
 
 /// A clock the test sets.
 #[derive(Default)]

@@ -2,8 +2,8 @@
 //! and a generic one, start the loop, subscribe, publish at QoS 0, 1 and 2, and disconnect.
 //!
 //! ```text
-//! cargo run -p transport-mio --example quickstart                      # mosquitto or in-process
-//! cargo run -p transport-mio --example quickstart -- --host test.mosquitto.org --port 1883
+//! cargo run -p mqtt-sansio-mio --example quickstart                      # mosquitto or in-process
+//! cargo run -p mqtt-sansio-mio --example quickstart -- --host test.mosquitto.org --port 1883
 //! ```
 //!
 //! With no `--host` it starts mosquitto on 127.0.0.1 when it is installed, else an in-process
@@ -14,8 +14,8 @@ use std::error::Error;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use mqtt_sansio_mio::{Client, ClientOptions, Command, Event, QoS};
 use mqtt_test_broker::demo::delivered_qos_note;
-use transport_mio::{Client, ClientOptions, Command, Event, QoS};
 
 fn main() -> Result<(), Box<dyn Error>> {
     // mosquitto when it is installed, else an in-process broker; `--host H --port P` overrides.

@@ -9,13 +9,13 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant as StdInstant};
 
 use mio::{Events, Poll, Token as MioToken, Waker as MioWaker};
-use mqtt_proto::{PacketId, QoS, Subscription};
 use mqtt_sansio_client::{
     client_api, lock, Action, CallbackResult, ClientCore, ClientError, ClientOptions, Completion,
     Connected, Credentials, DisconnectRequest, Failure, Hooks, OutgoingPublish, PublishOutcome,
     Shared, StopReason, SubscribeOutcome, SubscribeProperties, Token,
 };
-use mqtt_session::{ConnectError, DisconnectReason, Event, PublishError, SessionConfig};
+use mqtt_sansio_proto::{PacketId, QoS, Subscription};
+use mqtt_sansio_session::{ConnectError, DisconnectReason, Event, PublishError, SessionConfig};
 
 use crate::io::{self, Flow, READ_BUF_SIZE};
 use crate::stream::Stream;
@@ -74,7 +74,7 @@ struct Dispatch {
 /// [`events`](Self::events).
 ///
 /// ```no_run
-/// use transport_mio::{Client, ClientOptions, Command, Event, QoS};
+/// use mqtt_sansio_mio::{Client, ClientOptions, Command, Event, QoS};
 ///
 /// let client = Client::new("seed-example", true);
 /// client.set_will("status/seed-example", b"gone", QoS::AtLeastOnce, true);
@@ -89,7 +89,7 @@ struct Dispatch {
 /// client.subscribe(&[("seed/#", QoS::ExactlyOnce)])?;
 /// client.publish("seed/a", b"cool", QoS::AtLeastOnce, false)?;
 /// client.disconnect();
-/// # Ok::<(), transport_mio::ClientError>(())
+/// # Ok::<(), mqtt_sansio_mio::ClientError>(())
 /// ```
 ///
 /// The client stops (what is queued is written, then DISCONNECT) when `disconnect` is called

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use mio::net::TcpStream;
 use mio::{Registry, Token as MioToken};
-use mqtt_proto::{PacketId, QoS, Subscription, TopicFilter};
 use mqtt_sansio_client::{
     Action, ClientCore, ClientError, ClientOptions, CommandError, Completion, DisconnectRequest,
     OutgoingPublish, StdClock, SubscribeProperties, Token,
 };
-use mqtt_session::{ConnectError, Event, PublishError, Session, SessionConfig, SubscribeError};
+use mqtt_sansio_proto::{PacketId, QoS, Subscription, TopicFilter};
+use mqtt_sansio_session::{
+    ConnectError, Event, PublishError, Session, SessionConfig, SubscribeError,
+};
 
 use crate::io::{self as pump, Flow, READ_BUF_SIZE};
 use crate::stream::Stream;
@@ -29,7 +31,7 @@ use crate::stream::Stream;
 ///
 /// ```no_run
 /// use mio::{Events, Poll, Token};
-/// use transport_mio::{ClientOptions, Event, MqttConnection};
+/// use mqtt_sansio_mio::{ClientOptions, Event, MqttConnection};
 ///
 /// let mut poll = Poll::new()?;
 /// let mut conn = MqttConnection::with_options(ClientOptions::new().client_id("mio-demo").keep_alive(30))?;
@@ -348,7 +350,7 @@ impl MqttConnection {
     fn command(
         &mut self,
         track: bool,
-        f: impl FnOnce(&mut ClientCore, mqtt_session::Instant) -> Result<Token, CommandError>,
+        f: impl FnOnce(&mut ClientCore, mqtt_sansio_session::Instant) -> Result<Token, CommandError>,
     ) -> Result<Token, CommandError> {
         let token = f(&mut self.core, self.clock.now())?;
         if track {
@@ -449,7 +451,7 @@ impl MqttConnection {
     }
 
     /// The Session's time base, on this connection's clock.
-    pub fn now(&self) -> mqtt_session::Instant {
+    pub fn now(&self) -> mqtt_sansio_session::Instant {
         self.clock.now()
     }
 }

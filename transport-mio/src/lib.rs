@@ -1,4 +1,4 @@
-//! # transport-mio
+//! # mqtt-sansio-mio
 //!
 //! The shared MQTT client layer ([`mqtt_sansio_client`]) on real sockets with [`mio`], in
 //! two layers:
@@ -25,10 +25,6 @@ mod stream;
 
 pub use client::Client;
 pub use connection::MqttConnection;
-pub use mqtt_proto::{
-    PacketId, Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription,
-    SubscriptionOptions, TopicFilter,
-};
 pub use mqtt_sansio_client::{
     Ack, Action, CallbackFailure, CallbackResult, ClientError, ClientState, Completion,
     ConnectProperties, ConnectUpdate, Connected, Credentials, DisconnectRequest, Failure, LastWill,
@@ -36,8 +32,12 @@ pub use mqtt_sansio_client::{
     StopReason, SubscribeOutcome, SubscribeProperties, TlsConfig, Token, WillProperties,
 };
 pub use mqtt_sansio_client::{ClientOptions, StdClock};
-pub use mqtt_session::{Backoff, Command, DisconnectReason, Event, Message};
+pub use mqtt_sansio_proto::{
+    PacketId, Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription,
+    SubscriptionOptions, TopicFilter,
+};
+pub use mqtt_sansio_session::{Backoff, Command, DisconnectReason, Event, Message};
 
-pub use mqtt_proto;
 pub use mqtt_sansio_client;
-pub use mqtt_session;
+pub use mqtt_sansio_proto;
+pub use mqtt_sansio_session;

@@ -1,10 +1,10 @@
 //! Smoke test of the blocking client against a real mosquitto broker.
 use std::time::Duration;
 
-use mqtt_proto::QoS;
-use mqtt_session::Event;
+use mqtt_sansio_mio::{Client, ClientOptions};
+use mqtt_sansio_proto::QoS;
+use mqtt_sansio_session::Event;
 use mqtt_test_broker::{Broker, BrokerConfig};
-use transport_mio::{Client, ClientOptions};
 
 #[test]
 fn pub_sub_round_trip_every_qos() {

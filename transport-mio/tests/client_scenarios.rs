@@ -1,5 +1,5 @@
 //! The shared scenario suite (`mqtt_test_broker::scenarios`) run against the blocking
-//! `transport_mio::Client`, through the seed API: `connect` with `ClientOptions`, callbacks
+//! `mqtt_sansio_mio::Client`, through the seed API: `connect` with `ClientOptions`, callbacks
 //! and `loop_start(on_message)`, `publish`, `subscribe`, `reconnect`, `disconnect`, plus the
 //! issue 10 surface (5.0 options and properties, completions, policies).
 //!
@@ -11,26 +11,26 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mqtt_proto::{PropertiesBuf, Property, ValueError};
-use mqtt_session::PublishError;
+use mqtt_sansio_mio::{
+    Backoff, Client, ClientError, ClientOptions, Command, DisconnectRequest, Event, LastWill,
+    ProtocolVersion, PublishOutcome, QoS, ReasonCode, SubscribeProperties, Subscription,
+    SubscriptionOptions, TlsConfig, Token, TopicFilter, WillProperties,
+};
+use mqtt_sansio_proto::{PropertiesBuf, Property, ValueError};
+use mqtt_sansio_session::PublishError;
 use mqtt_test_broker::scenarios::{
     self, Received, ReceivedWithProperties, ScenarioCallbackCounts, ScenarioClient,
     ScenarioConnAck, ScenarioConnect, ScenarioDisconnect, ScenarioError, ScenarioMessageProperties,
     ScenarioOutcome, ScenarioSubscription, ScenarioTicket,
 };
 use mqtt_test_broker::Broker;
-use transport_mio::{
-    Backoff, Client, ClientError, ClientOptions, Command, DisconnectRequest, Event, LastWill,
-    ProtocolVersion, PublishOutcome, QoS, ReasonCode, SubscribeProperties, Subscription,
-    SubscriptionOptions, TlsConfig, Token, TopicFilter, WillProperties,
-};
 
 /// How long `publish` waits for room when the window and the queue are full.
 const ROOM_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `subscribe` waits for its SUBACK.
 const SUBACK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `transport_mio::Client` driven the way the seed's users drive it: callbacks plus
+/// `mqtt_sansio_mio::Client` driven the way the seed's users drive it: callbacks plus
 /// `loop_start(on_message)`; messages are passed to the scenario over a channel.
 struct MioClient {
     client: Client,
@@ -132,7 +132,7 @@ fn outcome(r: Result<PublishOutcome, ClientError>) -> Result<ScenarioOutcome, Sc
 /// Counts how often a callback ran.
 fn count(
     counter: &Arc<AtomicUsize>,
-) -> impl FnMut(&Client, &Event) -> transport_mio::CallbackResult {
+) -> impl FnMut(&Client, &Event) -> mqtt_sansio_mio::CallbackResult {
     let counter = Arc::clone(counter);
     move |_, _| {
         counter.fetch_add(1, Ordering::SeqCst);

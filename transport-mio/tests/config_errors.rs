@@ -6,9 +6,9 @@
 use std::net::TcpListener;
 
 use mio::{Poll, Token};
-use mqtt_proto::ProtocolVersion;
-use mqtt_session::{ConnectError, SessionConfig};
-use transport_mio::{Client, ClientError, ClientOptions, MqttConnection};
+use mqtt_sansio_mio::{Client, ClientError, ClientOptions, MqttConnection};
+use mqtt_sansio_proto::ProtocolVersion;
+use mqtt_sansio_session::{ConnectError, SessionConfig};
 
 /// A loopback port that nothing listens on (bound, then released).
 fn closed_port() -> u16 {
@@ -72,9 +72,9 @@ fn an_empty_persistent_5_0_id_is_valid() {
 /// cancelled). An untracked publish leaves no completion behind.
 #[test]
 fn connection_cancels_a_queued_tracked_publish() {
-    use transport_mio::{Completion, Failure, OutgoingPublish, QoS};
+    use mqtt_sansio_mio::{Completion, Failure, OutgoingPublish, QoS};
     let mut conn =
-        MqttConnection::with_options(transport_mio::ClientOptions::new().client_id("cancel-me"))
+        MqttConnection::with_options(mqtt_sansio_mio::ClientOptions::new().client_id("cancel-me"))
             .expect("valid options");
     conn.publish("t/untracked", b"0", QoS::AtLeastOnce, false)
         .expect("queued offline");

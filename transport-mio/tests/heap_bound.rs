@@ -10,7 +10,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
-use transport_mio::{Client, ClientOptions, Event, MqttConnection, OutgoingPublish, QoS};
+use mqtt_sansio_mio::{Client, ClientOptions, Event, MqttConnection, OutgoingPublish, QoS};
 
 mod support {
     pub(crate) mod heap;

@@ -10,9 +10,9 @@ use std::net::{TcpListener, TcpStream};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use mqtt_proto::{ProtocolVersion, ReasonCode};
-use mqtt_session::{DisconnectReason, Event, SessionConfig};
-use transport_mio::{Client, ClientError, ClientOptions};
+use mqtt_sansio_mio::{Client, ClientError, ClientOptions};
+use mqtt_sansio_proto::{ProtocolVersion, ReasonCode};
+use mqtt_sansio_session::{DisconnectReason, Event, SessionConfig};
 
 mod support {
     pub(crate) mod heap;
@@ -153,7 +153,7 @@ fn remaining_length_of_256_mib_then_trickle_over_tcp() {
     match reason {
         DisconnectReason::Protocol(e) => {
             assert_eq!(e.reason_code, ReasonCode::PacketTooLarge);
-            assert_eq!(e.rule, mqtt_proto::rules::PACKET_TOO_LARGE);
+            assert_eq!(e.rule, mqtt_sansio_proto::rules::PACKET_TOO_LARGE);
         }
         other => panic!("expected PacketTooLarge, got {other:?}"),
     }
@@ -231,7 +231,7 @@ fn malformed_bytes_after_connack_over_tcp() {
     match reason {
         DisconnectReason::Protocol(e) => {
             assert_eq!(e.reason_code, ReasonCode::MalformedPacket);
-            assert_eq!(e.rule, mqtt_proto::rules::PACKET_TYPE_RESERVED);
+            assert_eq!(e.rule, mqtt_sansio_proto::rules::PACKET_TYPE_RESERVED);
         }
         other => panic!("expected a malformed packet, got {other:?}"),
     }

@@ -13,13 +13,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
-use mqtt_proto::{ProtocolVersion, QoS, ReasonCode, Subscription, TopicFilter};
-use mqtt_session::{Command, Event, SessionConfig};
-use mqtt_test_broker::scenarios::raw_connack_code;
-use mqtt_test_broker::{Broker, BrokerConfig};
-use transport_mio::{
+use mqtt_sansio_mio::{
     CallbackResult, Client, ClientError, ClientOptions, MqttConnection, SockKeepalive, TlsConfig,
 };
+use mqtt_sansio_proto::{ProtocolVersion, QoS, ReasonCode, Subscription, TopicFilter};
+use mqtt_sansio_session::{Command, Event, SessionConfig};
+use mqtt_test_broker::scenarios::raw_connack_code;
+use mqtt_test_broker::{Broker, BrokerConfig};
 
 /// How long one step may take before the test fails.
 const STEP: Duration = Duration::from_secs(10);

@@ -25,10 +25,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mqtt_proto::{ProtocolVersion, QoS};
-use mqtt_session::{Command, DisconnectReason, Event, PublishError, SessionConfig};
+use mqtt_sansio_mio::{Backoff, Client, ClientError, ClientOptions};
+use mqtt_sansio_proto::{ProtocolVersion, QoS};
+use mqtt_sansio_session::{Command, DisconnectReason, Event, PublishError, SessionConfig};
 use mqtt_test_broker::{Broker, BrokerConfig};
-use transport_mio::{Backoff, Client, ClientError, ClientOptions};
 
 const MESSAGES: usize = 1_000;
 /// Messages the subscriber takes before its connection is dropped.

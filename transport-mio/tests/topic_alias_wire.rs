@@ -4,7 +4,7 @@
 //! talks to mosquitto through a counting TCP relay, so the figure is every byte the client
 //! handed to its socket; a subscriber checks that every message arrived with the full topic.
 //!
-//! Run with `cargo test -p transport-mio --test topic_alias_wire -- --nocapture` to see the
+//! Run with `cargo test -p mqtt-sansio-mio --test topic_alias_wire -- --nocapture` to see the
 //! figures (recorded in BENCHMARKS.md, "Topic aliases on the wire").
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mqtt_proto::{ProtocolVersion, QoS};
-use mqtt_session::{Event, PublishError, SessionConfig, TopicAliasPolicy};
+use mqtt_sansio_mio::{Client, ClientError, ClientOptions};
+use mqtt_sansio_proto::{ProtocolVersion, QoS};
+use mqtt_sansio_session::{Event, PublishError, SessionConfig, TopicAliasPolicy};
 use mqtt_test_broker::{Broker, BrokerConfig};
-use transport_mio::{Client, ClientError, ClientOptions};
 
 const MESSAGES: usize = 10_000;
 const PAYLOAD: &[u8] = b"0123456789";

@@ -2,11 +2,11 @@
 //! idle client per child process (see `mqtt_benches::child` for the protocol with the parent).
 //!
 //! Implementations (`imp`):
-//! - `ours-blocking`: `transport_mio::Client` (background I/O thread), events taken with
+//! - `ours-blocking`: `mqtt_sansio_mio::Client` (background I/O thread), events taken with
 //!   `next_event`; a publish refused with `QueueFull` waits for the next event (at most 1 ms).
-//! - `ours-mio`: `transport_mio::MqttConnection` in a `mio::Poll` loop on the child's main
+//! - `ours-mio`: `mqtt_sansio_mio::MqttConnection` in a `mio::Poll` loop on the child's main
 //!   thread; the publisher publishes what the Session accepts, then flushes once per turn.
-//! - `ours-async`: `transport_async::AsyncClient` with its `Driver` in the same
+//! - `ours-async`: `mqtt_sansio_async::AsyncClient` with its `Driver` in the same
 //!   `async_io::block_on` on the main thread (one thread, like `rumqttc-async`); the publisher
 //!   uses `publish_when_ready` and counts completions on the event stream.
 //! - `rumqttc-async`: `rumqttc::AsyncClient` + `EventLoop` on a tokio current-thread runtime;
@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mqtt_benches::child::{Ctx, Role};
-use mqtt_proto::QoS;
+use mqtt_sansio_proto::QoS;
 
 /// The client implementations every end-to-end benchmark runs, in report order.
 pub(crate) const IMPLS: &[&str] = &[
@@ -84,9 +84,12 @@ pub(crate) fn run(ctx: &mut Ctx) -> Result<(), String> {
 
 // ------------------------------------------------------------------------- ours-blocking
 
-fn ours_config(ctx: &Ctx) -> mqtt_session::SessionConfig {
-    let mut config =
-        mqtt_session::SessionConfig::new(client_id(ctx), true, mqtt_proto::ProtocolVersion::V311);
+fn ours_config(ctx: &Ctx) -> mqtt_sansio_session::SessionConfig {
+    let mut config = mqtt_sansio_session::SessionConfig::new(
+        client_id(ctx),
+        true,
+        mqtt_sansio_proto::ProtocolVersion::V311,
+    );
     config.max_inflight = WINDOW;
     config.max_queued = QUEUE;
     // MQTT 3.1.1 has no Receive Maximum: the broker cannot know our limit on unreleased
@@ -98,8 +101,8 @@ fn ours_config(ctx: &Ctx) -> mqtt_session::SessionConfig {
 }
 
 fn ours_blocking(ctx: &mut Ctx) -> Result<(), String> {
-    use mqtt_session::{Event, PublishError};
-    use transport_mio::{Client, ClientError, ClientOptions};
+    use mqtt_sansio_mio::{Client, ClientError, ClientOptions};
+    use mqtt_sansio_session::{Event, PublishError};
 
     let qos = qos_of(ctx.spec.qos);
     let n = ctx.spec.n;
@@ -107,7 +110,7 @@ fn ours_blocking(ctx: &mut Ctx) -> Result<(), String> {
     *options.session_config_mut() = ours_config(ctx);
     // The client default backlog (ours_config starts from the Session's 1 MiB).
     let client = Client::with_options(
-        options.max_transmit_bytes(transport_mio::mqtt_sansio_client::DEFAULT_MAX_TRANSMIT_BYTES),
+        options.max_transmit_bytes(mqtt_sansio_mio::mqtt_sansio_client::DEFAULT_MAX_TRANSMIT_BYTES),
     );
     client
         .connect(
@@ -203,7 +206,7 @@ fn ours_blocking(ctx: &mut Ctx) -> Result<(), String> {
 struct MioLoop {
     poll: mio::Poll,
     events: mio::Events,
-    conn: transport_mio::MqttConnection,
+    conn: mqtt_sansio_mio::MqttConnection,
 }
 
 impl MioLoop {
@@ -211,14 +214,14 @@ impl MioLoop {
 
     fn open(ctx: &Ctx) -> Result<Self, String> {
         let poll = mio::Poll::new().map_err(err)?;
-        let mut options = transport_mio::ClientOptions::new()
+        let mut options = mqtt_sansio_mio::ClientOptions::new()
             .keep_alive(KEEPALIVE)
             .auto_reconnect(false);
         *options.session_config_mut() = ours_config(ctx);
         // The client default backlog (ours_config starts from the Session's 1 MiB).
         let options = options
-            .max_transmit_bytes(transport_mio::mqtt_sansio_client::DEFAULT_MAX_TRANSMIT_BYTES);
-        let mut conn = transport_mio::MqttConnection::with_options(options).map_err(err)?;
+            .max_transmit_bytes(mqtt_sansio_mio::mqtt_sansio_client::DEFAULT_MAX_TRANSMIT_BYTES);
+        let mut conn = mqtt_sansio_mio::MqttConnection::with_options(options).map_err(err)?;
         let addr = SocketAddr::from(([127, 0, 0, 1], ctx.spec.port));
         let tcp = mio::net::TcpStream::connect(addr).map_err(err)?;
         tcp.set_nodelay(true).map_err(err)?;
@@ -229,7 +232,7 @@ impl MioLoop {
             events: mio::Events::with_capacity(64),
             conn,
         };
-        l.until(|e| matches!(e, mqtt_session::Event::Connected { .. }))?;
+        l.until(|e| matches!(e, mqtt_sansio_session::Event::Connected { .. }))?;
         Ok(l)
     }
 
@@ -238,7 +241,7 @@ impl MioLoop {
     fn turn(
         &mut self,
         timeout: Duration,
-        mut on_event: impl FnMut(&mqtt_session::Event),
+        mut on_event: impl FnMut(&mqtt_sansio_session::Event),
     ) -> Result<(), String> {
         let timeout = self.conn.timeout().map_or(timeout, |t| t.min(timeout));
         match self.poll.poll(&mut self.events, Some(timeout)) {
@@ -256,7 +259,7 @@ impl MioLoop {
         }
         self.conn.handle_timeout();
         while let Some(e) = self.conn.poll_event() {
-            if let mqtt_session::Event::Disconnected { reason, .. } = e {
+            if let mqtt_sansio_session::Event::Disconnected { reason, .. } = e {
                 return Err(format!("disconnected: {reason:?}"));
             }
             on_event(&e);
@@ -265,7 +268,7 @@ impl MioLoop {
     }
 
     /// Turns until an event matches `want`.
-    fn until(&mut self, want: impl Fn(&mqtt_session::Event) -> bool) -> Result<(), String> {
+    fn until(&mut self, want: impl Fn(&mqtt_sansio_session::Event) -> bool) -> Result<(), String> {
         let deadline = Instant::now() + CONNECT_TIMEOUT;
         let mut found = false;
         while !found {
@@ -279,8 +282,8 @@ impl MioLoop {
 }
 
 fn ours_mio(ctx: &mut Ctx) -> Result<(), String> {
-    use mqtt_proto::{Subscription, TopicFilter};
-    use mqtt_session::Event;
+    use mqtt_sansio_proto::{Subscription, TopicFilter};
+    use mqtt_sansio_session::Event;
 
     let qos = qos_of(ctx.spec.qos);
     let n = ctx.spec.n;
@@ -321,7 +324,7 @@ fn ours_mio(ctx: &mut Ctx) -> Result<(), String> {
             let mut reported = false;
             loop {
                 let mut more = false;
-                let msg = transport_mio::OutgoingPublish::new(&topic, &payload, qos, false);
+                let msg = mqtt_sansio_mio::OutgoingPublish::new(&topic, &payload, qos, false);
                 while sent < n && l.conn.core().can_publish(qos) {
                     let now = l.conn.now();
                     // Batched: one write for many publishes (`publish` writes after each).
@@ -369,7 +372,7 @@ fn ours_mio(ctx: &mut Ctx) -> Result<(), String> {
 
 fn ours_async(ctx: &mut Ctx) -> Result<(), String> {
     use futures_lite::{future, StreamExt};
-    use transport_async::{AsyncClient, ClientOptions, Event};
+    use mqtt_sansio_async::{AsyncClient, ClientOptions, Event};
 
     let qos = qos_of(ctx.spec.qos);
     let n = ctx.spec.n;

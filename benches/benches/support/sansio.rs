@@ -1,7 +1,7 @@
 //! The protocol layer of both clients driven without sockets, one message at a time, for the
 //! `session` benchmark (time per message) and the `memory` benchmark (allocations per message).
 //!
-//! - Ours: [`mqtt_session::Session`] — `publish` → `poll_transmit`, the broker's acks through
+//! - Ours: [`mqtt_sansio_session::Session`] — `publish` → `poll_transmit`, the broker's acks through
 //!   `handle_read`, `poll_event` drained; received PUBLISH bytes through `handle_read`, acks
 //!   drained from `poll_transmit`, events drained.
 //! - rumqttc: what its event loop does per message, without the socket: build the `Publish`
@@ -18,8 +18,8 @@
 use std::hint::black_box;
 
 use bytes::BytesMut;
-use mqtt_proto::{Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid, TopicName};
-use mqtt_session::{ConnectOptions, Event, Instant, Session, SessionConfig};
+use mqtt_sansio_proto::{Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid, TopicName};
+use mqtt_sansio_session::{ConnectOptions, Event, Instant, Session, SessionConfig};
 use rumqttc::{MqttState, Packet as RPacket, Publish as RPublish, QoS as RQoS, Request};
 
 /// The topic of every benchmark message.

@@ -11,7 +11,7 @@
 ///
 /// ```
 /// use mqtt_sansio_client::{client_api, ClientError, ClientOptions, Shared, Token};
-/// use mqtt_sansio_client::mqtt_proto::PacketId;
+/// use mqtt_sansio_client::mqtt_sansio_proto::PacketId;
 ///
 /// /// A client with only the shared API.
 /// pub struct MyClient {
@@ -71,11 +71,11 @@ macro_rules! client_api {
             /// completion (that would stop the loop that completes it).
             pub fn on(
                 &self,
-                command: $crate::mqtt_session::Command,
-                callback: impl FnMut(&Self, &$crate::mqtt_session::Event) -> $crate::CallbackResult
+                command: $crate::mqtt_sansio_session::Command,
+                callback: impl FnMut(&Self, &$crate::mqtt_sansio_session::Event) -> $crate::CallbackResult
                     + Send
                     + 'static,
-            ) -> $crate::mqtt_session::HandlerId {
+            ) -> $crate::mqtt_sansio_session::HandlerId {
                 let cb: $crate::Callback<Self> =
                     ::std::sync::Arc::new(::std::sync::Mutex::new(callback));
                 self.__shared().dispatcher().on(command, cb, None, 0)
@@ -86,13 +86,13 @@ macro_rules! client_api {
             /// (first registered on a tie).
             pub fn on_if(
                 &self,
-                command: $crate::mqtt_session::Command,
-                callback: impl FnMut(&Self, &$crate::mqtt_session::Event) -> $crate::CallbackResult
+                command: $crate::mqtt_sansio_session::Command,
+                callback: impl FnMut(&Self, &$crate::mqtt_sansio_session::Event) -> $crate::CallbackResult
                     + Send
                     + 'static,
-                condition: impl Fn(&$crate::mqtt_session::Event) -> bool + Send + 'static,
+                condition: impl Fn(&$crate::mqtt_sansio_session::Event) -> bool + Send + 'static,
                 priority: i32,
-            ) -> $crate::mqtt_session::HandlerId {
+            ) -> $crate::mqtt_sansio_session::HandlerId {
                 let cb: $crate::Callback<Self> =
                     ::std::sync::Arc::new(::std::sync::Mutex::new(callback));
                 self.__shared().dispatcher().on(
@@ -108,12 +108,12 @@ macro_rules! client_api {
             /// rule), exactly once.
             pub fn on_message(
                 &self,
-                callback: impl FnMut(&Self, &$crate::mqtt_session::Event) -> $crate::CallbackResult
+                callback: impl FnMut(&Self, &$crate::mqtt_sansio_session::Event) -> $crate::CallbackResult
                     + Send
                     + 'static,
             ) -> (
-                $crate::mqtt_session::HandlerId,
-                $crate::mqtt_session::HandlerId,
+                $crate::mqtt_sansio_session::HandlerId,
+                $crate::mqtt_sansio_session::HandlerId,
             ) {
                 let cb: $crate::Callback<Self> =
                     ::std::sync::Arc::new(::std::sync::Mutex::new(callback));
@@ -121,7 +121,7 @@ macro_rules! client_api {
             }
 
             /// Removes a callback; false if it was not registered.
-            pub fn remove_callback(&self, id: $crate::mqtt_session::HandlerId) -> bool {
+            pub fn remove_callback(&self, id: $crate::mqtt_sansio_session::HandlerId) -> bool {
                 self.__shared().dispatcher().remove(id).is_some()
             }
 
@@ -139,7 +139,7 @@ macro_rules! client_api {
                 &self,
                 topic: &str,
                 payload: &[u8],
-                qos: $crate::mqtt_proto::QoS,
+                qos: $crate::mqtt_sansio_proto::QoS,
                 retain: bool,
             ) -> ::core::result::Result<$pret, $crate::ClientError> {
                 self.publish_with_properties(
@@ -147,7 +147,7 @@ macro_rules! client_api {
                     payload,
                     qos,
                     retain,
-                    $crate::mqtt_proto::Properties::EMPTY,
+                    $crate::mqtt_sansio_proto::Properties::EMPTY,
                 )
             }
 
@@ -157,9 +157,9 @@ macro_rules! client_api {
                 &self,
                 topic: &str,
                 payload: &[u8],
-                qos: $crate::mqtt_proto::QoS,
+                qos: $crate::mqtt_sansio_proto::QoS,
                 retain: bool,
-                properties: $crate::mqtt_proto::Properties<'_>,
+                properties: $crate::mqtt_sansio_proto::Properties<'_>,
             ) -> ::core::result::Result<$pret, $crate::ClientError> {
                 let msg = $crate::OutgoingPublish {
                     topic,
@@ -177,16 +177,16 @@ macro_rules! client_api {
             /// Subscribes to topic filters at the given QoS.
             pub fn subscribe(
                 &self,
-                topics: &[(&str, $crate::mqtt_proto::QoS)],
+                topics: &[(&str, $crate::mqtt_sansio_proto::QoS)],
             ) -> ::core::result::Result<$sret, $crate::ClientError> {
                 let mut list = ::std::vec::Vec::with_capacity(topics.len());
                 for (filter, qos) in topics {
-                    let filter = $crate::mqtt_proto::TopicFilter::new(filter).map_err(|e| {
+                    let filter = $crate::mqtt_sansio_proto::TopicFilter::new(filter).map_err(|e| {
                         $crate::ClientError::Subscribe(
-                            $crate::mqtt_session::SubscribeError::InvalidFilter(e),
+                            $crate::mqtt_sansio_session::SubscribeError::InvalidFilter(e),
                         )
                     })?;
-                    list.push($crate::mqtt_proto::Subscription::new(filter, *qos));
+                    list.push($crate::mqtt_sansio_proto::Subscription::new(filter, *qos));
                 }
                 self.subscribe_with(&list, &$crate::SubscribeProperties::default())
             }
@@ -195,7 +195,7 @@ macro_rules! client_api {
             /// retain handling), a subscription identifier and user properties.
             pub fn subscribe_with(
                 &self,
-                subscriptions: &[$crate::mqtt_proto::Subscription<'_>],
+                subscriptions: &[$crate::mqtt_sansio_proto::Subscription<'_>],
                 properties: &$crate::SubscribeProperties,
             ) -> ::core::result::Result<$sret, $crate::ClientError> {
                 let token = self.__shared().command($sreg, |core, now| {
@@ -220,9 +220,9 @@ macro_rules! client_api {
             ) -> ::core::result::Result<$uret, $crate::ClientError> {
                 let mut list = ::std::vec::Vec::with_capacity(filters.len());
                 for filter in filters {
-                    list.push($crate::mqtt_proto::TopicFilter::new(filter).map_err(|e| {
+                    list.push($crate::mqtt_sansio_proto::TopicFilter::new(filter).map_err(|e| {
                         $crate::ClientError::Subscribe(
-                            $crate::mqtt_session::SubscribeError::InvalidFilter(e),
+                            $crate::mqtt_sansio_session::SubscribeError::InvalidFilter(e),
                         )
                     })?);
                 }
@@ -261,7 +261,7 @@ macro_rules! client_api {
                 &self,
                 topic: &str,
                 payload: &[u8],
-                qos: $crate::mqtt_proto::QoS,
+                qos: $crate::mqtt_sansio_proto::QoS,
                 retain: bool,
             ) {
                 self.set_will_message($crate::LastWill::new(topic, payload, qos, retain));
@@ -307,7 +307,7 @@ macro_rules! client_api {
             /// before the first connection).
             pub fn connack(
                 &self,
-            ) -> ::core::option::Option<$crate::mqtt_session::ConnAckProperties> {
+            ) -> ::core::option::Option<$crate::mqtt_sansio_session::ConnAckProperties> {
                 self.__shared().lock().core.connack().cloned()
             }
 
@@ -315,7 +315,7 @@ macro_rules! client_api {
             /// included.
             pub fn last_disconnect(
                 &self,
-            ) -> ::core::option::Option<$crate::mqtt_session::DisconnectReason> {
+            ) -> ::core::option::Option<$crate::mqtt_sansio_session::DisconnectReason> {
                 self.__shared().lock().core.last_disconnect()
             }
 
@@ -327,7 +327,7 @@ macro_rules! client_api {
             /// Runs `f` on the Session (limits, subscriptions, counters) under the lock.
             pub fn with_session<R>(
                 &self,
-                f: impl FnOnce(&$crate::mqtt_session::Session) -> R,
+                f: impl FnOnce(&$crate::mqtt_sansio_session::Session) -> R,
             ) -> R {
                 f(self.__shared().lock().core.session())
             }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mqtt_session::Instant;
+use mqtt_sansio_session::Instant;
 
 /// Milliseconds since the clock was made, as the Session's [`Instant`]. One per client, so
 /// every part of it (commands, the I/O loop, completions) uses the same time line.

@@ -4,8 +4,10 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 
-use mqtt_proto::{ReasonCode, ValueError};
-use mqtt_session::{ConnectError, DisconnectReason, PublishError, PublishFailure, SubscribeError};
+use mqtt_sansio_proto::{ReasonCode, ValueError};
+use mqtt_sansio_session::{
+    ConnectError, DisconnectReason, PublishError, PublishFailure, SubscribeError,
+};
 
 use crate::compat::CancelError;
 use crate::completion::{Failure, StopReason};

@@ -5,8 +5,10 @@ use std::string::{String, ToString};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mqtt_proto::{ProtocolVersion, QoS};
-use mqtt_session::{Backoff, ConnAckProperties, DisconnectReason, SessionConfig, TopicAliasPolicy};
+use mqtt_sansio_proto::{ProtocolVersion, QoS};
+use mqtt_sansio_session::{
+    Backoff, ConnAckProperties, DisconnectReason, SessionConfig, TopicAliasPolicy,
+};
 
 use crate::core::ConnectUpdate;
 use crate::options::{
@@ -80,7 +82,7 @@ impl fmt::Debug for Hooks {
 ///
 /// ```
 /// use std::time::Duration;
-/// use mqtt_sansio_client::mqtt_proto::{ProtocolVersion, QoS};
+/// use mqtt_sansio_client::mqtt_sansio_proto::{ProtocolVersion, QoS};
 /// use mqtt_sansio_client::{ClientOptions, LastWill};
 /// let options = ClientOptions::new()
 ///     .client_id("sensor-17")

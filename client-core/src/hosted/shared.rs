@@ -15,7 +15,7 @@ use std::thread::{self, Thread, ThreadId};
 use std::time::Duration;
 use std::vec::Vec;
 
-use mqtt_session::{Command, Dispatcher, Event, Instant};
+use mqtt_sansio_session::{Command, Dispatcher, Event, Instant};
 
 use super::clock::StdClock;
 use super::error::ClientError;
@@ -449,7 +449,7 @@ impl<C> Shared<C> {
     /// Registers a waker for room in the publish queue (after `QueueFull`).
     pub fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut st = self.lock();
-        if st.closed.is_some() || st.core.can_publish(mqtt_proto::QoS::AtMostOnce) {
+        if st.closed.is_some() || st.core.can_publish(mqtt_sansio_proto::QoS::AtMostOnce) {
             return Poll::Ready(());
         }
         st.room_wakers.push(cx.waker().clone());

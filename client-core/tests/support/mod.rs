@@ -1,15 +1,15 @@
-//! A tiny scripted broker written on mqtt-proto encode/decode, and a [`Harness`] that runs a
+//! A tiny scripted broker written on mqtt-sansio-proto encode/decode, and a [`Harness`] that runs a
 //! [`ClientCore`] against it through a fake socket (a write limit per call) on a fake clock.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::time::Duration;
 
-use mqtt_proto::{
+use mqtt_sansio_client::{Action, ClientCore, Completion, CoreOptions, StopReason, Token};
+use mqtt_sansio_proto::{
     decode, Ack, ConnAck, Disconnect, Limits, Packet, PacketId, Properties, ProtocolVersion, QoS,
     ReasonCode, SubAck, UnsubAck,
 };
-use mqtt_sansio_client::{Action, ClientCore, Completion, CoreOptions, StopReason, Token};
-use mqtt_session::{Event, Instant};
+use mqtt_sansio_session::{Event, Instant};
 
 /// What the broker received, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]

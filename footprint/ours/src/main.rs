@@ -1,4 +1,4 @@
-//! The issue 15 scenario on this project's client (transport-embedded, blocking API):
+//! The issue 15 scenario on this project's client (mqtt-sansio-embedded, blocking API):
 //! connect, subscribe, publish at QoS 0/1/2, a poll loop feeding bytes and timeouts, and
 //! reconnect, over a stand-in socket whose inputs the optimiser cannot see.
 #![no_std]
@@ -7,10 +7,10 @@
 extern crate alloc;
 
 use footprint_common::{flip, now_ms, receive, transmit};
-use transport_embedded::embedded_io::{ErrorKind, ErrorType, Read, ReadReady, Write};
-use transport_embedded::mqtt_proto::{ProtocolVersion, QoS};
-use transport_embedded::mqtt_session::{ConnectOptions, Event, Instant, SessionConfig};
-use transport_embedded::{Clock, MqttClient};
+use mqtt_sansio_embedded::embedded_io::{ErrorKind, ErrorType, Read, ReadReady, Write};
+use mqtt_sansio_embedded::mqtt_sansio_proto::{ProtocolVersion, QoS};
+use mqtt_sansio_embedded::mqtt_sansio_session::{ConnectOptions, Event, Instant, SessionConfig};
+use mqtt_sansio_embedded::{Clock, MqttClient};
 
 /// The stand-in TCP socket.
 struct Socket;
@@ -65,13 +65,13 @@ fn version() -> ProtocolVersion {
 
 footprint_common::record_size!(
     footprint_size_session,
-    transport_embedded::mqtt_session::Session
+    mqtt_sansio_embedded::mqtt_sansio_session::Session
 );
 footprint_common::record_size!(footprint_size_client, MqttClient<'static, Ticks>);
 footprint_common::record_size!(footprint_size_event, Event);
 footprint_common::record_size!(
     footprint_size_message,
-    transport_embedded::mqtt_session::Message
+    mqtt_sansio_embedded::mqtt_sansio_session::Message
 );
 
 #[no_mangle]

@@ -12,7 +12,7 @@ use crate::types::{PacketId, ProtocolVersion};
 /// The body of PUBACK, PUBREC, PUBREL and PUBCOMP.
 ///
 /// ```
-/// use mqtt_proto::{Ack, Packet, PacketId, ProtocolVersion};
+/// use mqtt_sansio_proto::{Ack, Packet, PacketId, ProtocolVersion};
 /// let ack = Ack::new(PacketId::new(7).unwrap());
 /// let mut out = Vec::new();
 /// Packet::PubRel(ack).encode(ProtocolVersion::V311, &mut out).unwrap();

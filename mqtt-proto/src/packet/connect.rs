@@ -33,7 +33,7 @@ pub struct Will<'a> {
 /// Data likewise), so logging a packet never logs a secret.
 ///
 /// ```
-/// use mqtt_proto::{Connect, Packet, ProtocolVersion};
+/// use mqtt_sansio_proto::{Connect, Packet, ProtocolVersion};
 /// let connect = Connect::new("sensor-17", true, 60);
 /// let mut out = Vec::new();
 /// Packet::Connect(connect).encode(ProtocolVersion::V311, &mut out).unwrap();

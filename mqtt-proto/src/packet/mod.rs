@@ -27,7 +27,7 @@ use crate::varint;
 /// Limits applied while decoding.
 ///
 /// ```
-/// let mut limits = mqtt_proto::Limits::default();
+/// let mut limits = mqtt_sansio_proto::Limits::default();
 /// limits.max_packet_size = 64 * 1024;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,7 +132,7 @@ fn fixed_header(input: &[u8], limits: &Limits) -> Result<Option<FixedHeader>, De
 /// packet over `limits.max_packet_size` is an error as soon as its header is seen.
 ///
 /// ```
-/// use mqtt_proto::{frame_len, Limits};
+/// use mqtt_sansio_proto::{frame_len, Limits};
 /// // PINGREQ: two bytes in all.
 /// assert_eq!(frame_len(&[0xC0, 0x00], &Limits::default()), Ok(Some(2)));
 /// assert_eq!(frame_len(&[0x30], &Limits::default()), Ok(None));
@@ -169,7 +169,7 @@ fn check_flags(h: &FixedHeader) -> Result<(), DecodeError> {
 /// UNSUBACK code lists longer than eight.
 ///
 /// ```
-/// use mqtt_proto::{decode, Limits, Packet, ProtocolVersion, QoS};
+/// use mqtt_sansio_proto::{decode, Limits, Packet, ProtocolVersion, QoS};
 /// let bytes = [0x30, 0x07, 0x00, 0x03, b'a', b'/', b'b', b'h', b'i'];
 /// let (packet, used) = decode(&bytes, ProtocolVersion::V311, &Limits::default())
 ///     .unwrap()
@@ -197,7 +197,7 @@ pub fn decode<'a>(
 /// decodes exactly as with [`decode`].
 ///
 /// ```
-/// use mqtt_proto::{decode_from_server, rules, DecodeError, Limits, ProtocolVersion};
+/// use mqtt_sansio_proto::{decode_from_server, rules, DecodeError, Limits, ProtocolVersion};
 /// // UNSUBSCRIBE, packet id 1, filter "a": well-formed, but never sent by a server.
 /// let unsubscribe = [0xA2, 0x05, 0x00, 0x01, 0x00, 0x01, b'a'];
 /// let err = decode_from_server(&unsubscribe, ProtocolVersion::V311, &Limits::default());
@@ -388,7 +388,7 @@ impl Packet<'_> {
     /// Every field is validated first: on error nothing is appended.
     ///
     /// ```
-    /// use mqtt_proto::{Packet, ProtocolVersion};
+    /// use mqtt_sansio_proto::{Packet, ProtocolVersion};
     /// let mut out = Vec::new();
     /// assert_eq!(Packet::PingReq.encode(ProtocolVersion::V311, &mut out), Ok(2));
     /// assert_eq!(out, [0xC0, 0x00]);
@@ -411,7 +411,7 @@ impl Packet<'_> {
     /// needed and nothing is written.
     ///
     /// ```
-    /// use mqtt_proto::{EncodeError, Packet, ProtocolVersion};
+    /// use mqtt_sansio_proto::{EncodeError, Packet, ProtocolVersion};
     /// let mut small = [0u8; 1];
     /// assert_eq!(
     ///     Packet::PingReq.encode_to_slice(ProtocolVersion::V5, &mut small),

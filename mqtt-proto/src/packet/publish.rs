@@ -52,7 +52,7 @@ impl QosPid {
 /// PUBLISH: an application message (§3.3).
 ///
 /// ```
-/// use mqtt_proto::{Packet, ProtocolVersion, Publish, QosPid, TopicName, PacketId};
+/// use mqtt_sansio_proto::{Packet, ProtocolVersion, Publish, QosPid, TopicName, PacketId};
 /// let topic = TopicName::new("a/b").unwrap();
 /// let publish = Publish::new(topic, b"hello", QosPid::AtLeastOnce(PacketId::new(10).unwrap()));
 /// let mut out = Vec::new();

@@ -83,7 +83,7 @@ impl<'a> Subscription<'a> {
 /// SUBSCRIBE (§3.8).
 ///
 /// ```
-/// use mqtt_proto::{Packet, PacketId, ProtocolVersion, QoS, Subscribe, Subscription, TopicFilter};
+/// use mqtt_sansio_proto::{Packet, PacketId, ProtocolVersion, QoS, Subscribe, Subscription, TopicFilter};
 /// let sub = Subscription::new(TopicFilter::new("a/+").unwrap(), QoS::AtLeastOnce);
 /// let packet = Subscribe::new(PacketId::new(1).unwrap(), [sub]);
 /// let mut out = Vec::new();

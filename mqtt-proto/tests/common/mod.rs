@@ -7,7 +7,7 @@
 //! forbidden repetition, 3.1.1 packets without properties and with Success codes.
 #![allow(dead_code)]
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     frame_len, Ack, Auth, ConnAck, Connect, Disconnect, Limits, Packet, PacketId, PacketType,
     Properties, PropertiesBuf, Property, PropertyContext, ProtocolVersion, Publish, QoS, QosPid,
     ReasonCode, RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions, TopicFilter,
@@ -1101,6 +1101,6 @@ pub(crate) fn limits() -> Limits {
 }
 
 /// `frame_len` as a shorthand with default limits.
-pub(crate) fn frame(bytes: &[u8]) -> Result<Option<usize>, mqtt_proto::DecodeError> {
+pub(crate) fn frame(bytes: &[u8]) -> Result<Option<usize>, mqtt_sansio_proto::DecodeError> {
     frame_len(bytes, &limits())
 }

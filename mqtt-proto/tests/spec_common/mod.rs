@@ -2,7 +2,7 @@
 //! with the expected packet, encode the packet back, and check errors by variant and rule.
 #![allow(dead_code)]
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     decode, frame_len, DecodeError, Limits, Packet, PacketId, Properties, PropertyContext,
     ProtocolVersion, Rule, TopicFilter, TopicName,
 };

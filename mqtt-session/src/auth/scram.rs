@@ -33,7 +33,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// `Debug` shows the user name and the step, never the password, the nonce or keys.
 ///
 /// ```
-/// use mqtt_session::{Authenticator, ScramSha256};
+/// use mqtt_sansio_session::{Authenticator, ScramSha256};
 /// let mut scram = ScramSha256::new("user", "pencil", "rOprNGfwEbeRWgbNEkqO").unwrap();
 /// assert_eq!(scram.method(), "SCRAM-SHA-256");
 /// assert_eq!(scram.start().unwrap().unwrap(), b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO");

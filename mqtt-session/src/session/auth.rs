@@ -4,7 +4,7 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 
-use mqtt_proto::{Auth, Packet, PropertiesBuf, Property, ProtocolVersion, ReasonCode, Rule};
+use mqtt_sansio_proto::{Auth, Packet, PropertiesBuf, Property, ProtocolVersion, ReasonCode, Rule};
 
 use crate::auth::{AuthError, AuthSlot, Authenticator, ReauthError};
 use crate::error::{ConnectError, DisconnectReason, ProtocolError};
@@ -31,7 +31,7 @@ const AUTH_CONTINUE_OUT_OF_TURN: Rule = Rule::only_v5("5.0 §4.12.1");
 /// DISCONNECT packet before doing so.").
 pub(super) const AUTH_FAILED_DISCONNECT: ReasonCode = ReasonCode::UnspecifiedError;
 
-fn auth_data<'a>(props: &mqtt_proto::Properties<'a>) -> Option<&'a [u8]> {
+fn auth_data<'a>(props: &mqtt_sansio_proto::Properties<'a>) -> Option<&'a [u8]> {
     props.iter().find_map(|p| match p {
         Property::AuthenticationData(d) => Some(d),
         _ => None,
@@ -168,9 +168,9 @@ impl Session {
     /// The authenticator failed a step: the client ends the connection.
     fn auth_failed(&mut self, err: AuthError) {
         self.tx.clear();
-        let packet = Packet::Disconnect(mqtt_proto::Disconnect {
+        let packet = Packet::Disconnect(mqtt_sansio_proto::Disconnect {
             reason: AUTH_FAILED_DISCONNECT,
-            properties: mqtt_proto::Properties::EMPTY,
+            properties: mqtt_sansio_proto::Properties::EMPTY,
         });
         let _ = self.tx.push(&packet, self.v());
         self.connection_ended(DisconnectReason::AuthFailed(err));
@@ -265,7 +265,7 @@ impl Session {
 
     /// A successful CONNACK on a connection that uses enhanced authentication: same method
     /// [MQTT-4.12.0-5], and the final data verified. Returns false when the connection ended.
-    pub(super) fn verify_connack_auth(&mut self, ack: &mqtt_proto::ConnAck<'_>) -> bool {
+    pub(super) fn verify_connack_auth(&mut self, ack: &mqtt_sansio_proto::ConnAck<'_>) -> bool {
         let Some(method) = self.auth_method.as_deref() else {
             if ack.properties.authentication_method().is_some() {
                 // Without a method in CONNECT the server must not name one [MQTT-4.12.0-6].

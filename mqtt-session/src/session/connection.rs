@@ -4,7 +4,7 @@ use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     ConnAck, Connect, Disconnect, Limits, Packet, Properties, PropertiesBuf, Property,
     ProtocolVersion, QoS, ReasonCode, SubscriptionOptions,
 };
@@ -139,7 +139,7 @@ impl Session {
             return Ok(());
         }
         let v5 = self.v() == ProtocolVersion::V5;
-        let reason = if v5 && reason.is_valid_for(mqtt_proto::PacketType::Disconnect) {
+        let reason = if v5 && reason.is_valid_for(mqtt_sansio_proto::PacketType::Disconnect) {
             reason
         } else {
             ReasonCode::NORMAL_DISCONNECTION

@@ -1,7 +1,7 @@
 //! Giving up outgoing messages on request: a message the broker keeps rejecting (SPEC
 //! "Exactly once, bounded") and a message the application cancels before it was sent.
 
-use mqtt_proto::{PacketId, QoS, ReasonCode};
+use mqtt_sansio_proto::{PacketId, QoS, ReasonCode};
 
 use crate::error::{CancelError, PublishFailure};
 use crate::event::Event;

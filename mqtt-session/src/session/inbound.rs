@@ -3,7 +3,7 @@
 
 use alloc::string::ToString;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     Ack, Packet, Properties, ProtocolVersion, Publish, QosPid, ReasonCode, TopicName,
 };
 

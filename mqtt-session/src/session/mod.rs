@@ -6,7 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     decode_from_server, rules, Disconnect, Limits, Packet, PacketId, Properties, ProtocolVersion,
     QoS, ReasonCode, Rule, SubscriptionOptions,
 };
@@ -85,8 +85,8 @@ impl PeerLimits {
 /// deadline, or an application command; repeat.**
 ///
 /// ```
-/// use mqtt_proto::{ProtocolVersion, QoS};
-/// use mqtt_session::{ConnectOptions, Event, Instant, Session, SessionConfig};
+/// use mqtt_sansio_proto::{ProtocolVersion, QoS};
+/// use mqtt_sansio_session::{ConnectOptions, Event, Instant, Session, SessionConfig};
 ///
 /// let mut session = Session::new(SessionConfig::new("doc", true, ProtocolVersion::V311));
 /// let now = Instant::from_millis(0);
@@ -622,7 +622,7 @@ impl Session {
     /// the receive loop.
     #[cold]
     #[inline(never)]
-    fn decode_failed(&mut self, e: mqtt_proto::DecodeError) {
+    fn decode_failed(&mut self, e: mqtt_sansio_proto::DecodeError) {
         self.protocol_error(e.into());
     }
 
@@ -635,7 +635,7 @@ impl Session {
         if self.v() == ProtocolVersion::V5
             && err
                 .reason_code
-                .is_valid_for(mqtt_proto::PacketType::Disconnect)
+                .is_valid_for(mqtt_sansio_proto::PacketType::Disconnect)
         {
             let packet = Packet::Disconnect(Disconnect {
                 reason: err.reason_code,

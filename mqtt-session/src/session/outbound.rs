@@ -1,7 +1,7 @@
 //! Outgoing application messages: the QoS 1/2 window, the queue behind it, and the
 //! PUBACK / PUBREC / PUBCOMP flows.
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     Ack, Packet, PacketId, Properties, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, TopicName,
 };
 

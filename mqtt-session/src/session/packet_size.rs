@@ -4,7 +4,9 @@
 
 use alloc::vec::Vec;
 
-use mqtt_proto::{Ack, Disconnect, Packet, Properties, ProtocolVersion, Publish, QoS, QosPid};
+use mqtt_sansio_proto::{
+    Ack, Disconnect, Packet, Properties, ProtocolVersion, Publish, QoS, QosPid,
+};
 
 use crate::error::{PublishFailure, RequestFailure};
 use crate::event::{Command, Event};
@@ -192,7 +194,7 @@ fn without_properties(packet: Packet<'_>) -> Packet<'_> {
 mod tests {
     use alloc::vec;
 
-    use mqtt_proto::{PacketId, PropertiesBuf, Property, ReasonCode};
+    use mqtt_sansio_proto::{PacketId, PropertiesBuf, Property, ReasonCode};
 
     use super::*;
 

@@ -2,7 +2,7 @@
 
 use alloc::string::ToString;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     Packet, PacketId, Properties, PropertyContext, ProtocolVersion, ReasonCode, SubAck, Subscribe,
     Subscription, TopicFilter, UnsubAck, Unsubscribe,
 };

@@ -8,7 +8,7 @@
 
 use alloc::string::String;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     EncodeError, Packet, Properties, PropertiesBuf, Property, ProtocolVersion, Publish, TopicName,
 };
 

@@ -1,4 +1,4 @@
-//! Test harness for the Session: a scripted, sans-IO broker model built on mqtt-proto
+//! Test harness for the Session: a scripted, sans-IO broker model built on mqtt-sansio-proto
 //! ([`SimBroker`]) and a [`Pair`] that connects it to a client Session through a simulated
 //! network with latency, re-chunked reads and a fake clock that jumps to the next deadline.
 #![allow(dead_code, unreachable_pub, missing_docs)]
@@ -6,12 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-use mqtt_proto::{
+use mqtt_sansio_proto::{
     decode, Ack, Auth, ConnAck, Connect, Disconnect, Limits, Packet, PacketId, Properties,
     PropertiesBuf, Property, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, SubAck,
     TopicFilter, TopicName, UnsubAck,
 };
-use mqtt_session::{
+use mqtt_sansio_session::{
     AuthError, Authenticator, ConnectOptions, Event, Instant, Session, SessionConfig,
 };
 use rand::rngs::StdRng;
@@ -338,7 +338,7 @@ impl SimBroker {
                 if self.script.withhold_sub_acks {
                     return;
                 }
-                let mut codes = mqtt_proto::smallvec::SmallVec::new();
+                let mut codes = mqtt_sansio_proto::smallvec::SmallVec::new();
                 for sub in &s.subscriptions {
                     if let Some(sess) = self.session.as_mut() {
                         sess.subscriptions
