@@ -672,6 +672,30 @@ impl ClientCore {
         }
     }
 
+    /// Closes the connection now, without DISCONNECT, as a crash looks to the broker (it
+    /// publishes the will, after its delay), and stops: no reconnection, so no new connection
+    /// under the same client id cancels a delayed will [MQTT-3.1.3-9]. Unlike
+    /// [`reconnect`](Self::reconnect) followed by [`disconnect`](Self::disconnect), nothing
+    /// can race in between. Later commands are refused with [`CommandError::Closed`].
+    pub fn abort(&mut self, now: Instant) {
+        if self.phase == ClientState::Stopped {
+            return;
+        }
+        self.stop_requested = true;
+        self.drain = None;
+        match self.phase {
+            ClientState::Connecting | ClientState::Connected if self.socket_open => {
+                self.local_close_reason = Some(DisconnectReason::TransportClosed);
+                compat::close(&mut self.session, now, DisconnectReason::TransportClosed);
+                self.tx.clear();
+                self.route(now);
+            }
+            // connection_over stops.
+            ClientState::Closing => {}
+            _ => self.stop(StopReason::Disconnected),
+        }
+    }
+
     /// Closes the connection now, without DISCONNECT (the broker publishes the will), and
     /// connects again at once. The end is reported as a local reconnect request.
     pub fn reconnect(&mut self, now: Instant) -> Result<(), CommandError> {

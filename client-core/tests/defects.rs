@@ -400,6 +400,33 @@ fn reconnect_reports_a_local_reason_and_connects_again() {
         .any(|e| matches!(e, Event::Disconnected { reason: r, .. } if *r == reason)));
 }
 
+/// `abort()`: the connection ends without DISCONNECT (a crash, as the broker sees it: it
+/// publishes the will) and the client stops; it never dials again, so no new connection
+/// under the same id cancels a delayed will [MQTT-3.1.3-9].
+#[test]
+fn abort_closes_without_disconnect_and_never_dials_again() {
+    let mut h = connected(ProtocolVersion::V5);
+    let opens = h.opens.len();
+    h.core.abort(h.now);
+    h.step();
+    h.now = h.now.saturating_add(Duration::from_secs(60));
+    h.step();
+    assert_eq!(h.opens.len(), opens, "no new connection after abort");
+    assert_eq!(h.core.state(), ClientState::Stopped);
+    assert!(!h
+        .broker
+        .seen
+        .iter()
+        .any(|s| matches!(s, Seen::Disconnect(_))));
+    assert!(matches!(
+        h.core.publish(
+            h.now,
+            &OutgoingPublish::new("t", b"x", QoS::AtLeastOnce, false)
+        ),
+        Err(CommandError::Closed)
+    ));
+}
+
 // ---------------------------------------------------------------- defect 7
 
 /// A steady stream of 200k x 64 B QoS 0 publishes into a socket taking 1 KiB per call:

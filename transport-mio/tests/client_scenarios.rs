@@ -460,12 +460,11 @@ impl ScenarioClient for MioClient {
             .map_err(|e| failed("disconnect", e))
     }
 
-    /// `reconnect()` drops the socket without DISCONNECT (the broker publishes the will), and
-    /// `disconnect()` right after it, while that connection is closing, stops the client
-    /// instead of letting it connect again: a crash as the broker sees it, with exactly one
-    /// will, and no new connection that would cancel a delayed will.
+    /// `abort()` drops the socket without DISCONNECT (the broker publishes the will) and stops
+    /// the client, so no new connection cancels a delayed will; `disconnect()` then only
+    /// waits for the I/O thread to end.
     fn abort(self) {
-        let _ = self.client.reconnect();
+        self.client.abort();
         self.client.disconnect();
     }
 

@@ -253,6 +253,12 @@ macro_rules! client_api {
                     .map_err($crate::ClientError::from)
             }
 
+            /// Drops the connection without DISCONNECT, as a crash looks to the broker (it
+            /// publishes the will), and stops the client: it does not connect again.
+            pub fn abort(&self) {
+                self.__shared().with_core(|core, now| core.abort(now));
+            }
+
             /// The will of later connections, as the seed has it: `set_will(topic, payload,
             /// qos, retain)`. The broker publishes it when the connection ends without
             /// DISCONNECT. For 5.0 will properties (delay, expiry, content type, ...) use
