@@ -1,4 +1,4 @@
-//! The README's async example, verbatim (tests/readme.rs checks that and runs it).
+// The README's async example, verbatim: tests/readme.rs checks that and runs it.
 
 use futures_lite::StreamExt;
 use mqtt_sansio::{AsyncClient, ClientOptions, QoS};

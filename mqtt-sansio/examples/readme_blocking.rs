@@ -1,4 +1,4 @@
-//! The README's blocking example, verbatim (tests/readme.rs checks that and runs it).
+// The README's blocking example, verbatim: tests/readme.rs checks that and runs it.
 
 use std::sync::mpsc;
 use std::time::Duration;
