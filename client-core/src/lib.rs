@@ -63,7 +63,7 @@ pub use crate::options::{
 };
 pub use crate::poison::PoisonTracker;
 #[cfg(feature = "tls")]
-pub use crate::tls::TlsConfig;
+pub use crate::tls::{TlsConfig, UnsupportedCertificateVersion};
 pub use crate::txbuf::{TxBuffer, HIGH_WATER};
 
 pub use mqtt_sansio_proto;
