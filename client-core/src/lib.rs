@@ -51,9 +51,9 @@ pub use crate::core::{
 };
 #[cfg(feature = "std")]
 pub use crate::hosted::{
-    lock, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, Callback, CallbackFailure,
-    CallbackResult, ClientError, ClientOptions, Connected, Hooks, Reconnecting, Shared,
-    SharedState, SockKeepalive, StdClock, StreamState, MAX_CALLBACK_FAILURES,
+    generated_client_id, lock, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, Callback,
+    CallbackFailure, CallbackResult, ClientError, ClientOptions, Connected, Hooks, Reconnecting,
+    Shared, SharedState, SockKeepalive, StdClock, StreamState, MAX_CALLBACK_FAILURES,
 };
 #[cfg(feature = "net")]
 pub use crate::net::apply_socket_options;

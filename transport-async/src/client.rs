@@ -125,12 +125,19 @@ impl AsyncClient {
     /// property) are [`ClientError::Connect`], returned before any socket is opened.
     /// The CONNACK is in [`AsyncClient::connack`], [`AsyncClient::session_present`] and the
     /// [`Event::Connected`] waiting first in [`AsyncClient::events`].
+    ///
+    /// `ClientOptions::new()` is enough: MQTT 3.1.1 unless the options ask for 5.0, and a
+    /// 3.1.1 client without an id gets a generated one (`mqttsansio` and 13 random hex
+    /// digits), kept across reconnects, instead of a new broker-made id per connection.
     pub async fn connect(
         host: &str,
         keep_alive: u16,
         options: ClientOptions,
     ) -> Result<(Self, Driver), ClientError> {
-        let options = options.host(host).keep_alive(keep_alive);
+        let options = options
+            .host(host)
+            .keep_alive(keep_alive)
+            .with_default_client_id(os_seed());
         let shared = Arc::new(Shared::new(&options, os_seed())?);
         let handle = Arc::new(ClientRef {
             shared: shared.clone(),
@@ -165,6 +172,40 @@ impl AsyncClient {
                 .take()
                 .map_or(ClientError::Timeout, ClientError::Io)),
         }
+    }
+
+    /// [`AsyncClient::connect`] for programs without an executor: runs the connection and
+    /// then its [`Driver`] on a thread of its own, and returns the client once the broker
+    /// accepted it (or the connect error). The client's futures can then be awaited with any
+    /// `block_on` (for example `futures_lite::future::block_on`). The thread ends when the
+    /// client is closed: [`AsyncClient::disconnect`], or the last handle dropped.
+    pub fn connect_in_background(
+        host: &str,
+        keep_alive: u16,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let host = host.to_owned();
+        let (connected, outcome) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("mqtt-sansio-driver".to_owned())
+            .spawn(move || {
+                async_io::block_on(async move {
+                    match Self::connect(&host, keep_alive, options).await {
+                        Ok((client, driver)) => {
+                            // The thread keeps no handle: dropping the caller's last one
+                            // still disconnects.
+                            if connected.send(Ok(client)).is_ok() {
+                                // Its outcome reaches the client as its stop reason.
+                                let _ = driver.await;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = connected.send(Err(e));
+                        }
+                    }
+                })
+            })?;
+        outcome.recv().unwrap_or(Err(ClientError::Closed))
     }
 
     /// Publishes, first waiting while the in-flight window and the queue (or, for QoS 0,

@@ -11,8 +11,8 @@ pub(crate) mod shared;
 pub use clock::StdClock;
 pub use error::ClientError;
 pub use options::{
-    AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, ClientOptions, Connected, Hooks,
-    Reconnecting, SockKeepalive,
+    generated_client_id, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, ClientOptions,
+    Connected, Hooks, Reconnecting, SockKeepalive,
 };
 pub use shared::{
     lock, Callback, CallbackFailure, CallbackResult, Shared, SharedState, StreamState,

@@ -117,6 +117,13 @@ impl fmt::Debug for ClientOptions {
     }
 }
 
+/// The client id a client makes up when given none: `mqttsansio` and 13 hex digits of
+/// `random`: 23 letters and digits, what every 3.1.1 broker must accept ([MQTT-3.1.3-5]; a
+/// longer id or a `-` may be refused with identifier rejected).
+pub fn generated_client_id(random: u64) -> String {
+    std::format!("mqttsansio{:013x}", random >> 12)
+}
+
 impl Default for ClientOptions {
     fn default() -> Self {
         Self::new()
@@ -376,6 +383,25 @@ impl ClientOptions {
     /// are dispatched.
     pub fn after_connect(mut self, f: impl FnMut(&Connected) + Send + 'static) -> Self {
         self.hooks.after_connect = Some(Arc::new(Mutex::new(f)));
+        self
+    }
+
+    /// Gives a 3.1.1 client with an empty id and a clean session an id of its own,
+    /// [`generated_client_id`]`(random)` (the transports draw it from the operating
+    /// system, as the backoff seed): without one, a 3.1.1 broker makes up a different id on
+    /// every connection, so the client's identity would change at each reconnect. The id is
+    /// fixed here, once, so reconnects keep it. A persistent session with an empty id is left
+    /// alone: [MQTT-3.1.3-7] (3.1.1) refuses it, and the connect call reports that before
+    /// dialling; a 5.0 client with an empty id gets the broker's Assigned Client Identifier.
+    #[doc(hidden)]
+    pub fn with_default_client_id(mut self, random: u64) -> Self {
+        let session = &mut self.core.session;
+        if session.client_id.is_empty()
+            && session.clean_session
+            && session.version == ProtocolVersion::V311
+        {
+            session.client_id = generated_client_id(random);
+        }
         self
     }
 
