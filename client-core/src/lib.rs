@@ -52,7 +52,7 @@ pub use crate::core::{
 #[cfg(feature = "std")]
 pub use crate::hosted::{
     lock, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, Callback, CallbackFailure,
-    CallbackResult, ClientError, ClientOptions, Connected, Hooks, Reconnecting, Shared,
+    CallbackResult, ClientError, ClientOptions, Connected, Hooks, Reconnecting, RecvError, Shared,
     SharedState, SockKeepalive, StdClock, StreamState, MAX_CALLBACK_FAILURES,
 };
 #[cfg(feature = "net")]
