@@ -53,7 +53,7 @@ pub use crate::core::{
 pub use crate::hosted::{
     generated_client_id, lock, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, Callback,
     CallbackFailure, CallbackResult, ClientError, ClientOptions, Connected, Hooks, Reconnecting,
-    Shared, SharedState, SockKeepalive, StdClock, StreamState, MAX_CALLBACK_FAILURES,
+    RecvError, Shared, SharedState, SockKeepalive, StdClock, StreamState, MAX_CALLBACK_FAILURES,
 };
 #[cfg(feature = "net")]
 pub use crate::net::apply_socket_options;

@@ -23,13 +23,14 @@ mod connection;
 mod io;
 mod stream;
 
-pub use client::Client;
+pub use client::{Client, PublishHandle};
 pub use connection::MqttConnection;
 pub use mqtt_sansio_client::{
     Ack, Action, CallbackFailure, CallbackResult, ClientError, ClientState, Completion,
     ConnectProperties, ConnectUpdate, Connected, Credentials, DisconnectRequest, Failure, LastWill,
-    OutgoingPublish, PublishOutcome, ReconnectPolicy, Reconnecting, ServerAddr, SockKeepalive,
-    StopReason, SubscribeOutcome, SubscribeProperties, TlsConfig, Token, WillProperties,
+    OutgoingPublish, PublishOutcome, ReconnectPolicy, Reconnecting, RecvError, ServerAddr,
+    SockKeepalive, StopReason, SubscribeOutcome, SubscribeProperties, TlsConfig, Token,
+    WillProperties,
 };
 pub use mqtt_sansio_client::{ClientOptions, StdClock};
 pub use mqtt_sansio_proto::{

@@ -15,6 +15,6 @@ pub use options::{
     Connected, Hooks, Reconnecting, SockKeepalive,
 };
 pub use shared::{
-    lock, Callback, CallbackFailure, CallbackResult, Shared, SharedState, StreamState,
+    lock, Callback, CallbackFailure, CallbackResult, RecvError, Shared, SharedState, StreamState,
     MAX_CALLBACK_FAILURES,
 };
