@@ -22,6 +22,7 @@ use mqtt_test_broker::{Broker, BrokerConfig};
 /// counts of this project's examples today (checked below, so the table cannot drift).
 const TASKS: &[(&str, usize, usize, usize)] = &[
     // (task, shortest peer, blocking example, async example)
+    ("route", 17, 17, 15),
     ("publish", 15, 13, 15),
     ("restart", 17, 17, 19),
     ("login", 14, 13, 16),
@@ -192,6 +193,84 @@ impl Running {
     }
 }
 
+/// Publishes to `topics` in turn, every 20 ms, until stopped: the examples receive whatever
+/// comes once they have subscribed, with no handshake with the test.
+struct Publisher {
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl Publisher {
+    fn start(port: u16, login: Option<(&str, &str)>, topics: &[(&'static str, QoS)]) -> Self {
+        let client = Client::new("task-publisher", true);
+        if let Some((user, password)) = login {
+            client.set_username_pw(user, Some(password.as_bytes()));
+        }
+        client
+            .connect("localhost", 60, ClientOptions::new().port(port))
+            .expect("publisher connects");
+        let stop = Arc::new(AtomicBool::new(false));
+        let topics = topics.to_vec();
+        let thread = {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                for (topic, qos) in topics.iter().cycle() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let _ = client.publish(topic, b"hello", *qos, false);
+                    thread::sleep(Duration::from_millis(20));
+                }
+                client.disconnect();
+            })
+        };
+        Self { stop, thread }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("publisher thread");
+    }
+}
+
+#[test]
+fn route_examples_send_every_qos_to_its_handler_once() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("start mosquitto");
+    // QoS 2 on the temperature topic: the message the issue saw skip topic handlers.
+    let publisher = Publisher::start(
+        broker.port(),
+        None,
+        &[
+            ("route/kitchen/temp", QoS::ExactlyOnce),
+            ("route/kitchen/hum", QoS::AtLeastOnce),
+            ("route/kitchen/door", QoS::AtMostOnce),
+        ],
+    );
+    for name in ["task_route_blocking", "task_route_async"] {
+        let out = Running::start(name, &[("MQTT_PORT", broker.port().to_string())]).finish(&broker);
+        assert_eq!(out.len(), 6, "{name}: {out:?}");
+        for line in &out {
+            let expected = if line.contains("route/kitchen/temp") {
+                "temperature: "
+            } else if line.contains("route/kitchen/hum") {
+                "humidity: "
+            } else {
+                "other: "
+            };
+            assert!(line.starts_with(expected), "{name}: misrouted {line}");
+        }
+        assert!(
+            out.iter()
+                .any(|l| l.starts_with("temperature: ") && l.contains("ExactlyOnce")),
+            "{name}: no QoS 2 message reached its handler: {out:?}"
+        );
+        for route in ["humidity: ", "other: "] {
+            assert!(out.iter().any(|l| l.starts_with(route)), "{name}: {out:?}");
+        }
+    }
+    publisher.stop();
+}
+
 #[test]
 fn publish_examples_get_every_ack() {
     let broker = Broker::start(BrokerConfig::plain()).expect("start mosquitto");
@@ -223,25 +302,11 @@ fn login_examples_receive_ten_messages() {
         .expect("start mosquitto");
     let port = broker.port();
     // A publisher until both examples are done: they receive whatever comes once subscribed.
-    let stop = Arc::new(AtomicBool::new(false));
-    let publisher = {
-        let stop = stop.clone();
-        thread::spawn(move || {
-            let client = Client::new("task-login-publisher", true);
-            client.set_username_pw("alice", Some(b"secret"));
-            client
-                .connect("localhost", 60, ClientOptions::new().port(port))
-                .expect("publisher connects");
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let topic = format!("tasks/login/{i}");
-                let _ = client.publish(&topic, b"hello", QoS::AtLeastOnce, false);
-                i += 1;
-                thread::sleep(Duration::from_millis(20));
-            }
-            client.disconnect();
-        })
-    };
+    let publisher = Publisher::start(
+        port,
+        Some(("alice", "secret")),
+        &[("tasks/login/x", QoS::AtLeastOnce)],
+    );
     let env = [
         ("MQTT_PORT", port.to_string()),
         ("MQTT_USER", "alice".to_owned()),
@@ -252,8 +317,7 @@ fn login_examples_receive_ten_messages() {
         let received = out.iter().filter(|l| l.starts_with("received ")).count();
         assert_eq!(received, 10, "{name}: {out:?}");
     }
-    stop.store(true, Ordering::Relaxed);
-    publisher.join().expect("publisher thread");
+    publisher.stop();
     // The examples disconnected: their will was not published.
     assert!(!broker
         .log()
