@@ -36,6 +36,7 @@ mod hosted;
 mod net;
 mod options;
 mod poison;
+mod properties;
 #[cfg(feature = "tls")]
 mod tls;
 mod txbuf;
@@ -53,7 +54,8 @@ pub use crate::core::{
 pub use crate::hosted::{
     generated_client_id, lock, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, Callback,
     CallbackFailure, CallbackResult, ClientError, ClientOptions, Connected, Hooks, Reconnecting,
-    RecvError, Shared, SharedState, SockKeepalive, StdClock, StreamState, MAX_CALLBACK_FAILURES,
+    RecvError, RequestId, Shared, SharedState, SockKeepalive, StdClock, StreamState,
+    MAX_CALLBACK_FAILURES,
 };
 #[cfg(feature = "net")]
 pub use crate::net::apply_socket_options;
@@ -62,6 +64,7 @@ pub use crate::options::{
     WillProperties, DEFAULT_MAX_TRANSMIT_BYTES,
 };
 pub use crate::poison::PoisonTracker;
+pub use crate::properties::{PublishProperties, UnsubscribeProperties};
 #[cfg(feature = "tls")]
 pub use crate::tls::{TlsConfig, UnsupportedCertificateVersion};
 pub use crate::txbuf::{TxBuffer, HIGH_WATER};

@@ -12,10 +12,10 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use mqtt_sansio_client::{
     client_api, ClientError, ClientOptions, ClientState, Completion, DisconnectRequest, Failure,
-    PublishOutcome, Shared, SubscribeOutcome, Token,
+    PublishOutcome, PublishProperties, Shared, SubscribeOutcome, Token,
 };
 use mqtt_sansio_proto::{PacketId, QoS};
-use mqtt_sansio_session::{Event, PublishError};
+use mqtt_sansio_session::{Event, Message, PublishError};
 
 use crate::driver::Driver;
 
@@ -226,6 +226,44 @@ impl AsyncClient {
                 other => return other,
             }
         }
+    }
+
+    /// 5.0 request/response: publishes `payload` to `topic` (QoS 1) with a Response Topic
+    /// (`<client id>/responses`, subscribed once, on the first request) and a fresh
+    /// Correlation Data, and resolves with the reply carrying that Correlation Data, or
+    /// [`ClientError::Timeout`] after `timeout`. The reply goes to the caller only, not to
+    /// callbacks or the event stream. A 3.1.1 client gets [`ClientError::RequiresV5`].
+    pub async fn request(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        timeout: std::time::Duration,
+    ) -> Result<Message, ClientError> {
+        self.request_with(topic, payload, &PublishProperties::new(), timeout)
+            .await
+    }
+
+    /// [`AsyncClient::request`] with more PUBLISH properties (content type, user
+    /// properties, expiry); its Response Topic and Correlation Data are the request's own.
+    pub async fn request_with(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        properties: &PublishProperties,
+        timeout: std::time::Duration,
+    ) -> Result<Message, ClientError> {
+        let shared = self.shared();
+        let request = shared.send_request(topic, payload, properties)?;
+        let reply = poll_fn(|cx| shared.poll_reply(&request, cx));
+        let r = futures_lite::future::or(reply, async {
+            async_io::Timer::after(timeout).await;
+            Err(ClientError::Timeout)
+        })
+        .await;
+        if r.is_err() {
+            shared.forget_reply(&request);
+        }
+        r
     }
 
     /// The stream of events, beginning with the [`Event::Connected`] of

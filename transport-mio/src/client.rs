@@ -12,10 +12,12 @@ use mio::{Events, Poll, Token as MioToken, Waker as MioWaker};
 use mqtt_sansio_client::{
     client_api, lock, Action, CallbackResult, ClientCore, ClientError, ClientOptions, Completion,
     Connected, Credentials, DisconnectRequest, Failure, Hooks, OutgoingPublish, PublishOutcome,
-    RecvError, Shared, StopReason, SubscribeOutcome, SubscribeProperties, Token,
+    PublishProperties, RecvError, Shared, StopReason, SubscribeOutcome, SubscribeProperties, Token,
 };
 use mqtt_sansio_proto::{PacketId, QoS, Subscription};
-use mqtt_sansio_session::{ConnectError, DisconnectReason, Event, PublishError, SessionConfig};
+use mqtt_sansio_session::{
+    ConnectError, DisconnectReason, Event, Message, PublishError, SessionConfig,
+};
 
 use crate::io::{self, Flow, READ_BUF_SIZE};
 use crate::stream::Stream;
@@ -468,6 +470,38 @@ impl Client {
             client: self.internal(),
             token,
         })
+    }
+
+    /// 5.0 request/response: publishes `payload` to `topic` (QoS 1) with a Response Topic
+    /// (`<client id>/responses`, subscribed once, on the first request) and a fresh
+    /// Correlation Data, and blocks until the reply carrying that Correlation Data comes,
+    /// or `timeout` passes ([`ClientError::Timeout`]). The reply goes to the caller only,
+    /// not to callbacks or the event queue. A 3.1.1 client gets
+    /// [`ClientError::RequiresV5`]; from a callback, `WouldDeadlock`.
+    pub fn request(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Message, ClientError> {
+        self.request_with(topic, payload, &PublishProperties::new(), timeout)
+    }
+
+    /// [`request`](Self::request) with more PUBLISH properties (content type, user
+    /// properties, expiry); its Response Topic and Correlation Data are the request's own.
+    pub fn request_with(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        properties: &PublishProperties,
+        timeout: Duration,
+    ) -> Result<Message, ClientError> {
+        if self.on_io_thread() {
+            return Err(ClientError::WouldDeadlock);
+        }
+        let shared = &self.inner.shared;
+        let request = shared.send_request(topic, payload, properties)?;
+        shared.wait_reply(&request, timeout)
     }
 
     /// Blocks until the publish of `token` (from [`publish_tracked`](Self::publish_tracked))

@@ -28,8 +28,8 @@ pub use connection::MqttConnection;
 pub use mqtt_sansio_client::{
     Ack, Action, CallbackFailure, CallbackResult, ClientError, ClientState, Completion,
     ConnectProperties, ConnectUpdate, Connected, Credentials, DisconnectRequest, Failure, LastWill,
-    OutgoingPublish, PublishOutcome, ReconnectPolicy, Reconnecting, RecvError, ServerAddr,
-    SockKeepalive, StopReason, SubscribeOutcome, SubscribeProperties, TlsConfig, Token,
+    OutgoingPublish, PublishOutcome, PublishProperties, ReconnectPolicy, Reconnecting, RecvError,
+    ServerAddr, SockKeepalive, StopReason, SubscribeOutcome, SubscribeProperties, TlsConfig, Token,
     WillProperties,
 };
 pub use mqtt_sansio_client::{ClientOptions, StdClock};
@@ -37,7 +37,7 @@ pub use mqtt_sansio_proto::{
     PacketId, Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription,
     SubscriptionOptions, TopicFilter,
 };
-pub use mqtt_sansio_session::{Backoff, Command, DisconnectReason, Event, Message};
+pub use mqtt_sansio_session::{Backoff, Command, DisconnectReason, Event, HandlerId, Message};
 
 pub use mqtt_sansio_client;
 pub use mqtt_sansio_proto;

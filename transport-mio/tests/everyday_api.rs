@@ -220,3 +220,103 @@ fn recv_tells_a_timeout_from_a_closed_client() {
         Some(RecvError::Closed)
     );
 }
+
+fn connect_v5(broker: &Broker, id: &str) -> Client {
+    let client = Client::with_options(
+        ClientOptions::new()
+            .client_id(id)
+            .protocol(mqtt_sansio_mio::ProtocolVersion::V5),
+    );
+    client
+        .connect(broker.host(), 30, ClientOptions::new().port(broker.port()))
+        .expect("connects");
+    client
+}
+
+/// 5.0 request/response: the responder answers on the request's Response Topic with its
+/// Correlation Data (typed properties made with the builder); `request` resolves with that
+/// reply, twice in a row (the response topic is subscribed once), and times out when no
+/// one answers.
+#[test]
+fn request_resolves_with_the_reply_of_a_responder() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
+    let responder = connect_v5(&broker, "i16-responder");
+    responder
+        .on_topic("svc/upper", |c, m| {
+            let props = m.properties();
+            let (Some(to), Some(corr)) = (props.response_topic(), props.correlation_data()) else {
+                return Err("request without response topic".into());
+            };
+            let reply = mqtt_sansio_mio::PublishProperties::new()
+                .correlation_data(corr)
+                .user_property("served-by", "responder")
+                .content_type("text/plain");
+            let upper = m.payload().to_ascii_uppercase();
+            c.publish_with(to, &upper, QoS::AtLeastOnce, false, &reply)?;
+            Ok(())
+        })
+        .unwrap();
+    responder.start_loop();
+    responder
+        .subscribe_and_wait(
+            &[mqtt_sansio_mio::Subscription::new(
+                mqtt_sansio_mio::TopicFilter::new("svc/upper").unwrap(),
+                QoS::AtLeastOnce,
+            )],
+            &Default::default(),
+            Duration::from_secs(5),
+        )
+        .expect("SUBACK");
+
+    let requester = connect_v5(&broker, "i16-requester");
+    for word in ["hello", "again"] {
+        let reply = requester
+            .request("svc/upper", word.as_bytes(), Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("{e}: {}", broker.log()));
+        assert_eq!(reply.payload(), word.to_ascii_uppercase().as_bytes());
+        assert_eq!(reply.topic(), "i16-requester/responses");
+        let props = reply.properties();
+        assert!(
+            props
+                .iter()
+                .any(|p| p
+                    == mqtt_sansio_mio::mqtt_sansio_proto::Property::ContentType("text/plain")),
+            "{props:?}"
+        );
+    }
+    assert!(
+        matches!(
+            requester.request("svc/nobody", b"?", Duration::from_millis(300)),
+            Err(ClientError::Timeout)
+        ),
+        "no responder: a timeout"
+    );
+    assert!(responder.take_callback_failures().is_empty());
+    requester.disconnect();
+    responder.disconnect();
+}
+
+#[test]
+fn request_needs_mqtt_5() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
+    let client = connect(&broker, "i16-request-v311", true);
+    assert!(matches!(
+        client.request("svc/x", b"?", Duration::from_millis(100)),
+        Err(ClientError::RequiresV5)
+    ));
+    client.disconnect();
+}
+
+/// A property list out of range is refused when the publish is made, nothing queued.
+#[test]
+fn publish_properties_are_checked_when_the_publish_is_made() {
+    let client = Client::with_options(
+        ClientOptions::new()
+            .client_id("i16-props")
+            .protocol(mqtt_sansio_mio::ProtocolVersion::V5),
+    );
+    let bad = mqtt_sansio_mio::PublishProperties::new().content_type("nul\0inside");
+    let r = client.publish_with("t", b"x", QoS::AtLeastOnce, false, &bad);
+    assert!(matches!(r, Err(ClientError::Property(_))), "{r:?}");
+    assert_eq!(client.pending_messages(), 0);
+}

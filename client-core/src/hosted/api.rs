@@ -318,6 +318,22 @@ macro_rules! client_api {
                 Ok(self.__publish_return(token))
             }
 
+            /// [`publish`](Self::publish) with typed 5.0 properties, built with
+            /// [`PublishProperties`]'s chained setters and checked once, here (a value out of
+            /// range is [`ClientError::Property`](crate::ClientError::Property) before anything
+            /// is queued). A 3.1.1 connection carries no properties.
+            pub fn publish_with(
+                &self,
+                topic: &str,
+                payload: &[u8],
+                qos: $crate::mqtt_sansio_proto::QoS,
+                retain: bool,
+                properties: &$crate::PublishProperties,
+            ) -> ::core::result::Result<$pret, $crate::ClientError> {
+                let buf = properties.encode().map_err($crate::ClientError::Property)?;
+                self.publish_with_properties(topic, payload, qos, retain, buf.as_properties())
+            }
+
             /// Subscribes to topic filters at the given QoS.
             pub fn subscribe(
                 &self,
@@ -374,6 +390,16 @@ macro_rules! client_api {
                     core.unsubscribe(now, &list, user_properties)
                 })?;
                 Ok(self.__unsubscribe_return(token))
+            }
+
+            /// [`unsubscribe`](Self::unsubscribe) with typed 5.0 properties
+            /// ([`UnsubscribeProperties`](crate::UnsubscribeProperties)).
+            pub fn unsubscribe_with_properties(
+                &self,
+                filters: &[&str],
+                properties: &$crate::UnsubscribeProperties,
+            ) -> ::core::result::Result<$uret, $crate::ClientError> {
+                self.unsubscribe_with(filters, &properties.user_properties)
             }
 
             /// Cancels a queued publish that was never sent; its completion fails with

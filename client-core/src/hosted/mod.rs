@@ -6,6 +6,7 @@ mod api;
 pub(crate) mod clock;
 pub(crate) mod error;
 pub(crate) mod options;
+pub(crate) mod request;
 pub(crate) mod shared;
 
 pub use clock::StdClock;
@@ -14,6 +15,7 @@ pub use options::{
     generated_client_id, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, ClientOptions,
     Connected, Hooks, Reconnecting, SockKeepalive,
 };
+pub use request::RequestId;
 pub use shared::{
     lock, Callback, CallbackFailure, CallbackResult, RecvError, Shared, SharedState, StreamState,
     MAX_CALLBACK_FAILURES,

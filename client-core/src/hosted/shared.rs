@@ -98,7 +98,7 @@ impl Wake for ThreadWaker {
     }
 }
 
-fn thread_waker() -> Waker {
+pub(crate) fn thread_waker() -> Waker {
     Waker::from(Arc::new(ThreadWaker(thread::current())))
 }
 
@@ -125,6 +125,7 @@ pub struct SharedState {
     room_wakers: Vec<Waker>,
     close_wakers: Vec<Waker>,
     closed: Option<StopReason>,
+    pub(crate) requests: super::request::Requests,
 }
 
 impl SharedState {
@@ -164,6 +165,9 @@ impl SharedState {
                     w.wake();
                 }
             }
+            if self.requests.take_reply(&event) {
+                continue;
+            }
             self.push_event(event.clone());
             out.push(event);
         }
@@ -182,6 +186,9 @@ impl SharedState {
                 for w in self.room_wakers.drain(..) {
                     w.wake();
                 }
+            }
+            if self.requests.take_reply(&event) {
+                continue;
             }
             out.push(event);
         }
@@ -246,6 +253,7 @@ impl SharedState {
         for w in self.close_wakers.drain(..) {
             w.wake();
         }
+        self.requests.wake_all();
     }
 }
 
@@ -280,6 +288,7 @@ impl<C> Shared<C> {
                 room_wakers: Vec::new(),
                 close_wakers: Vec::new(),
                 closed: None,
+                requests: Default::default(),
             }),
             dispatcher: Mutex::new(Dispatcher::new()),
             clock: StdClock::new(),
