@@ -15,7 +15,8 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mqtt_sansio::{Client, ClientOptions, QoS};
+use mqtt_sansio::{Client, ClientOptions, ProtocolVersion, QoS};
+use mqtt_sansio_client::PublishProperties;
 use mqtt_test_broker::{Broker, BrokerConfig};
 
 /// Each task, the shortest peer's non-blank line count from the table, and the
@@ -26,6 +27,7 @@ const TASKS: &[(&str, usize, usize, usize)] = &[
     ("publish", 15, 13, 15),
     ("restart", 17, 17, 19),
     ("login", 14, 13, 16),
+    ("request", 17, 8, 10),
     ("tls", 8, 8, 10),
 ];
 
@@ -269,6 +271,54 @@ fn route_examples_send_every_qos_to_its_handler_once() {
         }
     }
     publisher.stop();
+}
+
+#[test]
+fn request_examples_get_each_reply() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("start mosquitto");
+    // The responder: answers on the request's Response Topic with its Correlation Data.
+    let responder = Client::with_options(
+        ClientOptions::new()
+            .client_id("task-responder")
+            .protocol(ProtocolVersion::V5)
+            .port(broker.port()),
+    );
+    responder.connect_configured().expect("responder connects");
+    responder
+        .on_topic("tasks/upper", |c, m| {
+            let props = m.properties();
+            let (Some(to), Some(corr)) = (props.response_topic(), props.correlation_data()) else {
+                return Err("request without response topic".into());
+            };
+            let reply = PublishProperties::new().correlation_data(corr);
+            c.publish_with(
+                to,
+                &m.payload().to_ascii_uppercase(),
+                QoS::AtLeastOnce,
+                false,
+                &reply,
+            )?;
+            Ok(())
+        })
+        .expect("valid filter");
+    responder.start_loop();
+    let (subscribed, suback) = mpsc::channel();
+    responder.on(mqtt_sansio::Command::SubAck, move |_, _| {
+        Ok(subscribed.send(())?)
+    });
+    responder
+        .subscribe(&[("tasks/upper", QoS::AtLeastOnce)])
+        .expect("subscribe");
+    suback.recv_timeout(Duration::from_secs(5)).expect("SUBACK");
+    for name in ["task_request_blocking", "task_request_async"] {
+        let out = Running::start(name, &[("MQTT_PORT", broker.port().to_string())]).finish(&broker);
+        assert_eq!(
+            out,
+            ["hello -> Some(\"HELLO\")", "world -> Some(\"WORLD\")"],
+            "{name}"
+        );
+    }
+    responder.disconnect();
 }
 
 #[test]
