@@ -8,16 +8,16 @@ use mqtt_sansio::{Client, QoS};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = Client::new("task-publish-blocking", true);
     client.connect("localhost", 60, support::options())?;
-    let mut tokens = Vec::new();
+    let mut handles = Vec::new();
     for i in 0..1000 {
         let p = format!("message {i}");
-        tokens.push(client.publish_tracked("tasks/pub", p.as_bytes(), QoS::AtLeastOnce, false)?);
+        handles.push(client.publish_handle("tasks/pub", p.as_bytes(), QoS::AtLeastOnce, false)?);
     }
-    for token in &tokens {
-        let ack = client.wait_publish(*token, support::TIMEOUT)?;
-        println!("packet {:?} acknowledged: {ack:?}", token.packet_id());
+    for handle in &handles {
+        let ack = handle.wait(support::TIMEOUT)?;
+        println!("packet {:?} acknowledged: {ack:?}", handle.packet_id());
     }
-    println!("all {} acknowledged", tokens.len());
+    println!("all {} acknowledged", handles.len());
     client.disconnect();
     Ok(())
 }

@@ -90,6 +90,39 @@ fn each_task_example_is_within_the_peers_figure() {
     }
 }
 
+/// The example's code as the README shows it: without its leading `//!` header.
+fn example_body(name: &str) -> String {
+    example_source(name)
+        .lines()
+        .skip_while(|l| l.starts_with("//!") || l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_readme_shows_on_topic_the_tracked_publish_and_request_and_the_counts() {
+    let readme = std::fs::read_to_string(format!("{}/../README.md", env!("CARGO_MANIFEST_DIR")))
+        .expect("README.md");
+    for name in [
+        "task_route_blocking",
+        "task_publish_blocking",
+        "task_request_blocking",
+    ] {
+        let body = example_body(name);
+        assert!(
+            readme.contains(&body),
+            "README.md does not contain examples/{name}.rs verbatim:\n{body}"
+        );
+    }
+    for &(task, peer, blocking, asynchronous) in TASKS {
+        let row = format!("| {peer} | {blocking} | {asynchronous} |");
+        assert!(
+            readme.contains(&row),
+            "README.md lacks the counts of task {task}: {row}"
+        );
+    }
+}
+
 /// `cargo test` builds the examples next to the test binaries.
 fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
