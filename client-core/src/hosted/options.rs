@@ -449,3 +449,44 @@ impl ClientOptions {
         self.will(LastWill::new(topic, payload.to_vec(), qos, retain))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id_of(options: &ClientOptions) -> &str {
+        &options.core().session.client_id
+    }
+
+    #[test]
+    fn a_3_1_1_client_without_an_id_gets_a_conforming_generated_one() {
+        let options = ClientOptions::new().with_default_client_id(0x0123_4567_89ab_cdef);
+        let id = id_of(&options);
+        // [MQTT-3.1.3-5]: 1 to 23 letters and digits, what every 3.1.1 broker accepts.
+        assert_eq!(id, "mqttsansio0123456789abc");
+        assert_eq!(id.len(), 23);
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
+        assert_ne!(
+            id_of(&ClientOptions::new().with_default_client_id(1 << 12)),
+            id_of(&ClientOptions::new().with_default_client_id(2 << 12)),
+        );
+    }
+
+    #[test]
+    fn a_given_id_a_persistent_session_and_5_0_keep_theirs() {
+        let given = ClientOptions::new()
+            .client_id("given")
+            .with_default_client_id(7);
+        assert_eq!(id_of(&given), "given");
+        // [MQTT-3.1.3-7]: left empty, so the connect call refuses it before dialling.
+        let persistent = ClientOptions::new()
+            .clean_start(false)
+            .with_default_client_id(7);
+        assert_eq!(id_of(&persistent), "");
+        // 5.0: the broker's Assigned Client Identifier is used instead.
+        let v5 = ClientOptions::new()
+            .protocol(ProtocolVersion::V5)
+            .with_default_client_id(7);
+        assert_eq!(id_of(&v5), "");
+    }
+}
