@@ -36,6 +36,7 @@ mod hosted;
 mod net;
 mod options;
 mod poison;
+mod properties;
 #[cfg(feature = "tls")]
 mod tls;
 mod txbuf;
@@ -51,9 +52,10 @@ pub use crate::core::{
 };
 #[cfg(feature = "std")]
 pub use crate::hosted::{
-    lock, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, Callback, CallbackFailure,
-    CallbackResult, ClientError, ClientOptions, Connected, Hooks, Reconnecting, Shared,
-    SharedState, SockKeepalive, StdClock, StreamState, MAX_CALLBACK_FAILURES,
+    generated_client_id, lock, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, Callback,
+    CallbackFailure, CallbackResult, ClientError, ClientOptions, Connected, Hooks, Reconnecting,
+    RecvError, RequestId, Shared, SharedState, SockKeepalive, StdClock, StreamState,
+    MAX_CALLBACK_FAILURES,
 };
 #[cfg(feature = "net")]
 pub use crate::net::apply_socket_options;
@@ -62,8 +64,9 @@ pub use crate::options::{
     WillProperties, DEFAULT_MAX_TRANSMIT_BYTES,
 };
 pub use crate::poison::PoisonTracker;
+pub use crate::properties::{PublishProperties, UnsubscribeProperties};
 #[cfg(feature = "tls")]
-pub use crate::tls::TlsConfig;
+pub use crate::tls::{TlsConfig, UnsupportedCertificateVersion};
 pub use crate::txbuf::{TxBuffer, HIGH_WATER};
 
 pub use mqtt_sansio_proto;

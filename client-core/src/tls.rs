@@ -91,6 +91,78 @@ impl fmt::Debug for ClientAuth {
     }
 }
 
+/// A client certificate rustls cannot present: X.509 v1 (no version field, or version 0),
+/// which rustls' certificate parser (webpki) refuses. Returned inside an
+/// [`io::Error`] of kind [`io::ErrorKind::InvalidInput`] by
+/// [`TlsConfig::client_cert_pem`] / [`TlsConfig::client_cert_files`], at configuration time
+/// rather than as an obscure handshake failure; `io::Error::get_ref` and `downcast_ref`
+/// give this type back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsupportedCertificateVersion {
+    /// The X.509 version the certificate declares (1 for v1).
+    pub version: u8,
+}
+
+impl fmt::Display for UnsupportedCertificateVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the client certificate is X.509 v{}, which rustls cannot use: issue it again as \
+             X.509 v3 (for example `openssl x509 -req ... -extfile v3.ext`, where v3.ext holds \
+             `basicConstraints=CA:FALSE`, or `openssl req -x509`)",
+            self.version
+        )
+    }
+}
+
+impl std::error::Error for UnsupportedCertificateVersion {}
+
+/// One DER element: its tag, its content and what follows it; `None` on anything malformed
+/// (the bytes come from a file, so nothing here may panic).
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 {
+            return None;
+        }
+        let bytes = rest.get(..count)?;
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (len, rest.get(count..)?)
+    };
+    Some((tag, rest.get(..len)?, rest.get(len..)?))
+}
+
+/// The X.509 version (1, 2 or 3) of a DER certificate, from the optional `[0] EXPLICIT
+/// Version` at the start of `tbsCertificate` (RFC 5280 4.1: absent means v1); `None` when the
+/// bytes are not a certificate this can read (rustls then reports its own error).
+fn x509_version(der: &[u8]) -> Option<u8> {
+    const SEQUENCE: u8 = 0x30;
+    const VERSION_TAG: u8 = 0xa0;
+    const INTEGER: u8 = 0x02;
+    let (tag, certificate, _) = der_element(der)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    let (tag, tbs, _) = der_element(certificate)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    let (tag, version, _) = der_element(tbs)?;
+    if tag != VERSION_TAG {
+        return Some(1);
+    }
+    match der_element(version)? {
+        (INTEGER, [v @ 0..=2], _) => Some(v + 1),
+        _ => None,
+    }
+}
+
 fn invalid(what: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, what.into())
 }
@@ -164,6 +236,17 @@ impl TlsConfig {
         let chain = rustls_pemfile::certs(&mut &cert[..]).collect::<Result<Vec<_>, _>>()?;
         let key = rustls_pemfile::private_key(&mut &key[..])?
             .ok_or_else(|| invalid("no private key in PEM data"))?;
+        // rustls accepts a v1 certificate here and only fails in the handshake (or the
+        // broker refuses it) with no word about why: say it now, with what to do.
+        // Only the end-entity certificate (the first) is parsed by rustls itself.
+        if let Some(cert) = chain.first() {
+            if let Some(version @ 1) = x509_version(cert.as_ref()) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    UnsupportedCertificateVersion { version },
+                ));
+            }
+        }
         match &mut self.source {
             Source::Roots { client_auth, .. } => *client_auth = Some((chain, Arc::new(key))),
             Source::Custom(_) => {
@@ -205,6 +288,9 @@ impl TlsConfig {
                 client_auth,
                 alpn,
             } => {
+                // The provider is passed explicitly, never taken from the process-wide
+                // default: with none installed, or with two rustls backends linked in one
+                // program, `ClientConfig::builder()` panics (issue 16).
                 let provider = Arc::new(rustls::crypto::ring::default_provider());
                 let builder = ClientConfig::builder_with_provider(provider)
                     .with_safe_default_protocol_versions()
@@ -254,5 +340,107 @@ mod tests {
         for line in key_pem.lines().filter(|l| !l.starts_with("-----")) {
             assert!(!shown.contains(line), "{shown}");
         }
+    }
+
+    /// DER length octets for `len`.
+    fn der_len(len: usize) -> Vec<u8> {
+        match len {
+            0..=0x7f => vec![len as u8],
+            0x80..=0xff => vec![0x81, len as u8],
+            _ => vec![0x82, (len >> 8) as u8, len as u8],
+        }
+    }
+
+    fn der_wrap(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        out.extend(der_len(content.len()));
+        out.extend_from_slice(content);
+        out
+    }
+
+    /// The same certificate as X.509 v1: its `[0] Version` removed from `tbsCertificate`
+    /// (rcgen only writes v3; the signature no longer matches, which the configuration-time
+    /// check does not look at).
+    fn as_v1(der: &[u8]) -> Vec<u8> {
+        let (_, certificate, _) = der_element(der).expect("certificate");
+        let (_, tbs, after_tbs) = der_element(certificate).expect("tbsCertificate");
+        let (tag, _, tbs_rest) = der_element(tbs).expect("version");
+        assert_eq!(tag, 0xa0, "rcgen writes an explicit version");
+        let mut body = der_wrap(0x30, tbs_rest);
+        body.extend_from_slice(after_tbs);
+        der_wrap(0x30, &body)
+    }
+
+    fn pem(der: &[u8]) -> String {
+        let b64 = base64_encode(der);
+        let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+        for chunk in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(chunk).expect("ascii"));
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+        out
+    }
+
+    fn base64_encode(data: &[u8]) -> String {
+        const TABLE: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in data.chunks(3) {
+            let b = [
+                chunk[0],
+                chunk.get(1).copied().unwrap_or(0),
+                chunk.get(2).copied().unwrap_or(0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(char::from(TABLE[((n >> (18 - 6 * i)) & 63) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn reads_the_x509_version_and_never_panics_on_garbage() {
+        let generated = rcgen::generate_simple_self_signed(vec!["client".to_owned()])
+            .expect("generate a client certificate");
+        let der = generated.cert.der().to_vec();
+        assert_eq!(x509_version(&der), Some(3));
+        assert_eq!(x509_version(&as_v1(&der)), Some(1));
+        // Every truncation and a few corruptions: an answer or None, no panic.
+        for end in 0..der.len() {
+            let _ = x509_version(&der[..end]);
+        }
+        assert_eq!(x509_version(&[]), None);
+        assert_eq!(x509_version(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
+        assert_eq!(x509_version(&[0x30, 0x85, 1, 1, 1, 1, 1]), None);
+    }
+
+    #[test]
+    fn a_v1_client_certificate_is_refused_at_configuration_with_a_hint() {
+        let generated = rcgen::generate_simple_self_signed(vec!["client".to_owned()])
+            .expect("generate a client certificate");
+        let key_pem = generated.signing_key.serialize_pem();
+        let v1 = pem(&as_v1(generated.cert.der()));
+        let err = TlsConfig::with_roots(RootCertStore::empty())
+            .client_cert_pem(v1.as_bytes(), key_pem.as_bytes())
+            .expect_err("a v1 certificate must be refused");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let typed = err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<UnsupportedCertificateVersion>())
+            .expect("typed error");
+        assert_eq!(typed.version, 1);
+        let message = err.to_string();
+        assert!(message.contains("X.509 v1"), "{message}");
+        assert!(message.contains("v3"), "{message}");
+        // The v3 original is accepted (the check is the version, not the edit).
+        TlsConfig::with_roots(RootCertStore::empty())
+            .client_cert_pem(generated.cert.pem().as_bytes(), key_pem.as_bytes())
+            .expect("a v3 certificate is accepted");
     }
 }

@@ -49,6 +49,8 @@ pub use mqtt_sansio_mio::Client;
 #[cfg(feature = "async")]
 pub use mqtt_sansio_async::{AsyncClient, Driver, EventStream, PublishHandle};
 
+/// A client certificate rustls cannot use (X.509 v1), refused by [`TlsConfig`] with a hint.
+pub use mqtt_sansio_client::UnsupportedCertificateVersion;
 pub use mqtt_sansio_client::{
     CallbackResult, ClientError, ClientOptions, ConnectProperties, Credentials, DisconnectRequest,
     Failure, LastWill, PublishOutcome, ReconnectPolicy, SubscribeOutcome, TlsConfig, Token,

@@ -46,6 +46,14 @@ struct Generic<H> {
     handler: H,
 }
 
+/// A listener: runs for every event its condition accepts, besides the one handler the
+/// seed's rule selects (connection callbacks must not compete with `on` handlers).
+struct Listener<H> {
+    id: HandlerId,
+    condition: Condition,
+    handler: H,
+}
+
 enum Slot {
     Specific(usize),
     Generic(usize),
@@ -87,6 +95,8 @@ pub struct Dispatcher<H> {
     specific: Vec<Specific<H>>,
     /// At most one per command.
     generic: Vec<Generic<H>>,
+    /// Run besides the selected handler, in registration order.
+    listeners: Vec<Listener<H>>,
     /// The PUBLISH handler added by the last [`Dispatcher::on_message`].
     on_message: Option<HandlerId>,
     next_id: u64,
@@ -98,6 +108,7 @@ impl<H> Dispatcher<H> {
         Self {
             specific: Vec::new(),
             generic: Vec::new(),
+            listeners: Vec::new(),
             on_message: None,
             next_id: 0,
         }
@@ -123,6 +134,18 @@ impl<H> Dispatcher<H> {
             return self.set_generic(command, handler).0;
         };
         let id = self.next_id();
+        self.insert_specific(id, command, handler, condition, priority);
+        id
+    }
+
+    fn insert_specific(
+        &mut self,
+        id: HandlerId,
+        command: Command,
+        handler: H,
+        condition: Condition,
+        priority: i32,
+    ) {
         let key = (command, Reverse(priority));
         // After every handler with the same key: the first registered wins a tie.
         let at = self
@@ -138,7 +161,52 @@ impl<H> Dispatcher<H> {
                 handler,
             },
         );
+    }
+
+    /// Registers `handler` for every application message whose topic matches `filter`, at
+    /// any QoS, exactly once per message: as a specific PUBLISH handler (QoS 0 and 1, and a
+    /// QoS 2 message past the held-message budget) and a specific PUBREL handler (QoS 2, on
+    /// release, the seed's rule), both under one id and `priority`. A condition on
+    /// [`Command::Publish`] alone misses every QoS 2 message (it arrives on PUBREL); this is
+    /// the registration that does not. The filter is checked now: an invalid one (or a
+    /// malformed `$share/` filter) is an error and nothing is registered.
+    pub fn on_topic(
+        &mut self,
+        filter: &str,
+        handler: H,
+        priority: i32,
+    ) -> Result<HandlerId, ValueError>
+    where
+        H: Clone,
+    {
+        let on_publish = topic_condition(filter)?;
+        let on_release = topic_condition(filter)?;
+        let id = self.next_id();
+        self.insert_specific(id, Command::Publish, handler.clone(), on_publish, priority);
+        self.insert_specific(id, Command::PubRel, handler, on_release, priority);
+        Ok(id)
+    }
+
+    /// Registers a listener: `handler` runs for every event `condition` accepts, in
+    /// addition to the handler [`select`](Self::select) picks (it never takes an event away
+    /// from one). For callbacks on the connection's life (connected, connection lost,
+    /// session lost, publishing unblocked), including events that have no command.
+    pub fn listen(&mut self, condition: Condition, handler: H) -> HandlerId {
+        let id = self.next_id();
+        self.listeners.push(Listener {
+            id,
+            condition,
+            handler,
+        });
         id
+    }
+
+    /// The listeners whose condition accepts `event`, in registration order.
+    pub fn listeners<'a>(&'a self, event: &'a Event) -> impl Iterator<Item = &'a H> + 'a {
+        self.listeners
+            .iter()
+            .filter(move |l| (l.condition)(event))
+            .map(|l| &l.handler)
     }
 
     /// Makes `handler` the generic handler of `command`, returning the one it replaces.
@@ -163,7 +231,13 @@ impl<H> Dispatcher<H> {
     /// Unregisters a handler and returns it; `None` if it is not (or no longer) registered.
     pub fn remove(&mut self, id: HandlerId) -> Option<H> {
         if let Some(i) = self.specific.iter().position(|s| s.id == id) {
-            return Some(self.specific.remove(i).handler);
+            let handler = self.specific.remove(i).handler;
+            // An `on_topic` registration has a PUBLISH and a PUBREL entry under one id.
+            self.specific.retain(|s| s.id != id);
+            return Some(handler);
+        }
+        if let Some(i) = self.listeners.iter().position(|l| l.id == id) {
+            return Some(self.listeners.remove(i).handler);
         }
         let i = self.generic.iter().position(|g| g.id == id)?;
         Some(self.generic.swap_remove(i).handler)
@@ -246,12 +320,12 @@ impl<H> Dispatcher<H> {
 
     /// The number of registered handlers, specific and generic.
     pub fn len(&self) -> usize {
-        self.specific.len() + self.generic.len()
+        self.specific.len() + self.generic.len() + self.listeners.len()
     }
 
     /// Whether no handler is registered.
     pub fn is_empty(&self) -> bool {
-        self.specific.is_empty() && self.generic.is_empty()
+        self.specific.is_empty() && self.generic.is_empty() && self.listeners.is_empty()
     }
 }
 
@@ -556,5 +630,60 @@ mod tests {
         d.on(Command::PubAck, "mine", Some(c), 0);
         assert_eq!(d.select(&puback(7)), Some(&"mine"));
         assert_eq!(d.select(&puback(8)), None);
+    }
+
+    /// Issue 16: `on_topic` takes each matching message once at every QoS (QoS 2 on its
+    /// PUBREL, the seed's rule), never a non-matching one, and beats `on_message`.
+    #[test]
+    fn on_topic_gets_every_qos_once_and_only_matching_topics() {
+        let mut d = Dispatcher::new();
+        d.on_message("fallback");
+        let temp = d.on_topic("sensors/+/temp", "temp", 0).unwrap();
+        let events = [
+            Event::Message(msg("sensors/a/temp", b"0", QoS::AtMostOnce, 0)),
+            Event::Message(msg("sensors/a/temp", b"1", QoS::AtLeastOnce, 1)),
+            Event::Qos2Received { id: id(2) },
+            Event::MessageReleased(msg("sensors/a/temp", b"2", QoS::ExactlyOnce, 2)),
+            Event::Message(msg("sensors/a/hum", b"0", QoS::AtMostOnce, 0)),
+            Event::MessageReleased(msg("sensors/a/hum", b"2", QoS::ExactlyOnce, 3)),
+        ];
+        assert_eq!(
+            run_all(&mut d, &events),
+            ["temp", "temp", "temp", "fallback", "fallback"]
+        );
+        // One id removes both the PUBLISH and the PUBREL entry.
+        assert_eq!(d.remove(temp), Some("temp"));
+        assert_eq!(run_all(&mut d, &events[..4]), ["fallback"; 3]);
+    }
+
+    #[test]
+    fn on_topic_checks_the_filter_at_registration() {
+        let mut d: Dispatcher<&str> = Dispatcher::new();
+        assert!(d.on_topic("a/#/b", "bad", 0).is_err());
+        assert!(d.on_topic("a+", "bad", 0).is_err());
+        assert!(d.is_empty(), "nothing registered for an invalid filter");
+    }
+
+    /// Listeners run besides the selected handler, also for events without a command.
+    #[test]
+    fn listeners_run_besides_the_selected_handler() {
+        let puback = |n| Event::PubAck {
+            id: id(n),
+            reason: ReasonCode::Success,
+            properties: Default::default(),
+        };
+        let mut d = Dispatcher::new();
+        d.on(Command::PubAck, "generic", None, 0);
+        let l = d.listen(
+            Box::new(|e: &Event| matches!(e, Event::PublishUnblocked | Event::PubAck { .. })),
+            "listener",
+        );
+        let unblocked = Event::PublishUnblocked;
+        assert_eq!(d.listeners(&unblocked).collect::<Vec<_>>(), [&"listener"]);
+        assert_eq!(d.select(&puback(1)), Some(&"generic"));
+        assert_eq!(d.listeners(&puback(1)).count(), 1);
+        assert_eq!(d.listeners(&Event::PingResp).count(), 0);
+        assert_eq!(d.remove(l), Some("listener"));
+        assert_eq!(d.listeners(&unblocked).count(), 0);
     }
 }

@@ -18,6 +18,10 @@ pub enum Command {
     /// except a QoS 2 message past the held-message budget (`max_incoming_qos2` in 3.1.1,
     /// `max_incoming_qos2_bytes` in both versions), which arrives here, whole, exactly once,
     /// and is not delivered again on PUBREL.
+    ///
+    /// QoS 2 messages silently skip `on_if(Command::Publish, topic_condition)` handlers: they
+    /// arrive as PubRel. To route messages by topic at every QoS, register for both commands
+    /// ([`Dispatcher::on_topic`](crate::Dispatcher::on_topic), the clients' `on_topic`).
     Publish,
     /// PUBACK received.
     PubAck,

@@ -12,10 +12,10 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use mqtt_sansio_client::{
     client_api, ClientError, ClientOptions, ClientState, Completion, DisconnectRequest, Failure,
-    PublishOutcome, Shared, SubscribeOutcome, Token,
+    PublishOutcome, PublishProperties, Shared, SubscribeOutcome, Token,
 };
 use mqtt_sansio_proto::{PacketId, QoS};
-use mqtt_sansio_session::{Event, PublishError};
+use mqtt_sansio_session::{Event, Message, PublishError};
 
 use crate::driver::Driver;
 
@@ -125,12 +125,19 @@ impl AsyncClient {
     /// property) are [`ClientError::Connect`], returned before any socket is opened.
     /// The CONNACK is in [`AsyncClient::connack`], [`AsyncClient::session_present`] and the
     /// [`Event::Connected`] waiting first in [`AsyncClient::events`].
+    ///
+    /// `ClientOptions::new()` is enough: MQTT 3.1.1 unless the options ask for 5.0, and a
+    /// 3.1.1 client without an id gets a generated one (`mqttsansio` and 13 random hex
+    /// digits), kept across reconnects, instead of a new broker-made id per connection.
     pub async fn connect(
         host: &str,
         keep_alive: u16,
         options: ClientOptions,
     ) -> Result<(Self, Driver), ClientError> {
-        let options = options.host(host).keep_alive(keep_alive);
+        let options = options
+            .host(host)
+            .keep_alive(keep_alive)
+            .with_default_client_id(os_seed());
         let shared = Arc::new(Shared::new(&options, os_seed())?);
         let handle = Arc::new(ClientRef {
             shared: shared.clone(),
@@ -167,6 +174,40 @@ impl AsyncClient {
         }
     }
 
+    /// [`AsyncClient::connect`] for programs without an executor: runs the connection and
+    /// then its [`Driver`] on a thread of its own, and returns the client once the broker
+    /// accepted it (or the connect error). The client's futures can then be awaited with any
+    /// `block_on` (for example `futures_lite::future::block_on`). The thread ends when the
+    /// client is closed: [`AsyncClient::disconnect`], or the last handle dropped.
+    pub fn connect_in_background(
+        host: &str,
+        keep_alive: u16,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let host = host.to_owned();
+        let (connected, outcome) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("mqtt-sansio-driver".to_owned())
+            .spawn(move || {
+                async_io::block_on(async move {
+                    match Self::connect(&host, keep_alive, options).await {
+                        Ok((client, driver)) => {
+                            // The thread keeps no handle: dropping the caller's last one
+                            // still disconnects.
+                            if connected.send(Ok(client)).is_ok() {
+                                // Its outcome reaches the client as its stop reason.
+                                let _ = driver.await;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = connected.send(Err(e));
+                        }
+                    }
+                })
+            })?;
+        outcome.recv().unwrap_or(Err(ClientError::Closed))
+    }
+
     /// Publishes, first waiting while the in-flight window and the queue (or, for QoS 0,
     /// the transmit backlog) are full, instead of failing with [`PublishError::QueueFull`].
     /// Other errors are returned at once.
@@ -185,6 +226,44 @@ impl AsyncClient {
                 other => return other,
             }
         }
+    }
+
+    /// 5.0 request/response: publishes `payload` to `topic` (QoS 1) with a Response Topic
+    /// (`<client id>/responses`, subscribed once, on the first request) and a fresh
+    /// Correlation Data, and resolves with the reply carrying that Correlation Data, or
+    /// [`ClientError::Timeout`] after `timeout`. The reply goes to the caller only, not to
+    /// callbacks or the event stream. A 3.1.1 client gets [`ClientError::RequiresV5`].
+    pub async fn request(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        timeout: std::time::Duration,
+    ) -> Result<Message, ClientError> {
+        self.request_with(topic, payload, &PublishProperties::new(), timeout)
+            .await
+    }
+
+    /// [`AsyncClient::request`] with more PUBLISH properties (content type, user
+    /// properties, expiry); its Response Topic and Correlation Data are the request's own.
+    pub async fn request_with(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        properties: &PublishProperties,
+        timeout: std::time::Duration,
+    ) -> Result<Message, ClientError> {
+        let shared = self.shared();
+        let request = shared.send_request(topic, payload, properties)?;
+        let reply = poll_fn(|cx| shared.poll_reply(&request, cx));
+        let r = futures_lite::future::or(reply, async {
+            async_io::Timer::after(timeout).await;
+            Err(ClientError::Timeout)
+        })
+        .await;
+        if r.is_err() {
+            shared.forget_reply(&request);
+        }
+        r
     }
 
     /// The stream of events, beginning with the [`Event::Connected`] of

@@ -65,16 +65,17 @@ pub use driver::Driver;
 pub use mqtt_sansio_client::{
     Ack, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, CallbackFailure, CallbackResult,
     ClientError, ClientOptions, ClientState, ConnectProperties, ConnectUpdate, Connected,
-    Credentials, DisconnectRequest, Failure, LastWill, PublishOutcome, ReconnectPolicy,
-    Reconnecting, ServerAddr, SockKeepalive, StopReason, SubscribeOutcome, SubscribeProperties,
-    TlsConfig, Token, TokenKind, WillProperties,
+    Credentials, DisconnectRequest, Failure, LastWill, PublishOutcome, PublishProperties,
+    ReconnectPolicy, Reconnecting, ServerAddr, SockKeepalive, StopReason, SubscribeOutcome,
+    SubscribeProperties, TlsConfig, Token, TokenKind, UnsubscribeProperties, WillProperties,
 };
 pub use mqtt_sansio_proto::{
     PacketId, Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription,
     SubscriptionOptions, TopicFilter,
 };
 pub use mqtt_sansio_session::{
-    Backoff, Command, ConnAckProperties, DisconnectReason, Event, HandlerId, TopicAliasPolicy,
+    Backoff, Command, ConnAckProperties, DisconnectReason, Event, HandlerId, Message,
+    TopicAliasPolicy,
 };
 
 pub use mqtt_sansio_client;

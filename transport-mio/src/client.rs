@@ -12,10 +12,12 @@ use mio::{Events, Poll, Token as MioToken, Waker as MioWaker};
 use mqtt_sansio_client::{
     client_api, lock, Action, CallbackResult, ClientCore, ClientError, ClientOptions, Completion,
     Connected, Credentials, DisconnectRequest, Failure, Hooks, OutgoingPublish, PublishOutcome,
-    Shared, StopReason, SubscribeOutcome, SubscribeProperties, Token,
+    PublishProperties, RecvError, Shared, StopReason, SubscribeOutcome, SubscribeProperties, Token,
 };
 use mqtt_sansio_proto::{PacketId, QoS, Subscription};
-use mqtt_sansio_session::{ConnectError, DisconnectReason, Event, PublishError, SessionConfig};
+use mqtt_sansio_session::{
+    ConnectError, DisconnectReason, Event, Message, PublishError, SessionConfig,
+};
 
 use crate::io::{self, Flow, READ_BUF_SIZE};
 use crate::stream::Stream;
@@ -350,6 +352,14 @@ impl Client {
         self.inner.shared.lock().wake_io();
     }
 
+    /// `loop_start(None)` without the type annotation: from now on callbacks run, on the
+    /// client's I/O thread, starting with the events that came since `connect`. Register
+    /// the message callback with [`on_message`](Self::on_message) or
+    /// [`on_topic`](Self::on_topic), before or after.
+    pub fn start_loop(&self) {
+        self.loop_start(None::<fn(&Self, &Event) -> CallbackResult>);
+    }
+
     fn events_generation(&self) -> u64 {
         let mut g = lock(&self.inner.events);
         *g.get_or_insert_with(|| self.inner.shared.claim_events())
@@ -363,7 +373,31 @@ impl Client {
         self.inner.shared.next_event(generation, timeout)
     }
 
-    /// A blocking iterator over events; each `next` waits up to `timeout_each`.
+    /// The next event, blocking up to `timeout`; unlike [`next_event`](Self::next_event) it
+    /// tells "nothing yet" ([`RecvError::Timeout`]: try again) from "no event will ever
+    /// come" ([`RecvError::Closed`]: the client stopped and every event was taken). Claims
+    /// the event queue as `next_event` does.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Event, RecvError> {
+        let generation = self.events_generation();
+        self.inner.shared.recv_event(generation, timeout)
+    }
+
+    /// A blocking iterator over events that does not end on a quiet spell: each `next`
+    /// waits up to `timeout_each` and yields `Err(RecvError::Timeout)` when nothing came;
+    /// it ends (`None`) only when the client closed and every event was taken.
+    pub fn recv_iter(
+        &self,
+        timeout_each: Duration,
+    ) -> impl Iterator<Item = Result<Event, RecvError>> + '_ {
+        std::iter::from_fn(move || match self.recv_timeout(timeout_each) {
+            Err(RecvError::Closed) => None,
+            other => Some(other),
+        })
+    }
+
+    /// A blocking iterator over events; each `next` waits up to `timeout_each`. It ends on
+    /// the first quiet spell as well as on close: use [`recv_iter`](Self::recv_iter) to tell
+    /// them apart.
     pub fn events(&self, timeout_each: Duration) -> impl Iterator<Item = Event> + '_ {
         std::iter::from_fn(move || self.next_event(timeout_each))
     }
@@ -417,6 +451,57 @@ impl Client {
         self.inner
             .shared
             .command(true, |core, now| core.publish(now, &msg))
+    }
+
+    /// Publishes and returns a [`PublishHandle`]: the packet identifier at once, then
+    /// [`wait`](PublishHandle::wait) (blocking, bounded) or
+    /// [`try_result`](PublishHandle::try_result) (non-blocking) for the broker's
+    /// acknowledgement. A message queued while disconnected keeps its handle: it resolves
+    /// once the message is sent and acknowledged after the reconnect.
+    pub fn publish_handle(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<PublishHandle, ClientError> {
+        let token = self.publish_tracked(topic, payload, qos, retain)?;
+        Ok(PublishHandle {
+            client: self.internal(),
+            token,
+        })
+    }
+
+    /// 5.0 request/response: publishes `payload` to `topic` (QoS 1) with a Response Topic
+    /// (`<client id>/responses`, subscribed once, on the first request) and a fresh
+    /// Correlation Data, and blocks until the reply carrying that Correlation Data comes,
+    /// or `timeout` passes ([`ClientError::Timeout`]). The reply goes to the caller only,
+    /// not to callbacks or the event queue. A 3.1.1 client gets
+    /// [`ClientError::RequiresV5`]; from a callback, `WouldDeadlock`.
+    pub fn request(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Message, ClientError> {
+        self.request_with(topic, payload, &PublishProperties::new(), timeout)
+    }
+
+    /// [`request`](Self::request) with more PUBLISH properties (content type, user
+    /// properties, expiry); its Response Topic and Correlation Data are the request's own.
+    pub fn request_with(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        properties: &PublishProperties,
+        timeout: Duration,
+    ) -> Result<Message, ClientError> {
+        if self.on_io_thread() {
+            return Err(ClientError::WouldDeadlock);
+        }
+        let shared = &self.inner.shared;
+        let request = shared.send_request(topic, payload, properties)?;
+        shared.wait_reply(&request, timeout)
     }
 
     /// Blocks until the publish of `token` (from [`publish_tracked`](Self::publish_tracked))
@@ -710,6 +795,50 @@ impl Client {
         for event in &ready {
             shared.dispatch(self, event);
         }
+    }
+}
+
+/// One publish of the blocking client, tracked to its acknowledgement (from
+/// [`Client::publish_handle`]). The outcome is handed out once: by the `wait` or
+/// `try_result` that finds it.
+#[derive(Debug)]
+pub struct PublishHandle {
+    /// Does not keep the client alive: a handle outliving the client resolves as stopped.
+    client: Client,
+    token: Token,
+}
+
+impl PublishHandle {
+    /// The packet identifier (the seed's `mid`); `None` for QoS 0.
+    pub fn packet_id(&self) -> Option<PacketId> {
+        self.token.packet_id()
+    }
+
+    /// The token naming this publish (for [`Client::cancel`]).
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
+    /// Blocks until the broker acknowledges (PUBACK for QoS 1, PUBCOMP for QoS 2; QoS 0 at
+    /// once) or `timeout` passes ([`ClientError::Timeout`]: the handle can wait again). A
+    /// message the client can no longer confirm fails: `SessionLost`, `Rejected`,
+    /// `Cancelled`, or the reason the client stopped. From a callback it is refused with
+    /// `WouldDeadlock` (the callback's thread is the one that completes it).
+    pub fn wait(&self, timeout: Duration) -> Result<PublishOutcome, ClientError> {
+        self.client.wait_publish(self.token, timeout)
+    }
+
+    /// The outcome if it came, without blocking; `None` while the publish is pending.
+    pub fn try_result(&self) -> Option<Result<PublishOutcome, ClientError>> {
+        self.client
+            .inner
+            .shared
+            .try_completion(self.token)
+            .map(|c| match c {
+                Completion::Published(outcome) => Ok(outcome),
+                Completion::Failed(failure) => Err(failure.into()),
+                _ => Err(ClientError::Closed),
+            })
     }
 }
 

@@ -23,20 +23,21 @@ mod connection;
 mod io;
 mod stream;
 
-pub use client::Client;
+pub use client::{Client, PublishHandle};
 pub use connection::MqttConnection;
 pub use mqtt_sansio_client::{
     Ack, Action, CallbackFailure, CallbackResult, ClientError, ClientState, Completion,
     ConnectProperties, ConnectUpdate, Connected, Credentials, DisconnectRequest, Failure, LastWill,
-    OutgoingPublish, PublishOutcome, ReconnectPolicy, Reconnecting, ServerAddr, SockKeepalive,
-    StopReason, SubscribeOutcome, SubscribeProperties, TlsConfig, Token, WillProperties,
+    OutgoingPublish, PublishOutcome, PublishProperties, ReconnectPolicy, Reconnecting, RecvError,
+    ServerAddr, SockKeepalive, StopReason, SubscribeOutcome, SubscribeProperties, TlsConfig, Token,
+    WillProperties,
 };
 pub use mqtt_sansio_client::{ClientOptions, StdClock};
 pub use mqtt_sansio_proto::{
     PacketId, Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription,
     SubscriptionOptions, TopicFilter,
 };
-pub use mqtt_sansio_session::{Backoff, Command, DisconnectReason, Event, Message};
+pub use mqtt_sansio_session::{Backoff, Command, DisconnectReason, Event, HandlerId, Message};
 
 pub use mqtt_sansio_client;
 pub use mqtt_sansio_proto;

@@ -84,6 +84,12 @@ macro_rules! client_api {
             /// Registers a specific callback: among those whose condition is true for a
             /// packet of `command`, exactly one runs, the one with the highest priority
             /// (first registered on a tie).
+            ///
+            /// **QoS 2 messages silently skip `on_if(Command::Publish, topic_condition)`
+            /// handlers**: a QoS 2 message arrives on PUBREL (`Command::PubRel`), and its
+            /// PUBLISH carries only the packet id, so a topic condition on `Publish` is never
+            /// true for it and the message goes to the fallback. To route messages by topic
+            /// at every QoS, use [`on_topic`](Self::on_topic).
             pub fn on_if(
                 &self,
                 command: $crate::mqtt_sansio_session::Command,
@@ -118,6 +124,144 @@ macro_rules! client_api {
                 let cb: $crate::Callback<Self> =
                     ::std::sync::Arc::new(::std::sync::Mutex::new(callback));
                 self.__shared().dispatcher().on_message(cb)
+            }
+
+            /// Registers `callback` for every application message whose topic matches
+            /// `filter` (MQTT wildcards `+` and `#`), at any QoS, once per message: QoS 0
+            /// and 1 on PUBLISH, QoS 2 on PUBREL (the seed's rule, as
+            /// [`on_message`](Self::on_message)). It takes the message from
+            /// `on_message` and from lower-priority callbacks (priority 0; see
+            /// [`on_topic_with_priority`](Self::on_topic_with_priority)). The filter is
+            /// checked now: an invalid one is `Subscribe(InvalidFilter)` and nothing is
+            /// registered. Remove it with [`remove_callback`](Self::remove_callback).
+            pub fn on_topic(
+                &self,
+                filter: &str,
+                callback: impl FnMut(&Self, &$crate::mqtt_sansio_session::Message) -> $crate::CallbackResult
+                    + Send
+                    + 'static,
+            ) -> ::core::result::Result<$crate::mqtt_sansio_session::HandlerId, $crate::ClientError> {
+                self.on_topic_with_priority(filter, 0, callback)
+            }
+
+            /// [`on_topic`](Self::on_topic) with a priority: among the callbacks whose
+            /// filter or condition matches a message, the highest priority runs (the first
+            /// registered on a tie), as for [`on_if`](Self::on_if).
+            pub fn on_topic_with_priority(
+                &self,
+                filter: &str,
+                priority: i32,
+                mut callback: impl FnMut(&Self, &$crate::mqtt_sansio_session::Message) -> $crate::CallbackResult
+                    + Send
+                    + 'static,
+            ) -> ::core::result::Result<$crate::mqtt_sansio_session::HandlerId, $crate::ClientError> {
+                let cb: $crate::Callback<Self> = ::std::sync::Arc::new(::std::sync::Mutex::new(
+                    move |c: &Self, e: &$crate::mqtt_sansio_session::Event| match e.message() {
+                        Some(m) => callback(c, m),
+                        None => Ok(()),
+                    },
+                ));
+                self.__shared()
+                    .dispatcher()
+                    .on_topic(filter, cb, priority)
+                    .map_err(|e| {
+                        $crate::ClientError::Subscribe(
+                            $crate::mqtt_sansio_session::SubscribeError::InvalidFilter(e),
+                        )
+                    })
+            }
+
+            /// Registers `callback` for every accepted CONNACK, the first connection and
+            /// every reconnection, with whether the broker resumed the session. It runs
+            /// besides any `on(Command::ConnAck, ..)` callback, never instead of one.
+            pub fn on_connected(
+                &self,
+                mut callback: impl FnMut(&Self, &$crate::Connected) -> $crate::CallbackResult
+                    + Send
+                    + 'static,
+            ) -> $crate::mqtt_sansio_session::HandlerId {
+                self.__listen(
+                    |e| matches!(e, $crate::mqtt_sansio_session::Event::Connected { .. }),
+                    move |c, e| match e {
+                        $crate::mqtt_sansio_session::Event::Connected {
+                            session_present,
+                            properties,
+                        } => callback(
+                            c,
+                            &$crate::Connected {
+                                session_present: *session_present,
+                                properties: (**properties).clone(),
+                            },
+                        ),
+                        _ => Ok(()),
+                    },
+                )
+            }
+
+            /// Registers `callback` for the end of every connection, with the reason (a
+            /// broker restart is `TransportClosed`; `disconnect` is `ClientDisconnected`).
+            /// The client reconnects by itself afterwards unless the policy says otherwise.
+            pub fn on_connection_lost(
+                &self,
+                mut callback: impl FnMut(&Self, &$crate::mqtt_sansio_session::DisconnectReason) -> $crate::CallbackResult
+                    + Send
+                    + 'static,
+            ) -> $crate::mqtt_sansio_session::HandlerId {
+                self.__listen(
+                    |e| matches!(e, $crate::mqtt_sansio_session::Event::Disconnected { .. }),
+                    move |c, e| match e {
+                        $crate::mqtt_sansio_session::Event::Disconnected { reason, .. } => {
+                            callback(c, reason)
+                        }
+                        _ => Ok(()),
+                    },
+                )
+            }
+
+            /// Registers `callback` for a lost session: the broker did not resume the
+            /// session the client held state for (its subscriptions are gone; the client
+            /// subscribes again by itself). It gets how many outgoing messages are sent
+            /// again as new ones; QoS 2 messages the broker had received but not completed
+            /// are failed (`PublishFailed`), not resent (SPEC "Exactly once, bounded").
+            pub fn on_session_lost(
+                &self,
+                mut callback: impl FnMut(&Self, usize) -> $crate::CallbackResult + Send + 'static,
+            ) -> $crate::mqtt_sansio_session::HandlerId {
+                self.__listen(
+                    |e| matches!(e, $crate::mqtt_sansio_session::Event::SessionLost { .. }),
+                    move |c, e| match e {
+                        $crate::mqtt_sansio_session::Event::SessionLost { resent, .. } => {
+                            callback(c, *resent)
+                        }
+                        _ => Ok(()),
+                    },
+                )
+            }
+
+            /// Registers `callback` for "publishing unblocked": the window or the queue has
+            /// room again after a publish was refused with `Publish(QueueFull)`.
+            pub fn on_publish_unblocked(
+                &self,
+                mut callback: impl FnMut(&Self) -> $crate::CallbackResult + Send + 'static,
+            ) -> $crate::mqtt_sansio_session::HandlerId {
+                self.__listen(
+                    |e| matches!(e, $crate::mqtt_sansio_session::Event::PublishUnblocked),
+                    move |c, _| callback(c),
+                )
+            }
+
+            fn __listen(
+                &self,
+                condition: impl Fn(&$crate::mqtt_sansio_session::Event) -> bool + Send + 'static,
+                callback: impl FnMut(&Self, &$crate::mqtt_sansio_session::Event) -> $crate::CallbackResult
+                    + Send
+                    + 'static,
+            ) -> $crate::mqtt_sansio_session::HandlerId {
+                let cb: $crate::Callback<Self> =
+                    ::std::sync::Arc::new(::std::sync::Mutex::new(callback));
+                self.__shared()
+                    .dispatcher()
+                    .listen(::std::boxed::Box::new(condition), cb)
             }
 
             /// Removes a callback; false if it was not registered.
@@ -172,6 +316,22 @@ macro_rules! client_api {
                     .__shared()
                     .command($preg, |core, now| core.publish(now, &msg))?;
                 Ok(self.__publish_return(token))
+            }
+
+            /// [`publish`](Self::publish) with typed 5.0 properties, built with
+            /// [`PublishProperties`]'s chained setters and checked once, here (a value out of
+            /// range is [`ClientError::Property`](crate::ClientError::Property) before anything
+            /// is queued). A 3.1.1 connection carries no properties.
+            pub fn publish_with(
+                &self,
+                topic: &str,
+                payload: &[u8],
+                qos: $crate::mqtt_sansio_proto::QoS,
+                retain: bool,
+                properties: &$crate::PublishProperties,
+            ) -> ::core::result::Result<$pret, $crate::ClientError> {
+                let buf = properties.encode().map_err($crate::ClientError::Property)?;
+                self.publish_with_properties(topic, payload, qos, retain, buf.as_properties())
             }
 
             /// Subscribes to topic filters at the given QoS.
@@ -230,6 +390,16 @@ macro_rules! client_api {
                     core.unsubscribe(now, &list, user_properties)
                 })?;
                 Ok(self.__unsubscribe_return(token))
+            }
+
+            /// [`unsubscribe`](Self::unsubscribe) with typed 5.0 properties
+            /// ([`UnsubscribeProperties`](crate::UnsubscribeProperties)).
+            pub fn unsubscribe_with_properties(
+                &self,
+                filters: &[&str],
+                properties: &$crate::UnsubscribeProperties,
+            ) -> ::core::result::Result<$uret, $crate::ClientError> {
+                self.unsubscribe_with(filters, &properties.user_properties)
             }
 
             /// Cancels a queued publish that was never sent; its completion fails with

@@ -59,6 +59,9 @@ pub enum ClientError {
     Cancel(CancelError),
     /// The Session gave the message up (for example larger than a new broker's maximum).
     Dropped(PublishFailure),
+    /// The call needs MQTT 5.0 (request/response: Response Topic and Correlation Data are
+    /// 5.0 properties); the client speaks 3.1.1.
+    RequiresV5,
 }
 
 impl fmt::Display for ClientError {
@@ -92,6 +95,9 @@ impl fmt::Display for ClientError {
             Self::Cancelled => f.write_str("the message was cancelled before it was sent"),
             Self::Cancel(e) => write!(f, "cannot cancel: {e}"),
             Self::Dropped(e) => write!(f, "the message was given up: {e}"),
+            Self::RequiresV5 => f.write_str(
+                "this needs MQTT 5.0; make the client with ProtocolVersion::V5",
+            ),
         }
     }
 }

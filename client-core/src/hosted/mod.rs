@@ -6,15 +6,17 @@ mod api;
 pub(crate) mod clock;
 pub(crate) mod error;
 pub(crate) mod options;
+pub(crate) mod request;
 pub(crate) mod shared;
 
 pub use clock::StdClock;
 pub use error::ClientError;
 pub use options::{
-    AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, ClientOptions, Connected, Hooks,
-    Reconnecting, SockKeepalive,
+    generated_client_id, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, ClientOptions,
+    Connected, Hooks, Reconnecting, SockKeepalive,
 };
+pub use request::RequestId;
 pub use shared::{
-    lock, Callback, CallbackFailure, CallbackResult, Shared, SharedState, StreamState,
+    lock, Callback, CallbackFailure, CallbackResult, RecvError, Shared, SharedState, StreamState,
     MAX_CALLBACK_FAILURES,
 };

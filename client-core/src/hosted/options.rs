@@ -117,6 +117,13 @@ impl fmt::Debug for ClientOptions {
     }
 }
 
+/// The client id a client makes up when given none: `mqttsansio` and 13 hex digits of
+/// `random`: 23 letters and digits, what every 3.1.1 broker must accept ([MQTT-3.1.3-5]; a
+/// longer id or a `-` may be refused with identifier rejected).
+pub fn generated_client_id(random: u64) -> String {
+    std::format!("mqttsansio{:013x}", random >> 12)
+}
+
 impl Default for ClientOptions {
     fn default() -> Self {
         Self::new()
@@ -379,6 +386,25 @@ impl ClientOptions {
         self
     }
 
+    /// Gives a 3.1.1 client with an empty id and a clean session an id of its own,
+    /// [`generated_client_id`]`(random)` (the transports draw it from the operating
+    /// system, as the backoff seed): without one, a 3.1.1 broker makes up a different id on
+    /// every connection, so the client's identity would change at each reconnect. The id is
+    /// fixed here, once, so reconnects keep it. A persistent session with an empty id is left
+    /// alone: [MQTT-3.1.3-7] (3.1.1) refuses it, and the connect call reports that before
+    /// dialling; a 5.0 client with an empty id gets the broker's Assigned Client Identifier.
+    #[doc(hidden)]
+    pub fn with_default_client_id(mut self, random: u64) -> Self {
+        let session = &mut self.core.session;
+        if session.client_id.is_empty()
+            && session.clean_session
+            && session.version == ProtocolVersion::V311
+        {
+            session.client_id = generated_client_id(random);
+        }
+        self
+    }
+
     /// The sans-IO part.
     pub fn core(&self) -> &CoreOptions {
         &self.core
@@ -421,5 +447,46 @@ impl ClientOptions {
     /// Seed sugar: the will without properties.
     pub fn will_message(self, topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Self {
         self.will(LastWill::new(topic, payload.to_vec(), qos, retain))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id_of(options: &ClientOptions) -> &str {
+        &options.core().session.client_id
+    }
+
+    #[test]
+    fn a_3_1_1_client_without_an_id_gets_a_conforming_generated_one() {
+        let options = ClientOptions::new().with_default_client_id(0x0123_4567_89ab_cdef);
+        let id = id_of(&options);
+        // [MQTT-3.1.3-5]: 1 to 23 letters and digits, what every 3.1.1 broker accepts.
+        assert_eq!(id, "mqttsansio0123456789abc");
+        assert_eq!(id.len(), 23);
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
+        assert_ne!(
+            id_of(&ClientOptions::new().with_default_client_id(1 << 12)),
+            id_of(&ClientOptions::new().with_default_client_id(2 << 12)),
+        );
+    }
+
+    #[test]
+    fn a_given_id_a_persistent_session_and_5_0_keep_theirs() {
+        let given = ClientOptions::new()
+            .client_id("given")
+            .with_default_client_id(7);
+        assert_eq!(id_of(&given), "given");
+        // [MQTT-3.1.3-7]: left empty, so the connect call refuses it before dialling.
+        let persistent = ClientOptions::new()
+            .clean_start(false)
+            .with_default_client_id(7);
+        assert_eq!(id_of(&persistent), "");
+        // 5.0: the broker's Assigned Client Identifier is used instead.
+        let v5 = ClientOptions::new()
+            .protocol(ProtocolVersion::V5)
+            .with_default_client_id(7);
+        assert_eq!(id_of(&v5), "");
     }
 }

@@ -50,6 +50,27 @@ pub fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Why a blocking receive returned no event: nothing came in time, or no event will ever
+/// come (the client closed and every event was taken, or another consumer took over).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecvError {
+    /// Nothing came within the timeout; the client is still running, try again.
+    Timeout,
+    /// The client closed (or another consumer claimed the events): stop receiving.
+    Closed,
+}
+
+impl core::fmt::Display for RecvError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Timeout => "no event within the timeout",
+            Self::Closed => "the client closed",
+        })
+    }
+}
+
+impl StdError for RecvError {}
+
 /// Who consumes the event queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamState {
@@ -77,7 +98,7 @@ impl Wake for ThreadWaker {
     }
 }
 
-fn thread_waker() -> Waker {
+pub(crate) fn thread_waker() -> Waker {
     Waker::from(Arc::new(ThreadWaker(thread::current())))
 }
 
@@ -104,6 +125,7 @@ pub struct SharedState {
     room_wakers: Vec<Waker>,
     close_wakers: Vec<Waker>,
     closed: Option<StopReason>,
+    pub(crate) requests: super::request::Requests,
 }
 
 impl SharedState {
@@ -143,6 +165,9 @@ impl SharedState {
                     w.wake();
                 }
             }
+            if self.requests.take_reply(&event) {
+                continue;
+            }
             self.push_event(event.clone());
             out.push(event);
         }
@@ -161,6 +186,9 @@ impl SharedState {
                 for w in self.room_wakers.drain(..) {
                     w.wake();
                 }
+            }
+            if self.requests.take_reply(&event) {
+                continue;
             }
             out.push(event);
         }
@@ -225,6 +253,7 @@ impl SharedState {
         for w in self.close_wakers.drain(..) {
             w.wake();
         }
+        self.requests.wake_all();
     }
 }
 
@@ -259,6 +288,7 @@ impl<C> Shared<C> {
                 room_wakers: Vec::new(),
                 close_wakers: Vec::new(),
                 closed: None,
+                requests: Default::default(),
             }),
             dispatcher: Mutex::new(Dispatcher::new()),
             clock: StdClock::new(),
@@ -429,6 +459,38 @@ impl<C> Shared<C> {
         Poll::Pending
     }
 
+    /// Blocks until an event of the consumer `generation` is there, or `timeout` passes;
+    /// unlike [`next_event`](Self::next_event) it tells a timeout from the end.
+    pub fn recv_event(&self, generation: u64, timeout: Duration) -> Result<Event, RecvError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let waker = thread_waker();
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(e) = self.poll_next_event(generation, &mut cx) {
+                return e.ok_or(RecvError::Closed);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Err(RecvError::Timeout);
+            }
+            thread::park_timeout(deadline - now);
+        }
+    }
+
+    /// The completion of `token` if it came, without blocking (`None`: not yet). A token
+    /// not registered, or whose completion was already taken, reads as stopped.
+    pub fn try_completion(&self, token: Token) -> Option<Completion> {
+        let mut st = self.lock();
+        let closed = st.closed.clone();
+        let Some(slot) = st.slots.get_mut(&token.seq()) else {
+            let reason = closed.unwrap_or(StopReason::Disconnected);
+            return Some(Completion::Failed(Failure::Stopped(reason)));
+        };
+        let outcome = slot.outcome.take()?;
+        st.slots.remove(&token.seq());
+        Some(outcome)
+    }
+
     /// Blocks until an event of the consumer `generation` is there, or `timeout` passes.
     pub fn next_event(&self, generation: u64, timeout: Duration) -> Option<Event> {
         let deadline = std::time::Instant::now() + timeout;
@@ -578,11 +640,20 @@ impl<C> Shared<C> {
     }
 
     /// Runs the callback the dispatcher selects for `event`, outside every lock, reporting
-    /// errors and panics.
+    /// errors and panics. Listeners (connection callbacks) run first, then the selected callback.
     pub fn dispatch(&self, client: &C, event: &Event) {
-        let cb = self.dispatcher().select(event).cloned();
-        let Some(cb) = cb else { return };
-        let result = catch_unwind(AssertUnwindSafe(|| (lock(&cb))(client, event)));
+        let (listeners, selected) = {
+            let d = self.dispatcher();
+            let listeners: Vec<Callback<C>> = d.listeners(event).cloned().collect();
+            (listeners, d.select(event).cloned())
+        };
+        for cb in listeners.iter().chain(selected.as_ref()) {
+            self.run_callback(cb, client, event);
+        }
+    }
+
+    fn run_callback(&self, cb: &Callback<C>, client: &C, event: &Event) {
+        let result = catch_unwind(AssertUnwindSafe(|| (lock(cb))(client, event)));
         let failure = match result {
             Ok(Ok(())) => return,
             Ok(Err(e)) => CallbackFailure {
