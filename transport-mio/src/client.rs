@@ -453,7 +453,8 @@ impl Client {
             .command(true, |core, now| core.publish(now, &msg))
     }
 
-    /// Publishes and returns a [`PublishHandle`]: the packet identifier at once, then
+    /// Publishes (the payload: bytes, a `String`, a `Vec`) and returns a
+    /// [`PublishHandle`]: the packet identifier at once, then
     /// [`wait`](PublishHandle::wait) (blocking, bounded) or
     /// [`try_result`](PublishHandle::try_result) (non-blocking) for the broker's
     /// acknowledgement. A message queued while disconnected keeps its handle: it resolves
@@ -461,11 +462,11 @@ impl Client {
     pub fn publish_handle(
         &self,
         topic: &str,
-        payload: &[u8],
+        payload: impl AsRef<[u8]>,
         qos: QoS,
         retain: bool,
     ) -> Result<PublishHandle, ClientError> {
-        let token = self.publish_tracked(topic, payload, qos, retain)?;
+        let token = self.publish_tracked(topic, payload.as_ref(), qos, retain)?;
         Ok(PublishHandle {
             client: self.internal(),
             token,
