@@ -50,11 +50,12 @@ pub use mqtt_sansio_mio::Client;
 pub use mqtt_sansio_async::{AsyncClient, Driver, EventStream, PublishHandle};
 
 pub use mqtt_sansio_client::{
-    CallbackResult, ClientError, ClientOptions, ConnectProperties, Credentials, DisconnectRequest,
-    Failure, LastWill, PublishOutcome, ReconnectPolicy, SubscribeOutcome, TlsConfig, Token,
+    CallbackResult, ClientError, ClientOptions, ConnectProperties, Connected, Credentials,
+    DisconnectRequest, Failure, LastWill, PublishOutcome, PublishProperties, ReconnectPolicy,
+    RecvError, SubscribeOutcome, SubscribeProperties, TlsConfig, Token, UnsubscribeProperties,
     WillProperties,
 };
 pub use mqtt_sansio_proto::{
     PacketId, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription, SubscriptionOptions,
 };
-pub use mqtt_sansio_session::{Backoff, Command, DisconnectReason, Event, Message};
+pub use mqtt_sansio_session::{Backoff, Command, DisconnectReason, Event, HandlerId, Message};
