@@ -360,6 +360,22 @@ impl Client {
         self.loop_start(None::<fn(&Self, &Event) -> CallbackResult>);
     }
 
+    /// Starts the callbacks (as [`start_loop`](Self::start_loop)) and blocks the calling
+    /// thread until the client stops (`disconnect` from a callback or another thread, or
+    /// reconnection given up); returns why it stopped. From a callback it returns `None` at
+    /// once (the callback's thread is the loop).
+    pub fn loop_forever(&self) -> Option<StopReason> {
+        self.start_loop();
+        if self.on_io_thread() {
+            return None;
+        }
+        loop {
+            if let Some(reason) = self.inner.shared.wait_closed(Duration::from_secs(3600)) {
+                return Some(reason);
+            }
+        }
+    }
+
     fn events_generation(&self) -> u64 {
         let mut g = lock(&self.inner.events);
         *g.get_or_insert_with(|| self.inner.shared.claim_events())
