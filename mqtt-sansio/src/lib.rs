@@ -52,11 +52,12 @@ pub use mqtt_sansio_async::{AsyncClient, Driver, EventStream, PublishHandle};
 /// A client certificate rustls cannot use (X.509 v1), refused by [`TlsConfig`] with a hint.
 pub use mqtt_sansio_client::UnsupportedCertificateVersion;
 pub use mqtt_sansio_client::{
-    CallbackResult, ClientError, ClientOptions, ConnectProperties, Credentials, DisconnectRequest,
-    Failure, LastWill, PublishOutcome, ReconnectPolicy, SubscribeOutcome, TlsConfig, Token,
+    CallbackResult, ClientError, ClientOptions, ConnectProperties, Connected, Credentials,
+    DisconnectRequest, Failure, LastWill, PublishOutcome, PublishProperties, ReconnectPolicy,
+    RecvError, SubscribeOutcome, SubscribeProperties, TlsConfig, Token, UnsubscribeProperties,
     WillProperties,
 };
 pub use mqtt_sansio_proto::{
     PacketId, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription, SubscriptionOptions,
 };
-pub use mqtt_sansio_session::{Backoff, Command, DisconnectReason, Event, Message};
+pub use mqtt_sansio_session::{Backoff, Command, DisconnectReason, Event, HandlerId, Message};

@@ -360,6 +360,22 @@ impl Client {
         self.loop_start(None::<fn(&Self, &Event) -> CallbackResult>);
     }
 
+    /// Starts the callbacks (as [`start_loop`](Self::start_loop)) and blocks the calling
+    /// thread until the client stops (`disconnect` from a callback or another thread, or
+    /// reconnection given up); returns why it stopped. From a callback it returns `None` at
+    /// once (the callback's thread is the loop).
+    pub fn loop_forever(&self) -> Option<StopReason> {
+        self.start_loop();
+        if self.on_io_thread() {
+            return None;
+        }
+        loop {
+            if let Some(reason) = self.inner.shared.wait_closed(Duration::from_secs(3600)) {
+                return Some(reason);
+            }
+        }
+    }
+
     fn events_generation(&self) -> u64 {
         let mut g = lock(&self.inner.events);
         *g.get_or_insert_with(|| self.inner.shared.claim_events())
@@ -453,7 +469,8 @@ impl Client {
             .command(true, |core, now| core.publish(now, &msg))
     }
 
-    /// Publishes and returns a [`PublishHandle`]: the packet identifier at once, then
+    /// Publishes (the payload: bytes, a `String`, a `Vec`) and returns a
+    /// [`PublishHandle`]: the packet identifier at once, then
     /// [`wait`](PublishHandle::wait) (blocking, bounded) or
     /// [`try_result`](PublishHandle::try_result) (non-blocking) for the broker's
     /// acknowledgement. A message queued while disconnected keeps its handle: it resolves
@@ -461,11 +478,11 @@ impl Client {
     pub fn publish_handle(
         &self,
         topic: &str,
-        payload: &[u8],
+        payload: impl AsRef<[u8]>,
         qos: QoS,
         retain: bool,
     ) -> Result<PublishHandle, ClientError> {
-        let token = self.publish_tracked(topic, payload, qos, retain)?;
+        let token = self.publish_tracked(topic, payload.as_ref(), qos, retain)?;
         Ok(PublishHandle {
             client: self.internal(),
             token,

@@ -320,3 +320,24 @@ fn publish_properties_are_checked_when_the_publish_is_made() {
     assert!(matches!(r, Err(ClientError::Property(_))), "{r:?}");
     assert_eq!(client.pending_messages(), 0);
 }
+
+/// `loop_forever` runs callbacks and returns once a callback disconnects the client.
+#[test]
+fn loop_forever_returns_when_a_callback_disconnects() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
+    let client = connect(&broker, "i16-loop-forever", true);
+    client
+        .on_topic("forever/stop", |c, _m| {
+            c.disconnect();
+            Ok(())
+        })
+        .unwrap();
+    client.subscribe(&[("forever/#", QoS::AtMostOnce)]).unwrap();
+    client
+        .publish("forever/stop", b"", QoS::AtMostOnce, false)
+        .unwrap();
+    let started = Instant::now();
+    let reason = client.loop_forever();
+    assert!(reason.is_some(), "stopped: {reason:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -174,6 +174,9 @@ macro_rules! client_api {
             /// Registers `callback` for every accepted CONNACK, the first connection and
             /// every reconnection, with whether the broker resumed the session. It runs
             /// besides any `on(Command::ConnAck, ..)` callback, never instead of one.
+            /// Callbacks see events from their registration on: the blocking client keeps
+            /// the first connection's event for `loop_start`, the async client's `connect`
+            /// has already returned it (see `session_present()` for that one).
             pub fn on_connected(
                 &self,
                 mut callback: impl FnMut(&Self, &$crate::Connected) -> $crate::CallbackResult
