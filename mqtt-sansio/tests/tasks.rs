@@ -123,7 +123,10 @@ fn the_readme_shows_on_topic_the_tracked_publish_and_request_and_the_counts() {
     }
 }
 
-/// `cargo test` builds the examples next to the test binaries.
+/// The example's executable. Plain `cargo test` builds the examples next to the test
+/// binaries; `cargo test --all-targets` builds them as test harnesses instead, so
+/// `scripts/test` runs `cargo build -p mqtt-sansio --examples` first. A binary older than its
+/// source (or than the shared support module) is refused, so a stale one never runs.
 fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let debug = exe
@@ -131,11 +134,25 @@ fn example_binary(name: &str) -> PathBuf {
         .and_then(|deps| deps.parent())
         .expect("target dir");
     let path = debug.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} missing: run with `cargo test` (it builds the examples)",
-        path.display()
-    );
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} missing: run `cargo build -p mqtt-sansio --examples` (or plain `cargo test`)",
+                path.display()
+            )
+        });
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    for source in [format!("{dir}/{name}.rs"), format!("{dir}/support/mod.rs")] {
+        let changed = std::fs::metadata(&source)
+            .and_then(|m| m.modified())
+            .expect("example source");
+        assert!(
+            changed <= built,
+            "{} is older than {source}: run `cargo build -p mqtt-sansio --examples`",
+            path.display()
+        );
+    }
     path
 }
 
