@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `mio` (default) | [`Client`], and [`mio::MqttConnection`] for your own `mio::Poll` |
 //! | `async` (default) | [`AsyncClient`] and its [`Driver`] future |
-//! | `embedded` | [`embedded`]: `embedded-io` sockets (for `no_std` firmware depend on `mqtt-sansio-embedded` directly) |
+//! | `embedded` | the `embedded` module: `embedded-io` sockets (for `no_std` firmware depend on `mqtt-sansio-embedded` directly) |
 //!
 //! The building blocks are here too: [`proto`] (the codec), [`session`] (the sans-IO
 //! `Session`) and [`client`] (the client layer both clients share: options, completions,
