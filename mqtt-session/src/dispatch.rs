@@ -656,6 +656,22 @@ mod tests {
         assert_eq!(run_all(&mut d, &events[..4]), ["fallback"; 3]);
     }
 
+    /// A shared subscription's messages arrive on the topic after `$share/<group>/` (5.0
+    /// §4.8.2): an `on_topic` handler for the shared filter gets them.
+    #[test]
+    fn on_topic_with_a_shared_filter_matches_the_delivered_topic() {
+        let mut d = Dispatcher::new();
+        d.on_message("fallback");
+        d.on_topic("$share/workers/jobs/+", "jobs", 0).unwrap();
+        let events = [
+            Event::Message(msg("jobs/1", b"a", QoS::AtLeastOnce, 1)),
+            Event::MessageReleased(msg("jobs/2", b"b", QoS::ExactlyOnce, 2)),
+            Event::Message(msg("workers/jobs/3", b"c", QoS::AtMostOnce, 0)),
+        ];
+        assert_eq!(run_all(&mut d, &events), ["jobs", "jobs", "fallback"]);
+        assert!(d.on_topic("$share/no-filter", "bad", 0).is_err());
+    }
+
     #[test]
     fn on_topic_checks_the_filter_at_registration() {
         let mut d: Dispatcher<&str> = Dispatcher::new();
