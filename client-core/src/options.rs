@@ -117,24 +117,15 @@ impl WillProperties {
         if let Some(v) = self.delay_interval {
             buf.push(Property::WillDelayInterval(v))?;
         }
-        if let Some(v) = self.payload_format_utf8 {
-            buf.push(Property::PayloadFormatIndicator(u8::from(v)))?;
-        }
-        if let Some(v) = self.message_expiry_interval {
-            buf.push(Property::MessageExpiryInterval(v))?;
-        }
-        if let Some(v) = &self.content_type {
-            buf.push(Property::ContentType(v))?;
-        }
-        if let Some(v) = &self.response_topic {
-            buf.push(Property::ResponseTopic(v))?;
-        }
-        if let Some(v) = &self.correlation_data {
-            buf.push(Property::CorrelationData(v))?;
-        }
-        for (k, v) in &self.user_properties {
-            buf.push(Property::UserProperty(k, v))?;
-        }
+        crate::properties::push_message_properties(
+            &mut buf,
+            self.payload_format_utf8,
+            self.message_expiry_interval,
+            self.content_type.as_deref(),
+            self.response_topic.as_deref(),
+            self.correlation_data.as_deref(),
+            &self.user_properties,
+        )?;
         Ok(buf)
     }
 }

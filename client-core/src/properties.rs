@@ -72,7 +72,7 @@ impl PublishProperties {
     /// `u32::MAX` seconds is kept as `u32::MAX`).
     #[must_use]
     pub fn message_expiry(mut self, expiry: core::time::Duration) -> Self {
-        self.message_expiry_interval = Some(u32::try_from(expiry.as_secs()).unwrap_or(u32::MAX));
+        self.message_expiry_interval = Some(whole_seconds(expiry));
         self
     }
 
@@ -93,24 +93,15 @@ impl PublishProperties {
     /// Encodes and checks the list (value ranges, sizes) in one go.
     pub fn encode(&self) -> Result<PropertiesBuf, ValueError> {
         let mut buf = PropertiesBuf::new();
-        if let Some(v) = self.payload_format_utf8 {
-            buf.push(Property::PayloadFormatIndicator(u8::from(v)))?;
-        }
-        if let Some(v) = self.message_expiry_interval {
-            buf.push(Property::MessageExpiryInterval(v))?;
-        }
-        if let Some(v) = &self.content_type {
-            buf.push(Property::ContentType(v))?;
-        }
-        if let Some(v) = &self.response_topic {
-            buf.push(Property::ResponseTopic(v))?;
-        }
-        if let Some(v) = &self.correlation_data {
-            buf.push(Property::CorrelationData(v))?;
-        }
-        for (k, v) in &self.user_properties {
-            buf.push(Property::UserProperty(k, v))?;
-        }
+        push_message_properties(
+            &mut buf,
+            self.payload_format_utf8,
+            self.message_expiry_interval,
+            self.content_type.as_deref(),
+            self.response_topic.as_deref(),
+            self.correlation_data.as_deref(),
+            &self.user_properties,
+        )?;
         Ok(buf)
     }
 }
@@ -167,14 +158,14 @@ impl WillProperties {
     /// (whole seconds; more than `u32::MAX` is kept as `u32::MAX`).
     #[must_use]
     pub fn delay(mut self, delay: core::time::Duration) -> Self {
-        self.delay_interval = Some(u32::try_from(delay.as_secs()).unwrap_or(u32::MAX));
+        self.delay_interval = Some(whole_seconds(delay));
         self
     }
 
     /// Sets the Message Expiry Interval of the will message.
     #[must_use]
     pub fn message_expiry(mut self, expiry: core::time::Duration) -> Self {
-        self.message_expiry_interval = Some(u32::try_from(expiry.as_secs()).unwrap_or(u32::MAX));
+        self.message_expiry_interval = Some(whole_seconds(expiry));
         self
     }
 
@@ -231,7 +222,7 @@ impl DisconnectRequest {
     /// CONNECT with 0 [MQTT-3.14.2-2].
     #[must_use]
     pub fn session_expiry(mut self, expiry: core::time::Duration) -> Self {
-        self.session_expiry = Some(u32::try_from(expiry.as_secs()).unwrap_or(u32::MAX));
+        self.session_expiry = Some(whole_seconds(expiry));
         self
     }
 
@@ -255,6 +246,44 @@ impl DisconnectRequest {
         self.drain = Some(drain);
         self
     }
+}
+
+/// A duration as the whole seconds a 4-byte interval property holds, rounded down and kept
+/// at `u32::MAX` above it.
+fn whole_seconds(d: core::time::Duration) -> u32 {
+    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
+}
+
+/// The properties a will message shares with PUBLISH (5.0 §3.1.3.2, §3.3.2.3), in the one
+/// order both encode them.
+pub(crate) fn push_message_properties(
+    buf: &mut PropertiesBuf,
+    payload_format_utf8: Option<bool>,
+    message_expiry_interval: Option<u32>,
+    content_type: Option<&str>,
+    response_topic: Option<&str>,
+    correlation_data: Option<&[u8]>,
+    user_properties: &[(String, String)],
+) -> Result<(), ValueError> {
+    if let Some(v) = payload_format_utf8 {
+        buf.push(Property::PayloadFormatIndicator(u8::from(v)))?;
+    }
+    if let Some(v) = message_expiry_interval {
+        buf.push(Property::MessageExpiryInterval(v))?;
+    }
+    if let Some(v) = content_type {
+        buf.push(Property::ContentType(v))?;
+    }
+    if let Some(v) = response_topic {
+        buf.push(Property::ResponseTopic(v))?;
+    }
+    if let Some(v) = correlation_data {
+        buf.push(Property::CorrelationData(v))?;
+    }
+    for (k, v) in user_properties {
+        buf.push(Property::UserProperty(k, v))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
