@@ -87,6 +87,14 @@ pub(crate) struct ConnArgs {
     #[arg(long = "connect-timeout", value_name = "SECONDS", default_value_t = 10)]
     pub(crate) connect_timeout: u64,
 
+    /// 5.0 Receive Maximum: most QoS 2 messages the broker may have unreleased towards us
+    /// at once (memory stays bounded whatever it is: past 1 MiB only their ids are kept).
+    /// The default, like mosquitto's clients, sets no limit: mosquitto 2.0.11 has been seen
+    /// to exceed a lower one under load, which ends the connection [MQTT-3.3.4-9].
+    #[arg(long = "receive-maximum", value_name = "N", default_value_t = u16::MAX,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) receive_maximum: u16,
+
     #[command(flatten)]
     pub(crate) tls: TlsArgs,
 }
@@ -164,7 +172,8 @@ impl ConnArgs {
             .servers([ServerAddr::new(target.host.as_str(), Some(target.port))])
             .protocol(self.version.protocol())
             .keep_alive(self.keep_alive)
-            .connect_timeout(Duration::from_secs(self.connect_timeout.max(1)));
+            .connect_timeout(Duration::from_secs(self.connect_timeout.max(1)))
+            .max_incoming_qos2(self.receive_maximum);
         match (&target.username, &target.password) {
             (Some(u), Some(p)) => options = options.credentials(u, p.as_bytes()),
             (Some(u), None) => options = options.username(u),

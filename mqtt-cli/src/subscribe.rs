@@ -222,6 +222,7 @@ fn receive(
     let mut out = stdout.lock();
     let format = args.format();
     let mut received = 0u64;
+    let mut seen = Seen::default();
     loop {
         if args.count.is_some_and(|c| received >= c) {
             return Ok(());
@@ -266,24 +267,38 @@ fn receive(
             continue;
         }
         if args.debug {
-            match &event {
-                Event::Disconnected { reason, .. } => {
-                    eprintln!("connection lost ({reason}); reconnecting")
-                }
-                Event::Connected {
-                    session_present, ..
-                } => eprintln!("connected (session present: {session_present})"),
-                Event::SubAck { results, .. } => eprintln!(
-                    "subscribed again: {}",
-                    results
-                        .iter()
-                        .map(|r| r.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                _ => {}
+            debug_event(&event, &mut seen);
+        }
+    }
+}
+
+/// Connection events seen so far: the queue starts with the first connection's CONNACK and
+/// our own SUBACK, both reported already.
+#[derive(Default)]
+struct Seen {
+    connected: u32,
+    subacks: u32,
+}
+
+fn debug_event(event: &Event, seen: &mut Seen) {
+    match event {
+        Event::Disconnected { reason, .. } => eprintln!("connection lost ({reason}); reconnecting"),
+        Event::Connected {
+            session_present, ..
+        } => {
+            seen.connected += 1;
+            if seen.connected > 1 {
+                eprintln!("reconnected (session present: {session_present})");
             }
         }
+        Event::SubAck { results, .. } => {
+            seen.subacks += 1;
+            if seen.subacks > 1 {
+                let codes: Vec<String> = results.iter().map(|r| r.to_string()).collect();
+                eprintln!("subscribed again: {}", codes.join(", "));
+            }
+        }
+        _ => {}
     }
 }
 

@@ -10,7 +10,7 @@ mod report;
 mod stats;
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -104,6 +104,8 @@ struct Progress {
     received: AtomicU64,
     /// Nanoseconds after the start at which the last message arrived.
     last_received: AtomicU64,
+    /// The run is over: the subscribers' disconnections are ours.
+    stopping: AtomicBool,
 }
 
 /// Runs `mqtt bench`.
@@ -177,6 +179,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), CliError> {
     }
     show(&bar, &progress, args, expected);
     bar.finish_and_clear();
+    progress.stopping.store(true, Ordering::Relaxed);
     for s in &subscribers {
         s.disconnect();
     }
@@ -277,6 +280,7 @@ fn subscriber(
     progress: &Arc<Progress>,
 ) -> Result<Client, CliError> {
     let client = conn::connect(base.clone().client_id(client_id('s', i)))?;
+    let watch = progress.clone();
     let (tally, progress) = (tally.clone(), progress.clone());
     client.on_message(move |_, event| {
         let Some(m) = event.message() else {
@@ -297,7 +301,9 @@ fn subscriber(
     });
     // A lost connection loses what the broker held for this clean session: say why.
     client.on_connection_lost(move |_, reason| {
-        eprintln!("mqtt bench: subscriber {i} lost its connection: {reason}");
+        if !watch.stopping.load(Ordering::Relaxed) {
+            eprintln!("mqtt bench: subscriber {i} lost its connection: {reason}");
+        }
         Ok(())
     });
     client.start_loop();
