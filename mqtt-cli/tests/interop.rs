@@ -709,3 +709,27 @@ fn tls_verifies_the_broker_and_insecure_skips_only_the_name() {
     ));
     assert!(matches!(out.code, Some(2) | Some(3)), "{out:?}");
 }
+
+#[test]
+fn refusals_by_the_broker_fail_the_command() {
+    // `closed/#` may be read but not written.
+    let broker = Broker::start(
+        BrokerConfig::plain()
+            .acl("topic read closed/#")
+            .acl("topic readwrite open/#"),
+    )
+    .expect("mosquitto starts");
+    // 5.0: the PUBACK / PUBREC carries Not authorized; the command says so and fails.
+    for qos in ["1", "2"] {
+        let out = run(mqtt_pub(
+            &broker,
+            &["-V", "5", "-t", "closed/x", "-m", "no", "-q", qos],
+        ));
+        assert_eq!(out.code, Some(1), "QoS {qos}: {out:?}");
+        assert!(out.stderr.contains("refused 1 message"), "{}", out.stderr);
+    }
+    assert_success(&run(mqtt_pub(
+        &broker,
+        &["-V", "5", "-t", "open/x", "-m", "yes", "-q", "1"],
+    )));
+}
