@@ -37,9 +37,14 @@ impl Version {
 /// Where the broker is and how to log in.
 #[derive(Clone, Debug, Args)]
 pub(crate) struct ConnArgs {
-    /// Broker URL: mqtt://[user[:pass]@]host[:port][/topic] or mqtts://... (TLS).
-    /// -h, -p, -u and -P given as well take precedence over the URL's parts.
-    #[arg(short = 'L', long = "url", value_name = "URL")]
+    // The help text as an attribute: rustdoc would read its brackets as links.
+    #[arg(
+        short = 'L',
+        long = "url",
+        value_name = "URL",
+        help = "Broker URL: mqtt://[user[:pass]@]host[:port][/topic] or mqtts://... (TLS). \
+                -h, -p, -u and -P given as well take precedence over the URL's parts"
+    )]
     pub(crate) url: Option<String>,
 
     /// Broker host name or address.

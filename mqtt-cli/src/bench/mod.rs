@@ -71,12 +71,13 @@ pub(crate) struct BenchArgs {
     )]
     pub(crate) rate: f64,
 
-    /// Topic prefix; each run publishes under PREFIX/<run>/<publisher>.
+    // The help text as an attribute: rustdoc would read <run> as an HTML tag.
     #[arg(
         short = 't',
         long = "topic",
         value_name = "PREFIX",
-        default_value = "mqtt-bench"
+        default_value = "mqtt-bench",
+        help = "Topic prefix; each run publishes under PREFIX/<run id>/<publisher number>"
     )]
     pub(crate) topic: String,
 
