@@ -285,7 +285,7 @@ fn listen_for_acks(client: &Client, acks: &Arc<Mutex<Acks>>, debug: bool) {
                 _ => return Ok(()),
             };
             if debug {
-                eprintln!("{command:?} for message {} : {reason:?}", id.get());
+                eprintln!("{command:?} for packet {id}: {reason}");
             }
             if done {
                 let mut a = acks.lock().map_err(|_| "ack tally poisoned")?;

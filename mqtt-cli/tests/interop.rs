@@ -733,3 +733,59 @@ fn refusals_by_the_broker_fail_the_command() {
         &["-V", "5", "-t", "open/x", "-m", "yes", "-q", "1"],
     )));
 }
+
+#[test]
+fn a_client_certificate_when_the_broker_requires_one() {
+    let broker = Broker::start(BrokerConfig::plain().require_client_certificate())
+        .expect("mosquitto starts");
+    let ca = broker.ca_cert_path().expect("a CA").to_path_buf();
+    let cert = broker.client_cert().expect("a client certificate");
+    let tls_port = broker.tls_port().expect("a TLS port").to_string();
+    let sub = mosquitto_sub(&broker, "mqttv5", "certs/#", 2, &[]);
+    let publish = |topic: &str, with_cert: bool, insecure: bool| {
+        let mut cmd = with_args(
+            mqtt(),
+            [
+                "pub",
+                "-h",
+                "localhost",
+                "-p",
+                &tls_port,
+                "-V",
+                "5",
+                "-q",
+                "1",
+                "-t",
+                topic,
+                "-m",
+                topic,
+            ],
+        );
+        cmd.arg("--cafile").arg(&ca);
+        if with_cert {
+            cmd.arg("--cert")
+                .arg(cert.cert_path())
+                .arg("--key")
+                .arg(cert.key_path());
+        }
+        if insecure {
+            cmd.args(["--insecure", "--tls-server-name", "elsewhere.invalid"]);
+        }
+        run(cmd)
+    };
+    // Without a certificate the broker ends the handshake: the connection fails.
+    let out = publish("certs/none", false, false);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    // With one, verified as usual, and with --insecure (its own rustls configuration).
+    assert_success(&publish("certs/verified", true, false));
+    assert_success(&publish("certs/insecure", true, true));
+    let out = sub.finish(Duration::from_secs(25));
+    assert_success(&out);
+    assert_eq!(
+        message_lines(&out.stdout),
+        [
+            "certs/verified|1|0|certs/verified",
+            "certs/insecure|1|0|certs/insecure"
+        ]
+    );
+}
