@@ -56,6 +56,9 @@ fn bench_prints_its_table_and_loses_nothing_at_qos_1_and_2() {
             ],
         ));
         assert_success(&out);
+        // Standard output is a pipe here: no progress bar, on either stream, and no
+        // subscriber lost its connection.
+        assert_eq!(out.stderr, "", "QoS {qos}");
         let table = out.stdout.as_str();
         let heading = table.lines().next().unwrap_or_default();
         let expected =

