@@ -6,30 +6,28 @@
 //! their own, subscribers count in their message callbacks. Publishers and subscribers share
 //! one clock (this process's), so the latency is exact end to end.
 
+mod payload;
+mod progress;
+mod publisher;
 mod report;
 mod stats;
+mod subscriber;
 
-use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mqtt_sansio_mio::mqtt_sansio_session::PublishError;
-use mqtt_sansio_mio::{
-    Client, ClientError, ClientOptions, QoS, SubscribeProperties, Subscription,
-    SubscriptionOptions, TopicFilter,
-};
+use mqtt_sansio_mio::QoS;
 
 use crate::conn::{self, parse_qos, ConnArgs};
 use crate::error::CliError;
-pub(crate) use report::Summary;
+use payload::HEADER;
+use progress::{progress_bar, show, Progress};
+use publisher::Job;
+use report::Summary;
 use stats::{Histogram, Tally};
-
-/// Publisher index, sequence number and send time: the payload's first bytes.
-const HEADER: usize = 4 + 8 + 8;
 
 /// `mqtt bench`.
 #[derive(Clone, Debug, Args)]
@@ -98,17 +96,6 @@ pub(crate) struct BenchArgs {
     pub(crate) json: bool,
 }
 
-/// Counters the progress bar reads while the run goes on.
-#[derive(Default)]
-struct Progress {
-    published: AtomicU64,
-    received: AtomicU64,
-    /// Nanoseconds after the start at which the last message arrived.
-    last_received: AtomicU64,
-    /// The run is over: the subscribers' disconnections are ours.
-    stopping: AtomicBool,
-}
-
 /// Runs `mqtt bench`.
 pub(crate) fn run(args: &BenchArgs) -> Result<(), CliError> {
     check(args)?;
@@ -127,7 +114,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), CliError> {
     let mut tallies = Vec::new();
     for i in 0..args.subscribers {
         let tally = Arc::new(Mutex::new(Tally::new(args.publishers, args.count)));
-        let client = subscriber(args, &base, i, &prefix, epoch, &tally, &progress)?;
+        let client = subscriber::start(args, &base, i, &prefix, epoch, &tally, &progress)?;
         subscribers.push(client);
         tallies.push(tally);
     }
@@ -269,156 +256,4 @@ fn epoch_millis() -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0)
-}
-
-fn subscriber(
-    args: &BenchArgs,
-    base: &ClientOptions,
-    i: u32,
-    prefix: &str,
-    epoch: Instant,
-    tally: &Arc<Mutex<Tally>>,
-    progress: &Arc<Progress>,
-) -> Result<Client, CliError> {
-    let client = conn::connect(base.clone().client_id(client_id('s', i)))?;
-    let watch = progress.clone();
-    let (tally, progress) = (tally.clone(), progress.clone());
-    client.on_message(move |_, event| {
-        let Some(m) = event.message() else {
-            return Ok(());
-        };
-        let now = epoch.elapsed().as_nanos() as u64;
-        let payload = m.payload();
-        let mut t = tally.lock().map_err(|_| "tally poisoned")?;
-        match parse_header(payload) {
-            Some((publisher, seq, sent)) => {
-                t.record(publisher, seq, now.saturating_sub(sent), payload.len())
-            }
-            None => t.foreign += 1,
-        }
-        progress.received.fetch_add(1, Ordering::Relaxed);
-        progress.last_received.fetch_max(now, Ordering::Relaxed);
-        Ok(())
-    });
-    // A lost connection loses what the broker held for this clean session: say why.
-    client.on_connection_lost(move |_, reason| {
-        if !watch.stopping.load(Ordering::Relaxed) {
-            eprintln!("mqtt bench: subscriber {i} lost its connection: {reason}");
-        }
-        Ok(())
-    });
-    client.start_loop();
-    let filter = format!("{prefix}/+");
-    let filter = TopicFilter::new(&filter).map_err(|e| CliError::Usage(format!("--topic: {e}")))?;
-    let outcome = client.subscribe_and_wait(
-        &[Subscription {
-            filter,
-            options: SubscriptionOptions::qos(args.qos),
-        }],
-        &SubscribeProperties::new(),
-        Duration::from_secs(args.timeout),
-    )?;
-    if let Some(code) = outcome.results.iter().find(|c| c.is_error()) {
-        return Err(CliError::Failed(format!(
-            "the broker refused the subscription: {code}"
-        )));
-    }
-    Ok(client)
-}
-
-fn parse_header(payload: &[u8]) -> Option<(u32, u64, u64)> {
-    let publisher = u32::from_le_bytes(payload.get(0..4)?.try_into().ok()?);
-    let seq = u64::from_le_bytes(payload.get(4..12)?.try_into().ok()?);
-    let sent = u64::from_le_bytes(payload.get(12..20)?.try_into().ok()?);
-    Some((publisher, seq, sent))
-}
-
-/// One publisher's work.
-struct Job {
-    index: u32,
-    topic: String,
-    args: BenchArgs,
-    epoch: Instant,
-    progress: Arc<Progress>,
-}
-
-impl Job {
-    /// Publishes `count` messages at the rate asked for, waits until the broker has
-    /// acknowledged them, disconnects, and returns when that was.
-    fn run(self, client: &Client) -> Result<Instant, CliError> {
-        let mut payload = vec![0u8; self.args.size];
-        let started = Instant::now();
-        let interval =
-            (self.args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / self.args.rate));
-        let timeout = Duration::from_secs(self.args.timeout);
-        for seq in 0..self.args.count {
-            if let Some(interval) = interval {
-                let due = started + interval.mul_f64(seq as f64);
-                let now = Instant::now();
-                if due > now {
-                    thread::sleep(due - now);
-                }
-            }
-            let sent = self.epoch.elapsed().as_nanos() as u64;
-            payload[0..4].copy_from_slice(&self.index.to_le_bytes());
-            payload[4..12].copy_from_slice(&seq.to_le_bytes());
-            payload[12..20].copy_from_slice(&sent.to_le_bytes());
-            match client.publish_when_ready(&self.topic, &payload, self.args.qos, false, timeout) {
-                Ok(_) => {}
-                Err(ClientError::Timeout) | Err(ClientError::Publish(PublishError::QueueFull)) => {
-                    return Err(CliError::Failed(format!(
-                        "publisher {} got no room in its window for {} s (--timeout)",
-                        self.index, self.args.timeout
-                    )))
-                }
-                Err(e) => return Err(CliError::Failed(format!("publisher {}: {e}", self.index))),
-            }
-            self.progress.published.fetch_add(1, Ordering::Relaxed);
-        }
-        let deadline = Instant::now() + timeout;
-        while client.pending_messages() > 0 {
-            if Instant::now() >= deadline {
-                return Err(CliError::Failed(format!(
-                    "publisher {}: {} messages not acknowledged within {} s (--timeout)",
-                    self.index,
-                    client.pending_messages(),
-                    self.args.timeout
-                )));
-            }
-            thread::sleep(Duration::from_millis(1));
-        }
-        let done = Instant::now();
-        client.disconnect();
-        Ok(done)
-    }
-}
-
-fn progress_bar(args: &BenchArgs) -> ProgressBar {
-    let bar = ProgressBar::new(0);
-    // Scripts and logs get the table only.
-    if !std::io::stdout().is_terminal() || args.json {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}")
-    {
-        bar.set_style(style);
-    }
-    bar
-}
-
-fn show(bar: &ProgressBar, progress: &Progress, args: &BenchArgs, expected: u64) {
-    let published = progress.published.load(Ordering::Relaxed);
-    let total_published = u64::from(args.publishers) * args.count;
-    if args.subscribers == 0 {
-        bar.set_length(total_published);
-        bar.set_position(published);
-        bar.set_message("published");
-    } else {
-        bar.set_length(expected);
-        bar.set_position(progress.received.load(Ordering::Relaxed));
-        bar.set_message(format!(
-            "received (published {published}/{total_published})"
-        ));
-    }
 }
