@@ -321,6 +321,19 @@ pub(crate) fn connect(options: ClientOptions) -> Result<Client, CliError> {
     Ok(client)
 }
 
+/// [`connect`], and a signal from now on disconnects the client cleanly (no will).
+pub(crate) fn connect_watched(options: ClientOptions) -> Result<Client, CliError> {
+    let client = connect(options)?;
+    crate::interrupt::watch(&client);
+    Ok(client)
+}
+
+/// Disconnects (the queue written, then DISCONNECT) a client from [`connect_watched`].
+pub(crate) fn disconnect_watched(client: &Client) {
+    crate::interrupt::forget();
+    client.disconnect();
+}
+
 /// A file path argument that must exist, checked before connecting.
 pub(crate) fn readable(path: &PathBuf) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))

@@ -7,11 +7,13 @@
 //! table of throughput and latency.
 //!
 //! Exit codes: 0 success, 1 a publish, subscribe or bench failed, 2 bad arguments, 3 the
-//! connection failed, 4 `sub -W` ran out before `-C` messages.
+//! connection failed, 4 `sub -W` ran out before `-C` messages, 130 interrupted (Ctrl-C or
+//! SIGTERM: `pub` and `sub` disconnect cleanly first, so the broker discards the will).
 
 mod bench;
 mod conn;
 mod error;
+mod interrupt;
 mod output;
 mod publish;
 mod subscribe;
@@ -104,6 +106,7 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    interrupt::install();
     let result = match &cli.command {
         Cmd::Pub { args, .. } => publish::run(args),
         Cmd::Sub { args, .. } => subscribe::run(args),

@@ -175,7 +175,7 @@ pub(crate) fn run(args: &PubArgs) -> Result<(), CliError> {
         .apply(options, args.conn.version, "mqttpub")?
         // A publisher that lost its connection reports it instead of retrying for ever.
         .auto_reconnect(false);
-    let client = conn::connect(options)?;
+    let client = conn::connect_watched(options)?;
     let acks = Arc::new(Mutex::new(Acks::default()));
     listen_for_acks(&client, &acks, args.debug);
     client.start_loop();
@@ -198,7 +198,7 @@ pub(crate) fn run(args: &PubArgs) -> Result<(), CliError> {
         publish_lines(&publisher)
     };
     let outcome = sent.and_then(|n| wait_acknowledged(&client, &acks, n, args));
-    client.disconnect();
+    conn::disconnect_watched(&client);
     outcome
 }
 

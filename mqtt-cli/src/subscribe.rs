@@ -181,7 +181,7 @@ pub(crate) fn run(args: &SubArgs) -> Result<(), CliError> {
     let deadline = args
         .timeout
         .map(|s| Instant::now() + Duration::from_secs(s));
-    let client = conn::connect(options)?;
+    let client = conn::connect_watched(options)?;
     let wait = deadline
         .map(|d| d.saturating_duration_since(Instant::now()))
         .unwrap_or(Duration::from_secs(30));
@@ -189,13 +189,13 @@ pub(crate) fn run(args: &SubArgs) -> Result<(), CliError> {
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            client.disconnect();
+            conn::disconnect_watched(&client);
             return Err(CliError::Failed(format!("subscribe failed: {e}")));
         }
     };
     for (filter, code) in filters.iter().zip(outcome.results.iter()) {
         if code.is_error() {
-            client.disconnect();
+            conn::disconnect_watched(&client);
             return Err(CliError::Failed(format!(
                 "the broker refused the subscription to {filter:?}: {code}"
             )));
@@ -205,11 +205,11 @@ pub(crate) fn run(args: &SubArgs) -> Result<(), CliError> {
         }
     }
     if args.exit_after_subscribe {
-        client.disconnect();
+        conn::disconnect_watched(&client);
         return Ok(());
     }
     let result = receive(&client, args, deadline);
-    client.disconnect();
+    conn::disconnect_watched(&client);
     result
 }
 

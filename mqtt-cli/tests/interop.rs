@@ -518,6 +518,52 @@ fn the_will_is_published_when_mqtt_sub_dies() {
 }
 
 #[test]
+fn ctrl_c_disconnects_cleanly_so_no_will_is_published() {
+    let broker = broker();
+    for (v, mv) in VERSIONS {
+        let will_topic = format!("wills/interrupted/{v}");
+        let watcher = mosquitto_sub(&broker, mv, &will_topic, 1, &[]);
+        let sub = mqtt_sub(
+            &broker,
+            &[
+                "-V",
+                v,
+                "-t",
+                "nothing",
+                "--will-topic",
+                &will_topic,
+                "--will-payload",
+                "gone",
+            ],
+        );
+        sub.interrupt();
+        let out = sub.finish(Duration::from_secs(25));
+        assert_eq!(out.code, Some(130), "{out:?}");
+        // A will would have been published when the connection closed, before this
+        // message: the first (and only) one the watcher sees must be this one.
+        let mut publish = mosquitto_client("mosquitto_pub");
+        publish.args([
+            "-p",
+            &port(&broker),
+            "-t",
+            &will_topic,
+            "-m",
+            "after",
+            "-q",
+            "1",
+        ]);
+        assert_success(&run(publish));
+        let out = watcher.finish(Duration::from_secs(25));
+        assert_success(&out);
+        assert_eq!(
+            message_lines(&out.stdout),
+            [format!("{will_topic}|1|0|after")],
+            "v{v}"
+        );
+    }
+}
+
+#[test]
 fn exit_codes_and_messages_for_scripts() {
     let broker = broker();
     // -W ran out before -C messages: 4.

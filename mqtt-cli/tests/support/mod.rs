@@ -110,6 +110,15 @@ impl Proc {
         }
     }
 
+    /// Sends the child SIGINT (Ctrl-C), through coreutils' `kill`.
+    pub(crate) fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -INT {}", self.child.id());
+    }
+
     /// The standard output so far.
     pub(crate) fn stdout_now(&self) -> String {
         String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
