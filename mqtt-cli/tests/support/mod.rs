@@ -110,12 +110,13 @@ impl Proc {
         }
     }
 
-    /// Sends the child SIGINT (Ctrl-C), through coreutils' `kill`.
+    /// Sends the child SIGINT (Ctrl-C), through the shell's own `kill` (a builtin, so no
+    /// package is needed for it).
     pub(crate) fn interrupt(&self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -INT {}", self.child.id())])
             .status()
-            .expect("run kill");
+            .expect("run sh");
         assert!(status.success(), "kill -INT {}", self.child.id());
     }
 
