@@ -95,7 +95,7 @@ pub(crate) struct SubArgs {
 
     /// 5.0: when the broker sends retained messages: 0 at every subscribe, 1 only for a new
     /// subscription, 2 never.
-    #[arg(long = "retain-handling", value_enum)]
+    #[arg(long = "retain-handling", value_enum, value_name = "0|1|2")]
     pub(crate) retain_handling: Option<RetainHandlingArg>,
 
     /// 5.0: a Subscription Identifier (1 to 268435455) that the broker adds to each message.

@@ -251,7 +251,18 @@ fn the_5_0_properties_go_both_ways() {
     let sub = mqtt_sub(
         &broker,
         &[
-            "-V", "5", "-t", "props/in", "-q", "1", "-C", "1", "--format", "json",
+            "-V",
+            "5",
+            "-t",
+            "props/in",
+            "-q",
+            "1",
+            "-C",
+            "1",
+            "--format",
+            "json",
+            "--subscription-identifier",
+            "42",
         ],
     );
     let mut publish = mosquitto_client("mosquitto_pub");
@@ -287,6 +298,8 @@ fn the_5_0_properties_go_both_ways() {
     assert_eq!(p["response_topic"], "props/answer");
     assert_eq!(p["correlation_data"], "c-1");
     assert_eq!(p["payload_format_indicator"], 1);
+    // The broker adds the identifier of the subscription that matched.
+    assert_eq!(p["subscription_identifiers"], serde_json::json!([42]));
     let expiry = p["message_expiry_interval"].as_u64().expect("expiry");
     assert!((1..=120).contains(&expiry), "{expiry}");
 }
