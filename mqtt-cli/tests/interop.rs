@@ -386,6 +386,24 @@ fn standard_input_lines_and_binary_files() {
         ["lines/t|1|0|one", "lines/t|1|0|two", "lines/t|1|0|three"]
     );
 
+    // -s: all of standard input as one message; --repeat sends it again.
+    let sub = mqtt_sub(
+        &broker,
+        &["-t", "whole", "-C", "2", "--format", "json", "-q", "1"],
+    );
+    let out = run_with_input(
+        mqtt_pub(&broker, &["-t", "whole", "-s", "-q", "1", "--repeat", "2"]),
+        b"line 1\nline 2\n",
+    );
+    assert_success(&out);
+    let out = sub.finish(Duration::from_secs(25));
+    assert_success(&out);
+    let payloads: Vec<Value> = json_lines(&out.stdout)
+        .into_iter()
+        .map(|m| m["payload"].clone())
+        .collect();
+    assert_eq!(payloads, ["line 1\nline 2\n", "line 1\nline 2\n"]);
+
     // Bytes that are not UTF-8 come out as base64 in JSON.
     let dir = tempfile_dir();
     let file = dir.join("blob.bin");
