@@ -112,6 +112,7 @@ fn main() -> ExitCode {
         Cmd::Sub { args, .. } => subscribe::run(args),
         Cmd::Bench { args, .. } => bench::run(args),
     };
+    interrupt::defer_to_handler();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
