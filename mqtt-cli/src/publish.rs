@@ -8,6 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::{ArgGroup, Args};
+use mqtt_sansio_mio::mqtt_sansio_proto::TopicName;
 use mqtt_sansio_mio::mqtt_sansio_session::PublishError;
 use mqtt_sansio_mio::{Client, ClientError, Command, Event, PublishProperties, QoS, ReasonCode};
 
@@ -158,6 +159,9 @@ pub(crate) fn run(args: &PubArgs) -> Result<(), CliError> {
         .clone()
         .or_else(|| target.topic.clone())
         .ok_or_else(|| CliError::Usage("no topic: give -t TOPIC (or a path in the URL)".into()))?;
+    // Checked before connecting: a topic with wildcards or U+0000 is the caller's mistake
+    // [MQTT-3.3.2-2], [MQTT-4.7.3-2].
+    TopicName::new(&topic).map_err(|e| CliError::Usage(format!("bad topic {topic:?}: {e}")))?;
     let properties = args.properties()?;
     // Read a file before connecting: a typo should not cost a connection.
     let fixed: Option<Vec<u8>> = if let Some(m) = &args.message {
