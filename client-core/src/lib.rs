@@ -40,6 +40,8 @@ mod properties;
 #[cfg(feature = "tls")]
 mod tls;
 mod txbuf;
+mod url;
+mod wire;
 
 pub use crate::compat::CancelError;
 pub use crate::completion::{
@@ -60,7 +62,7 @@ pub use crate::hosted::{
 #[cfg(feature = "net")]
 pub use crate::net::apply_socket_options;
 pub use crate::options::{
-    ConnectProperties, CoreOptions, Credentials, LastWill, ReconnectPolicy, ServerAddr,
+    ConnectProperties, CoreOptions, Credentials, LastWill, ReconnectPolicy, ServerAddr, Transport,
     WillProperties, DEFAULT_MAX_TRANSMIT_BYTES,
 };
 pub use crate::poison::PoisonTracker;
@@ -68,6 +70,7 @@ pub use crate::properties::{PublishProperties, UnsubscribeProperties};
 #[cfg(feature = "tls")]
 pub use crate::tls::{TlsConfig, UnsupportedCertificateVersion};
 pub use crate::txbuf::{TxBuffer, HIGH_WATER};
+pub use crate::url::{Scheme, ServerUrl, UrlError};
 
 pub use mqtt_sansio_proto;
 pub use mqtt_sansio_session;
