@@ -30,6 +30,7 @@ extern crate std;
 mod compat;
 mod completion;
 mod core;
+mod counters;
 #[cfg(feature = "std")]
 mod hosted;
 #[cfg(feature = "net")]
@@ -37,6 +38,8 @@ mod net;
 mod options;
 mod poison;
 mod properties;
+mod proxy;
+mod redirect;
 #[cfg(feature = "tls")]
 mod tls;
 mod txbuf;
@@ -52,6 +55,7 @@ pub use crate::core::{
     Action, ClientCore, ClientState, CommandError, ConnectUpdate, DisconnectRequest,
     OutgoingPublish, SubscribeProperties,
 };
+pub use crate::counters::{Counters, PerQos};
 #[cfg(feature = "std")]
 pub use crate::hosted::{
     generated_client_id, lock, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, Callback,
@@ -62,11 +66,14 @@ pub use crate::hosted::{
 #[cfg(feature = "net")]
 pub use crate::net::apply_socket_options;
 pub use crate::options::{
-    ConnectProperties, CoreOptions, Credentials, LastWill, ReconnectPolicy, ServerAddr, Transport,
-    WillProperties, DEFAULT_MAX_TRANSMIT_BYTES,
+    ConnectProperties, CoreOptions, Credentials, LastWill, ReconnectPolicy, ServerAddr,
+    ServerOrder, Transport, WillProperties, DEFAULT_MAX_TRANSMIT_BYTES,
 };
 pub use crate::poison::PoisonTracker;
 pub use crate::properties::{PublishProperties, UnsubscribeProperties};
+#[cfg(feature = "std")]
+pub use crate::proxy::proxy_handshake_blocking;
+pub use crate::proxy::{Proxy, ProxyError, ProxyHandshake, ProxyKind, ProxyStep};
 #[cfg(feature = "tls")]
 pub use crate::tls::{TlsConfig, UnsupportedCertificateVersion};
 pub use crate::txbuf::{TxBuffer, HIGH_WATER};

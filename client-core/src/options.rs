@@ -300,6 +300,31 @@ pub struct CoreOptions {
     pub disconnect_timeout: Duration,
     /// Most events waiting for a consumer (the std layer's event queue). Default 4096.
     pub event_capacity: usize,
+    /// The order in which [`servers`](Self::servers) are tried. Default: as listed.
+    pub server_order: ServerOrder,
+    /// Follow a 5.0 Server Reference: a CONNACK or DISCONNECT with reason 0x9C (Use another
+    /// server) or 0x9D (Server moved) sends the next connection to the first server it
+    /// names (0x9D also replaces the current entry of the list for good). Default `false`:
+    /// a broker should not be able to send the client elsewhere unless the application
+    /// allows it (5.0 §4.11, Server redirection).
+    pub follow_server_reference: bool,
+}
+
+/// The order in which the client tries its servers. On any failure (dialling, refusal, a
+/// connection lost) it moves to the next one, round robin, with the backoff between
+/// attempts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServerOrder {
+    /// As listed (the first server first).
+    #[default]
+    InOrder,
+    /// Shuffled once when the client is created, so that many clients with the same list
+    /// spread over a cluster. `seed: None` takes the client's random seed (the std clients
+    /// draw it from the operating system); `Some` makes the order reproducible.
+    Shuffled {
+        /// The shuffle's seed.
+        seed: Option<u64>,
+    },
 }
 
 /// The client default for bytes waiting in the Session: small, so that a steady QoS 0
@@ -326,6 +351,8 @@ impl CoreOptions {
             max_delivery_attempts: 3,
             disconnect_timeout: Duration::from_secs(10),
             event_capacity: 4096,
+            server_order: ServerOrder::InOrder,
+            follow_server_reference: false,
         }
     }
 
