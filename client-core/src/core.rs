@@ -403,7 +403,7 @@ impl ClientCore {
                 .cloned()
                 .unwrap_or_else(|| ServerAddr::new("localhost", None));
             let attempt = self.backoff.attempts().saturating_add(1);
-            log::debug!("dialling {server} (attempt {attempt})");
+            log_debug!("dialling {server} (attempt {attempt})");
             return Action::Open {
                 server,
                 attempt,
@@ -447,7 +447,7 @@ impl ClientCore {
         self.framer.reset();
         bump(&mut self.counters.connection_attempts);
         if let Some(server) = self.current_server() {
-            log::info!("connecting to {server}");
+            log_info!("connecting to {server}");
         }
         if self.stop_requested && self.drain.is_none() {
             self.begin_close(now);
@@ -500,7 +500,7 @@ impl ClientCore {
         }
         bump(&mut self.counters.dial_failures);
         if let Some(server) = self.current_server() {
-            log::warn!("could not reach {server}");
+            log_warn!("could not reach {server}");
         }
         self.end_reason = None;
         self.connection_over(now);
@@ -515,7 +515,7 @@ impl ClientCore {
         let counters = &mut self.counters;
         self.framer.feed(bytes, |p| {
             counters.received(&p);
-            log::trace!(
+            log_trace!(
                 "received {} id {:?} ({} B)",
                 wire::kind_name(p.kind),
                 p.id,
@@ -573,7 +573,7 @@ impl ClientCore {
         let _ = self.tx.fill_with(&mut self.session, now, |packet| {
             if let Some(p) = wire::peek(packet) {
                 counters.sent(&p);
-                log::trace!(
+                log_trace!(
                     "sending {} id {:?} ({} B)",
                     wire::kind_name(p.kind),
                     p.id,
@@ -929,11 +929,11 @@ impl ClientCore {
         let Some(reference) = reference else { return };
         let transport = self.current_server().and_then(|s| s.transport.clone());
         let Some(target) = redirect::parse_reference(reference, transport) else {
-            log::warn!("ignoring a Server Reference that names no usable server");
+            log_warn!("ignoring a Server Reference that names no usable server");
             return;
         };
         if self.redirects_in_a_row >= redirect::MAX_REDIRECTS_IN_A_ROW {
-            log::warn!("ignoring a Server Reference: too many redirects without a connection");
+            log_warn!("ignoring a Server Reference: too many redirects without a connection");
             return;
         }
         match code {
@@ -1172,7 +1172,7 @@ impl ClientCore {
                     bump(&mut self.counters.connections);
                     self.redirects_in_a_row = 0;
                     if let Some(server) = self.current_server() {
-                        log::info!("connected to {server} (session present: {session_present})");
+                        log_info!("connected to {server} (session present: {session_present})");
                     }
                     self.ever_connected = true;
                     self.connected_at = Some(now);
@@ -1197,7 +1197,7 @@ impl ClientCore {
                 }
                 Event::ConnectRefused { reason, .. } => {
                     bump(&mut self.counters.refusals);
-                    log::warn!("the broker refused the connection: {reason}");
+                    log_warn!("the broker refused the connection: {reason}");
                     self.refusal = Some(*reason);
                 }
                 Event::Disconnected {
@@ -1223,7 +1223,7 @@ impl ClientCore {
         match reason {
             DisconnectReason::Protocol(e) => {
                 self.counters.protocol_error(e.reason_code);
-                log::warn!("protocol error, connection closed: {e}");
+                log_warn!("protocol error, connection closed: {e}");
             }
             DisconnectReason::KeepAliveTimeout => bump(&mut self.counters.keepalive_timeouts),
             DisconnectReason::Remote(_) => bump(&mut self.counters.broker_disconnects),
@@ -1231,9 +1231,9 @@ impl ClientCore {
         }
         match reason {
             DisconnectReason::Local | DisconnectReason::ReconnectRequested => {
-                log::info!("disconnected: {reason}");
+                log_info!("disconnected: {reason}");
             }
-            _ => log::warn!("connection lost: {reason}"),
+            _ => log_warn!("connection lost: {reason}"),
         }
         self.last_disconnect = Some(reason);
         self.end_reason = Some(reason);
@@ -1268,7 +1268,7 @@ impl ClientCore {
             return self.stop(StopReason::Disconnected);
         }
         if self.take_redirect() {
-            log::info!(
+            log_info!(
                 "following the broker's Server Reference to {}",
                 self.current_server()
                     .map_or_else(String::new, alloc::string::ToString::to_string)
@@ -1302,7 +1302,7 @@ impl ClientCore {
             None => self.stop(StopReason::AttemptsExhausted(reason)),
             Some(delay) => {
                 if let Some(server) = self.current_server() {
-                    log::info!(
+                    log_info!(
                         "reconnecting to {server} in {} ms (attempt {})",
                         delay.as_millis(),
                         self.backoff.attempts().saturating_add(1)
@@ -1315,7 +1315,7 @@ impl ClientCore {
     }
 
     fn stop(&mut self, reason: StopReason) {
-        log::info!("client stopped: {reason:?}");
+        log_info!("client stopped: {reason:?}");
         self.phase = ClientState::Stopped;
         self.stop_reason = Some(reason.clone());
         self.drain = None;

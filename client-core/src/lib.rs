@@ -27,6 +27,9 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[macro_use]
+mod logging;
+
 mod compat;
 mod completion;
 mod core;
