@@ -58,6 +58,7 @@
 mod client;
 mod driver;
 mod stream;
+mod ws;
 
 pub use client::{AsyncClient, EventStream, PublishHandle, SubscribeHandle, UnsubscribeHandle};
 pub use driver::Driver;

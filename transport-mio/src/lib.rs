@@ -19,9 +19,11 @@
 #![deny(missing_docs)]
 
 mod client;
+mod connect;
 mod connection;
 mod io;
 mod stream;
+mod ws;
 
 pub use client::{Client, PublishHandle};
 pub use connection::MqttConnection;

@@ -1,0 +1,195 @@
+//! MQTT over WebSocket on the non-blocking stream: `tungstenite` does the framing (RFC 6455),
+//! this adapter turns its messages back into the byte stream the core reads and writes.
+//!
+//! MQTT 5.0 §6 / 3.1.1 §6: packets travel in binary data frames [MQTT-6.0.0-1]; a packet may
+//! span frames and a frame may hold several packets [MQTT-6.0.0-2], so frame boundaries
+//! mean nothing here; the subprotocol is `mqtt` [MQTT-6.0.0-3].
+
+use std::io::{self, Read, Write};
+
+use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::HandshakeError;
+use tungstenite::http::HeaderValue;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, WebSocket};
+
+/// Largest payload handed to one frame: big enough for few frame headers, small enough that
+/// the frame buffer stays bounded.
+const MAX_FRAME_PAYLOAD: usize = 64 * 1024;
+/// tungstenite's write buffer bound; past it, writes report `WouldBlock` (backpressure).
+const MAX_WRITE_BUFFER: usize = 4 * MAX_FRAME_PAYLOAD;
+
+/// A WebSocket carrying MQTT over a byte stream `S`.
+#[derive(Debug)]
+pub(crate) struct WsStream<S> {
+    ws: WebSocket<S>,
+    /// The unread rest of the last binary message.
+    pending: Vec<u8>,
+    pos: usize,
+}
+
+fn ws_error(e: tungstenite::Error) -> io::Error {
+    match e {
+        tungstenite::Error::Io(e) => e,
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            io::ErrorKind::NotConnected.into()
+        }
+        other => io::Error::new(io::ErrorKind::InvalidData, other),
+    }
+}
+
+/// The upgrade's configuration: incoming messages bounded by the largest MQTT packet the
+/// client accepts (plus its fixed header), frames by the same.
+pub(crate) fn config(max_packet_size: u32) -> WebSocketConfig {
+    let limit = usize::try_from(max_packet_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(5)
+        .max(MAX_FRAME_PAYLOAD);
+    let mut c = WebSocketConfig::default();
+    c.write_buffer_size = 0;
+    c.max_write_buffer_size = MAX_WRITE_BUFFER;
+    c.max_message_size = Some(limit);
+    c.max_frame_size = Some(limit);
+    c
+}
+
+/// The upgrade request: `ws://host:port/path` (TLS, if any, is already under `S`), the
+/// `mqtt` subprotocol and the caller's headers.
+pub(crate) fn request(
+    host: &str,
+    port: u16,
+    path: &str,
+    headers: &[(String, String)],
+) -> io::Result<tungstenite::handshake::client::Request> {
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let invalid = |e: tungstenite::Error| io::Error::new(io::ErrorKind::InvalidInput, e);
+    let mut req = format!("ws://{authority}{path}")
+        .into_client_request()
+        .map_err(invalid)?;
+    let h = req.headers_mut();
+    h.insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+    for (name, value) in headers {
+        let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        h.append(name, value);
+    }
+    Ok(req)
+}
+
+impl<S: Read + Write> WsStream<S> {
+    /// Runs the upgrade over `stream`, which must be in blocking mode with timeouts set (a
+    /// timeout ends the handshake with an error).
+    pub(crate) fn handshake(
+        stream: S,
+        request: tungstenite::handshake::client::Request,
+        config: WebSocketConfig,
+    ) -> io::Result<Self> {
+        match tungstenite::client::client_with_config(request, stream, Some(config)) {
+            Ok((ws, response)) => {
+                // [MQTT-6.0.0-3]: the server must have picked `mqtt`.
+                let picked = response
+                    .headers()
+                    .get("Sec-WebSocket-Protocol")
+                    .and_then(|v| v.to_str().ok());
+                if picked.is_some_and(|p| !p.eq_ignore_ascii_case("mqtt")) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the WebSocket server picked a subprotocol other than mqtt",
+                    ));
+                }
+                Ok(Self {
+                    ws,
+                    pending: Vec::new(),
+                    pos: 0,
+                })
+            }
+            Err(HandshakeError::Failure(e)) => Err(ws_error(e)),
+            Err(HandshakeError::Interrupted(_)) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the WebSocket upgrade did not finish in time",
+            )),
+        }
+    }
+
+    /// The stream under the WebSocket.
+    pub(crate) fn get_ref(&self) -> &S {
+        self.ws.get_ref()
+    }
+
+    /// The stream under the WebSocket, to change.
+    pub(crate) fn get_mut(&mut self) -> &mut S {
+        self.ws.get_mut()
+    }
+
+    /// Reads MQTT bytes. `Ok(0)` is the end (close frame or EOF); `WouldBlock` means wait.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.pending.len() {
+                let rest = &self.pending[self.pos..];
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            match self.ws.read() {
+                Ok(Message::Binary(bytes)) => {
+                    self.pending = bytes;
+                    self.pos = 0;
+                }
+                // Answered by tungstenite (a Pong is queued); send it along.
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {
+                    let _ = self.ws.flush();
+                }
+                Ok(Message::Text(_)) => {
+                    // [MQTT-6.0.0-1]: any other data frame closes the connection.
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "a text frame on an MQTT WebSocket [MQTT-6.0.0-1]",
+                    ));
+                }
+                Ok(Message::Close(_)) => return Ok(0),
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Ok(0)
+                }
+                Err(e) => return Err(ws_error(e)),
+            }
+        }
+    }
+
+    /// Sends `data` (up to 64 KiB of it) as one binary frame; `WouldBlock` while earlier
+    /// frames still wait, so buffering stays bounded.
+    pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.flush()?;
+        let n = data.len().min(MAX_FRAME_PAYLOAD);
+        match self.ws.write(Message::Binary(data[..n].to_vec())) {
+            Ok(()) => {}
+            Err(tungstenite::Error::WriteBufferFull(_)) => {
+                return Err(io::ErrorKind::WouldBlock.into())
+            }
+            Err(e) => return Err(ws_error(e)),
+        }
+        // The frame is ours now; pushing it out may have to wait for a writable edge.
+        match self.ws.flush() {
+            Ok(()) => Ok(n),
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(n),
+            Err(e) => Err(ws_error(e)),
+        }
+    }
+
+    /// Pushes buffered frames to the stream.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.ws.flush().map_err(ws_error)
+    }
+
+    /// Sends a close frame (best effort).
+    pub(crate) fn close(&mut self) {
+        let _ = self.ws.close(None);
+        let _ = self.ws.flush();
+    }
+}
