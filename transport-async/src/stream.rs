@@ -24,7 +24,7 @@ use crate::ws::{self, WsStream};
 pub(crate) enum Stream {
     Plain(Async<TcpStream>),
     Tls(Box<TlsStream<Async<TcpStream>>>),
-    Ws(Box<WsStream<Stream>>),
+    Ws(Box<WsStream<Self>>),
 }
 
 impl Stream {

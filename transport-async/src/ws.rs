@@ -38,12 +38,13 @@ pub(crate) fn config(max_packet_size: u32) -> WebSocketConfig {
         .unwrap_or(usize::MAX)
         .saturating_add(5)
         .max(MAX_FRAME_PAYLOAD);
-    let mut c = WebSocketConfig::default();
-    c.write_buffer_size = 0;
-    c.max_write_buffer_size = 4 * MAX_FRAME_PAYLOAD;
-    c.max_message_size = Some(limit);
-    c.max_frame_size = Some(limit);
-    c
+    WebSocketConfig {
+        write_buffer_size: 0,
+        max_write_buffer_size: 4 * MAX_FRAME_PAYLOAD,
+        max_message_size: Some(limit),
+        max_frame_size: Some(limit),
+        ..WebSocketConfig::default()
+    }
 }
 
 /// The upgrade request: `ws://host:port/path` (TLS, if any, is already under the stream),

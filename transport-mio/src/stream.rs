@@ -16,7 +16,7 @@ use crate::ws::WsStream;
 pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream>),
-    Ws(Box<WsStream<Stream>>),
+    Ws(Box<WsStream<Self>>),
 }
 
 #[derive(Debug)]
@@ -149,16 +149,16 @@ impl TlsStream {
 /// For tungstenite, which frames over any `Read + Write`.
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Stream::read(self, buf)
+        Self::read(self, buf)
     }
 }
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Stream::write(self, buf)
+        Self::write(self, buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Stream::flush(self)
+        Self::flush(self)
     }
 }
