@@ -70,6 +70,10 @@ pub use mqtt_sansio_client::{
     ReconnectPolicy, Reconnecting, ServerAddr, SockKeepalive, StopReason, SubscribeOutcome,
     SubscribeProperties, TlsConfig, Token, TokenKind, UnsubscribeProperties, WillProperties,
 };
+/// Reach (issue 13): broker URLs, server lists, proxies, WebSocket transports, counters.
+pub use mqtt_sansio_client::{
+    Counters, PerQos, Proxy, ProxyKind, Scheme, ServerOrder, ServerUrl, Transport, UrlError,
+};
 pub use mqtt_sansio_proto::{
     PacketId, Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription,
     SubscriptionOptions, TopicFilter,

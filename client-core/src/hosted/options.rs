@@ -236,10 +236,15 @@ impl ClientOptions {
         self
     }
 
-    /// One broker at `host`, on the current port (or the default one).
+    /// One broker at `host`, on the current port (or the default one) and over the current
+    /// transport (a [`server_url`](Self::server_url)'s WebSocket path stays).
     pub fn host(mut self, host: &str) -> Self {
-        let port = self.core.servers.first().and_then(|s| s.port);
-        self.core.servers = std::vec![ServerAddr::new(host, port)];
+        let first = self.core.servers.first();
+        let port = first.and_then(|s| s.port);
+        let transport = first.and_then(|s| s.transport.clone());
+        let mut server = ServerAddr::new(host, port);
+        server.transport = transport;
+        self.core.servers = std::vec![server];
         self
     }
 
