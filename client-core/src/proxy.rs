@@ -184,7 +184,8 @@ impl std::error::Error for ProxyError {}
 impl From<ProxyError> for std::io::Error {
     fn from(e: ProxyError) -> Self {
         let kind = match e {
-            ProxyError::HttpStatus(407) | ProxyError::AuthFailed => {
+            // 407 is the standard answer; some proxies (tinyproxy) send 401.
+            ProxyError::HttpStatus(401 | 407) | ProxyError::AuthFailed => {
                 std::io::ErrorKind::PermissionDenied
             }
             ProxyError::SocksReply(5) => std::io::ErrorKind::ConnectionRefused,

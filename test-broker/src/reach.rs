@@ -29,7 +29,9 @@ fn wait_listening(port: u16, child: &mut Child, what: &str) -> io::Result<()> {
             return Ok(());
         }
         if let Some(status) = child.try_wait()? {
-            return Err(io::Error::other(format!("{what} exited at start: {status}")));
+            return Err(io::Error::other(format!(
+                "{what} exited at start: {status}"
+            )));
         }
         thread::sleep(Duration::from_millis(20));
     }
@@ -78,7 +80,9 @@ impl ProxyProcess {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("{program}: {e} (apt-get install it)")))?;
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("{program}: {e} (apt-get install it)"))
+            })?;
         if let Err(e) = wait_listening(port, &mut child, name) {
             let _ = child.kill();
             let _ = child.wait();
@@ -161,7 +165,13 @@ fn ensure_system_user(user: &str, pass: &str) -> io::Result<()> {
         .success();
     if !exists {
         let status = Command::new("useradd")
-            .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user])
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                user,
+            ])
             .status()?;
         if !status.success() {
             return Err(io::Error::other(format!(
@@ -176,7 +186,9 @@ fn ensure_system_user(user: &str, pass: &str) -> io::Result<()> {
     }
     let status = chpasswd.wait()?;
     if !status.success() {
-        return Err(io::Error::other(format!("chpasswd for {user} failed ({status})")));
+        return Err(io::Error::other(format!(
+            "chpasswd for {user} failed ({status})"
+        )));
     }
     Ok(())
 }
