@@ -137,7 +137,13 @@ impl ProxyProcess {
         fs::write(&path, conf)?;
         let path = path_str(&path)?;
         let pid = path_str(&dir.path().join("danted.pid"))?;
-        Self::spawn("danted", "danted", &["-f", &path, "-p", &pid], dir, port)
+        // Debian installs it in sbin, which a non-root PATH may lack.
+        let program = if Path::new("/usr/sbin/danted").exists() {
+            "/usr/sbin/danted"
+        } else {
+            "danted"
+        };
+        Self::spawn("danted", program, &["-f", &path, "-p", &pid], dir, port)
     }
 }
 
@@ -191,17 +197,6 @@ fn ensure_system_user(user: &str, pass: &str) -> io::Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Whether `tinyproxy` and `danted` are installed.
-pub fn proxies_available() -> bool {
-    ["tinyproxy", "danted"].iter().all(|p| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {p}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
 }
 
 /// A broker speaking MQTT 3.1.1 over WebSocket: rumqttd in this process (its ws listener
