@@ -287,3 +287,170 @@ dynamic_filters = true
         self.cert_pem.as_deref()
     }
 }
+
+/// How a [`WsBridge`] cuts the broker's bytes into WebSocket frames.
+#[cfg(feature = "ws")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// Frames of 1 to 3 bytes: every packet spans several frames.
+    Split,
+    /// What arrives within 20 ms in one frame: a frame holds several packets.
+    Coalesce,
+    /// A text frame right after the upgrade, which the client must treat as fatal
+    /// [MQTT-6.0.0-1].
+    Text,
+}
+
+/// What a [`WsBridge`] saw of one upgrade request.
+#[cfg(feature = "ws")]
+#[derive(Clone, Debug, Default)]
+pub struct Upgrade {
+    /// Path and query of the request.
+    pub path: String,
+    /// Every header, names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A WebSocket server in front of a TCP broker (mosquitto speaks no WebSocket): it answers
+/// the upgrade with the `mqtt` subprotocol, relays binary frames to the broker and frames
+/// the broker's bytes as [`Framing`] says. Edge cases a real broker does not produce on
+/// demand; bounded by its caller's test (connections end with the test process).
+#[cfg(feature = "ws")]
+#[derive(Debug)]
+pub struct WsBridge {
+    port: u16,
+    upgrades: std::sync::Arc<std::sync::Mutex<Vec<Upgrade>>>,
+}
+
+#[cfg(feature = "ws")]
+impl WsBridge {
+    /// Listens on a free loopback port; each connection is relayed to `127.0.0.1:target`.
+    pub fn start(target: u16, framing: Framing) -> io::Result<Self> {
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let upgrades = Arc::new(Mutex::new(Vec::new()));
+        let seen = upgrades.clone();
+        thread::Builder::new()
+            .name("ws-bridge".into())
+            .spawn(move || {
+                for socket in listener.incoming().flatten() {
+                    let seen = seen.clone();
+                    let _ = thread::Builder::new()
+                        .name("ws-bridge-conn".into())
+                        .spawn(move || relay(socket, target, framing, &seen));
+                }
+            })?;
+        Ok(Self { port, upgrades })
+    }
+
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The upgrade requests seen so far.
+    pub fn upgrades(&self) -> Vec<Upgrade> {
+        self.upgrades
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+#[cfg(feature = "ws")]
+// tungstenite's upgrade callback fixes its error type (an HTTP response).
+#[allow(clippy::result_large_err)]
+fn relay(
+    socket: TcpStream,
+    target: u16,
+    framing: Framing,
+    seen: &std::sync::Mutex<Vec<Upgrade>>,
+) -> Option<()> {
+    use std::io::Write;
+    use tungstenite::handshake::server::{Request, Response};
+    use tungstenite::http::HeaderValue;
+    use tungstenite::Message;
+
+    let callback = |req: &Request, mut resp: Response| {
+        let upgrade = Upgrade {
+            path: req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
+            headers: req
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_ascii_lowercase(),
+                        v.to_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+        };
+        seen.lock().unwrap_or_else(|e| e.into_inner()).push(upgrade);
+        resp.headers_mut()
+            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+        Ok(resp)
+    };
+    let mut ws = tungstenite::accept_hdr(socket, callback).ok()?;
+    if framing == Framing::Text {
+        ws.send(Message::Text("not MQTT".into())).ok()?;
+        thread::sleep(Duration::from_millis(500));
+        return None;
+    }
+    let mut broker = TcpStream::connect(("127.0.0.1", target)).ok()?;
+    let tick = Duration::from_millis(5);
+    ws.get_ref().set_read_timeout(Some(tick)).ok()?;
+    broker.set_read_timeout(Some(tick)).ok()?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut pending: Vec<u8> = Vec::new();
+    let mut quiet_since = Instant::now();
+    let mut cut = 0usize;
+    loop {
+        match ws.read() {
+            Ok(Message::Binary(bytes)) => broker.write_all(&bytes).ok()?,
+            Ok(Message::Close(_)) => return None,
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return None,
+        }
+        match broker.read(&mut buf) {
+            Ok(0) => return None,
+            Ok(n) => {
+                pending.extend_from_slice(&buf[..n]);
+                quiet_since = Instant::now();
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return None,
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        match framing {
+            Framing::Split => {
+                while !pending.is_empty() {
+                    cut = cut % 3 + 1;
+                    let n = cut.min(pending.len());
+                    let frame: Vec<u8> = pending.drain(..n).collect();
+                    ws.send(Message::Binary(frame)).ok()?;
+                }
+            }
+            Framing::Coalesce if quiet_since.elapsed() >= Duration::from_millis(20) => {
+                ws.send(Message::Binary(std::mem::take(&mut pending)))
+                    .ok()?;
+            }
+            _ => {}
+        }
+    }
+}

@@ -12,7 +12,7 @@ use futures_lite::StreamExt;
 use mqtt_sansio_async::{
     AsyncClient, Backoff, ClientError, ClientOptions, Event, ProtocolVersion, Proxy, QoS, TlsConfig,
 };
-use mqtt_test_broker::reach::{ProxyProcess, WsBroker};
+use mqtt_test_broker::reach::{Framing, ProxyProcess, WsBridge, WsBroker};
 use mqtt_test_broker::{Broker, BrokerConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -326,4 +326,63 @@ fn connack_0x9d_with_a_server_reference_sends_the_client_to_the_referenced_broke
         ClientError::Refused(_)
     ));
     assert!(sim.join().expect("simulated broker"));
+}
+
+/// MQTT 5.0 over WebSocket to mosquitto through a bridge that cuts the broker's bytes into
+/// 1-3 byte frames (packets span frames) or gathers them (a frame holds several packets)
+/// [MQTT-6.0.0-2]; the upgrade carries the URL's path and query, the `mqtt` subprotocol
+/// [MQTT-6.0.0-3] and the caller's header.
+#[test]
+fn websocket_frames_need_not_match_packets() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto");
+    for framing in [Framing::Split, Framing::Coalesce] {
+        let bridge = WsBridge::start(broker.port(), framing).expect("bridge");
+        let prefix = format!("async/bridge/{framing:?}");
+        round_trip(
+            ClientOptions::new()
+                .client_id(format!("reach-async-bridge-{framing:?}"))
+                .protocol(ProtocolVersion::V5)
+                .server_url(&format!(
+                    "ws://127.0.0.1:{}/gw/mqtt?tenant=7",
+                    bridge.port()
+                ))
+                .expect("url")
+                .ws_header("Authorization", "Bearer reach-token"),
+            &prefix,
+        );
+        let upgrade = bridge.upgrades().pop().expect("one upgrade");
+        assert_eq!(upgrade.path, "/gw/mqtt?tenant=7");
+        let header = |name: &str| {
+            upgrade
+                .headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(header("sec-websocket-protocol").as_deref(), Some("mqtt"));
+        assert_eq!(
+            header("authorization").as_deref(),
+            Some("Bearer reach-token")
+        );
+    }
+}
+
+/// A text frame is not MQTT: the client closes the connection [MQTT-6.0.0-1] and the first
+/// connect fails instead of waiting for a CONNACK that never comes.
+#[test]
+fn a_text_frame_closes_the_connection() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto");
+    let bridge = WsBridge::start(broker.port(), Framing::Text).expect("bridge");
+    match connect_error(
+        ClientOptions::new()
+            .server_url(&format!("ws://127.0.0.1:{}", bridge.port()))
+            .expect("url")
+            .connect_timeout(WAIT),
+    ) {
+        ClientError::Io(e) => assert!(e.to_string().contains("MQTT-6.0.0-1"), "{e}"),
+        // The driver reports a read error as the transport's close (it keeps no I/O error
+        // from the read side); what matters is that it did not wait for the timeout.
+        ClientError::Timeout => panic!("the text frame did not end the connection"),
+        other => assert!(other.to_string().contains("closed"), "{other}"),
+    }
 }

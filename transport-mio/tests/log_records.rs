@@ -48,8 +48,8 @@ fn a_reconnect_with_credentials_and_payloads_logs_neither() {
     log::set_logger(&CAPTURE).expect("the only logger of this binary");
     log::set_max_level(LevelFilter::Trace);
 
-    let mut broker =
-        Broker::start(BrokerConfig::plain().with_password("log-user", PASSWORD)).expect("mosquitto");
+    let mut broker = Broker::start(BrokerConfig::plain().with_password("log-user", PASSWORD))
+        .expect("mosquitto");
     let client = Client::with_options(
         ClientOptions::new()
             .client_id("reach-logs")
@@ -57,7 +57,10 @@ fn a_reconnect_with_credentials_and_payloads_logs_neither() {
             .credentials("log-user", PASSWORD.as_bytes())
             .server(broker.host(), broker.port())
             .keep_alive(5)
-            .backoff(Backoff::new(Duration::from_millis(50), Duration::from_millis(300))),
+            .backoff(Backoff::new(
+                Duration::from_millis(50),
+                Duration::from_millis(300),
+            )),
     );
     client.connect_configured().expect("connects");
     client
@@ -96,7 +99,10 @@ fn a_reconnect_with_credentials_and_payloads_logs_neither() {
     let password_bytes = format!("{:?}", PASSWORD.as_bytes());
     for r in &records {
         for secret in [PASSWORD, PAYLOAD, &payload_bytes, &password_bytes] {
-            assert!(!r.contains(secret), "a record carries a secret or payload: {r}");
+            assert!(
+                !r.contains(secret),
+                "a record carries a secret or payload: {r}"
+            );
         }
     }
     let has = |level: Level, text: &str| {
@@ -108,7 +114,10 @@ fn a_reconnect_with_credentials_and_payloads_logs_neither() {
     assert!(has(Level::Info, "connected to mqtt://127.0.0.1:"), "{all}");
     assert!(has(Level::Warn, "connection lost"), "{all}");
     assert!(has(Level::Info, "reconnecting to"), "{all}");
-    assert!(has(Level::Warn, "could not reach"), "dials while down: {all}");
+    assert!(
+        has(Level::Warn, "could not reach"),
+        "dials while down: {all}"
+    );
     assert!(has(Level::Trace, "sending CONNECT"), "{all}");
     assert!(has(Level::Trace, "sending PUBLISH id Some("), "{all}");
     assert!(has(Level::Trace, "received PUBLISH"), "{all}");

@@ -12,7 +12,7 @@ use mqtt_sansio_mio::{
     Backoff, Client, ClientError, ClientOptions, Event, ProtocolVersion, Proxy, QoS, Subscription,
     TlsConfig, TopicFilter,
 };
-use mqtt_test_broker::reach::{ProxyProcess, WsBroker};
+use mqtt_test_broker::reach::{Framing, ProxyProcess, WsBridge, WsBroker};
 use mqtt_test_broker::{Broker, BrokerConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -289,4 +289,61 @@ fn connack_0x9d_with_a_server_reference_sends_the_client_to_the_referenced_broke
         Err(ClientError::Refused(_))
     ));
     assert!(sim.join().expect("simulated broker"));
+}
+
+/// MQTT 5.0 over WebSocket to mosquitto through a bridge that cuts the broker's bytes into
+/// 1-3 byte frames (packets span frames) or gathers them (a frame holds several packets)
+/// [MQTT-6.0.0-2]; the upgrade carries the URL's path and query, the `mqtt` subprotocol
+/// [MQTT-6.0.0-3] and the caller's header.
+#[test]
+fn websocket_frames_need_not_match_packets() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto");
+    for framing in [Framing::Split, Framing::Coalesce] {
+        let bridge = WsBridge::start(broker.port(), framing).expect("bridge");
+        let prefix = format!("mio/bridge/{framing:?}");
+        round_trip(
+            ClientOptions::new()
+                .client_id(format!("reach-mio-bridge-{framing:?}"))
+                .protocol(ProtocolVersion::V5)
+                .server_url(&format!(
+                    "ws://127.0.0.1:{}/gw/mqtt?tenant=7",
+                    bridge.port()
+                ))
+                .expect("url")
+                .ws_header("Authorization", "Bearer reach-token"),
+            &prefix,
+        );
+        let upgrade = bridge.upgrades().pop().expect("one upgrade");
+        assert_eq!(upgrade.path, "/gw/mqtt?tenant=7");
+        let header = |name: &str| {
+            upgrade
+                .headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(header("sec-websocket-protocol").as_deref(), Some("mqtt"));
+        assert_eq!(
+            header("authorization").as_deref(),
+            Some("Bearer reach-token")
+        );
+    }
+}
+
+/// A text frame is not MQTT: the client closes the connection [MQTT-6.0.0-1] and the first
+/// connect fails instead of waiting for a CONNACK that never comes.
+#[test]
+fn a_text_frame_closes_the_connection() {
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto");
+    let bridge = WsBridge::start(broker.port(), Framing::Text).expect("bridge");
+    let client = Client::with_options(
+        ClientOptions::new()
+            .server_url(&format!("ws://127.0.0.1:{}", bridge.port()))
+            .expect("url")
+            .connect_timeout(WAIT),
+    );
+    match client.connect_configured() {
+        Err(ClientError::Io(e)) => assert!(e.to_string().contains("MQTT-6.0.0-1"), "{e}"),
+        other => panic!("expected the text frame's error, got {other:?}"),
+    }
 }
