@@ -60,8 +60,8 @@ pub struct Counters {
     pub publish_bytes_sent: PerQos,
     /// Of `publishes_sent`, how many were retransmissions (DUP set, after a reconnect).
     pub retransmissions: u64,
-    /// PUBLISH packets received from the broker (a QoS 2 message once, even if the broker
-    /// sends it again with DUP).
+    /// PUBLISH packets received from the broker, a broker's retransmission (DUP) included
+    /// (the application still gets a QoS 2 message once).
     pub publishes_received: PerQos,
     /// Bytes of the PUBLISH packets received.
     pub publish_bytes_received: PerQos,

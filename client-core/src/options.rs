@@ -91,6 +91,9 @@ impl ServerAddr {
     }
 }
 
+/// The server as a URL without credentials, for log records: `mqtt://host:port` when no
+/// transport is named (the options' TLS setting then decides), else the transport's scheme
+/// and, for WebSocket, the path.
 impl fmt::Display for ServerAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = match &self.transport {
