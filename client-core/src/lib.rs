@@ -66,6 +66,11 @@ pub use crate::hosted::{
     RecvError, RequestId, Shared, SharedState, SockKeepalive, StdClock, StreamState,
     MAX_CALLBACK_FAILURES,
 };
+#[cfg(feature = "ws")]
+pub use crate::hosted::{
+    ws_check_response, ws_config, ws_io_error, ws_request, ws_text_frame_error,
+    WS_MAX_FRAME_PAYLOAD,
+};
 #[cfg(feature = "net")]
 pub use crate::net::apply_socket_options;
 pub use crate::options::{
@@ -86,3 +91,5 @@ pub use mqtt_sansio_proto;
 pub use mqtt_sansio_session;
 #[cfg(feature = "tls")]
 pub use rustls;
+#[cfg(feature = "ws")]
+pub use tungstenite;

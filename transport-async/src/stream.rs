@@ -14,11 +14,11 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::client::TlsStream;
 use futures_rustls::TlsConnector;
 use mqtt_sansio_client::{
-    apply_socket_options, ClientOptions, Proxy, ProxyHandshake, ProxyStep, ServerAddr,
-    SockKeepalive, Transport,
+    apply_socket_options, ws_config, ws_request, ClientOptions, Proxy, ProxyHandshake, ProxyStep,
+    ServerAddr, SockKeepalive, Transport,
 };
 
-use crate::ws::{self, WsStream};
+use crate::ws::WsStream;
 
 /// Plain TCP, or rustls over TCP; or MQTT over a WebSocket over one of them.
 pub(crate) enum Stream {
@@ -57,8 +57,8 @@ impl Stream {
         };
         match &server.transport {
             Some(Transport::WebSocket { path, .. }) => {
-                let request = ws::request(&server.host, port, path, options.ws_headers())?;
-                let config = ws::config(options.core().session.max_packet_size);
+                let request = ws_request(&server.host, port, path, options.ws_headers())?;
+                let config = ws_config(options.core().session.max_packet_size);
                 let ws =
                     with_timeout(timeout, WsStream::handshake(stream, request, config)).await?;
                 Ok(Self::Ws(Box::new(ws)))

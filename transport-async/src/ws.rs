@@ -10,71 +10,16 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::handshake::client::Request;
-use async_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use async_tungstenite::WebSocketStream;
 use futures_core::Stream as _;
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_sink::Sink;
-
-/// Largest payload handed to one frame.
-const MAX_FRAME_PAYLOAD: usize = 64 * 1024;
-
-fn ws_error(e: WsError) -> io::Error {
-    match e {
-        WsError::Io(e) => e,
-        WsError::ConnectionClosed | WsError::AlreadyClosed => io::ErrorKind::NotConnected.into(),
-        other => io::Error::new(io::ErrorKind::InvalidData, other),
-    }
-}
-
-/// The upgrade's configuration: incoming messages and frames bounded by the largest MQTT
-/// packet the client accepts (plus its fixed header).
-pub(crate) fn config(max_packet_size: u32) -> WebSocketConfig {
-    let limit = usize::try_from(max_packet_size)
-        .unwrap_or(usize::MAX)
-        .saturating_add(5)
-        .max(MAX_FRAME_PAYLOAD);
-    WebSocketConfig {
-        write_buffer_size: 0,
-        max_write_buffer_size: 4 * MAX_FRAME_PAYLOAD,
-        max_message_size: Some(limit),
-        max_frame_size: Some(limit),
-        ..WebSocketConfig::default()
-    }
-}
-
-/// The upgrade request: `ws://host:port/path` (TLS, if any, is already under the stream),
-/// the `mqtt` subprotocol and the caller's headers.
-pub(crate) fn request(
-    host: &str,
-    port: u16,
-    path: &str,
-    headers: &[(String, String)],
-) -> io::Result<Request> {
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    let invalid = |e: WsError| io::Error::new(io::ErrorKind::InvalidInput, e);
-    let mut req = format!("ws://{authority}{path}")
-        .into_client_request()
-        .map_err(invalid)?;
-    let h = req.headers_mut();
-    h.insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
-    for (name, value) in headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        h.append(name, value);
-    }
-    Ok(req)
-}
+use mqtt_sansio_client::{
+    ws_check_response, ws_io_error as ws_error, ws_text_frame_error, WS_MAX_FRAME_PAYLOAD,
+};
 
 /// A WebSocket carrying MQTT over a byte stream `S`, itself a byte stream.
 pub(crate) struct WsStream<S> {
@@ -94,17 +39,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
             async_tungstenite::client_async_with_config(request, stream, Some(config))
                 .await
                 .map_err(ws_error)?;
-        // [MQTT-6.0.0-3]: the server must have picked `mqtt`.
-        let picked = response
-            .headers()
-            .get("Sec-WebSocket-Protocol")
-            .and_then(|v| v.to_str().ok());
-        if picked.is_some_and(|p| !p.eq_ignore_ascii_case("mqtt")) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "the WebSocket server picked a subprotocol other than mqtt",
-            ));
-        }
+        ws_check_response(&response)?;
         Ok(Self {
             ws,
             pending: Vec::new(),
@@ -143,11 +78,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
                 }
                 Poll::Ready(Some(Ok(Message::Close(_)))) => return Poll::Ready(Ok(0)),
                 Poll::Ready(Some(Ok(Message::Text(_)))) => {
-                    // [MQTT-6.0.0-1]: any other data frame closes the connection.
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "a text frame on an MQTT WebSocket [MQTT-6.0.0-1]",
-                    )));
+                    return Poll::Ready(Err(ws_text_frame_error()));
                 }
                 // tungstenite queued the Pong; push it out if the socket takes it now.
                 Poll::Ready(Some(Ok(_))) => {
@@ -171,7 +102,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(ws_error(e))),
             Poll::Ready(Ok(())) => {}
         }
-        let n = buf.len().min(MAX_FRAME_PAYLOAD);
+        let n = buf.len().min(WS_MAX_FRAME_PAYLOAD);
         ws.as_mut()
             .start_send(Message::Binary(buf[..n].to_vec()))
             .map_err(ws_error)?;

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use mio::net::TcpStream;
 use mqtt_sansio_client::{
-    apply_socket_options, proxy_handshake_blocking, ClientOptions, ServerAddr, SockKeepalive,
-    Transport,
+    apply_socket_options, proxy_handshake_blocking, ws_config, ws_request, ClientOptions,
+    ServerAddr, SockKeepalive, Transport,
 };
 use socket2::SockRef;
 
 use crate::stream::Stream;
-use crate::ws::{self, WsStream};
+use crate::ws::WsStream;
 
 /// The keepalive read back from the socket, or why it could not be read.
 pub(crate) type KeepaliveReadBack = Result<Option<SockKeepalive>, io::ErrorKind>;
@@ -79,8 +79,8 @@ pub(crate) fn open(
     };
     if let Some(Transport::WebSocket { path, .. }) = &server.transport {
         stream.complete_tls_handshake()?;
-        let request = ws::request(&server.host, port, path, options.ws_headers())?;
-        let config = ws::config(options.core().session.max_packet_size);
+        let request = ws_request(&server.host, port, path, options.ws_headers())?;
+        let config = ws_config(options.core().session.max_packet_size);
         stream = Stream::Ws(Box::new(WsStream::handshake(stream, request, config)?));
     }
     let sock = SockRef::from(stream.tcp());

@@ -7,17 +7,13 @@
 
 use std::io::{self, Read, Write};
 
-use tungstenite::client::IntoClientRequest;
-use tungstenite::handshake::HandshakeError;
-use tungstenite::http::HeaderValue;
-use tungstenite::protocol::WebSocketConfig;
-use tungstenite::{Message, WebSocket};
-
-/// Largest payload handed to one frame: big enough for few frame headers, small enough that
-/// the frame buffer stays bounded.
-const MAX_FRAME_PAYLOAD: usize = 64 * 1024;
-/// tungstenite's write buffer bound; past it, writes report `WouldBlock` (backpressure).
-const MAX_WRITE_BUFFER: usize = 4 * MAX_FRAME_PAYLOAD;
+use mqtt_sansio_client::tungstenite::handshake::client::Request;
+use mqtt_sansio_client::tungstenite::handshake::HandshakeError;
+use mqtt_sansio_client::tungstenite::protocol::WebSocketConfig;
+use mqtt_sansio_client::tungstenite::{self, Message, WebSocket};
+use mqtt_sansio_client::{
+    ws_check_response, ws_io_error as ws_error, ws_text_frame_error, WS_MAX_FRAME_PAYLOAD,
+};
 
 /// A WebSocket carrying MQTT over a byte stream `S`.
 #[derive(Debug)]
@@ -28,82 +24,17 @@ pub(crate) struct WsStream<S> {
     pos: usize,
 }
 
-fn ws_error(e: tungstenite::Error) -> io::Error {
-    match e {
-        tungstenite::Error::Io(e) => e,
-        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
-            io::ErrorKind::NotConnected.into()
-        }
-        other => io::Error::new(io::ErrorKind::InvalidData, other),
-    }
-}
-
-/// The upgrade's configuration: incoming messages bounded by the largest MQTT packet the
-/// client accepts (plus its fixed header), frames by the same.
-pub(crate) fn config(max_packet_size: u32) -> WebSocketConfig {
-    let limit = usize::try_from(max_packet_size)
-        .unwrap_or(usize::MAX)
-        .saturating_add(5)
-        .max(MAX_FRAME_PAYLOAD);
-    WebSocketConfig {
-        write_buffer_size: 0,
-        max_write_buffer_size: MAX_WRITE_BUFFER,
-        max_message_size: Some(limit),
-        max_frame_size: Some(limit),
-        ..WebSocketConfig::default()
-    }
-}
-
-/// The upgrade request: `ws://host:port/path` (TLS, if any, is already under `S`), the
-/// `mqtt` subprotocol and the caller's headers.
-pub(crate) fn request(
-    host: &str,
-    port: u16,
-    path: &str,
-    headers: &[(String, String)],
-) -> io::Result<tungstenite::handshake::client::Request> {
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    let invalid = |e: tungstenite::Error| io::Error::new(io::ErrorKind::InvalidInput, e);
-    let mut req = format!("ws://{authority}{path}")
-        .into_client_request()
-        .map_err(invalid)?;
-    let h = req.headers_mut();
-    h.insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
-    for (name, value) in headers {
-        let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        h.append(name, value);
-    }
-    Ok(req)
-}
-
 impl<S: Read + Write> WsStream<S> {
     /// Runs the upgrade over `stream`, which must be in blocking mode with timeouts set (a
     /// timeout ends the handshake with an error).
     pub(crate) fn handshake(
         stream: S,
-        request: tungstenite::handshake::client::Request,
+        request: Request,
         config: WebSocketConfig,
     ) -> io::Result<Self> {
         match tungstenite::client::client_with_config(request, stream, Some(config)) {
             Ok((ws, response)) => {
-                // [MQTT-6.0.0-3]: the server must have picked `mqtt`.
-                let picked = response
-                    .headers()
-                    .get("Sec-WebSocket-Protocol")
-                    .and_then(|v| v.to_str().ok());
-                if picked.is_some_and(|p| !p.eq_ignore_ascii_case("mqtt")) {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "the WebSocket server picked a subprotocol other than mqtt",
-                    ));
-                }
+                ws_check_response(&response)?;
                 Ok(Self {
                     ws,
                     pending: Vec::new(),
@@ -147,13 +78,7 @@ impl<S: Read + Write> WsStream<S> {
                 Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {
                     let _ = self.ws.flush();
                 }
-                Ok(Message::Text(_)) => {
-                    // [MQTT-6.0.0-1]: any other data frame closes the connection.
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "a text frame on an MQTT WebSocket [MQTT-6.0.0-1]",
-                    ));
-                }
+                Ok(Message::Text(_)) => return Err(ws_text_frame_error()),
                 Ok(Message::Close(_)) => return Ok(0),
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                     return Ok(0)
@@ -167,7 +92,7 @@ impl<S: Read + Write> WsStream<S> {
     /// frames still wait, so buffering stays bounded.
     pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.flush()?;
-        let n = data.len().min(MAX_FRAME_PAYLOAD);
+        let n = data.len().min(WS_MAX_FRAME_PAYLOAD);
         match self.ws.write(Message::Binary(data[..n].to_vec())) {
             Ok(()) => {}
             Err(tungstenite::Error::WriteBufferFull(_)) => {
