@@ -257,3 +257,22 @@ fn counters_count_messages_and_bytes_per_qos() {
     assert!(c.window >= 3);
     assert!(c.bytes_sent > 56 && c.bytes_received > incoming.len() as u64);
 }
+
+#[test]
+fn protocol_errors_are_counted_by_kind_and_connections_by_outcome() {
+    let mut core = ClientCore::new(options(&["a"]), 1).unwrap();
+    let mut now = Instant::from_millis(0);
+    let _ = core.start(now);
+    let _ = next_dial(&mut core, &mut now);
+    open_and_answer(&mut core, now, &connack(ReasonCode::Success, None));
+    // A PUBACK with a reserved flag bit set: malformed [MQTT-2.1.3-1].
+    core.handle_read(now, &[0x41, 2, 0, 1]);
+    assert!(!core.is_connected());
+    let _ = next_dial(&mut core, &mut now);
+    open_and_answer(&mut core, now, &connack(ReasonCode::NotAuthorized, None));
+    let c = core.counters();
+    assert_eq!(c.protocol_errors_total(), 1, "{c:?}");
+    assert_eq!(c.protocol_errors.len(), 1);
+    assert_eq!(c.protocol_errors[0].0, ReasonCode::MalformedPacket);
+    assert_eq!((c.connections, c.refusals), (1, 1));
+}

@@ -4,7 +4,8 @@
 //!
 //! MQTT 5.0 §6 / 3.1.1 §6: packets travel in binary data frames [MQTT-6.0.0-1]; a packet may
 //! span frames and a frame may hold several packets [MQTT-6.0.0-2], so frame boundaries
-//! mean nothing here; the subprotocol is `mqtt` [MQTT-6.0.0-3].
+//! mean nothing here; the client offers the subprotocol `mqtt` [MQTT-6.0.0-3] and the
+//! server must pick it [MQTT-6.0.0-4].
 
 use std::io;
 use std::pin::Pin;

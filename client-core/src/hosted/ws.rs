@@ -65,7 +65,9 @@ pub fn ws_request(
     Ok(req)
 }
 
-/// Refuses an upgrade whose server picked a subprotocol other than `mqtt` [MQTT-6.0.0-3].
+/// Refuses an upgrade whose server picked a subprotocol other than `mqtt` [MQTT-6.0.0-4].
+/// An answer naming none is accepted: some gateways drop the header, and the bytes that
+/// follow are checked as MQTT anyway.
 pub fn ws_check_response(response: &Response) -> io::Result<()> {
     let picked = response
         .headers()
@@ -116,6 +118,25 @@ mod tests {
         assert_eq!(req.headers()["authorization"], "Bearer t");
         let bad = [("Bad Name".into(), "x".into())];
         assert!(ws_request("h", 1, "/", &bad).is_err());
+    }
+
+    #[test]
+    fn only_the_mqtt_subprotocol_is_accepted() {
+        let answer = |protocol: Option<&str>| {
+            let mut r = Response::new(None);
+            if let Some(p) = protocol {
+                r.headers_mut()
+                    .insert("Sec-WebSocket-Protocol", HeaderValue::from_str(p).unwrap());
+            }
+            ws_check_response(&r)
+        };
+        assert!(answer(Some("mqtt")).is_ok());
+        assert!(answer(Some("MQTT")).is_ok());
+        assert!(answer(None).is_ok());
+        assert_eq!(
+            answer(Some("wamp")).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
     }
 
     #[test]
