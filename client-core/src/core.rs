@@ -21,9 +21,12 @@ use crate::completion::{
     Ack, Completion, Completions, ConnectOutcome, Failure, PublishOutcome, StopReason,
     SubscribeOutcome, Token, TokenKind,
 };
-use crate::options::{CoreOptions, Credentials, LastWill, ServerAddr};
+use crate::counters::{bump, Counters};
+use crate::options::{CoreOptions, Credentials, LastWill, ServerAddr, ServerOrder};
 use crate::poison::PoisonTracker;
+use crate::redirect::{self, Redirect};
 use crate::txbuf::TxBuffer;
+use crate::wire::{self, Framer};
 
 /// After the Session ended a connection, how long the transport may still write what it
 /// holds (a final DISCONNECT) before the core asks it to close the socket anyway.
@@ -269,6 +272,10 @@ pub struct ClientCore {
     refused_start: Option<ReasonCode>,
     ever_connected: bool,
     stop_reason: Option<StopReason>,
+    counters: Counters,
+    framer: Framer,
+    redirect: Option<Redirect>,
+    redirects_in_a_row: u32,
 }
 
 impl fmt::Debug for ClientCore {
@@ -333,7 +340,29 @@ impl ClientCore {
             refused_start: None,
             ever_connected: false,
             stop_reason: None,
+            counters: Counters::default(),
+            framer: Framer::default(),
+            redirect: None,
+            redirects_in_a_row: 0,
         })
+        .map(|mut core| {
+            core.order_servers(seed);
+            core
+        })
+    }
+
+    /// Applies [`ServerOrder`]: a Fisher-Yates shuffle driven by the seed (sans-IO: the
+    /// randomness is an argument).
+    fn order_servers(&mut self, seed: u64) {
+        let ServerOrder::Shuffled { seed: fixed } = self.options.server_order else {
+            return;
+        };
+        let mut state = fixed.unwrap_or(seed);
+        let servers = &mut self.options.servers;
+        for i in (1..servers.len()).rev() {
+            let j = (redirect::splitmix64(&mut state) % (i as u64 + 1)) as usize;
+            servers.swap(i, j);
+        }
     }
 
     /// Requests the first connection; the token completes with
@@ -369,12 +398,15 @@ impl ClientCore {
         }
         if self.phase == ClientState::Opening && !self.open_requested && !self.socket_open {
             self.open_requested = true;
+            let server = self
+                .current_server()
+                .cloned()
+                .unwrap_or_else(|| ServerAddr::new("localhost", None));
+            let attempt = self.backoff.attempts().saturating_add(1);
+            log_debug!("dialling {server} (attempt {attempt})");
             return Action::Open {
-                server: self
-                    .current_server()
-                    .cloned()
-                    .unwrap_or_else(|| ServerAddr::new("localhost", None)),
-                attempt: self.backoff.attempts().saturating_add(1),
+                server,
+                attempt,
                 reconnect: self.ever_connected,
             };
         }
@@ -412,6 +444,11 @@ impl ClientCore {
         self.socket_open = true;
         self.close_requested = false;
         self.tx.clear();
+        self.framer.reset();
+        bump(&mut self.counters.connection_attempts);
+        if let Some(server) = self.current_server() {
+            log_info!("connecting to {server}");
+        }
         if self.stop_requested && self.drain.is_none() {
             self.begin_close(now);
             return Ok(());
@@ -461,8 +498,9 @@ impl ClientCore {
         if self.phase != ClientState::Opening {
             return;
         }
-        if !self.options.servers.is_empty() {
-            self.server_index = (self.server_index + 1) % self.options.servers.len();
+        bump(&mut self.counters.dial_failures);
+        if let Some(server) = self.current_server() {
+            log_warn!("could not reach {server}");
         }
         self.end_reason = None;
         self.connection_over(now);
@@ -470,6 +508,20 @@ impl ClientCore {
 
     /// Bytes read from the socket.
     pub fn handle_read(&mut self, now: Instant, bytes: &[u8]) {
+        self.counters.bytes_received = self
+            .counters
+            .bytes_received
+            .saturating_add(bytes.len() as u64);
+        let counters = &mut self.counters;
+        self.framer.feed(bytes, |p| {
+            counters.received(&p);
+            log_trace!(
+                "received {} id {:?} ({} B)",
+                wire::kind_name(p.kind),
+                p.id,
+                p.len
+            );
+        });
         self.session.handle_read(now, bytes);
         self.check_stable(now);
         self.route(now);
@@ -517,7 +569,18 @@ impl ClientCore {
             return None;
         }
         self.check_drain(now);
-        let _ = self.tx.fill(&mut self.session, now);
+        let counters = &mut self.counters;
+        let _ = self.tx.fill_with(&mut self.session, now, |packet| {
+            if let Some(p) = wire::peek(packet) {
+                counters.sent(&p);
+                log_trace!(
+                    "sending {} id {:?} ({} B)",
+                    wire::kind_name(p.kind),
+                    p.id,
+                    p.len
+                );
+            }
+        });
         self.route(now);
         let pending = self.tx.pending();
         (!pending.is_empty()).then_some(pending)
@@ -817,7 +880,96 @@ impl ClientCore {
 
     /// The server dialled now or next.
     pub fn current_server(&self) -> Option<&ServerAddr> {
-        self.options.servers.get(self.server_index)
+        match &self.redirect {
+            Some(r) => Some(&r.server),
+            None => self.options.servers.get(self.server_index),
+        }
+    }
+
+    /// What the client did so far (messages and bytes per QoS, connections, errors) and
+    /// its window and queue sizes now.
+    pub fn counters(&self) -> Counters {
+        let mut c = self.counters.clone();
+        c.inflight = self.session.inflight_len();
+        c.queued = self.session.queued_len();
+        let broker_max = self
+            .connack
+            .as_ref()
+            .and_then(|p| p.receive_maximum)
+            .unwrap_or(u16::MAX);
+        c.window = usize::from(self.session.config().max_inflight.min(broker_max)).max(1);
+        c.transmit_backlog = self
+            .session
+            .pending_transmit_bytes()
+            .saturating_add(self.tx.pending().len());
+        c.incoming_qos2_pending = self.session.pending_incoming_qos2();
+        c
+    }
+
+    fn next_server(&mut self) {
+        if !self.options.servers.is_empty() {
+            self.server_index = (self.server_index + 1) % self.options.servers.len();
+        }
+    }
+
+    /// Remembers where a 5.0 Server Reference sends the next connection, if the options
+    /// allow following it and the reason is 0x9C or 0x9D.
+    fn note_redirect(
+        &mut self,
+        reason: DisconnectReason,
+        reference: Option<&mqtt_sansio_session::ServerReference>,
+    ) {
+        let code = match reason {
+            DisconnectReason::Refused(c) | DisconnectReason::Remote(c) => c,
+            _ => return,
+        };
+        if !self.options.follow_server_reference {
+            return;
+        }
+        let Some(reference) = reference else { return };
+        let transport = self.current_server().and_then(|s| s.transport.clone());
+        let Some(target) = redirect::parse_reference(reference, transport) else {
+            log_warn!("ignoring a Server Reference that names no usable server");
+            return;
+        };
+        if self.redirects_in_a_row >= redirect::MAX_REDIRECTS_IN_A_ROW {
+            log_warn!("ignoring a Server Reference: too many redirects without a connection");
+            return;
+        }
+        match code {
+            // Server moved: for good, the list's entry changes.
+            ReasonCode::ServerMoved => {
+                if let Some(slot) = self.options.servers.get_mut(self.server_index) {
+                    *slot = target.clone();
+                }
+                self.redirect = Some(Redirect::fresh(target, true));
+            }
+            // Use another server: for the next connection only.
+            ReasonCode::UseAnotherServer => self.redirect = Some(Redirect::fresh(target, false)),
+            _ => return,
+        }
+        bump(&mut self.counters.redirects);
+        self.redirects_in_a_row = self.redirects_in_a_row.saturating_add(1);
+    }
+
+    /// Whether a redirect set during the connection that just ended applies to the next
+    /// one; a redirect that was already used is dropped (the list takes over again).
+    fn take_redirect(&mut self) -> bool {
+        match &mut self.redirect {
+            Some(r) if r.fresh => {
+                r.fresh = false;
+                if r.permanent {
+                    // The list's entry was replaced: dial it as a list entry.
+                    self.redirect = None;
+                }
+                true
+            }
+            Some(_) => {
+                self.redirect = None;
+                false
+            }
+            None => false,
+        }
     }
 
     /// Why the client stopped, once it did.
@@ -1014,6 +1166,14 @@ impl ClientCore {
                     session_present,
                     properties,
                 } => {
+                    if self.ever_connected {
+                        bump(&mut self.counters.reconnects);
+                    }
+                    bump(&mut self.counters.connections);
+                    self.redirects_in_a_row = 0;
+                    if let Some(server) = self.current_server() {
+                        log_info!("connected to {server} (session present: {session_present})");
+                    }
                     self.ever_connected = true;
                     self.connected_at = Some(now);
                     self.stable_reached = false;
@@ -1035,13 +1195,22 @@ impl ClientCore {
                         }
                     }
                 }
-                Event::ConnectRefused { reason, .. } => self.refusal = Some(*reason),
-                Event::Disconnected { reason, .. } => {
+                Event::ConnectRefused { reason, .. } => {
+                    bump(&mut self.counters.refusals);
+                    log_warn!("the broker refused the connection: {reason}");
+                    self.refusal = Some(*reason);
+                }
+                Event::Disconnected {
+                    reason,
+                    server_reference,
+                    ..
+                } => {
                     if let Some(local) = self.local_close_reason.take() {
                         if *reason == DisconnectReason::TransportClosed {
                             *reason = local;
                         }
                     }
+                    self.note_redirect(*reason, server_reference.as_ref());
                     self.on_disconnected(now, *reason);
                 }
                 _ => {}
@@ -1051,6 +1220,21 @@ impl ClientCore {
     }
 
     fn on_disconnected(&mut self, now: Instant, reason: DisconnectReason) {
+        match reason {
+            DisconnectReason::Protocol(e) => {
+                self.counters.protocol_error(e.reason_code);
+                log_warn!("protocol error, connection closed: {e}");
+            }
+            DisconnectReason::KeepAliveTimeout => bump(&mut self.counters.keepalive_timeouts),
+            DisconnectReason::Remote(_) => bump(&mut self.counters.broker_disconnects),
+            _ => {}
+        }
+        match reason {
+            DisconnectReason::Local | DisconnectReason::ReconnectRequested => {
+                log_info!("disconnected: {reason}");
+            }
+            _ => log_warn!("connection lost: {reason}"),
+        }
         self.last_disconnect = Some(reason);
         self.end_reason = Some(reason);
         self.check_stable(now);
@@ -1083,6 +1267,16 @@ impl ClientCore {
         if self.stop_requested {
             return self.stop(StopReason::Disconnected);
         }
+        if self.take_redirect() {
+            log_info!(
+                "following the broker's Server Reference to {}",
+                self.current_server()
+                    .map_or_else(String::new, alloc::string::ToString::to_string)
+            );
+            self.phase = ClientState::Opening;
+            self.open_requested = false;
+            return;
+        }
         if let Some(code) = refusal {
             if is_auth_refusal(code) && !self.options.reconnect.retry_on_auth_refusal {
                 return self.stop(StopReason::Refused(code));
@@ -1094,6 +1288,9 @@ impl ClientCore {
             self.open_requested = false;
             return;
         }
+        // A failure (dial, refusal, lost connection): the next attempt goes to the next
+        // server, so a dead broker of a cluster costs one backoff delay, not one per retry.
+        self.next_server();
         if !self.ever_connected && !self.options.reconnect.retry_first_connect {
             self.refused_start = refusal;
             return self.stop(StopReason::FirstConnectFailed(reason));
@@ -1104,6 +1301,13 @@ impl ClientCore {
         match self.backoff.next_delay() {
             None => self.stop(StopReason::AttemptsExhausted(reason)),
             Some(delay) => {
+                if let Some(server) = self.current_server() {
+                    log_info!(
+                        "reconnecting to {server} in {} ms (attempt {})",
+                        delay.as_millis(),
+                        self.backoff.attempts().saturating_add(1)
+                    );
+                }
                 self.phase = ClientState::Waiting;
                 self.wait_until = Some(now.saturating_add(delay));
             }
@@ -1111,6 +1315,7 @@ impl ClientCore {
     }
 
     fn stop(&mut self, reason: StopReason) {
+        log_info!("client stopped: {reason:?}");
         self.phase = ClientState::Stopped;
         self.stop_reason = Some(reason.clone());
         self.drain = None;

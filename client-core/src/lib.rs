@@ -27,9 +27,13 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[macro_use]
+mod logging;
+
 mod compat;
 mod completion;
 mod core;
+mod counters;
 #[cfg(feature = "std")]
 mod hosted;
 #[cfg(feature = "net")]
@@ -37,9 +41,13 @@ mod net;
 mod options;
 mod poison;
 mod properties;
+mod proxy;
+mod redirect;
 #[cfg(feature = "tls")]
 mod tls;
 mod txbuf;
+mod url;
+mod wire;
 
 pub use crate::compat::CancelError;
 pub use crate::completion::{
@@ -50,6 +58,7 @@ pub use crate::core::{
     Action, ClientCore, ClientState, CommandError, ConnectUpdate, DisconnectRequest,
     OutgoingPublish, SubscribeProperties,
 };
+pub use crate::counters::{Counters, PerQos};
 #[cfg(feature = "std")]
 pub use crate::hosted::{
     generated_client_id, lock, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, Callback,
@@ -57,19 +66,30 @@ pub use crate::hosted::{
     RecvError, RequestId, Shared, SharedState, SockKeepalive, StdClock, StreamState,
     MAX_CALLBACK_FAILURES,
 };
+#[cfg(feature = "ws")]
+pub use crate::hosted::{
+    ws_check_response, ws_config, ws_io_error, ws_request, ws_text_frame_error,
+    WS_MAX_FRAME_PAYLOAD,
+};
 #[cfg(feature = "net")]
 pub use crate::net::apply_socket_options;
 pub use crate::options::{
     ConnectProperties, CoreOptions, Credentials, LastWill, ReconnectPolicy, ServerAddr,
-    WillProperties, DEFAULT_MAX_TRANSMIT_BYTES,
+    ServerOrder, Transport, WillProperties, DEFAULT_MAX_TRANSMIT_BYTES,
 };
 pub use crate::poison::PoisonTracker;
 pub use crate::properties::{PublishProperties, UnsubscribeProperties};
+#[cfg(feature = "std")]
+pub use crate::proxy::proxy_handshake_blocking;
+pub use crate::proxy::{Proxy, ProxyError, ProxyHandshake, ProxyKind, ProxyStep};
 #[cfg(feature = "tls")]
 pub use crate::tls::{TlsConfig, UnsupportedCertificateVersion};
 pub use crate::txbuf::{TxBuffer, HIGH_WATER};
+pub use crate::url::{Scheme, ServerUrl, UrlError};
 
 pub use mqtt_sansio_proto;
 pub use mqtt_sansio_session;
 #[cfg(feature = "tls")]
 pub use rustls;
+#[cfg(feature = "ws")]
+pub use tungstenite;

@@ -9,13 +9,51 @@ use core::time::Duration;
 use mqtt_sansio_proto::{PropertiesBuf, Property, ProtocolVersion, QoS, Redacted, ValueError};
 use mqtt_sansio_session::{Backoff, SessionConfig};
 
+/// How the bytes of one server travel: the `mqtt://`, `mqtts://`, `ws://` and `wss://`
+/// URL schemes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// MQTT over TCP (`mqtt://`, default port 1883).
+    Tcp,
+    /// MQTT over TLS over TCP (`mqtts://`, default port 8883).
+    Tls,
+    /// MQTT over WebSocket (`ws://`, default port 80; `wss://` with TLS, default port 443):
+    /// subprotocol `mqtt`, binary frames, the HTTP upgrade sent to `path`.
+    WebSocket {
+        /// Whether the WebSocket runs over TLS (`wss://`).
+        tls: bool,
+        /// The request path of the upgrade (`/mqtt` is what most brokers listen on).
+        path: String,
+    },
+}
+
+impl Transport {
+    /// Whether TLS is used under MQTT (or under the WebSocket).
+    pub fn uses_tls(&self) -> bool {
+        matches!(self, Self::Tls | Self::WebSocket { tls: true, .. })
+    }
+
+    /// The IANA port of the scheme: 1883, 8883, 80 or 443.
+    pub fn default_port(&self) -> u16 {
+        match self {
+            Self::Tcp => 1883,
+            Self::Tls => 8883,
+            Self::WebSocket { tls: false, .. } => 80,
+            Self::WebSocket { tls: true, .. } => 443,
+        }
+    }
+}
+
 /// The address of one broker. The options hold a list, tried in turn when dialling fails.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerAddr {
     /// Host name or IP address.
     pub host: String,
-    /// `None`: 1883, or 8883 when TLS is configured (the IANA ports for MQTT).
+    /// `None`: the default port of the transport (1883, or 8883 when TLS is configured).
     pub port: Option<u16>,
+    /// `None`: TCP, or TLS when the options carry a TLS configuration (the behaviour before
+    /// server URLs); `Some`: this transport whatever the options say.
+    pub transport: Option<Transport>,
 }
 
 impl ServerAddr {
@@ -24,12 +62,60 @@ impl ServerAddr {
         Self {
             host: host.into(),
             port,
+            transport: None,
         }
     }
 
-    /// The port to dial: the explicit one, else 8883 with TLS and 1883 without.
+    /// The same server over this transport.
+    pub fn with_transport(mut self, transport: Transport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Whether this server is reached over TLS; `options_tls`: whether the options carry a
+    /// TLS configuration (decides when the server names no transport).
+    pub fn uses_tls(&self, options_tls: bool) -> bool {
+        self.transport
+            .as_ref()
+            .map_or(options_tls, Transport::uses_tls)
+    }
+
+    /// The port to dial: the explicit one, else the transport's default port (with no
+    /// transport named: 8883 with TLS and 1883 without).
     pub fn port_or_default(&self, tls: bool) -> u16 {
-        self.port.unwrap_or(if tls { 8883 } else { 1883 })
+        self.port.unwrap_or(match &self.transport {
+            Some(t) => t.default_port(),
+            None if tls => 8883,
+            None => 1883,
+        })
+    }
+}
+
+/// The server as a URL without credentials, for log records: `mqtt://host:port` when no
+/// transport is named (the options' TLS setting then decides), else the transport's scheme
+/// and, for WebSocket, the path.
+impl fmt::Display for ServerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match &self.transport {
+            None | Some(Transport::Tcp) => "mqtt",
+            Some(Transport::Tls) => "mqtts",
+            Some(Transport::WebSocket { tls: false, .. }) => "ws",
+            Some(Transport::WebSocket { tls: true, .. }) => "wss",
+        };
+        let bracket = self.host.contains(':');
+        write!(f, "{scheme}://")?;
+        if bracket {
+            write!(f, "[{}]", self.host)?;
+        } else {
+            f.write_str(&self.host)?;
+        }
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        if let Some(Transport::WebSocket { path, .. }) = &self.transport {
+            f.write_str(path)?;
+        }
+        Ok(())
     }
 }
 
@@ -217,6 +303,31 @@ pub struct CoreOptions {
     pub disconnect_timeout: Duration,
     /// Most events waiting for a consumer (the std layer's event queue). Default 4096.
     pub event_capacity: usize,
+    /// The order in which [`servers`](Self::servers) are tried. Default: as listed.
+    pub server_order: ServerOrder,
+    /// Follow a 5.0 Server Reference: a CONNACK or DISCONNECT with reason 0x9C (Use another
+    /// server) or 0x9D (Server moved) sends the next connection to the first server it
+    /// names (0x9D also replaces the current entry of the list for good). Default `false`:
+    /// a broker should not be able to send the client elsewhere unless the application
+    /// allows it (5.0 §4.11, Server redirection).
+    pub follow_server_reference: bool,
+}
+
+/// The order in which the client tries its servers. On any failure (dialling, refusal, a
+/// connection lost) it moves to the next one, round robin, with the backoff between
+/// attempts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServerOrder {
+    /// As listed (the first server first).
+    #[default]
+    InOrder,
+    /// Shuffled once when the client is created, so that many clients with the same list
+    /// spread over a cluster. `seed: None` takes the client's random seed (the std clients
+    /// draw it from the operating system); `Some` makes the order reproducible.
+    Shuffled {
+        /// The shuffle's seed.
+        seed: Option<u64>,
+    },
 }
 
 /// The client default for bytes waiting in the Session: small, so that a steady QoS 0
@@ -243,6 +354,8 @@ impl CoreOptions {
             max_delivery_attempts: 3,
             disconnect_timeout: Duration::from_secs(10),
             event_capacity: 4096,
+            server_order: ServerOrder::InOrder,
+            follow_server_reference: false,
         }
     }
 

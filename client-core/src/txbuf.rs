@@ -31,6 +31,17 @@ impl TxBuffer {
     /// Moves packets from the Session while fewer than [`HIGH_WATER`] bytes wait; returns
     /// the unwritten bytes (empty: nothing to write).
     pub fn fill(&mut self, session: &mut Session, now: Instant) -> &[u8] {
+        self.fill_with(session, now, |_| {})
+    }
+
+    /// [`fill`](Self::fill), showing each packet to `on_packet` as it is moved (counters,
+    /// trace records).
+    pub fn fill_with(
+        &mut self,
+        session: &mut Session,
+        now: Instant,
+        mut on_packet: impl FnMut(&[u8]),
+    ) -> &[u8] {
         while self.buf.len().saturating_sub(self.pos) < HIGH_WATER {
             self.scratch.clear();
             if session.poll_transmit(now, &mut self.scratch).is_none() {
@@ -40,6 +51,7 @@ impl TxBuffer {
                 // Exact growth: amortised doubling would overshoot the bound.
                 self.buf.reserve_exact(self.scratch.len());
             }
+            on_packet(&self.scratch);
             self.buf.extend_from_slice(&self.scratch);
         }
         if self.scratch.capacity() > HIGH_WATER {

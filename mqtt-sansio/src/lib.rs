@@ -57,6 +57,10 @@ pub use mqtt_sansio_client::{
     RecvError, SubscribeOutcome, SubscribeProperties, TlsConfig, Token, UnsubscribeProperties,
     WillProperties,
 };
+/// Reach (issue 13): broker URLs, server lists, proxies, WebSocket transports, counters.
+pub use mqtt_sansio_client::{
+    Counters, PerQos, Proxy, ProxyKind, Scheme, ServerOrder, ServerUrl, Transport, UrlError,
+};
 pub use mqtt_sansio_proto::{
     PacketId, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription, SubscriptionOptions,
 };

@@ -62,6 +62,7 @@ use tempfile::TempDir;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod proxy;
+pub mod reach;
 pub mod scenarios;
 
 /// The address every listener binds to.

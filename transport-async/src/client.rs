@@ -134,10 +134,29 @@ impl AsyncClient {
         keep_alive: u16,
         options: ClientOptions,
     ) -> Result<(Self, Driver), ClientError> {
-        let options = options
-            .host(host)
-            .keep_alive(keep_alive)
-            .with_default_client_id(os_seed());
+        Self::connect_with(options.host(host).keep_alive(keep_alive)).await
+    }
+
+    /// [`connect`](Self::connect) to the servers the options name (a list from
+    /// [`ClientOptions::servers_from_urls`], tried in turn, or one
+    /// [`ClientOptions::server_url`]), with the options' keepalive.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use mqtt_sansio_async::{AsyncClient, ClientOptions};
+    /// smol::block_on(async {
+    ///     let options = ClientOptions::new()
+    ///         .servers_from_urls(["mqtt://a.example", "ws://b.example:9001/mqtt"])?;
+    ///     let (client, driver) = AsyncClient::connect_with(options).await?;
+    ///     let driver = smol::spawn(driver);
+    ///     client.disconnect().await;
+    ///     driver.await?;
+    ///     Ok::<(), Box<dyn std::error::Error>>(())
+    /// })
+    /// # }
+    /// ```
+    pub async fn connect_with(options: ClientOptions) -> Result<(Self, Driver), ClientError> {
+        let options = options.with_default_client_id(os_seed());
         let shared = Arc::new(Shared::new(&options, os_seed())?);
         let handle = Arc::new(ClientRef {
             shared: shared.clone(),

@@ -183,13 +183,10 @@ impl Driver {
             Action::Open { ref server, .. } => {
                 // Hooks run outside the lock: they may call the client.
                 self.shared.before_open(&action);
-                let host = server.host.clone();
-                let port = server.port_or_default(self.options.uses_tls());
-                let tls = self.options.tls_config().cloned();
-                let keepalive = self.options.sock_keepalive_config();
-                let timeout = self.options.connect_timeout_value();
+                let server = server.clone();
+                let options = self.options.clone();
                 self.dial = Some(Box::pin(async move {
-                    Stream::open(&host, port, tls.as_ref(), keepalive, timeout).await
+                    Stream::open_server(&server, &options).await
                 }));
                 progressed = true;
             }

@@ -58,6 +58,7 @@
 mod client;
 mod driver;
 mod stream;
+mod ws;
 
 pub use client::{AsyncClient, EventStream, PublishHandle, SubscribeHandle, UnsubscribeHandle};
 pub use driver::Driver;
@@ -68,6 +69,10 @@ pub use mqtt_sansio_client::{
     Credentials, DisconnectRequest, Failure, LastWill, PublishOutcome, PublishProperties,
     ReconnectPolicy, Reconnecting, ServerAddr, SockKeepalive, StopReason, SubscribeOutcome,
     SubscribeProperties, TlsConfig, Token, TokenKind, UnsubscribeProperties, WillProperties,
+};
+/// Reach (issue 13): broker URLs, server lists, proxies, WebSocket transports, counters.
+pub use mqtt_sansio_client::{
+    Counters, PerQos, Proxy, ProxyKind, Scheme, ServerOrder, ServerUrl, Transport, UrlError,
 };
 pub use mqtt_sansio_proto::{
     PacketId, Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription,

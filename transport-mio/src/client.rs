@@ -19,6 +19,7 @@ use mqtt_sansio_session::{
     ConnectError, DisconnectReason, Event, Message, PublishError, SessionConfig,
 };
 
+use crate::connect;
 use crate::io::{self, Flow, READ_BUF_SIZE};
 use crate::stream::Stream;
 
@@ -628,19 +629,11 @@ impl Client {
                     Action::Stop(reason) => break 'run reason,
                     Action::Open { ref server, .. } => {
                         shared.before_open(&action);
-                        let tls = options.tls_config();
-                        let port = server.port_or_default(tls.is_some());
-                        let opened = io::dial(
-                            &server.host,
-                            port,
-                            options.sock_keepalive_config(),
-                            options.connect_timeout_value(),
-                        )
-                        .and_then(|(tcp, keepalive)| {
-                            let mut stream = io::wrap(tcp, tls, &server.host)?;
-                            io::register(poll.registry(), &mut stream, SOCKET)?;
-                            Ok((stream, keepalive))
-                        });
+                        let opened =
+                            connect::open(server, options).and_then(|(mut stream, keepalive)| {
+                                io::register(poll.registry(), &mut stream, SOCKET)?;
+                                Ok((stream, keepalive))
+                            });
                         let mut st = shared.lock();
                         let now = clock.now();
                         match opened {

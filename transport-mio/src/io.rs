@@ -3,12 +3,10 @@
 //! core's bounded transmit buffer.
 
 use std::io;
-use std::net::{TcpStream as StdTcpStream, ToSocketAddrs};
-use std::time::Duration;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use mqtt_sansio_client::{apply_socket_options, ClientCore, SockKeepalive, StdClock};
+use mqtt_sansio_client::{ClientCore, StdClock};
 
 use crate::stream::Stream;
 
@@ -105,33 +103,6 @@ pub(crate) fn write_from(stream: &mut Stream, core: &mut ClientCore, clock: &Std
             Err(e) => return Flow::Closed(Some(e)),
         }
     }
-}
-
-/// Resolves `host` and connects (blocking, at most `timeout` per address), applies
-/// TCP_NODELAY and the TCP keepalive, and makes the socket non-blocking for mio. Returns the
-/// socket and the keepalive read back from it (or why it could not be read).
-pub(crate) fn dial(
-    host: &str,
-    port: u16,
-    keepalive: Option<SockKeepalive>,
-    timeout: Duration,
-) -> io::Result<(TcpStream, Result<Option<SockKeepalive>, io::ErrorKind>)> {
-    let mut last = io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("{host}:{port} did not resolve"),
-    );
-    for addr in (host, port).to_socket_addrs()? {
-        match StdTcpStream::connect_timeout(&addr, timeout) {
-            Ok(tcp) => {
-                apply_socket_options(&tcp, keepalive)?;
-                let read_back = SockKeepalive::read(&tcp).map_err(|e| e.kind());
-                tcp.set_nonblocking(true)?;
-                return Ok((TcpStream::from_std(tcp), read_back));
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
 }
 
 /// Registers a stream for both directions, edge-triggered, for the socket's life: commands

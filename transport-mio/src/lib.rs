@@ -19,9 +19,11 @@
 #![deny(missing_docs)]
 
 mod client;
+mod connect;
 mod connection;
 mod io;
 mod stream;
+mod ws;
 
 pub use client::{Client, PublishHandle};
 pub use connection::MqttConnection;
@@ -33,6 +35,10 @@ pub use mqtt_sansio_client::{
     WillProperties,
 };
 pub use mqtt_sansio_client::{ClientOptions, StdClock};
+/// Reach (issue 13): broker URLs, server lists, proxies, WebSocket transports, counters.
+pub use mqtt_sansio_client::{
+    Counters, PerQos, Proxy, ProxyKind, Scheme, ServerOrder, ServerUrl, Transport, UrlError,
+};
 pub use mqtt_sansio_proto::{
     PacketId, Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription,
     SubscriptionOptions, TopicFilter,

@@ -1,4 +1,5 @@
-//! A non-blocking byte stream: plain TCP or TLS over TCP.
+//! A non-blocking byte stream: plain TCP or TLS over TCP, either of them optionally under a
+//! WebSocket.
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -7,11 +8,15 @@ use mio::net::TcpStream;
 use mqtt_sansio_client::rustls::pki_types::ServerName;
 use mqtt_sansio_client::rustls::{ClientConfig, ClientConnection};
 
-/// Plain TCP, or rustls over TCP, both non-blocking.
+use crate::ws::WsStream;
+
+/// Plain TCP, or rustls over TCP, both non-blocking; or MQTT over a WebSocket over one of
+/// them.
 #[derive(Debug)]
 pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream>),
+    Ws(Box<WsStream<Self>>),
 }
 
 #[derive(Debug)]
@@ -38,6 +43,7 @@ impl Stream {
         match self {
             Self::Plain(t) => t,
             Self::Tls(s) => &s.tcp,
+            Self::Ws(w) => w.get_ref().tcp(),
         }
     }
 
@@ -45,13 +51,26 @@ impl Stream {
         match self {
             Self::Plain(t) => t,
             Self::Tls(s) => &mut s.tcp,
+            Self::Ws(w) => w.get_mut().tcp_mut(),
         }
+    }
+
+    /// Finishes the TLS handshake on a socket still in blocking mode (its timeouts bound
+    /// the wait), so a WebSocket upgrade can follow.
+    pub(crate) fn complete_tls_handshake(&mut self) -> io::Result<()> {
+        if let Self::Tls(s) = self {
+            while s.conn.is_handshaking() {
+                s.conn.complete_io(&mut s.tcp)?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads decrypted bytes. `Ok(0)` is end of stream; `WouldBlock` means wait.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Self::Plain(t) => t.read(buf),
+            Self::Ws(w) => w.read(buf),
             Self::Tls(s) => loop {
                 match s.conn.reader().read(buf) {
                     Ok(n) => return Ok(n),
@@ -75,6 +94,7 @@ impl Stream {
     pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         match self {
             Self::Plain(t) => t.write(data),
+            Self::Ws(w) => w.write(data),
             Self::Tls(s) => {
                 // Keep rustls' buffer small: only accept more once the old is on the wire.
                 s.flush_tls()?;
@@ -96,10 +116,15 @@ impl Stream {
         match self {
             Self::Plain(_) => Ok(()),
             Self::Tls(s) => s.flush_tls(),
+            Self::Ws(w) => w.flush(),
         }
     }
 
     pub(crate) fn shutdown(&mut self) {
+        if let Self::Ws(w) = self {
+            w.close();
+            return w.get_mut().shutdown();
+        }
         if let Self::Tls(s) = self {
             s.conn.send_close_notify();
             let _ = s.flush_tls();
@@ -118,5 +143,22 @@ impl TlsStream {
             }
         }
         Ok(())
+    }
+}
+
+/// For tungstenite, which frames over any `Read + Write`.
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Self::read(self, buf)
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Self::write(self, buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Self::flush(self)
     }
 }

@@ -503,6 +503,13 @@ macro_rules! client_api {
                 self.__shared().lock().core.pending_messages()
             }
 
+            /// What the client did so far (messages and bytes in and out per QoS,
+            /// connections, reconnects, protocol errors by kind) and its window and queue
+            /// sizes now.
+            pub fn counters(&self) -> $crate::Counters {
+                self.__shared().lock().core.counters()
+            }
+
             /// Runs `f` on the Session (limits, subscriptions, counters) under the lock.
             pub fn with_session<R>(
                 &self,

@@ -8,6 +8,8 @@ pub(crate) mod error;
 pub(crate) mod options;
 pub(crate) mod request;
 pub(crate) mod shared;
+#[cfg(feature = "ws")]
+pub(crate) mod ws;
 
 pub use clock::StdClock;
 pub use error::ClientError;
@@ -19,4 +21,9 @@ pub use request::RequestId;
 pub use shared::{
     lock, Callback, CallbackFailure, CallbackResult, RecvError, Shared, SharedState, StreamState,
     MAX_CALLBACK_FAILURES,
+};
+#[cfg(feature = "ws")]
+pub use ws::{
+    ws_check_response, ws_config, ws_io_error, ws_request, ws_text_frame_error,
+    WS_MAX_FRAME_PAYLOAD,
 };

@@ -4,6 +4,7 @@ use std::fmt;
 use std::string::{String, ToString};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::vec::Vec;
 
 use mqtt_sansio_proto::{ProtocolVersion, QoS};
 use mqtt_sansio_session::{
@@ -12,10 +13,12 @@ use mqtt_sansio_session::{
 
 use crate::core::ConnectUpdate;
 use crate::options::{
-    ConnectProperties, CoreOptions, Credentials, LastWill, ReconnectPolicy, ServerAddr,
+    ConnectProperties, CoreOptions, Credentials, LastWill, ReconnectPolicy, ServerAddr, ServerOrder,
 };
+use crate::proxy::Proxy;
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
+use crate::url::{ServerUrl, UrlError};
 
 /// TCP keepalive settings: probes after `idle` without traffic, every `interval`, giving up
 /// after `count` unanswered probes (the seed's `sock_keepalive`).
@@ -102,6 +105,8 @@ pub struct ClientOptions {
     sock_keepalive: Option<SockKeepalive>,
     connect_timeout: Duration,
     hooks: Hooks,
+    proxy: Option<Proxy>,
+    ws_headers: Vec<(String, String)>,
 }
 
 impl fmt::Debug for ClientOptions {
@@ -113,6 +118,8 @@ impl fmt::Debug for ClientOptions {
         d.field("sock_keepalive", &self.sock_keepalive)
             .field("connect_timeout", &self.connect_timeout)
             .field("hooks", &self.hooks)
+            .field("proxy", &self.proxy)
+            .field("ws_headers", &self.ws_headers.len())
             .finish()
     }
 }
@@ -143,6 +150,8 @@ impl ClientOptions {
             sock_keepalive: None,
             connect_timeout: Duration::from_secs(10),
             hooks: Hooks::default(),
+            proxy: None,
+            ws_headers: Vec::new(),
         }
     }
 
@@ -227,10 +236,15 @@ impl ClientOptions {
         self
     }
 
-    /// One broker at `host`, on the current port (or the default one).
+    /// One broker at `host`, on the current port (or the default one) and over the current
+    /// transport (a [`server_url`](Self::server_url)'s WebSocket path stays).
     pub fn host(mut self, host: &str) -> Self {
-        let port = self.core.servers.first().and_then(|s| s.port);
-        self.core.servers = std::vec![ServerAddr::new(host, port)];
+        let first = self.core.servers.first();
+        let port = first.and_then(|s| s.port);
+        let transport = first.and_then(|s| s.transport.clone());
+        let mut server = ServerAddr::new(host, port);
+        server.transport = transport;
+        self.core.servers = std::vec![server];
         self
     }
 
@@ -246,6 +260,100 @@ impl ClientOptions {
     pub fn servers<I: IntoIterator<Item = ServerAddr>>(mut self, servers: I) -> Self {
         self.core.servers = servers.into_iter().collect();
         self
+    }
+
+    /// One broker given by URL (replaces the list): `mqtt://`, `mqtts://`, `ws://` or
+    /// `wss://`, with the scheme's default port. Credentials in the URL become the CONNECT
+    /// User Name and Password. `mqtts://` and `wss://` use the [`tls`](Self::tls)
+    /// configuration, or the platform's root certificates when none is set.
+    ///
+    /// ```
+    /// use mqtt_sansio_client::{ClientOptions, Transport};
+    /// let options = ClientOptions::new().server_url("ws://bob@broker.local:9001/mqtt")?;
+    /// let server = &options.core().servers[0];
+    /// assert_eq!(server.to_string(), "ws://broker.local:9001/mqtt");
+    /// assert_eq!(options.core().credentials.username.as_deref(), Some("bob"));
+    /// # Ok::<(), mqtt_sansio_client::UrlError>(())
+    /// ```
+    pub fn server_url(self, url: &str) -> Result<Self, UrlError> {
+        self.servers_from_urls([url])
+    }
+
+    /// A list of brokers given by URL, tried in [`server_order`](Self::server_order) with
+    /// the backoff, moving to the next on every failure. The first URL with credentials
+    /// sets the CONNECT User Name and Password (one identity for the whole cluster).
+    pub fn servers_from_urls<I, S>(mut self, urls: I) -> Result<Self, UrlError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut servers = Vec::new();
+        let mut credentials = None;
+        for url in urls {
+            let url = ServerUrl::parse(url.as_ref())?;
+            if credentials.is_none() && url.username().is_some() {
+                credentials = Some(url.credentials());
+            }
+            servers.push(url.server_addr());
+        }
+        if servers.is_empty() {
+            return Err(UrlError::MissingHost);
+        }
+        self.core.servers = servers;
+        if let Some(c) = credentials {
+            self.core.credentials = c;
+        }
+        Ok(self)
+    }
+
+    /// The order the servers are tried in (default: as listed).
+    pub fn server_order(mut self, order: ServerOrder) -> Self {
+        self.core.server_order = order;
+        self
+    }
+
+    /// Whether a 5.0 Server Reference (CONNACK or DISCONNECT 0x9C / 0x9D) may send the
+    /// client to another broker (default off).
+    pub fn follow_server_reference(mut self, on: bool) -> Self {
+        self.core.follow_server_reference = on;
+        self
+    }
+
+    /// Reaches every broker through this proxy (HTTP CONNECT or SOCKS5), in front of TCP,
+    /// TLS and WebSocket alike.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Adds a header to the WebSocket upgrade request (`ws://`, `wss://` servers), for
+    /// example an `Authorization` a gateway in front of the broker checks.
+    pub fn ws_header(mut self, name: &str, value: &str) -> Self {
+        self.ws_headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// The proxy, if any.
+    pub fn proxy_config(&self) -> Option<&Proxy> {
+        self.proxy.as_ref()
+    }
+
+    /// The extra WebSocket upgrade headers.
+    pub fn ws_headers(&self) -> &[(String, String)] {
+        &self.ws_headers
+    }
+
+    /// The TLS configuration for `server`: `None` when it is reached without TLS; the
+    /// options' configuration, else the platform's roots, when it needs TLS.
+    #[cfg(feature = "tls")]
+    pub fn tls_for(&self, server: &ServerAddr) -> std::io::Result<Option<TlsConfig>> {
+        if !server.uses_tls(self.tls.is_some()) {
+            return Ok(None);
+        }
+        match &self.tls {
+            Some(t) => Ok(Some(t.clone())),
+            None => TlsConfig::with_platform_roots().map(Some),
+        }
     }
 
     /// Uses TLS.
