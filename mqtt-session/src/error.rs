@@ -287,6 +287,12 @@ pub enum PublishFailure {
     /// The application cancelled the message before it was ever sent
     /// ([`Session::cancel_publish`](crate::Session::cancel_publish)).
     Cancelled,
+    /// Its MQTT 5.0 Message Expiry Interval passed while it waited in the queue, so it was
+    /// dropped unsent: a broker would not deliver it any more either [MQTT-3.3.2-5].
+    Expired,
+    /// A QoS 0 message dropped from the full queue to make room for a newer publish, under
+    /// [`QueuePolicy::DropOldestQos0`](crate::QueuePolicy::DropOldestQos0). It was never sent.
+    DroppedForNewer,
 }
 
 impl PublishFailure {
@@ -298,7 +304,9 @@ impl PublishFailure {
         match self {
             Self::PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
             Self::Rejected { reason } => *reason,
-            Self::Unconfirmed | Self::Cancelled => ReasonCode::UnspecifiedError,
+            Self::Unconfirmed | Self::Cancelled | Self::Expired | Self::DroppedForNewer => {
+                ReasonCode::UnspecifiedError
+            }
         }
     }
 }
@@ -322,6 +330,14 @@ impl fmt::Display for PublishFailure {
             ),
             Self::Cancelled => f.write_str(
                 "cancelled by the application before it was sent; it never reached the broker",
+            ),
+            Self::Expired => f.write_str(
+                "its message expiry interval passed while it waited for a connection; it was \
+                 never sent (publish it again with a longer interval if it still matters)",
+            ),
+            Self::DroppedForNewer => f.write_str(
+                "the publish queue was full and this QoS 0 message was dropped, unsent, to make \
+                 room for a newer one (QueuePolicy::DropOldestQos0)",
             ),
         }
     }

@@ -112,7 +112,9 @@ mod dispatch;
 mod error;
 mod event;
 mod io;
+mod manual_ack;
 mod message;
+mod offline_queue;
 mod outgoing;
 mod packet_id;
 mod session;
@@ -133,7 +135,9 @@ pub use error::{
 };
 pub use event::{Command, Event};
 pub use io::{Input, Output};
+pub use manual_ack::{AckError, AckMode, AckToken};
 pub use message::Message;
+pub use offline_queue::QueuePolicy;
 pub use session::{Session, SessionState};
 pub use time::Instant;
 

@@ -8,6 +8,8 @@ use mqtt_sansio_proto::{
     PacketId, Properties, PropertyContext, Publish, QoS, TopicName, ValueError,
 };
 
+use crate::manual_ack::AckToken;
+
 /// An application message: topic, payload, QoS, retain, DUP, packet id and (5.0) properties.
 ///
 /// Topic, properties and payload live in one buffer, so receiving a message costs one
@@ -37,6 +39,9 @@ pub struct Message {
     pub dup: bool,
     /// The packet identifier (the seed's `mid`); `None` for QoS 0.
     pub packet_id: Option<PacketId>,
+    /// The token to acknowledge this incoming message with, under manual acknowledgements
+    /// ([`AckMode::Manual`](crate::AckMode::Manual), QoS 1/2 only).
+    pub(crate) ack: Option<AckToken>,
 }
 
 impl Message {
@@ -100,6 +105,7 @@ impl Message {
             retain,
             dup,
             packet_id,
+            ack: None,
         }
     }
 
@@ -157,6 +163,13 @@ impl Message {
             .get(usize::from(self.topic_len)..usize::from(self.topic_len) + self.props_len)
             .unwrap_or_default();
         Properties::parse(raw, PropertyContext::Publish).unwrap_or(Properties::EMPTY)
+    }
+
+    /// The token to pass to [`Session::ack`](crate::Session::ack): `Some` for a QoS 1/2
+    /// message received under [`AckMode::Manual`](crate::AckMode::Manual), whose PUBACK /
+    /// PUBREC waits for it; `None` otherwise.
+    pub fn ack_token(&self) -> Option<AckToken> {
+        self.ack
     }
 
     /// The payload as UTF-8, if it is.
