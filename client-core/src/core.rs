@@ -550,10 +550,19 @@ impl ClientCore {
         let wait = self
             .wait_until
             .filter(|_| self.phase == ClientState::Waiting);
-        [self.session.poll_timeout(), stable, drain, close, wait]
-            .into_iter()
-            .flatten()
-            .min()
+        // Queued messages expire while offline too (the Session's own timeout is None then).
+        let expiry = self.session.next_queue_expiry();
+        [
+            self.session.poll_timeout(),
+            stable,
+            drain,
+            close,
+            wait,
+            expiry,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ------------------------------------------------------------------ commands

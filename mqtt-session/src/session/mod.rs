@@ -522,7 +522,8 @@ impl Session {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let connection = match self.state {
-            SessionState::Disconnected => return self.queued.next_expiry(),
+            // No connection timer; queued messages expire by `next_queue_expiry`.
+            SessionState::Disconnected => return None,
             SessionState::Connecting => Some(self.connack_deadline),
             SessionState::Connected => [
                 self.keepalive_deadline(),

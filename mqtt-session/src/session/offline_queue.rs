@@ -159,6 +159,17 @@ impl Session {
         self.queued.bytes()
     }
 
+    /// When the next queued message's 5.0 Message Expiry Interval passes: call
+    /// [`handle_timeout`](Self::handle_timeout) then to have it dropped and reported
+    /// ([`Event::PublishFailed`] with [`PublishFailure::Expired`]). While connected
+    /// [`poll_timeout`](Self::poll_timeout) includes it; while disconnected it does not
+    /// (no connection timer runs then), so a transport that is offline for long waits for
+    /// this too. Expired messages are also dropped, at the latest, by the next `publish`
+    /// or connection, never sent.
+    pub fn next_queue_expiry(&self) -> Option<Instant> {
+        self.queued.next_expiry()
+    }
+
     /// Whether one more message of `len` stored bytes fits in the queue.
     pub(super) fn queue_has_room(&self, len: usize) -> bool {
         self.queued.len() < self.config.max_queued
