@@ -123,6 +123,13 @@ pub enum DisconnectReason {
     /// publishes the will, and unacknowledged messages are kept for the next connection.
     /// Reported as the application's choice, not as a transport failure.
     ReconnectRequested,
+    /// Under manual acknowledgements on a 3.1.1 connection, the transport kept handing the
+    /// Session bytes while [`Session::wants_read`](crate::Session::wants_read) was `false`
+    /// (the application held a whole window of unacknowledged messages), past the larger of
+    /// `max_packet_size` and 64 KiB: the Session ends the connection rather than buffer
+    /// without bound. The unacknowledged messages come again after a reconnect. A transport
+    /// that stops reading while `wants_read` is `false` (both std clients do) never gets here.
+    UnreadBacklog,
 }
 
 impl fmt::Display for DisconnectReason {
@@ -139,6 +146,11 @@ impl fmt::Display for DisconnectReason {
             Self::TransportClosed => f.write_str("the connection was closed by the transport"),
             Self::ReplyBacklog => f.write_str(
                 "the broker kept sending while our acknowledgements to it were not being sent",
+            ),
+            Self::UnreadBacklog => f.write_str(
+                "bytes kept arriving while the application held a full window of \
+                 unacknowledged messages; the transport must stop reading while \
+                 Session::wants_read is false",
             ),
             Self::AuthFailed(e) => write!(f, "authentication failed: {e}"),
             Self::IncompletePacket { received, after } => write!(

@@ -396,3 +396,36 @@ fn automatic_mode_hands_out_no_tokens_and_acks_at_once() {
     };
     assert_eq!(c.properties.receive_maximum(), Some(100));
 }
+
+#[test]
+fn v311_bytes_pushed_past_the_pause_end_the_connection_instead_of_growing() {
+    let mut config = SessionConfig::new("pushy", false, V311);
+    config.acks = AckMode::manual(NonZeroU16::new(1).unwrap());
+    config.max_packet_size = 2048;
+    let mut pair = Pair::new(config);
+    pair.connect(30);
+    // The simulated transport does not honour `wants_read`: 100 KiB arrive while paused.
+    for n in 0..100 {
+        pair.broker
+            .deliver(&format!("push/{n}"), &[0u8; 1024], QoS::AtLeastOnce);
+    }
+    pair.drive();
+    assert!(
+        pair.has_event(|e| matches!(
+            e,
+            Event::Disconnected {
+                reason: DisconnectReason::UnreadBacklog,
+                ..
+            }
+        )),
+        "{:?}",
+        pair.events
+    );
+    assert_eq!(pair.client.pending_read_bytes(), 0, "nothing kept");
+    assert_eq!(messages(&pair).len(), 1, "only the window was handed over");
+    // Nothing was acknowledged: after a reconnect the broker starts again from the first.
+    pair.reconnect(30);
+    let all = messages(&pair);
+    assert_eq!(all[1].topic(), "push/0");
+    assert!(all[1].dup);
+}

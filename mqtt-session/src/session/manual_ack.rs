@@ -165,6 +165,18 @@ impl Session {
         }
     }
 
+    /// Bytes handed over while reading is paused wait undecoded; a transport that does not
+    /// honour [`wants_read`](Self::wants_read) must not grow them without bound.
+    pub(super) fn check_unread_backlog(&mut self) {
+        let limit = (self.config.max_packet_size as usize).max(MIN_REPLY_BACKLOG);
+        if self.reading_paused() && self.rx.len() > limit {
+            self.rx.clear();
+            self.rx_partial_since = None;
+            self.tx.clear();
+            self.connection_ended(DisconnectReason::UnreadBacklog);
+        }
+    }
+
     /// A QoS 1/2 PUBLISH under manual acknowledgements.
     pub(super) fn on_publish_manual(
         &mut self,

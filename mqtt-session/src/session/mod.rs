@@ -392,6 +392,7 @@ impl Session {
                 self.rx_partial_since = Some(now);
             }
         }
+        self.check_unread_backlog();
     }
 
     /// Decodes and handles whole packets from `input`; returns the bytes used.
