@@ -135,6 +135,8 @@ fn drop_oldest_qos0_makes_room_and_never_drops_qos1_or_qos2() {
         publish(&mut d, "d/b1", 1, QoS::AtLeastOnce).unwrap();
         publish(&mut d, "d/c0", 1, QoS::AtMostOnce).unwrap();
         d.take_events();
+        // Full, but the policy can make room.
+        assert!(d.session.can_publish(QoS::ExactlyOnce), "{v:?}");
         // Full: the oldest QoS 0 (a0) makes room for a QoS 2.
         publish(&mut d, "d/d2", 1, QoS::ExactlyOnce).unwrap();
         assert_eq!(
@@ -149,6 +151,7 @@ fn drop_oldest_qos0_makes_room_and_never_drops_qos1_or_qos2() {
         publish(&mut d, "d/f1", 1, QoS::AtLeastOnce).unwrap();
         assert_eq!(failures(&d.take_events()).len(), 1, "{v:?}");
         // Only QoS 1/2 left: refused, nothing dropped.
+        assert!(!d.session.can_publish(QoS::AtMostOnce), "{v:?}");
         assert_eq!(
             publish(&mut d, "d/g0", 1, QoS::AtMostOnce),
             Err(PublishError::QueueFull),

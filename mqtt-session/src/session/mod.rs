@@ -294,17 +294,20 @@ impl Session {
         self.rx.len()
     }
 
-    /// Whether a publish at `qos` would be accepted now (window or queue has room).
+    /// Whether a publish at `qos` would be accepted now: the window or the queue has room,
+    /// or [`QueuePolicy::DropOldestQos0`](crate::QueuePolicy::DropOldestQos0) would make
+    /// some. (A message larger than the room left under `max_queued_bytes` may still be
+    /// refused.)
     pub fn can_publish(&self, qos: QoS) -> bool {
         match qos {
             QoS::AtMostOnce if self.is_connected() && self.queued.is_empty() => {
                 self.tx.bytes() <= self.config.max_transmit_bytes
             }
-            QoS::AtMostOnce => self.queue_has_room(1),
+            QoS::AtMostOnce => self.queue_room_plan(1).is_some(),
             _ => {
                 self.ids.len() < usize::from(u16::MAX)
                     && ((self.is_connected() && self.queued.is_empty() && self.window_has_room())
-                        || self.queue_has_room(1))
+                        || self.queue_room_plan(1).is_some())
             }
         }
     }
