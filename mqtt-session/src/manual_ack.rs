@@ -7,7 +7,7 @@
 //! application never finished is redelivered by the broker after a reconnect.
 
 use core::fmt;
-use core::num::{NonZeroU16, NonZeroU64};
+use core::num::{NonZeroU16, NonZeroU32};
 
 use mqtt_sansio_proto::{PacketId, QoS};
 
@@ -80,9 +80,12 @@ impl AckMode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct AckToken {
-    /// Unique for the life of the Session (never reused), so a stale token can never
-    /// acknowledge a later message that happens to have the same packet id.
-    pub(crate) seq: NonZeroU64,
+    /// The message's number in the Session's arrival order, so a stale token does not
+    /// acknowledge a later message that happens to have the same packet id. 32 bits (the
+    /// token rides on every [`Message`](crate::Message), held ones included: issue 15's RAM
+    /// budget): a stale token could only match again after 2^32 further messages, and then
+    /// only one with the same packet id and QoS, which `ack` checks too.
+    pub(crate) seq: NonZeroU32,
     pub(crate) id: PacketId,
     pub(crate) qos: QoS,
 }

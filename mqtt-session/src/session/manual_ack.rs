@@ -4,7 +4,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use core::num::NonZeroU64;
+use core::num::NonZeroU32;
 
 use mqtt_sansio_proto::{Ack, Packet, PacketId, ProtocolVersion, Publish, QoS, TopicName};
 
@@ -20,12 +20,11 @@ use super::*;
 /// application, and what must survive the connection.
 #[derive(Debug, Default)]
 pub(super) struct PendingAcks {
-    /// In arrival order (so also in token order): acknowledgements go out from the front,
+    /// In arrival order: acknowledgements go out from the front,
     /// and only while the front one was acknowledged [MQTT-4.6.0-2] / [MQTT-4.6.0-3].
     entries: VecDeque<Pending>,
-    /// The last token number handed out; never reused, so a stale token cannot match a
-    /// later message with the same packet id.
-    last_seq: u64,
+    /// The last token number handed out (see `AckToken::seq`).
+    last_seq: u32,
     /// Messages the application acknowledged whose PUBACK / PUBREC could not go out before
     /// the connection ended (an earlier message was still unacknowledged). The broker
     /// cannot reuse their packet ids before it gets that acknowledgement, so a PUBLISH with
@@ -43,9 +42,9 @@ struct Pending {
 
 impl PendingAcks {
     fn next_token(&mut self, id: PacketId, qos: QoS) -> AckToken {
-        self.last_seq = self.last_seq.wrapping_add(1);
-        // 2^64 tokens are never reached; the fallback only keeps this total.
-        let seq = NonZeroU64::new(self.last_seq).unwrap_or(NonZeroU64::MIN);
+        // 0 is skipped when the counter wraps, so the token fits an `Option` for free.
+        self.last_seq = self.last_seq.checked_add(1).unwrap_or(1);
+        let seq = NonZeroU32::new(self.last_seq).unwrap_or(NonZeroU32::MIN);
         AckToken { seq, id, qos }
     }
 
@@ -116,12 +115,17 @@ impl Session {
     pub fn ack(&mut self, now: Instant, token: AckToken) -> Result<(), AckError> {
         let now = self.advance(now);
         let was_paused = self.reading_paused();
-        let i = self
-            .acks
-            .entries
-            .binary_search_by_key(&token.seq, |e| e.token.seq)
-            .map_err(|_| AckError::Stale)?;
-        let entry = self.acks.entries.get_mut(i).ok_or(AckError::Stale)?;
+        // Arrival order is token order except across the wrap of the 32-bit counter, so a
+        // binary search finds it but for then; a miss is confirmed by a scan.
+        let entries = &self.acks.entries;
+        let i = match entries.binary_search_by_key(&token.seq, |e| e.token.seq) {
+            Ok(i) => Some(i),
+            Err(_) => entries.iter().position(|e| e.token.seq == token.seq),
+        };
+        let entry = i
+            .and_then(|i| self.acks.entries.get_mut(i))
+            .filter(|e| e.token == token)
+            .ok_or(AckError::Stale)?;
         if entry.acked {
             return Err(AckError::Stale);
         }
