@@ -17,11 +17,16 @@ use crate::time::Instant;
 use super::*;
 
 /// The incoming messages of the current connection whose acknowledgement waits for the
-/// application, and what must survive the connection.
+/// application, and what must survive the connection. Allocated with the first message
+/// under manual acknowledgements: a session that never uses them pays one pointer (issue
+/// 15: RAM per session).
 #[derive(Debug, Default)]
-pub(super) struct PendingAcks {
-    /// In arrival order: acknowledgements go out from the front,
-    /// and only while the front one was acknowledged [MQTT-4.6.0-2] / [MQTT-4.6.0-3].
+pub(super) struct PendingAcks(Option<Box<AckState>>);
+
+#[derive(Debug, Default)]
+struct AckState {
+    /// In arrival order: acknowledgements go out from the front, and only while the front
+    /// one was acknowledged [MQTT-4.6.0-2] / [MQTT-4.6.0-3].
     entries: VecDeque<Pending>,
     /// The last token number handed out (see `AckToken::seq`).
     last_seq: u32,
@@ -41,26 +46,84 @@ struct Pending {
 }
 
 impl PendingAcks {
-    fn next_token(&mut self, id: PacketId, qos: QoS) -> AckToken {
+    fn state(&mut self) -> &mut AckState {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |s| s.entries.len())
+    }
+
+    fn holds(&self, id: PacketId) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|s| s.entries.iter().any(|e| e.token.id == id))
+    }
+
+    /// Removes `id` from the carried acknowledgements; whether it was there.
+    fn take_carried(&mut self, id: PacketId) -> bool {
+        let Some(s) = self.0.as_mut() else {
+            return false;
+        };
+        match s.carried.iter().position(|&(c, _)| c == id) {
+            Some(k) => {
+                s.carried.swap_remove(k);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Queues a new message's acknowledgement; returns its token.
+    fn push(&mut self, id: PacketId, qos: QoS, acked: bool) -> AckToken {
+        let s = self.state();
         // 0 is skipped when the counter wraps, so the token fits an `Option` for free.
-        self.last_seq = self.last_seq.checked_add(1).unwrap_or(1);
-        let seq = NonZeroU32::new(self.last_seq).unwrap_or(NonZeroU32::MIN);
-        AckToken { seq, id, qos }
+        s.last_seq = s.last_seq.checked_add(1).unwrap_or(1);
+        let seq = NonZeroU32::new(s.last_seq).unwrap_or(NonZeroU32::MIN);
+        let token = AckToken { seq, id, qos };
+        s.entries.push_back(Pending { token, acked });
+        token
+    }
+
+    /// The entry of `token`, if it still waits.
+    fn find_mut(&mut self, token: AckToken) -> Option<&mut Pending> {
+        let entries = &mut self.0.as_mut()?.entries;
+        // Arrival order is token order except across the wrap of the 32-bit counter, so a
+        // binary search finds it but for then; a miss is confirmed by a scan.
+        let i = match entries.binary_search_by_key(&token.seq, |e| e.token.seq) {
+            Ok(i) => Some(i),
+            Err(_) => entries.iter().position(|e| e.token.seq == token.seq),
+        };
+        i.and_then(|i| entries.get_mut(i))
+            .filter(|e| e.token == token)
+    }
+
+    /// The front entry, if the application acknowledged it.
+    fn pop_ready(&mut self) -> Option<AckToken> {
+        let entries = &mut self.0.as_mut()?.entries;
+        if entries.front().is_some_and(|e| e.acked) {
+            entries.pop_front().map(|e| e.token)
+        } else {
+            None
+        }
     }
 
     /// The connection ended: every token of it is stale now. What the application already
     /// acknowledged is remembered, so the broker's resend is not handed over again.
     pub(super) fn connection_ended(&mut self) {
-        for e in self.entries.drain(..) {
-            if e.acked && !self.carried.iter().any(|&(id, _)| id == e.token.id) {
-                self.carried.push((e.token.id, e.token.qos));
+        let Some(s) = self.0.as_mut() else { return };
+        for e in s.entries.drain(..) {
+            if e.acked && !s.carried.iter().any(|&(id, _)| id == e.token.id) {
+                s.carried.push((e.token.id, e.token.qos));
             }
         }
     }
 
     /// The broker holds no session: it will send none of these again.
     pub(super) fn session_lost(&mut self) {
-        self.carried.clear();
+        if let Some(s) = self.0.as_mut() {
+            s.carried.clear();
+        }
     }
 }
 
@@ -115,17 +178,7 @@ impl Session {
     pub fn ack(&mut self, now: Instant, token: AckToken) -> Result<(), AckError> {
         let now = self.advance(now);
         let was_paused = self.reading_paused();
-        // Arrival order is token order except across the wrap of the 32-bit counter, so a
-        // binary search finds it but for then; a miss is confirmed by a scan.
-        let entries = &self.acks.entries;
-        let i = match entries.binary_search_by_key(&token.seq, |e| e.token.seq) {
-            Ok(i) => Some(i),
-            Err(_) => entries.iter().position(|e| e.token.seq == token.seq),
-        };
-        let entry = i
-            .and_then(|i| self.acks.entries.get_mut(i))
-            .filter(|e| e.token == token)
-            .ok_or(AckError::Stale)?;
+        let entry = self.acks.find_mut(token).ok_or(AckError::Stale)?;
         if entry.acked {
             return Err(AckError::Stale);
         }
@@ -153,7 +206,7 @@ impl Session {
     /// Incoming messages handed over under [`AckMode::Manual`](crate::AckMode::Manual)
     /// whose acknowledgement has not gone out yet (never more than the window).
     pub fn unacknowledged(&self) -> usize {
-        self.acks.entries.len()
+        self.acks.len()
     }
 
     pub(super) fn reading_paused(&self) -> bool {
@@ -163,7 +216,7 @@ impl Session {
             Some(window) => {
                 self.v() == ProtocolVersion::V311
                     && self.state != SessionState::Disconnected
-                    && self.acks.entries.len() >= usize::from(window)
+                    && self.acks.len() >= usize::from(window)
             }
             None => false,
         }
@@ -199,22 +252,20 @@ impl Session {
             self.push_bounded(Packet::PubRec(Ack::new(id)), true);
             return;
         }
-        if self.acks.entries.iter().any(|e| e.token.id == id) {
+        if self.acks.holds(id) {
             // A resend (3.1.1 may resend within a connection) of a message the application
             // holds: its acknowledgement comes with the first copy's.
             return;
         }
-        if let Some(k) = self.acks.carried.iter().position(|&(c, _)| c == id) {
+        if self.acks.take_carried(id) {
             // Acknowledged by the application on an earlier connection; see `carried`.
-            self.acks.carried.swap_remove(k);
-            let token = self.acks.next_token(id, qos);
-            self.acks.entries.push_back(Pending { token, acked: true });
+            self.acks.push(id, qos, true);
             self.send_ready_acks();
             return;
         }
         if self.v() == ProtocolVersion::V5 {
             let unreleased = self.incoming_qos2.len() + self.incoming_qos2_ids_only();
-            if self.acks.entries.len() + unreleased >= usize::from(self.receive_maximum()) {
+            if self.acks.len() + unreleased >= usize::from(self.receive_maximum()) {
                 // The broker may have at most Receive Maximum QoS 1/2 messages
                 // unacknowledged (or unreleased) towards us [MQTT-3.3.4-9].
                 return self.protocol_error(ProtocolError::new(
@@ -224,24 +275,17 @@ impl Session {
                 ));
             }
         }
-        let token = self.acks.next_token(id, qos);
-        self.acks.entries.push_back(Pending {
-            token,
-            acked: false,
-        });
-        let mut message = Message::from_publish(p, topic);
-        message.ack = Some(token);
-        self.emit(Event::Message(message));
+        let token = self.acks.push(id, qos, false);
+        self.emit(Event::Message(Message::from_publish_with_ack(
+            p, topic, token.seq,
+        )));
     }
 
     /// Sends the acknowledgements at the front that the application has given.
     fn send_ready_acks(&mut self) {
-        while self.acks.entries.front().is_some_and(|e| e.acked) {
-            let Some(e) = self.acks.entries.pop_front() else {
-                break;
-            };
-            let id = e.token.id;
-            if e.token.qos == QoS::ExactlyOnce {
+        while let Some(token) = self.acks.pop_ready() {
+            let id = token.id;
+            if token.qos == QoS::ExactlyOnce {
                 // Delivered already: only the id is kept until PUBREL, so that a resend is
                 // answered and not handed over again (exactly once).
                 self.incoming_qos2_ids_only
