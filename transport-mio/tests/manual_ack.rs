@@ -262,3 +262,86 @@ fn a_consumer_that_falls_behind_loses_nothing() {
     sub.disconnect();
     publ.disconnect();
 }
+
+/// `MqttConnection` in a `mio::Poll` loop on this thread, 3.1.1 with a window of 2: while the
+/// window is full it neither reads nor spins (its timeout is not zero), and `ack` resumes
+/// the reads it owes.
+#[test]
+fn mqtt_connection_pauses_without_spinning_and_resumes_on_ack() {
+    use mio::{Events, Poll, Token};
+    use mqtt_sansio_mio::MqttConnection;
+
+    let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
+    let window = 2;
+    let mut poll = Poll::new().expect("poll");
+    let mut events = Events::with_capacity(64);
+    let mut conn = MqttConnection::with_options(
+        options(&broker, "i12-conn", ProtocolVersion::V311)
+            .clean_start(true)
+            .manual_acks(window),
+    )
+    .expect("options");
+    let tcp = mio::net::TcpStream::connect(broker.addr()).expect("tcp");
+    conn.open(poll.registry(), Token(1), tcp, broker.host())
+        .expect("open");
+    let deadline = Instant::now() + LIMIT;
+    let mut step = |conn: &mut MqttConnection, poll: &mut Poll| -> Vec<Event> {
+        assert!(Instant::now() < deadline, "stuck\n{}", broker.log());
+        let timeout = conn.timeout().map_or(Duration::from_millis(50), |t| {
+            t.min(Duration::from_millis(50))
+        });
+        poll.poll(&mut events, Some(timeout)).expect("poll");
+        for ev in events.iter() {
+            conn.handle_ready(ev.is_readable(), ev.is_writable());
+        }
+        conn.handle_timeout();
+        std::iter::from_fn(|| conn.poll_event()).collect()
+    };
+    let mut subscribed = false;
+    while !subscribed {
+        if step(&mut conn, &mut poll)
+            .iter()
+            .any(|e| matches!(e, Event::Connected { .. }))
+        {
+            conn.subscribe(&[Subscription::new(
+                TopicFilter::new("manual/#").unwrap(),
+                QoS::AtLeastOnce,
+            )])
+            .expect("subscribe");
+        }
+        subscribed = conn.session().subscriptions().count() == 1;
+    }
+    let publ = publisher(&broker, "i12-conn-pub");
+    let total = 8;
+    for n in 0..total {
+        publ.publish_and_wait(&format!("manual/{n}"), b"c", QoS::AtLeastOnce, false, LIMIT)
+            .expect("published");
+    }
+    let mut got = Vec::new();
+    let mut held: Vec<Message> = Vec::new();
+    while got.len() < total {
+        for e in step(&mut conn, &mut poll) {
+            if let Event::Message(m) = e {
+                got.push(m.topic().to_owned());
+                held.push(m);
+            }
+        }
+        assert!(
+            held.len() <= usize::from(window),
+            "past the window: {got:?}"
+        );
+        if held.len() == usize::from(window) {
+            assert!(!conn.session().wants_read());
+            assert_ne!(conn.timeout(), Some(Duration::ZERO), "spins while paused");
+            let m = held.remove(0);
+            conn.ack(&m).expect("acknowledged");
+        }
+    }
+    for m in &held {
+        conn.ack(m).expect("acknowledged");
+    }
+    let expected: Vec<String> = (0..total).map(|n| format!("manual/{n}")).collect();
+    assert_eq!(got, expected);
+    conn.disconnect();
+    publ.disconnect();
+}
