@@ -111,7 +111,9 @@ macro_rules! client_api {
 
             /// The seed's `loop(on_message)`: `callback` runs once for every application
             /// message, whatever its QoS. QoS 2 messages reach it on PUBREL (the seed's
-            /// rule), exactly once.
+            /// rule), exactly once; under manual acknowledgements
+            /// ([`ClientOptions::manual_acks`](crate::ClientOptions::manual_acks)) on
+            /// PUBLISH, with the token to [`ack`](Self::ack) them.
             pub fn on_message(
                 &self,
                 callback: impl FnMut(&Self, &$crate::mqtt_sansio_session::Event) -> $crate::CallbackResult
