@@ -342,8 +342,11 @@ impl ClientOptions {
 
     /// What a publish meets when the queue is full: refused (the default,
     /// [`QueuePolicy::RefuseNew`]) or room made by dropping the oldest queued QoS 0
-    /// messages ([`QueuePolicy::DropOldestQos0`]; each fails with
-    /// `PublishFailure::DroppedForNewer`, QoS 1/2 are never dropped).
+    /// messages ([`QueuePolicy::DropOldestQos0`]; QoS 1/2 are never dropped). A QoS 1/2
+    /// publish that expires while queued (5.0 Message Expiry Interval) fails its completion
+    /// with `Dropped(Expired)`. A QoS 0 publish has no acknowledgement, so its completion
+    /// comes when it is accepted; one dropped from the queue later (policy or expiry) is
+    /// reported by `Event::PublishFailed { id: None, .. }` with the reason.
     ///
     /// ```
     /// use mqtt_sansio_client::ClientOptions;
