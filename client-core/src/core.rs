@@ -12,8 +12,8 @@ use mqtt_sansio_proto::{
     TopicFilter, TopicName, ValueError, Will,
 };
 use mqtt_sansio_session::{
-    Backoff, ConnAckProperties, ConnectError, ConnectOptions, DisconnectReason, Event, Instant,
-    PublishError, RequestFailure, Session, SessionState, SubscribeError,
+    AckError, AckToken, Backoff, ConnAckProperties, ConnectError, ConnectOptions, DisconnectReason,
+    Event, Instant, PublishError, RequestFailure, Session, SessionState, SubscribeError,
 };
 
 use crate::compat::{self, CancelError};
@@ -613,10 +613,19 @@ impl ClientCore {
         let wait = self
             .wait_until
             .filter(|_| self.phase == ClientState::Waiting);
-        [self.session.poll_timeout(), stable, drain, close, wait]
-            .into_iter()
-            .flatten()
-            .min()
+        // Queued messages expire while offline too (the Session's own timeout is None then).
+        let expiry = self.session.next_queue_expiry();
+        [
+            self.session.poll_timeout(),
+            stable,
+            drain,
+            close,
+            wait,
+            expiry,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ------------------------------------------------------------------ commands
@@ -649,6 +658,15 @@ impl ClientCore {
         }
         self.route(now);
         Ok(token)
+    }
+
+    /// Acknowledges an incoming message under manual acknowledgements
+    /// ([`Session::ack`](mqtt_sansio_session::Session::ack)): its PUBACK / PUBREC goes out
+    /// once every message that arrived before it was acknowledged too.
+    pub fn ack(&mut self, now: Instant, token: AckToken) -> Result<(), AckError> {
+        self.session.ack(now, token)?;
+        self.route(now);
+        Ok(())
     }
 
     /// Subscribes with 5.0 options; `properties` carry the subscription identifier and user

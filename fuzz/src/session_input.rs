@@ -319,8 +319,16 @@ pub fn ack_properties(bits: u8, server_reference_allowed: bool) -> PropertiesBuf
 fn without_alias(props: &Properties<'_>) -> Vec<u8> {
     let mut p = PropertiesBuf::new();
     for prop in props.iter() {
-        if !matches!(prop, Property::TopicAlias(_)) {
-            let _ = p.push(prop);
+        match prop {
+            Property::TopicAlias(_) => {}
+            // The Session lowers the interval by the time the message waited in its queue
+            // [MQTT-3.3.2-6]: the signature keeps that there is one, not its value.
+            Property::MessageExpiryInterval(_) => {
+                let _ = p.push(Property::MessageExpiryInterval(0));
+            }
+            prop => {
+                let _ = p.push(prop);
+            }
         }
     }
     p.as_properties().as_bytes().to_vec()

@@ -64,4 +64,7 @@ pub use mqtt_sansio_client::{
 pub use mqtt_sansio_proto::{
     PacketId, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription, SubscriptionOptions,
 };
-pub use mqtt_sansio_session::{Backoff, Command, DisconnectReason, Event, HandlerId, Message};
+pub use mqtt_sansio_session::{
+    AckError, AckMode, AckToken, Backoff, Command, DisconnectReason, Event, HandlerId, Message,
+    QueuePolicy,
+};

@@ -10,6 +10,8 @@ use mqtt_sansio_proto::{
 };
 
 use crate::error::ConnectError;
+use crate::manual_ack::AckMode;
+use crate::offline_queue::QueuePolicy;
 
 /// [`SessionConfig::max_packet_size`] meaning "no limit beyond MQTT's own": a 5.0 CONNECT
 /// then carries no Maximum Packet Size. Any value from 268,435,455 (the largest Remaining
@@ -49,8 +51,22 @@ pub struct SessionConfig {
     /// window was full). Policy: when full, `publish` returns
     /// [`PublishError::QueueFull`](crate::PublishError::QueueFull) and
     /// [`Event::PublishUnblocked`](crate::Event::PublishUnblocked) follows when room frees
-    /// up. 0 disables queueing: a full window is an error at once.
+    /// up (see [`queue_policy`](Self::queue_policy) for the alternative). 0 disables
+    /// queueing: a full window is an error at once.
     pub max_queued: usize,
+    /// Most bytes (topic, properties and payload) of the publishes waiting to enter the
+    /// window, whatever their number. Default 16 MiB.
+    pub max_queued_bytes: usize,
+    /// What a publish meets when the queue is full (by count or by bytes): refused (the
+    /// default) or room made by dropping the oldest QoS 0 messages. Either way, a 5.0
+    /// message with a Message Expiry Interval that expires while queued is dropped and
+    /// reported as [`Event::PublishFailed`](crate::Event::PublishFailed) with
+    /// [`PublishFailure::Expired`](crate::PublishFailure::Expired), and one that goes out
+    /// carries the interval that remains [MQTT-3.3.2-6].
+    pub queue_policy: QueuePolicy,
+    /// Whether incoming QoS 1/2 messages are acknowledged at once (the default) or when the
+    /// application says so ([`AckMode::Manual`], [`Session::ack`](crate::Session::ack)).
+    pub acks: AckMode,
     /// Most SUBSCRIBE/UNSUBSCRIBE requests awaiting acknowledgement or a connection.
     pub max_pending_requests: usize,
     /// Most incoming QoS 2 messages held until their PUBREL. Sent to a 5.0 broker as
@@ -165,6 +181,9 @@ impl SessionConfig {
             version,
             max_inflight: 100,
             max_queued: 1000,
+            max_queued_bytes: 16 * 1024 * 1024,
+            queue_policy: QueuePolicy::RefuseNew,
+            acks: AckMode::Automatic,
             max_pending_requests: 64,
             max_incoming_qos2: 100,
             max_incoming_qos2_bytes: 1024 * 1024,

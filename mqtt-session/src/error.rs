@@ -123,6 +123,13 @@ pub enum DisconnectReason {
     /// publishes the will, and unacknowledged messages are kept for the next connection.
     /// Reported as the application's choice, not as a transport failure.
     ReconnectRequested,
+    /// Under manual acknowledgements on a 3.1.1 connection, the transport kept handing the
+    /// Session bytes while [`Session::wants_read`](crate::Session::wants_read) was `false`
+    /// (the application held a whole window of unacknowledged messages), past the larger of
+    /// `max_packet_size` and 64 KiB: the Session ends the connection rather than buffer
+    /// without bound. The unacknowledged messages come again after a reconnect. A transport
+    /// that stops reading while `wants_read` is `false` (both std clients do) never gets here.
+    UnreadBacklog,
 }
 
 impl fmt::Display for DisconnectReason {
@@ -139,6 +146,11 @@ impl fmt::Display for DisconnectReason {
             Self::TransportClosed => f.write_str("the connection was closed by the transport"),
             Self::ReplyBacklog => f.write_str(
                 "the broker kept sending while our acknowledgements to it were not being sent",
+            ),
+            Self::UnreadBacklog => f.write_str(
+                "bytes kept arriving while the application held a full window of \
+                 unacknowledged messages; the transport must stop reading while \
+                 Session::wants_read is false",
             ),
             Self::AuthFailed(e) => write!(f, "authentication failed: {e}"),
             Self::IncompletePacket { received, after } => write!(
@@ -287,6 +299,12 @@ pub enum PublishFailure {
     /// The application cancelled the message before it was ever sent
     /// ([`Session::cancel_publish`](crate::Session::cancel_publish)).
     Cancelled,
+    /// Its MQTT 5.0 Message Expiry Interval passed while it waited in the queue, so it was
+    /// dropped unsent: a broker would not deliver it any more either [MQTT-3.3.2-5].
+    Expired,
+    /// A QoS 0 message dropped from the full queue to make room for a newer publish, under
+    /// [`QueuePolicy::DropOldestQos0`](crate::QueuePolicy::DropOldestQos0). It was never sent.
+    DroppedForNewer,
 }
 
 impl PublishFailure {
@@ -298,7 +316,9 @@ impl PublishFailure {
         match self {
             Self::PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
             Self::Rejected { reason } => *reason,
-            Self::Unconfirmed | Self::Cancelled => ReasonCode::UnspecifiedError,
+            Self::Unconfirmed | Self::Cancelled | Self::Expired | Self::DroppedForNewer => {
+                ReasonCode::UnspecifiedError
+            }
         }
     }
 }
@@ -322,6 +342,14 @@ impl fmt::Display for PublishFailure {
             ),
             Self::Cancelled => f.write_str(
                 "cancelled by the application before it was sent; it never reached the broker",
+            ),
+            Self::Expired => f.write_str(
+                "its message expiry interval passed while it waited for a connection; it was \
+                 never sent (publish it again with a longer interval if it still matters)",
+            ),
+            Self::DroppedForNewer => f.write_str(
+                "the publish queue was full and this QoS 0 message was dropped, unsent, to make \
+                 room for a newer one (QueuePolicy::DropOldestQos0)",
             ),
         }
     }

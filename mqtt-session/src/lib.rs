@@ -12,8 +12,9 @@
 //! 1. Open the connection (TCP, TLS, ...), then call [`Session::connect`].
 //! 2. **Drain**: call [`Session::poll_transmit`] until `None` and write the bytes to the
 //!    socket; call [`Session::poll_event`] until `None` and act on the events.
-//! 3. **Wait** for the earliest of: the socket being readable, the instant
-//!    [`Session::poll_timeout`] returned, or an application command.
+//! 3. **Wait** for the earliest of: the socket being readable (while
+//!    [`Session::wants_read`]), the instant [`Session::poll_timeout`] returned (while
+//!    disconnected, [`Session::next_queue_expiry`]), or an application command.
 //! 4. **Feed** what happened: [`Session::handle_read`] with the bytes read,
 //!    [`Session::handle_timeout`] when the deadline passed, [`Session::handle_closed`] when the
 //!    socket closed; or call a command ([`Session::publish`], [`Session::subscribe`], ...).
@@ -73,10 +74,23 @@
 //! Every queue is bounded by [`SessionConfig`]: the in-flight window, the publish queue,
 //! pending subscription requests, unreleased incoming QoS 2 messages, incoming packet size
 //! and bytes waiting to be sent. A full queue is an error at the call and an
-//! [`Event::PublishUnblocked`] later, never a silent drop. Acknowledgements the broker's
+//! [`Event::PublishUnblocked`] later, never a silent drop: the publish queue (by count and
+//! by bytes) refuses the new message, or, under [`QueuePolicy::DropOldestQos0`], drops the
+//! oldest QoS 0 messages and reports each as [`Event::PublishFailed`]. A 5.0 message whose
+//! Message Expiry Interval passes while queued fails the same way and is never sent; one
+//! that goes out carries the interval that remains [MQTT-3.3.2-6]. Acknowledgements the broker's
 //! packets call for count too: a broker that keeps sending while the answers are not taken
 //! with `poll_transmit` ends the connection with [`DisconnectReason::ReplyBacklog`] once
 //! `max_transmit_bytes` (at least 64 KiB) of them wait.
+//!
+//! ## Manual acknowledgements
+//!
+//! With [`AckMode::Manual`] in [`SessionConfig::acks`], an incoming QoS 1/2 message carries
+//! an [`AckToken`] ([`Message::ack_token`]) and its PUBACK / PUBREC goes out only when the
+//! application passes it to [`Session::ack`], always in arrival order. At most a window of
+//! messages is unacknowledged: 5.0 announces it as Receive Maximum, and in 3.1.1 the Session
+//! asks the transport to stop reading ([`Session::wants_read`]). A message never
+//! acknowledged is sent again by the broker after a reconnect, with a new token.
 //!
 //! ## Enhanced authentication (5.0)
 //!
@@ -112,7 +126,9 @@ mod dispatch;
 mod error;
 mod event;
 mod io;
+mod manual_ack;
 mod message;
+mod offline_queue;
 mod outgoing;
 mod packet_id;
 mod session;
@@ -133,7 +149,9 @@ pub use error::{
 };
 pub use event::{Command, Event};
 pub use io::{Input, Output};
+pub use manual_ack::{AckError, AckMode, AckToken};
 pub use message::Message;
+pub use offline_queue::QueuePolicy;
 pub use session::{Session, SessionState};
 pub use time::Instant;
 

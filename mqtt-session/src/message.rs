@@ -3,10 +3,16 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
+use core::num::NonZeroU32;
 
 use mqtt_sansio_proto::{
     PacketId, Properties, PropertyContext, Publish, QoS, TopicName, ValueError,
 };
+
+use crate::manual_ack::AckToken;
+
+/// Bytes of the acknowledgement token number at the start of `buf` (manual acks).
+const ACK_PREFIX: usize = 4;
 
 /// An application message: topic, payload, QoS, retain, DUP, packet id and (5.0) properties.
 ///
@@ -37,6 +43,11 @@ pub struct Message {
     pub dup: bool,
     /// The packet identifier (the seed's `mid`); `None` for QoS 0.
     pub packet_id: Option<PacketId>,
+    /// `buf` starts with the number of the token this incoming message is acknowledged with
+    /// ([`AckMode::Manual`](crate::AckMode::Manual), QoS 1/2 only). In the allocation rather
+    /// than a field, so that the flag fits the struct's padding and no other message (held,
+    /// queued or in flight) pays for it (issue 15: RAM per session).
+    has_ack: bool,
 }
 
 impl Message {
@@ -68,6 +79,8 @@ impl Message {
         buf.extend_from_slice(self.topic().as_bytes());
         buf.extend_from_slice(props.as_bytes());
         buf.extend_from_slice(self.payload());
+        // A message to publish: no acknowledgement token comes along.
+        self.has_ack = false;
         self.props_len = props.as_bytes().len();
         self.buf = buf.into_boxed_slice();
         Ok(self)
@@ -100,6 +113,7 @@ impl Message {
             retain,
             dup,
             packet_id,
+            has_ack: false,
         }
     }
 
@@ -116,6 +130,40 @@ impl Message {
         )
     }
 
+    /// A received QoS 1/2 PUBLISH under manual acknowledgements, carrying token number `seq`.
+    pub(crate) fn from_publish_with_ack(
+        p: &Publish<'_>,
+        topic: TopicName<'_>,
+        seq: NonZeroU32,
+    ) -> Self {
+        let t = topic.as_str().as_bytes();
+        let props = p.properties.as_bytes();
+        let mut buf = Vec::with_capacity(ACK_PREFIX + t.len() + props.len() + p.payload.len());
+        buf.extend_from_slice(&seq.get().to_be_bytes());
+        buf.extend_from_slice(t);
+        buf.extend_from_slice(props);
+        buf.extend_from_slice(p.payload);
+        Self {
+            buf: buf.into_boxed_slice(),
+            topic_len: u16::try_from(t.len()).unwrap_or(u16::MAX),
+            props_len: props.len(),
+            qos: p.qos.qos(),
+            retain: p.retain,
+            dup: p.dup,
+            packet_id: p.qos.packet_id(),
+            has_ack: true,
+        }
+    }
+
+    /// Where the topic starts in `buf`.
+    fn start(&self) -> usize {
+        if self.has_ack {
+            ACK_PREFIX
+        } else {
+            0
+        }
+    }
+
     /// Bytes of topic, properties and payload: what holding the message costs.
     pub(crate) fn stored_len(&self) -> usize {
         self.buf.len()
@@ -130,9 +178,10 @@ impl Message {
     /// The topic the message was published to.
     pub fn topic(&self) -> &str {
         // The bytes came from a validated TopicName.
+        let start = self.start();
         core::str::from_utf8(
             self.buf
-                .get(..usize::from(self.topic_len))
+                .get(start..start + usize::from(self.topic_len))
                 .unwrap_or_default(),
         )
         .unwrap_or_default()
@@ -146,7 +195,7 @@ impl Message {
     /// The payload.
     pub fn payload(&self) -> &[u8] {
         self.buf
-            .get(usize::from(self.topic_len) + self.props_len..)
+            .get(self.start() + usize::from(self.topic_len) + self.props_len..)
             .unwrap_or_default()
     }
 
@@ -154,9 +203,25 @@ impl Message {
     pub fn properties(&self) -> Properties<'_> {
         let raw = self
             .buf
-            .get(usize::from(self.topic_len)..usize::from(self.topic_len) + self.props_len)
+            .get(self.start() + usize::from(self.topic_len)..)
+            .and_then(|rest| rest.get(..self.props_len))
             .unwrap_or_default();
         Properties::parse(raw, PropertyContext::Publish).unwrap_or(Properties::EMPTY)
+    }
+
+    /// The token to pass to [`Session::ack`](crate::Session::ack): `Some` for a QoS 1/2
+    /// message received under [`AckMode::Manual`](crate::AckMode::Manual), whose PUBACK /
+    /// PUBREC waits for it; `None` otherwise.
+    pub fn ack_token(&self) -> Option<AckToken> {
+        if !self.has_ack {
+            return None;
+        }
+        let prefix: [u8; ACK_PREFIX] = self.buf.get(..ACK_PREFIX)?.try_into().ok()?;
+        Some(AckToken {
+            seq: NonZeroU32::new(u32::from_be_bytes(prefix))?,
+            id: self.packet_id?,
+            qos: self.qos,
+        })
     }
 
     /// The payload as UTF-8, if it is.

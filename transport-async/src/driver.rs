@@ -294,6 +294,11 @@ impl Driver {
                         let bytes = self.read_buf.get(..n).unwrap_or_default();
                         st.core.handle_read(clock.now(), bytes);
                         moved = true;
+                        if !st.core.session().wants_read() {
+                            // A full window of manual acknowledgements (3.1.1): the rest
+                            // stays in the socket until the application acknowledges.
+                            break;
+                        }
                     }
                     Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                     Poll::Ready(Err(_)) => {

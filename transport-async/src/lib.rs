@@ -79,8 +79,8 @@ pub use mqtt_sansio_proto::{
     SubscriptionOptions, TopicFilter,
 };
 pub use mqtt_sansio_session::{
-    Backoff, Command, ConnAckProperties, DisconnectReason, Event, HandlerId, Message,
-    TopicAliasPolicy,
+    AckError, AckMode, AckToken, Backoff, Command, ConnAckProperties, DisconnectReason, Event,
+    HandlerId, Message, QueuePolicy, TopicAliasPolicy,
 };
 
 pub use mqtt_sansio_client;

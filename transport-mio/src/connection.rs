@@ -14,7 +14,7 @@ use mqtt_sansio_client::{
 };
 use mqtt_sansio_proto::{PacketId, QoS, Subscription, TopicFilter};
 use mqtt_sansio_session::{
-    ConnectError, Event, PublishError, Session, SessionConfig, SubscribeError,
+    ConnectError, Event, Message, PublishError, Session, SessionConfig, SubscribeError,
 };
 
 use crate::io::{self as pump, Flow, READ_BUF_SIZE};
@@ -256,7 +256,9 @@ impl MqttConnection {
             progressed: false,
             more: false,
         };
-        if read {
+        // Manual acknowledgements (3.1.1) may pause reading; `read_more` keeps the read
+        // owed for when `ack` resumes it.
+        if read && self.core.session().wants_read() {
             flow = pump::read_into(stream, &mut self.read_buf, &mut self.core, &self.clock);
             self.read_more = matches!(flow, Flow::Open { more: true, .. });
         }
@@ -318,7 +320,7 @@ impl MqttConnection {
     /// How long until [`handle_timeout`](Self::handle_timeout) has work; pass it to
     /// `Poll::poll`. `None`: no timer runs.
     pub fn timeout(&self) -> Option<Duration> {
-        if self.read_more && self.stream.is_some() {
+        if self.read_more && self.stream.is_some() && self.core.session().wants_read() {
             return Some(Duration::ZERO);
         }
         self.core.poll_timeout().map(|d| self.clock.until(d))
@@ -420,6 +422,21 @@ impl MqttConnection {
         self.command(false, |core, now| core.unsubscribe(now, filters, &[]))
             .map(|token| token.packet_id().unwrap_or(PacketId::MIN))
             .map_err(subscribe_error)
+    }
+
+    /// Acknowledges `message` under manual acknowledgements (`ClientOptions::manual_acks`):
+    /// its PUBACK / PUBREC goes out once every message that arrived before it was
+    /// acknowledged too. A message with nothing to acknowledge is `Ok`; a stale one (already
+    /// acknowledged, or from an ended connection) is `Ack(Stale)`. When it ends a 3.1.1
+    /// pause, [`timeout`](Self::timeout) is zero again: the reads owed follow in
+    /// [`handle_timeout`](Self::handle_timeout).
+    pub fn ack(&mut self, message: &Message) -> Result<(), ClientError> {
+        let Some(token) = message.ack_token() else {
+            return Ok(());
+        };
+        let r = self.core.ack(self.clock.now(), token);
+        self.settle();
+        r.map_err(ClientError::from)
     }
 
     /// Cancels a tracked publish not yet sent; its completion fails with `Cancelled`.

@@ -41,6 +41,14 @@ pub(crate) fn read_into(
             Ok(n) => {
                 progressed = true;
                 core.handle_read(clock.now(), buf.get(..n).unwrap_or_default());
+                if !core.session().wants_read() {
+                    // A full window of manual acknowledgements (3.1.1): the rest stays in
+                    // the socket until the application acknowledges (`more`: read then).
+                    return Flow::Open {
+                        progressed,
+                        more: true,
+                    };
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 return Flow::Open {

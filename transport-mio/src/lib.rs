@@ -43,7 +43,10 @@ pub use mqtt_sansio_proto::{
     PacketId, Properties, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription,
     SubscriptionOptions, TopicFilter,
 };
-pub use mqtt_sansio_session::{Backoff, Command, DisconnectReason, Event, HandlerId, Message};
+pub use mqtt_sansio_session::{
+    AckError, AckMode, AckToken, Backoff, Command, DisconnectReason, Event, HandlerId, Message,
+    QueuePolicy,
+};
 
 pub use mqtt_sansio_client;
 pub use mqtt_sansio_proto;

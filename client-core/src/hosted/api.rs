@@ -111,7 +111,9 @@ macro_rules! client_api {
 
             /// The seed's `loop(on_message)`: `callback` runs once for every application
             /// message, whatever its QoS. QoS 2 messages reach it on PUBREL (the seed's
-            /// rule), exactly once.
+            /// rule), exactly once; under manual acknowledgements
+            /// ([`ClientOptions::manual_acks`](crate::ClientOptions::manual_acks)) on
+            /// PUBLISH, with the token to [`ack`](Self::ack) them.
             pub fn on_message(
                 &self,
                 callback: impl FnMut(&Self, &$crate::mqtt_sansio_session::Event) -> $crate::CallbackResult
@@ -415,6 +417,35 @@ macro_rules! client_api {
                 self.__shared()
                     .with_core(|core, now| core.cancel(now, token))
                     .map_err($crate::ClientError::from)
+            }
+
+            /// Acknowledges `message` under manual acknowledgements
+            /// ([`ClientOptions::manual_acks`](crate::ClientOptions::manual_acks)): its
+            /// PUBACK (QoS 1) or PUBREC (QoS 2) goes out once every message that arrived
+            /// before it was acknowledged too (acknowledgements keep the arrival order).
+            /// Call it when the message is processed; one never acknowledged is sent again by
+            /// the broker after a reconnect to the same session.
+            ///
+            /// A message with nothing to acknowledge (QoS 0, or acknowledgements automatic)
+            /// is `Ok` and does nothing. `Ack(Stale)` when it was acknowledged already or
+            /// arrived on a connection that has ended: its redelivery is the one to
+            /// acknowledge.
+            pub fn ack(
+                &self,
+                message: &$crate::mqtt_sansio_session::Message,
+            ) -> ::core::result::Result<(), $crate::ClientError> {
+                let ::core::option::Option::Some(token) = message.ack_token() else {
+                    return ::core::result::Result::Ok(());
+                };
+                self.__shared()
+                    .with_core(|core, now| core.ack(now, token))
+                    .map_err($crate::ClientError::from)
+            }
+
+            /// Messages handed over under manual acknowledgements whose acknowledgement has
+            /// not gone out yet (at most the window).
+            pub fn unacknowledged(&self) -> usize {
+                self.__shared().lock().core.session().unacknowledged()
             }
 
             /// Drops the connection without DISCONNECT (the broker publishes the will) and

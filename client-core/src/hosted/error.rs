@@ -6,7 +6,7 @@ use std::io;
 
 use mqtt_sansio_proto::{ReasonCode, ValueError};
 use mqtt_sansio_session::{
-    ConnectError, DisconnectReason, PublishError, PublishFailure, SubscribeError,
+    AckError, ConnectError, DisconnectReason, PublishError, PublishFailure, SubscribeError,
 };
 
 use crate::compat::CancelError;
@@ -62,6 +62,9 @@ pub enum ClientError {
     /// The call needs MQTT 5.0 (request/response: Response Topic and Correlation Data are
     /// 5.0 properties); the client speaks 3.1.1.
     RequiresV5,
+    /// `ack` did nothing: the message was acknowledged already, or arrived on a connection
+    /// that has ended (the broker sends it again, to be acknowledged then).
+    Ack(AckError),
 }
 
 impl fmt::Display for ClientError {
@@ -98,6 +101,7 @@ impl fmt::Display for ClientError {
             Self::RequiresV5 => f.write_str(
                 "this needs MQTT 5.0; make the client with ProtocolVersion::V5",
             ),
+            Self::Ack(e) => e.fmt(f),
         }
     }
 }
@@ -111,6 +115,12 @@ impl StdError for ClientError {
             Self::Subscribe(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<AckError> for ClientError {
+    fn from(e: AckError) -> Self {
+        Self::Ack(e)
     }
 }
 

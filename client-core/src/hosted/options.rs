@@ -8,7 +8,8 @@ use std::vec::Vec;
 
 use mqtt_sansio_proto::{ProtocolVersion, QoS};
 use mqtt_sansio_session::{
-    Backoff, ConnAckProperties, DisconnectReason, SessionConfig, TopicAliasPolicy,
+    AckMode, Backoff, ConnAckProperties, DisconnectReason, QueuePolicy, SessionConfig,
+    TopicAliasPolicy,
 };
 
 use crate::core::ConnectUpdate;
@@ -437,6 +438,65 @@ impl ClientOptions {
     /// Most publishes waiting to enter the window.
     pub fn max_queued(mut self, n: usize) -> Self {
         self.core.session.max_queued = n;
+        self
+    }
+
+    /// Most bytes (topic, properties and payload) of the publishes waiting to enter the
+    /// window (default 16 MiB).
+    pub fn max_queued_bytes(mut self, n: usize) -> Self {
+        self.core.session.max_queued_bytes = n;
+        self
+    }
+
+    /// What a publish meets when the queue is full: refused (the default,
+    /// [`QueuePolicy::RefuseNew`]) or room made by dropping the oldest queued QoS 0
+    /// messages ([`QueuePolicy::DropOldestQos0`]; QoS 1/2 are never dropped). A QoS 1/2
+    /// publish that expires while queued (5.0 Message Expiry Interval) fails its completion
+    /// with `Dropped(Expired)`. A QoS 0 publish has no acknowledgement, so its completion
+    /// comes when it is accepted; one dropped from the queue later (policy or expiry) is
+    /// reported by `Event::PublishFailed { id: None, .. }` with the reason.
+    ///
+    /// ```
+    /// use mqtt_sansio_client::ClientOptions;
+    /// use mqtt_sansio_client::mqtt_sansio_session::QueuePolicy;
+    /// let options = ClientOptions::new()
+    ///     .max_queued(500)
+    ///     .max_queued_bytes(256 * 1024)
+    ///     .queue_policy(QueuePolicy::DropOldestQos0);
+    /// assert_eq!(options.core().session.queue_policy, QueuePolicy::DropOldestQos0);
+    /// ```
+    pub fn queue_policy(mut self, policy: QueuePolicy) -> Self {
+        self.core.session.queue_policy = policy;
+        self
+    }
+
+    /// Manual acknowledgements: the PUBACK / PUBREC of an incoming QoS 1/2 message goes
+    /// out only when the application calls the client's `ack` with the message, in the
+    /// order the messages arrived, with at most `window` (at least 1) unacknowledged. 5.0
+    /// announces the window as Receive Maximum; in 3.1.1 the client stops reading the socket
+    /// while the window is full. A message never acknowledged is sent again by the broker
+    /// after a reconnect (with a persistent session), and handed over again. QoS 2 messages
+    /// are handed over at PUBLISH under manual acknowledgements (see
+    /// [`AckMode::Manual`]).
+    ///
+    /// ```
+    /// use mqtt_sansio_client::ClientOptions;
+    /// let options = ClientOptions::new().clean_start(false).manual_acks(32);
+    /// assert_eq!(options.core().session.acks.window(), Some(32));
+    /// ```
+    pub fn manual_acks(mut self, window: u16) -> Self {
+        let window = core::num::NonZeroU16::new(window).unwrap_or(core::num::NonZeroU16::MIN);
+        self.core.session.acks = AckMode::manual(window);
+        self
+    }
+
+    /// Most events waiting for a consumer of the client's event queue (default 4096). Once
+    /// a consumer (iterator or stream) is behind by this many, the client stops reading the
+    /// socket until it catches up (backpressure: TCP, and the broker's flow control, hold
+    /// the broker back; nothing acknowledged is dropped). Before any consumer claims the
+    /// events, only the newest this many are kept, so a callbacks-only program never stalls.
+    pub fn event_capacity(mut self, n: usize) -> Self {
+        self.core.event_capacity = n.max(1);
         self
     }
 

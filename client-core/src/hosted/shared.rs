@@ -149,9 +149,12 @@ impl SharedState {
         self.closed.as_ref()
     }
 
-    /// Whether the I/O loop should stop reading: the event consumer is behind.
+    /// Whether the I/O loop should stop reading: the event consumer is behind, or (manual
+    /// acknowledgements, 3.1.1) the application holds a whole window of unacknowledged
+    /// messages (see `Session::wants_read`).
     pub fn read_paused(&self) -> bool {
-        self.stream_state == StreamState::Alive && self.events.len() >= self.event_capacity
+        (self.stream_state == StreamState::Alive && self.events.len() >= self.event_capacity)
+            || !self.core.session().wants_read()
     }
 
     /// Moves finished commands from the core to their waiters, and events to the queue;

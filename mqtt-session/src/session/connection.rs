@@ -174,8 +174,10 @@ impl Session {
     }
 
     /// The Receive Maximum the CONNECT carries; 0 is a protocol error (5.0 §3.1.2.11.3).
-    fn receive_maximum(&self) -> u16 {
-        self.config.max_incoming_qos2.max(1)
+    pub(super) fn receive_maximum(&self) -> u16 {
+        let qos2 = self.config.max_incoming_qos2.max(1);
+        // Manual acknowledgements: the broker must not send more than the window either.
+        self.config.acks.window().map_or(qos2, |w| qos2.min(w))
     }
 
     pub(super) fn on_connack(&mut self, ack: &ConnAck<'_>) {
@@ -273,6 +275,7 @@ impl Session {
         // Those were delivered at PUBLISH already; the new session will never release them,
         // and their ids may be reused for new messages.
         self.incoming_qos2_ids_only = None;
+        self.acks.session_lost();
         let mut resent = 0;
         let mut unconfirmed = 0;
         let ids = &mut self.ids;

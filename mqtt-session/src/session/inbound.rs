@@ -40,6 +40,9 @@ impl Session {
                     .insert(alias, topic.as_str().to_string());
             }
         }
+        if let (true, Some(id)) = (self.config.acks.is_manual(), p.qos.packet_id()) {
+            return self.on_publish_manual(p, topic, id);
+        }
         match p.qos {
             QosPid::AtMostOnce => self.emit(Event::Message(Message::from_publish(p, topic))),
             QosPid::AtLeastOnce(id) => {

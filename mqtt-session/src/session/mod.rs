@@ -27,11 +27,15 @@ mod auth;
 mod connection;
 mod give_up;
 mod inbound;
+mod manual_ack;
+mod offline_queue;
 mod outbound;
 mod packet_size;
 mod subscriptions;
 mod topic_alias;
 
+use manual_ack::PendingAcks;
+use offline_queue::OfflineQueue;
 use topic_alias::OutgoingAliases;
 
 /// Where the Session is in the life of a connection.
@@ -147,7 +151,7 @@ pub struct Session {
     outgoing: VecDeque<Outgoing>,
     /// Outgoing entries not yet transmitted on this connection.
     unsent: usize,
-    queued: VecDeque<Message>,
+    queued: OfflineQueue,
     requests: VecDeque<Request>,
     incoming_qos2: VecMap<PacketId, Message>,
     /// Bytes of topic, properties and payload held in `incoming_qos2`.
@@ -171,6 +175,8 @@ pub struct Session {
     /// The message the broker's last error DISCONNECT most likely answered, with its reason
     /// (see [`Session::rejected_candidate`]); cleared by `connect`.
     rejected_candidate: Option<(PacketId, ReasonCode)>,
+    /// Incoming messages waiting for the application's acknowledgement (manual acks).
+    acks: PendingAcks,
 }
 
 impl Session {
@@ -202,7 +208,7 @@ impl Session {
             ids: InFlightIds::new(),
             outgoing: VecDeque::new(),
             unsent: 0,
-            queued: VecDeque::new(),
+            queued: OfflineQueue::default(),
             requests: VecDeque::new(),
             incoming_qos2: VecMap::new(),
             incoming_qos2_bytes: 0,
@@ -213,6 +219,7 @@ impl Session {
             authenticator: None,
             held_ids: Vec::new(),
             rejected_candidate: None,
+            acks: PendingAcks::default(),
         }
     }
 
@@ -287,17 +294,20 @@ impl Session {
         self.rx.len()
     }
 
-    /// Whether a publish at `qos` would be accepted now (window or queue has room).
+    /// Whether a publish at `qos` would be accepted now: the window or the queue has room,
+    /// or [`QueuePolicy::DropOldestQos0`](crate::QueuePolicy::DropOldestQos0) would make
+    /// some. (A message larger than the room left under `max_queued_bytes` may still be
+    /// refused.)
     pub fn can_publish(&self, qos: QoS) -> bool {
         match qos {
             QoS::AtMostOnce if self.is_connected() && self.queued.is_empty() => {
                 self.tx.bytes() <= self.config.max_transmit_bytes
             }
-            QoS::AtMostOnce => self.queued.len() < self.config.max_queued,
+            QoS::AtMostOnce => self.queue_room_plan(1).is_some(),
             _ => {
                 self.ids.len() < usize::from(u16::MAX)
                     && ((self.is_connected() && self.queued.is_empty() && self.window_has_room())
-                        || self.queued.len() < self.config.max_queued)
+                        || self.queue_room_plan(1).is_some())
             }
         }
     }
@@ -385,12 +395,14 @@ impl Session {
                 self.rx_partial_since = Some(now);
             }
         }
+        self.check_unread_backlog();
     }
 
     /// Decodes and handles whole packets from `input`; returns the bytes used.
     fn process(&mut self, input: &[u8], limits: &Limits) -> usize {
         let mut used = 0;
-        while self.state != SessionState::Disconnected {
+        // Past a full window of manual acknowledgements (3.1.1) the rest waits, undecoded.
+        while self.state != SessionState::Disconnected && !self.reading_paused() {
             let rest = input.get(used..).unwrap_or_default();
             // Client side: CONNECT, SUBSCRIBE and UNSUBSCRIBE from the broker are refused by
             // type (the same rule and words as `handle_packet` uses for PINGREQ), and their
@@ -419,6 +431,8 @@ impl Session {
     /// A deadline passed (or not yet: calling early or twice does nothing).
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
+        // Queued messages expire whether or not a connection is up.
+        self.expire_queued();
         if let Some(deadline) = self.partial_packet_deadline() {
             if now >= deadline {
                 // SPEC "Bad input and faults": a packet that never completes ends the
@@ -512,6 +526,7 @@ impl Session {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let connection = match self.state {
+            // No connection timer; queued messages expire by `next_queue_expiry`.
             SessionState::Disconnected => return None,
             SessionState::Connecting => Some(self.connack_deadline),
             SessionState::Connected => [
@@ -523,10 +538,14 @@ impl Session {
             .flatten()
             .min(),
         };
-        [connection, self.partial_packet_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            connection,
+            self.partial_packet_deadline(),
+            self.queued.next_expiry(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// How long a started packet may take to complete (see
@@ -544,7 +563,7 @@ impl Session {
 
     /// When the incomplete packet being received must be complete, if one is.
     fn partial_packet_deadline(&self) -> Option<Instant> {
-        if self.state == SessionState::Disconnected {
+        if self.state == SessionState::Disconnected || self.reading_paused() {
             return None;
         }
         self.rx_partial_since
@@ -568,7 +587,8 @@ impl Session {
     }
 
     fn silence_deadline(&self) -> Option<Instant> {
-        if self.keep_alive_secs == 0 {
+        // Paused reading (manual acks): the broker is not silent, we are not listening.
+        if self.keep_alive_secs == 0 || self.reading_paused() {
             return None;
         }
         let timeout = self
@@ -609,6 +629,7 @@ impl Session {
         }
         self.next_retry = None;
         self.reauthenticating = false;
+        self.acks.connection_ended();
         self.emit(Event::Disconnected {
             reason,
             server_reference,

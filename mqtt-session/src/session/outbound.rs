@@ -95,6 +95,11 @@ impl Session {
             return Err(PublishError::PacketTooLarge { len, max });
         }
         let direct = self.is_connected() && self.queued.is_empty();
+        // What holding the message costs in the queue, and room for it by the policy.
+        let stored = topic.as_str().len() + properties.as_bytes().len() + payload.len();
+        if !direct {
+            self.expire_queued();
+        }
         if qos == QoS::AtMostOnce {
             if direct {
                 if self.tx.bytes() > self.config.max_transmit_bytes {
@@ -106,20 +111,27 @@ impl Session {
                     .map_err(PublishError::Invalid)?;
                 return Ok(None);
             }
-            if self.queued.len() >= self.config.max_queued {
+            let Some(drop) = self.queue_room_plan(stored) else {
                 self.blocked = true;
                 return Err(PublishError::QueueFull);
-            }
-            self.queued.push_back(Message::build(
-                topic, properties, payload, qos, retain, false, None,
-            ));
+            };
+            self.drop_oldest_qos0(drop);
+            self.queued.push_back(
+                Message::build(topic, properties, payload, qos, retain, false, None),
+                self.now,
+            );
             return Ok(None);
         }
         let to_window = direct && self.window_has_room();
-        if !to_window && self.queued.len() >= self.config.max_queued {
-            self.blocked = true;
-            return Err(PublishError::QueueFull);
-        }
+        let drop = if to_window {
+            0
+        } else {
+            let Some(drop) = self.queue_room_plan(stored) else {
+                self.blocked = true;
+                return Err(PublishError::QueueFull);
+            };
+            drop
+        };
         let id = self
             .ids
             .allocate()
@@ -129,7 +141,8 @@ impl Session {
             self.push_outgoing(message);
             self.pump();
         } else {
-            self.queued.push_back(message);
+            self.drop_oldest_qos0(drop);
+            self.queued.push_back(message, self.now);
         }
         Ok(Some(id))
     }
@@ -140,6 +153,8 @@ impl Session {
         if self.state != SessionState::Connected {
             return;
         }
+        // Expired messages go first, so none is sent after its time [MQTT-3.3.2-5].
+        self.expire_queued();
         let v = self.v();
         let max = self.peer.max_packet_size as usize;
         for i in 0..self.requests.len() {
@@ -182,7 +197,7 @@ impl Session {
                 break;
             };
             if front.qos == QoS::AtMostOnce {
-                if let Some(m) = self.queued.pop_front() {
+                if let Some(m) = self.queued.pop_front(self.now) {
                     let topic = m.topic_name();
                     let p = Publish {
                         dup: false,
@@ -199,7 +214,7 @@ impl Session {
             if !self.window_has_room() {
                 break;
             }
-            if let Some(m) = self.queued.pop_front() {
+            if let Some(m) = self.queued.pop_front(self.now) {
                 self.push_outgoing(m);
                 if let Some(o) = self.outgoing.back_mut() {
                     transmit_outgoing(&mut self.tx, &mut self.aliases, o, max, v);

@@ -1,0 +1,257 @@
+//! The queue of publishes waiting for a connection or for room in the window: bounded by
+//! count and bytes, with a visible policy when full ([`QueuePolicy`]), and 5.0 Message
+//! Expiry honoured while queued.
+
+use alloc::collections::VecDeque;
+use core::time::Duration;
+
+use mqtt_sansio_proto::{PropertiesBuf, Property, QoS};
+
+use crate::error::PublishFailure;
+use crate::event::Event;
+use crate::message::Message;
+use crate::offline_queue::QueuePolicy;
+use crate::time::Instant;
+
+use super::*;
+
+/// One queued publish and when it expires (5.0 Message Expiry Interval).
+#[derive(Debug)]
+struct Queued {
+    message: Message,
+    expires_at: Option<Instant>,
+}
+
+/// The queue itself, with the totals its bounds are checked against.
+#[derive(Debug, Default)]
+pub(super) struct OfflineQueue {
+    items: VecDeque<Queued>,
+    /// Bytes of topic, properties and payload queued.
+    bytes: usize,
+    /// Queued messages with an expiry: when 0 (always in 3.1.1) nothing is scanned.
+    expiring: usize,
+}
+
+impl OfflineQueue {
+    pub(super) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub(super) fn front(&self) -> Option<&Message> {
+        self.items.front().map(|q| &q.message)
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Message> {
+        self.items.iter().map(|q| &q.message)
+    }
+
+    /// Queues `message` at `now`; its expiry counts from now.
+    pub(super) fn push_back(&mut self, message: Message, now: Instant) {
+        let expires_at = message
+            .properties()
+            .message_expiry_interval()
+            .map(|secs| now.saturating_add(Duration::from_secs(u64::from(secs))));
+        self.bytes += message.stored_len();
+        self.expiring += usize::from(expires_at.is_some());
+        self.items.push_back(Queued {
+            message,
+            expires_at,
+        });
+    }
+
+    fn take(&mut self, q: Queued) -> Queued {
+        self.bytes = self.bytes.saturating_sub(q.message.stored_len());
+        self.expiring = self
+            .expiring
+            .saturating_sub(usize::from(q.expires_at.is_some()));
+        q
+    }
+
+    /// The oldest message, with its Message Expiry Interval set to what remains at `now`
+    /// [MQTT-3.3.2-6]: the receiver must not see more time than the message has left.
+    pub(super) fn pop_front(&mut self, now: Instant) -> Option<Message> {
+        let q = self.items.pop_front()?;
+        let q = self.take(q);
+        Some(match q.expires_at {
+            Some(at) => with_remaining_expiry(q.message, at, now),
+            None => q.message,
+        })
+    }
+
+    pub(super) fn remove(&mut self, index: usize) -> Option<Message> {
+        let q = self.items.remove(index)?;
+        Some(self.take(q).message)
+    }
+
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&Message) -> bool) {
+        let mut removed_bytes = 0;
+        let mut removed_expiring = 0;
+        self.items.retain(|q| {
+            let k = keep(&q.message);
+            if !k {
+                removed_bytes += q.message.stored_len();
+                removed_expiring += usize::from(q.expires_at.is_some());
+            }
+            k
+        });
+        self.bytes = self.bytes.saturating_sub(removed_bytes);
+        self.expiring = self.expiring.saturating_sub(removed_expiring);
+    }
+
+    /// When the next queued message expires.
+    pub(super) fn next_expiry(&self) -> Option<Instant> {
+        if self.expiring == 0 {
+            return None;
+        }
+        self.items.iter().filter_map(|q| q.expires_at).min()
+    }
+}
+
+/// `message` with its Message Expiry Interval replaced by the whole seconds that remain
+/// until `at`, rounded up (a message not yet expired never goes out with 0).
+fn with_remaining_expiry(message: Message, at: Instant, now: Instant) -> Message {
+    let props = message.properties();
+    let Some(original) = props.message_expiry_interval() else {
+        return message;
+    };
+    let left_ms = at.saturating_duration_since(now).as_millis();
+    let left = u32::try_from(left_ms.div_ceil(1000))
+        .unwrap_or(u32::MAX)
+        .clamp(1, original.max(1));
+    if left == original {
+        return message;
+    }
+    let mut buf = PropertiesBuf::new();
+    for p in props.iter() {
+        let p = match p {
+            Property::MessageExpiryInterval(_) => Property::MessageExpiryInterval(left),
+            other => other,
+        };
+        // The properties were valid and the new value is smaller: this cannot fail, and
+        // if it did the original message goes out unchanged rather than a broken one.
+        if buf.push(p).is_err() {
+            return message;
+        }
+    }
+    Message::build(
+        message.topic_name(),
+        buf.as_properties(),
+        message.payload(),
+        message.qos,
+        message.retain,
+        message.dup,
+        message.packet_id,
+    )
+}
+
+impl Session {
+    /// Publishes waiting to enter the window: their bytes (topic, properties and payload),
+    /// at most [`SessionConfig::max_queued_bytes`].
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.bytes()
+    }
+
+    /// When the next queued message's 5.0 Message Expiry Interval passes: call
+    /// [`handle_timeout`](Self::handle_timeout) then to have it dropped and reported
+    /// ([`Event::PublishFailed`] with [`PublishFailure::Expired`]). While connected
+    /// [`poll_timeout`](Self::poll_timeout) includes it; while disconnected it does not
+    /// (no connection timer runs then), so a transport that is offline for long waits for
+    /// this too. Expired messages are also dropped, at the latest, by the next `publish`
+    /// or connection, never sent.
+    pub fn next_queue_expiry(&self) -> Option<Instant> {
+        self.queued.next_expiry()
+    }
+
+    /// Whether one more message of `len` stored bytes fits in the queue.
+    pub(super) fn queue_has_room(&self, len: usize) -> bool {
+        self.queued.len() < self.config.max_queued
+            && self.queued.bytes().saturating_add(len) <= self.config.max_queued_bytes
+    }
+
+    /// How many of the oldest queued QoS 0 messages must be dropped to make room for a
+    /// message of `len` stored bytes; `None` when the policy does not allow making room
+    /// ([`QueuePolicy::RefuseNew`]) or dropping every queued QoS 0 message would not be
+    /// enough (QoS 1/2 messages are never dropped).
+    pub(super) fn queue_room_plan(&self, len: usize) -> Option<usize> {
+        if self.queue_has_room(len) {
+            return Some(0);
+        }
+        if self.config.queue_policy != QueuePolicy::DropOldestQos0 {
+            return None;
+        }
+        let max_bytes = self.config.max_queued_bytes;
+        let mut count = self.queued.len();
+        let mut bytes = self.queued.bytes();
+        let mut drop = 0;
+        for m in self.queued.iter().filter(|m| m.qos == QoS::AtMostOnce) {
+            if count < self.config.max_queued && bytes.saturating_add(len) <= max_bytes {
+                break;
+            }
+            count -= 1;
+            bytes = bytes.saturating_sub(m.stored_len());
+            drop += 1;
+        }
+        (count < self.config.max_queued && bytes.saturating_add(len) <= max_bytes).then_some(drop)
+    }
+
+    /// Drops the `n` oldest queued QoS 0 messages (a plan of
+    /// [`queue_room_plan`](Self::queue_room_plan)), each reported as [`Event::PublishFailed`]
+    /// with [`PublishFailure::DroppedForNewer`].
+    pub(super) fn drop_oldest_qos0(&mut self, mut n: usize) {
+        if n == 0 {
+            return;
+        }
+        let events = &mut self.events;
+        self.queued.retain(|m| {
+            if n > 0 && m.qos == QoS::AtMostOnce {
+                n -= 1;
+                events.push_back(Event::PublishFailed {
+                    id: None,
+                    qos: QoS::AtMostOnce,
+                    reason: PublishFailure::DroppedForNewer,
+                });
+                return false;
+            }
+            true
+        });
+    }
+
+    /// Drops the queued messages whose Message Expiry Interval has passed at `self.now`,
+    /// each reported as [`Event::PublishFailed`] with [`PublishFailure::Expired`]; their
+    /// packet ids are free again (they were never sent).
+    pub(super) fn expire_queued(&mut self) {
+        let now = self.now;
+        if self.queued.next_expiry().is_none_or(|at| at > now) {
+            return;
+        }
+        let mut expired = VecDeque::new();
+        let items = core::mem::take(&mut self.queued.items);
+        for q in items {
+            if q.expires_at.is_some_and(|at| at <= now) {
+                expired.push_back(q);
+            } else {
+                self.queued.items.push_back(q);
+            }
+        }
+        for q in expired {
+            let q = self.queued.take(q);
+            if let Some(id) = q.message.packet_id {
+                self.ids.remove(id);
+            }
+            self.emit(Event::PublishFailed {
+                id: q.message.packet_id,
+                qos: q.message.qos,
+                reason: PublishFailure::Expired,
+            });
+        }
+        self.unblock_if_room();
+    }
+}
