@@ -73,6 +73,8 @@ impl<K: Ord, V> VecMap<K, V> {
         self.entries.clear();
     }
 
+    // Only the topic alias tables look entries up by key.
+    #[cfg_attr(not(feature = "topic-aliases"), allow(dead_code))]
     pub(crate) fn get<Q>(&self, key: &Q) -> Option<&V>
     where
         K: Borrow<Q>,
@@ -82,6 +84,8 @@ impl<K: Ord, V> VecMap<K, V> {
         self.entries.get(at).map(|(_, v)| v)
     }
 
+    // Only the topic alias tables look entries up by key.
+    #[cfg_attr(not(feature = "topic-aliases"), allow(dead_code))]
     pub(crate) fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
     where
         K: Borrow<Q>,
