@@ -277,7 +277,7 @@ impl Session {
         let mut unconfirmed = 0;
         let ids = &mut self.ids;
         let events = &mut self.events;
-        self.outgoing.retain_mut(|o| match o.state {
+        crate::vec_map::retain_queue(&mut self.outgoing, &mut |o| match o.state {
             OutgoingState::AwaitingPubComp => {
                 // PUBREC said the broker has it; sending it again could deliver it twice.
                 // Its completion fails on its own id (SPEC "Exactly once, bounded": "session
