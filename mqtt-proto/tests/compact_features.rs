@@ -30,6 +30,10 @@ fn a_decode_error_keeps_its_type_and_reason_code() {
         };
         assert_eq!(err.reason_code(), ReasonCode::MalformedPacket);
         assert_eq!(rule, rules::FIXED_HEADER_FLAGS);
-        assert_eq!(what.is_empty(), cfg!(feature = "compact-errors"), "{what:?}");
+        assert_eq!(
+            what.is_empty(),
+            cfg!(feature = "compact-errors"),
+            "{what:?}"
+        );
     }
 }
