@@ -255,19 +255,18 @@ fn decode_as<'a, const AT_CLIENT: bool>(
         ));
     }
     let v = version;
-    // One `?` for every body decoder rather than one per arm (issue 15: flash).
     let packet = match h.packet_type {
-        PacketType::Connect => Connect::decode(body, v).map(Packet::Connect),
-        PacketType::ConnAck => ConnAck::decode(body, v).map(Packet::ConnAck),
-        PacketType::Publish => Publish::decode(h.flags, body, v).map(Packet::Publish),
-        PacketType::PubAck => Ack::decode(PacketType::PubAck, body, v).map(Packet::PubAck),
-        PacketType::PubRec => Ack::decode(PacketType::PubRec, body, v).map(Packet::PubRec),
-        PacketType::PubRel => Ack::decode(PacketType::PubRel, body, v).map(Packet::PubRel),
-        PacketType::PubComp => Ack::decode(PacketType::PubComp, body, v).map(Packet::PubComp),
-        PacketType::Subscribe => Subscribe::decode(body, v).map(Packet::Subscribe),
-        PacketType::SubAck => SubAck::decode(body, v).map(Packet::SubAck),
-        PacketType::Unsubscribe => Unsubscribe::decode(body, v).map(Packet::Unsubscribe),
-        PacketType::UnsubAck => UnsubAck::decode(body, v).map(Packet::UnsubAck),
+        PacketType::Connect => Packet::Connect(Connect::decode(body, v)?),
+        PacketType::ConnAck => Packet::ConnAck(ConnAck::decode(body, v)?),
+        PacketType::Publish => Packet::Publish(Publish::decode(h.flags, body, v)?),
+        PacketType::PubAck => Packet::PubAck(Ack::decode(PacketType::PubAck, body, v)?),
+        PacketType::PubRec => Packet::PubRec(Ack::decode(PacketType::PubRec, body, v)?),
+        PacketType::PubRel => Packet::PubRel(Ack::decode(PacketType::PubRel, body, v)?),
+        PacketType::PubComp => Packet::PubComp(Ack::decode(PacketType::PubComp, body, v)?),
+        PacketType::Subscribe => Packet::Subscribe(Subscribe::decode(body, v)?),
+        PacketType::SubAck => Packet::SubAck(SubAck::decode(body, v)?),
+        PacketType::Unsubscribe => Packet::Unsubscribe(Unsubscribe::decode(body, v)?),
+        PacketType::UnsubAck => Packet::UnsubAck(UnsubAck::decode(body, v)?),
         PacketType::PingReq | PacketType::PingResp => {
             if !body.is_empty() {
                 return Err(DecodeError::malformed(
@@ -275,15 +274,15 @@ fn decode_as<'a, const AT_CLIENT: bool>(
                     "PINGREQ and PINGRESP have no body",
                 ));
             }
-            Ok(if h.packet_type == PacketType::PingReq {
+            if h.packet_type == PacketType::PingReq {
                 Packet::PingReq
             } else {
                 Packet::PingResp
-            })
+            }
         }
-        PacketType::Disconnect => Disconnect::decode(body, v).map(Packet::Disconnect),
-        PacketType::Auth => Auth::decode(body).map(Packet::Auth),
-    }?;
+        PacketType::Disconnect => Packet::Disconnect(Disconnect::decode(body, v)?),
+        PacketType::Auth => Packet::Auth(Auth::decode(body)?),
+    };
     Ok(Some((packet, total)))
 }
 
