@@ -8,8 +8,8 @@
 //! --test optional_features` (both off; `scripts/test` runs it so).
 
 use mqtt_sansio_proto::{
-    decode, Auth, ConnAck, Limits, Packet, Properties, PropertiesBuf, Property, ProtocolVersion,
-    Publish, QoS, QosPid, ReasonCode, TopicName,
+    decode, Auth, ConnAck, Limits, Packet, PropertiesBuf, Property, ProtocolVersion, Publish, QoS,
+    QosPid, ReasonCode, TopicName,
 };
 use mqtt_sansio_session::{
     ConnectOptions, DisconnectReason, Event, Instant, PublishError, Session, SessionConfig,
