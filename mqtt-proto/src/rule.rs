@@ -183,6 +183,8 @@ pub mod rules {
     pub const AUTH_DATA_WITHOUT_METHOD: Rule = Rule::only_v5("5.0 §3.1.2.11.10");
     /// AUTH (other than the empty short form) carries an Authentication Method (5.0).
     pub const AUTH_METHOD_MISSING: Rule = Rule::only_v5("5.0 §3.15.2.2.2");
+    /// A server sends AUTH only when CONNECT carried an Authentication Method.
+    pub const AUTH_NOT_REQUESTED: Rule = Rule::only_v5("MQTT-4.12.0-6");
     /// A feature of MQTT 5.0 cannot be written in a 3.1.1 packet.
     pub const NOT_IN_V311: Rule = Rule::only_v311("3.1.1 §2");
 }

@@ -8,8 +8,8 @@
 //! --test optional_features` (both off; `scripts/test` runs it so).
 
 use mqtt_sansio_proto::{
-    decode, Auth, ConnAck, Limits, Packet, PropertiesBuf, Property, ProtocolVersion, Publish, QoS,
-    QosPid, ReasonCode, TopicName,
+    decode, decode_from_server, rules, Auth, ConnAck, DecodeError, Limits, Packet, PropertiesBuf,
+    Property, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, TopicName,
 };
 use mqtt_sansio_session::{
     ConnectOptions, DisconnectReason, Event, Instant, PublishError, Session, SessionConfig,
@@ -189,6 +189,19 @@ fn auth_from_a_broker_nobody_asked_is_a_protocol_error() {
         reason: ReasonCode::ContinueAuthentication,
         properties: props.as_properties(),
     }));
+    // Without the feature the codec already refuses it, and the AUTH parser is not linked.
+    let decoded = decode_from_server(&auth, V5, &Limits::default());
+    if cfg!(feature = "enhanced-auth") {
+        assert!(
+            matches!(decoded, Ok(Some((Packet::Auth(_), _)))),
+            "{decoded:?}"
+        );
+    } else {
+        assert!(
+            matches!(decoded, Err(DecodeError::Protocol { rule, .. }) if rule == rules::AUTH_NOT_REQUESTED),
+            "{decoded:?}"
+        );
+    }
     // Before CONNACK and after it.
     for mut s in [connecting().0, connected()] {
         s.handle_read(NOW, &auth);
