@@ -371,41 +371,81 @@ impl Property<'_> {
 
 /// Parses one property (identifier and value), without context checks.
 fn property(i: &[u8]) -> PResult<'_, Property<'_>> {
+    use Property as P;
     let (i, id) = varint(i)?;
-    let mal = |what| DecodeError::malformed(rules::PROPERTY_NOT_ALLOWED, what);
+    // One parse per value type, then the identifier picks the variant: a failed parse is
+    // propagated from seven places instead of one per identifier (issue 15: flash).
     let (i, p) = match id {
-        0x01 => u8_(i).map(|(i, v)| (i, Property::PayloadFormatIndicator(v)))?,
-        0x02 => u32_(i).map(|(i, v)| (i, Property::MessageExpiryInterval(v)))?,
-        0x03 => string(i).map(|(i, v)| (i, Property::ContentType(v)))?,
-        0x08 => string(i).map(|(i, v)| (i, Property::ResponseTopic(v)))?,
-        0x09 => binary(i).map(|(i, v)| (i, Property::CorrelationData(v)))?,
-        0x0B => varint(i).map(|(i, v)| (i, Property::SubscriptionIdentifier(v)))?,
-        0x11 => u32_(i).map(|(i, v)| (i, Property::SessionExpiryInterval(v)))?,
-        0x12 => string(i).map(|(i, v)| (i, Property::AssignedClientIdentifier(v)))?,
-        0x13 => u16_(i).map(|(i, v)| (i, Property::ServerKeepAlive(v)))?,
-        0x15 => string(i).map(|(i, v)| (i, Property::AuthenticationMethod(v)))?,
-        0x16 => binary(i).map(|(i, v)| (i, Property::AuthenticationData(v)))?,
-        0x17 => u8_(i).map(|(i, v)| (i, Property::RequestProblemInformation(v)))?,
-        0x18 => u32_(i).map(|(i, v)| (i, Property::WillDelayInterval(v)))?,
-        0x19 => u8_(i).map(|(i, v)| (i, Property::RequestResponseInformation(v)))?,
-        0x1A => string(i).map(|(i, v)| (i, Property::ResponseInformation(v)))?,
-        0x1C => string(i).map(|(i, v)| (i, Property::ServerReference(v)))?,
-        0x1F => string(i).map(|(i, v)| (i, Property::ReasonString(v)))?,
-        0x21 => u16_(i).map(|(i, v)| (i, Property::ReceiveMaximum(v)))?,
-        0x22 => u16_(i).map(|(i, v)| (i, Property::TopicAliasMaximum(v)))?,
-        0x23 => u16_(i).map(|(i, v)| (i, Property::TopicAlias(v)))?,
-        0x24 => u8_(i).map(|(i, v)| (i, Property::MaximumQoS(v)))?,
-        0x25 => u8_(i).map(|(i, v)| (i, Property::RetainAvailable(v)))?,
+        0x01 | 0x17 | 0x19 | 0x24 | 0x25 | 0x28 | 0x29 | 0x2A => {
+            let (i, v) = u8_(i)?;
+            let p = match id {
+                0x01 => P::PayloadFormatIndicator(v),
+                0x17 => P::RequestProblemInformation(v),
+                0x19 => P::RequestResponseInformation(v),
+                0x24 => P::MaximumQoS(v),
+                0x25 => P::RetainAvailable(v),
+                0x28 => P::WildcardSubscriptionAvailable(v),
+                0x29 => P::SubscriptionIdentifierAvailable(v),
+                _ => P::SharedSubscriptionAvailable(v),
+            };
+            (i, p)
+        }
+        0x13 | 0x21 | 0x22 | 0x23 => {
+            let (i, v) = u16_(i)?;
+            let p = match id {
+                0x13 => P::ServerKeepAlive(v),
+                0x21 => P::ReceiveMaximum(v),
+                0x22 => P::TopicAliasMaximum(v),
+                _ => P::TopicAlias(v),
+            };
+            (i, p)
+        }
+        0x02 | 0x11 | 0x18 | 0x27 => {
+            let (i, v) = u32_(i)?;
+            let p = match id {
+                0x02 => P::MessageExpiryInterval(v),
+                0x11 => P::SessionExpiryInterval(v),
+                0x18 => P::WillDelayInterval(v),
+                _ => P::MaximumPacketSize(v),
+            };
+            (i, p)
+        }
+        0x03 | 0x08 | 0x12 | 0x15 | 0x1A | 0x1C | 0x1F => {
+            let (i, v) = string(i)?;
+            let p = match id {
+                0x03 => P::ContentType(v),
+                0x08 => P::ResponseTopic(v),
+                0x12 => P::AssignedClientIdentifier(v),
+                0x15 => P::AuthenticationMethod(v),
+                0x1A => P::ResponseInformation(v),
+                0x1C => P::ServerReference(v),
+                _ => P::ReasonString(v),
+            };
+            (i, p)
+        }
+        0x09 | 0x16 => {
+            let (i, v) = binary(i)?;
+            let p = match id {
+                0x09 => P::CorrelationData(v),
+                _ => P::AuthenticationData(v),
+            };
+            (i, p)
+        }
+        0x0B => {
+            let (i, v) = varint(i)?;
+            (i, P::SubscriptionIdentifier(v))
+        }
         0x26 => {
             let (i, k) = string(i)?;
             let (i, v) = string(i)?;
-            (i, Property::UserProperty(k, v))
+            (i, P::UserProperty(k, v))
         }
-        0x27 => u32_(i).map(|(i, v)| (i, Property::MaximumPacketSize(v)))?,
-        0x28 => u8_(i).map(|(i, v)| (i, Property::WildcardSubscriptionAvailable(v)))?,
-        0x29 => u8_(i).map(|(i, v)| (i, Property::SubscriptionIdentifierAvailable(v)))?,
-        0x2A => u8_(i).map(|(i, v)| (i, Property::SharedSubscriptionAvailable(v)))?,
-        _ => return fail(mal("unknown property identifier")),
+        _ => {
+            return fail(DecodeError::malformed(
+                rules::PROPERTY_NOT_ALLOWED,
+                "unknown property identifier",
+            ))
+        }
     };
     Ok((i, p))
 }

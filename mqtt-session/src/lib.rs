@@ -101,6 +101,12 @@
 //! connection. Authentication data never appears in `Debug` output. The `scram` feature adds
 //! `ScramSha256` (RFC 7677).
 //!
+//! Enhanced authentication and topic aliases are the features `enhanced-auth` and
+//! `topic-aliases` (both on by default). Firmware that needs neither turns them off: their
+//! code leaves the image, CONNECT asks for neither, and a broker that sends an AUTH or a
+//! topic alias anyway breaks the protocol ([MQTT-4.12.0-6], [MQTT-3.1.2-27]). `compact-errors`
+//! and `compact-rules` drop the words and the rule tags of errors (issue 15: flash).
+//!
 //! ## Callbacks
 //!
 //! [`Dispatcher`] implements the seed library's `on(command, callback, condition, priority)`

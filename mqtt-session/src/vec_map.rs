@@ -1,5 +1,5 @@
 //! [`VecMap`]: a map kept as a sorted `Vec`, for the Session's small bounded tables, and
-//! [`grow_by_half`] for its queues.
+//! [`grow_by_half`] and [`retain_queue`] for its queues.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -23,6 +23,24 @@ fn grow_queue<T>(queue: &mut VecDeque<T>, first: usize, bound: usize) {
     let len = queue.len();
     let room = bound.saturating_sub(len).max(1);
     queue.reserve_exact((len / 2).max(first).min(room));
+}
+
+/// Keeps the entries of `queue` for which `keep` returns true, in order, like
+/// `VecDeque::retain_mut`, by turning the queue once around (each entry popped from the front
+/// and pushed back if kept; the capacity never changes).
+///
+/// For the Session's cold paths (what a CONNACK gives up). `VecDeque::retain_mut` handles the
+/// ring's two halves and is monomorphised for every closure: four call sites cost 1.5 KB of
+/// flash (issue 15). Here `keep` is a trait object, so there is one small instance per entry
+/// type. O(n) like `retain_mut`.
+pub(crate) fn retain_queue<T>(queue: &mut VecDeque<T>, keep: &mut dyn FnMut(&mut T) -> bool) {
+    for _ in 0..queue.len() {
+        if let Some(mut entry) = queue.pop_front() {
+            if keep(&mut entry) {
+                queue.push_back(entry);
+            }
+        }
+    }
 }
 
 /// A map from `K` to `V` stored as one `Vec` of pairs sorted by key.
@@ -73,6 +91,8 @@ impl<K: Ord, V> VecMap<K, V> {
         self.entries.clear();
     }
 
+    // Only the topic alias tables look entries up by key.
+    #[cfg_attr(not(feature = "topic-aliases"), allow(dead_code))]
     pub(crate) fn get<Q>(&self, key: &Q) -> Option<&V>
     where
         K: Borrow<Q>,
@@ -82,6 +102,8 @@ impl<K: Ord, V> VecMap<K, V> {
         self.entries.get(at).map(|(_, v)| v)
     }
 
+    // Only the topic alias tables look entries up by key.
+    #[cfg_attr(not(feature = "topic-aliases"), allow(dead_code))]
     pub(crate) fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
     where
         K: Borrow<Q>,
@@ -147,6 +169,30 @@ impl<K, V> IntoIterator for VecMap<K, V> {
 mod tests {
     use super::*;
     use alloc::string::String;
+
+    #[test]
+    fn retain_queue_keeps_order_and_capacity() {
+        for len in 0..10u32 {
+            for start in 0..len.max(1) {
+                // A queue that wraps around its buffer unless `start` is 0.
+                let mut q: VecDeque<u32> = VecDeque::with_capacity(len as usize);
+                q.extend(0..len);
+                q.rotate_left(start as usize);
+                let mut expected = q.clone();
+                expected.retain_mut(|x| {
+                    *x += 100;
+                    *x % 3 != 0
+                });
+                let capacity = q.capacity();
+                retain_queue(&mut q, &mut |x| {
+                    *x += 100;
+                    *x % 3 != 0
+                });
+                assert_eq!(q, expected, "len {len}, start {start}");
+                assert_eq!(q.capacity(), capacity);
+            }
+        }
+    }
 
     #[test]
     fn behaves_like_a_sorted_map() {

@@ -50,6 +50,16 @@
 //!   build.
 //! - `compact-errors` (off): errors keep their types and rule references but lose their words,
 //!   several KB of flash (see BENCHMARKS.md, "Embedded footprint").
+//! - `compact-rules` (off): rules lose their tags too ([`Rule::v311`] and [`Rule::v5`] return
+//!   `None`); the typed errors and their reason codes stay. 2.7 KB of flash.
+//! - `topic-aliases`, `enhanced-auth` (on): MQTT 5.0 topic aliases in both directions and the
+//!   AUTH exchange (`Session::set_authenticator`). Without them their code leaves the
+//!   firmware: CONNECT allows the broker no aliases, and an alias or an AUTH from the broker
+//!   is a protocol error ([MQTT-3.1.2-27], [MQTT-4.12.0-6]); a Topic Alias given to
+//!   `publish_with_properties` is refused.
+//!
+//! [`Rule::v311`]: mqtt_sansio_proto::Rule::v311
+//! [`Rule::v5`]: mqtt_sansio_proto::Rule::v5
 //! - `defmt` (off): `defmt::Format` for the public types of mqtt-sansio-proto and mqtt-sansio-session that
 //!   applications log.
 //!

@@ -281,6 +281,14 @@ fn decode_as<'a, const AT_CLIENT: bool>(
             }
         }
         PacketType::Disconnect => Packet::Disconnect(Disconnect::decode(body, v)?),
+        PacketType::Auth if AT_CLIENT && !cfg!(feature = "enhanced-auth") => {
+            // Built without enhanced authentication, the client never sends an
+            // Authentication Method, so the server must not send AUTH [MQTT-4.12.0-6].
+            return Err(DecodeError::protocol(
+                rules::AUTH_NOT_REQUESTED,
+                "AUTH from a server although this client does not do enhanced authentication",
+            ));
+        }
         PacketType::Auth => Packet::Auth(Auth::decode(body)?),
     };
     Ok(Some((packet, total)))

@@ -146,8 +146,10 @@ impl std::error::Error for ReauthError {}
 
 /// The Session's authenticator, printed without its state: whatever it holds (passwords,
 /// keys, nonces) stays out of the Session's `Debug` output.
+#[cfg(feature = "enhanced-auth")]
 pub(crate) struct AuthSlot(pub(crate) alloc::boxed::Box<dyn Authenticator>);
 
+#[cfg(feature = "enhanced-auth")]
 impl fmt::Debug for AuthSlot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authenticator")

@@ -1,28 +1,42 @@
 //! MQTT 5.0 enhanced authentication (§4.12): the AUTH exchange before CONNACK, the check of
 //! the broker's final data, and re-authentication on an accepted connection.
 
+#[cfg(feature = "enhanced-auth")]
 use alloc::boxed::Box;
+#[cfg(feature = "enhanced-auth")]
 use alloc::string::String;
 
-use mqtt_sansio_proto::{Auth, Packet, PropertiesBuf, Property, ProtocolVersion, ReasonCode, Rule};
+use mqtt_sansio_proto::{Auth, PropertiesBuf, ReasonCode};
+#[cfg(feature = "enhanced-auth")]
+use mqtt_sansio_proto::{Packet, Property, ProtocolVersion, Rule};
 
+#[cfg(feature = "enhanced-auth")]
 use crate::auth::{AuthError, AuthSlot, Authenticator, ReauthError};
-use crate::error::{ConnectError, DisconnectReason, ProtocolError};
+#[cfg(feature = "enhanced-auth")]
+use crate::error::DisconnectReason;
+use crate::error::{ConnectError, ProtocolError};
+#[cfg(feature = "enhanced-auth")]
 use crate::event::Event;
+#[cfg(feature = "enhanced-auth")]
 use crate::time::Instant;
 
 use super::*;
 
+#[cfg(feature = "enhanced-auth")]
 /// AUTH (or a successful CONNACK) must carry CONNECT's Authentication Method [MQTT-4.12.0-5].
 const AUTH_METHOD_MISMATCH: Rule = Rule::only_v5("MQTT-4.12.0-5");
+#[cfg(feature = "enhanced-auth")]
 /// Only the client sends AUTH 0x19 (Re-authenticate) (5.0 §3.15.2.1).
 const AUTH_REASON_FROM_CLIENT: Rule = Rule::only_v5("5.0 §3.15.2.1");
+#[cfg(feature = "enhanced-auth")]
 /// AUTH 0x00 from the broker only ends a re-authentication; the first exchange ends with
 /// CONNACK (5.0 §4.12, §4.12.1).
 const AUTH_SUCCESS_OUT_OF_TURN: Rule = Rule::only_v5("5.0 §4.12.1");
+#[cfg(feature = "enhanced-auth")]
 /// AUTH 0x18 after CONNACK belongs to a re-authentication the client started (5.0 §4.12.1).
 const AUTH_CONTINUE_OUT_OF_TURN: Rule = Rule::only_v5("5.0 §4.12.1");
 
+#[cfg(feature = "enhanced-auth")]
 /// The DISCONNECT reason when the client ends an exchange it cannot complete (an
 /// authenticator error, such as a wrong SCRAM server signature). 0x87 (Not authorized) and
 /// 0x8C (Bad authentication method) are listed as sent by the Server only (5.0 §3.14.2.1);
@@ -31,6 +45,7 @@ const AUTH_CONTINUE_OUT_OF_TURN: Rule = Rule::only_v5("5.0 §4.12.1");
 /// DISCONNECT packet before doing so.").
 pub(super) const AUTH_FAILED_DISCONNECT: ReasonCode = ReasonCode::UnspecifiedError;
 
+#[cfg(feature = "enhanced-auth")]
 fn auth_data<'a>(props: &mqtt_sansio_proto::Properties<'a>) -> Option<&'a [u8]> {
     props.iter().find_map(|p| match p {
         Property::AuthenticationData(d) => Some(d),
@@ -38,6 +53,20 @@ fn auth_data<'a>(props: &mqtt_sansio_proto::Properties<'a>) -> Option<&'a [u8]> 
     })
 }
 
+impl Session {
+    /// The Authentication Method the current connection's CONNECT carried, if any.
+    pub fn authentication_method(&self) -> Option<&str> {
+        self.auth_method.as_deref()
+    }
+
+    /// Whether a re-authentication started by `reauthenticate` waits for the broker's
+    /// AUTH 0x00.
+    pub fn is_reauthenticating(&self) -> bool {
+        self.reauthenticating
+    }
+}
+
+#[cfg(feature = "enhanced-auth")]
 impl Session {
     /// Attaches the authenticator for MQTT 5.0 enhanced authentication (§4.12), or removes
     /// it with `None`.
@@ -57,17 +86,6 @@ impl Session {
     /// Whether an authenticator is attached.
     pub fn has_authenticator(&self) -> bool {
         self.authenticator.is_some()
-    }
-
-    /// The Authentication Method the current connection's CONNECT carried, if any.
-    pub fn authentication_method(&self) -> Option<&str> {
-        self.auth_method.as_deref()
-    }
-
-    /// Whether a re-authentication started by [`reauthenticate`](Self::reauthenticate)
-    /// waits for the broker's AUTH 0x00.
-    pub fn is_reauthenticating(&self) -> bool {
-        self.reauthenticating
     }
 
     /// Starts a re-authentication on the accepted connection (5.0 §4.12.1): sends AUTH 0x19
@@ -290,6 +308,44 @@ impl Session {
         self.emit(Event::Authenticated {
             reauthentication: false,
         });
+        true
+    }
+}
+
+/// Enhanced authentication compiled out: no authenticator, so no method in CONNECT.
+#[cfg(not(feature = "enhanced-auth"))]
+impl Session {
+    /// No authenticator can be attached: CONNECT carries only the caller's properties.
+    #[inline(always)]
+    pub(super) fn connect_auth_properties(
+        &mut self,
+        _props: &mut PropertiesBuf,
+        _options_method: Option<&str>,
+    ) -> Result<Option<alloc::string::String>, ConnectError> {
+        Ok(None)
+    }
+
+    /// AUTH from the broker, which must not send one when CONNECT asked for no enhanced
+    /// authentication [MQTT-4.12.0-6].
+    pub(super) fn on_auth(&mut self, _auth: &Auth<'_>) {
+        self.protocol_error(ProtocolError::new(
+            super::AUTH_UNEXPECTED,
+            "AUTH received although no authentication method was sent",
+            ReasonCode::ProtocolError,
+        ));
+    }
+
+    /// A successful CONNACK must not name an Authentication Method that CONNECT did not
+    /// carry [MQTT-4.12.0-6]. Returns false when the connection ended.
+    pub(super) fn verify_connack_auth(&mut self, ack: &mqtt_sansio_proto::ConnAck<'_>) -> bool {
+        if ack.properties.authentication_method().is_some() {
+            self.protocol_error(ProtocolError::new(
+                super::AUTH_UNEXPECTED,
+                "a CONNACK with an Authentication Method although CONNECT carried none",
+                ReasonCode::ProtocolError,
+            ));
+            return false;
+        }
         true
     }
 }

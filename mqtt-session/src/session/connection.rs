@@ -52,6 +52,7 @@ impl Session {
                     return Err(ConnectError::PropertySetBySession { property: p.id() });
                 }
             }
+            let alias_max = IncomingAliases::maximum(self.config.topic_alias_maximum);
             // Only what differs from the protocol defaults, in this fixed order (SPEC "On
             // the wire"); an absent property means the default (5.0 §3.1.2.11).
             let ours = [
@@ -62,8 +63,7 @@ impl Session {
                 (self.config.max_packet_size < NO_PACKET_SIZE_LIMIT).then_some(
                     Property::MaximumPacketSize(self.config.max_packet_size.max(1)),
                 ),
-                (self.config.topic_alias_maximum != 0)
-                    .then_some(Property::TopicAliasMaximum(self.config.topic_alias_maximum)),
+                (alias_max != 0).then_some(Property::TopicAliasMaximum(alias_max)),
             ];
             for p in ours.into_iter().flatten() {
                 props.push(p).map_err(|e| ConnectError::Invalid(e.into()))?;
@@ -280,7 +280,7 @@ impl Session {
         let mut unconfirmed = 0;
         let ids = &mut self.ids;
         let events = &mut self.events;
-        self.outgoing.retain_mut(|o| match o.state {
+        crate::vec_map::retain_queue(&mut self.outgoing, &mut |o| match o.state {
             OutgoingState::AwaitingPubComp => {
                 // PUBREC said the broker has it; sending it again could deliver it twice.
                 // Its completion fails on its own id (SPEC "Exactly once, bounded": "session

@@ -1,8 +1,6 @@
 //! Incoming application messages: PUBLISH (topic aliases, QoS 2 held until PUBREL, or past
 //! the budget delivered at PUBLISH with only its id kept) and PUBREL.
 
-use alloc::string::ToString;
-
 use mqtt_sansio_proto::{
     Ack, Packet, Properties, ProtocolVersion, Publish, QosPid, ReasonCode, TopicName,
 };
@@ -18,26 +16,20 @@ impl Session {
         let mut topic = p.topic;
         let alias_topic;
         if let Some(alias) = p.properties.topic_alias() {
-            if alias > self.config.topic_alias_maximum {
-                return self.protocol_error(ProtocolError::new(
-                    TOPIC_ALIAS_INVALID,
-                    "topic alias above the Topic Alias Maximum we sent",
-                    ReasonCode::TopicAliasInvalid,
-                ));
-            }
-            if topic.is_empty() {
-                let Some(t) = self.incoming_aliases.get(&alias) else {
+            let max = topic_alias::IncomingAliases::maximum(self.config.topic_alias_maximum);
+            match self.incoming_aliases.resolve(alias, topic, max) {
+                Ok(Some(t)) => {
+                    alias_topic = t;
+                    topic = TopicName::new(&alias_topic).unwrap_or(TopicName::EMPTY);
+                }
+                Ok(None) => {}
+                Err(what) => {
                     return self.protocol_error(ProtocolError::new(
                         TOPIC_ALIAS_INVALID,
-                        "topic alias used before it was set",
+                        what,
                         ReasonCode::TopicAliasInvalid,
-                    ));
-                };
-                alias_topic = t.clone();
-                topic = TopicName::new(&alias_topic).unwrap_or(TopicName::EMPTY);
-            } else {
-                self.incoming_aliases
-                    .insert(alias, topic.as_str().to_string());
+                    ))
+                }
             }
         }
         if let (true, Some(id)) = (self.config.acks.is_manual(), p.qos.packet_id()) {

@@ -12,6 +12,7 @@ use mqtt_sansio_proto::{
 };
 
 use crate::ack_properties::{AckProperties, ServerReference};
+#[cfg(feature = "enhanced-auth")]
 use crate::auth::AuthSlot;
 use crate::config::SessionConfig;
 use crate::error::{DisconnectReason, ProtocolError};
@@ -36,7 +37,7 @@ mod topic_alias;
 
 use manual_ack::PendingAcks;
 use offline_queue::OfflineQueue;
-use topic_alias::OutgoingAliases;
+use topic_alias::{IncomingAliases, OutgoingAliases};
 
 /// Where the Session is in the life of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,7 +132,7 @@ pub struct Session {
     /// A PINGREQ went out and its PINGRESP has not arrived yet.
     ping_outstanding: bool,
     peer: PeerLimits,
-    incoming_aliases: VecMap<u16, String>,
+    incoming_aliases: IncomingAliases,
     /// The Authentication Method this connection's CONNECT carried (5.0 §4.12).
     auth_method: Option<String>,
     /// AUTH 0x19 went out and the broker's AUTH 0x00 has not arrived yet.
@@ -166,7 +167,8 @@ pub struct Session {
     auto_resubscribe: Option<PacketId>,
     /// A publish was refused for lack of room; tell the application when room frees up.
     blocked: bool,
-    /// Enhanced authentication (5.0); see [`Session::set_authenticator`].
+    /// Enhanced authentication (5.0); see `Session::set_authenticator`.
+    #[cfg(feature = "enhanced-auth")]
     authenticator: Option<AuthSlot>,
     /// Ids of failed QoS 2 publishes the resumed broker session may still hold unreleased:
     /// reused, a new message would look like a duplicate of that one there and be dropped.
@@ -194,7 +196,7 @@ impl Session {
             next_retry: None,
             ping_outstanding: false,
             peer: PeerLimits::DEFAULT,
-            incoming_aliases: VecMap::new(),
+            incoming_aliases: IncomingAliases::new(),
             auth_method: None,
             reauthenticating: false,
             aliases,
@@ -216,6 +218,7 @@ impl Session {
             subscriptions: VecMap::new(),
             auto_resubscribe: None,
             blocked: false,
+            #[cfg(feature = "enhanced-auth")]
             authenticator: None,
             held_ids: Vec::new(),
             rejected_candidate: None,

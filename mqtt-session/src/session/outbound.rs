@@ -6,7 +6,6 @@ use mqtt_sansio_proto::{
 };
 
 use crate::ack_properties::AckProperties;
-use crate::config::TopicAliasPolicy;
 use crate::error::PublishError;
 use crate::event::Event;
 use crate::message::Message;
@@ -65,8 +64,7 @@ impl Session {
         let v = self.v();
         if let Some(alias) = properties.topic_alias() {
             // Aliases are the Session's to manage unless the caller asked for Manual.
-            let manual = v == ProtocolVersion::V5
-                && self.config.outgoing_topic_aliases == TopicAliasPolicy::Manual;
+            let manual = v == ProtocolVersion::V5 && self.aliases.is_manual();
             if !manual {
                 return Err(PublishError::TopicAliasNotAllowed);
             }

@@ -2,8 +2,6 @@
 //! packets the Session composes itself, and everything queued before a CONNACK that set or
 //! lowered the limit.
 
-use alloc::vec::Vec;
-
 use mqtt_sansio_proto::{
     Ack, Disconnect, Packet, Properties, ProtocolVersion, Publish, QoS, QosPid,
 };
@@ -15,6 +13,7 @@ use crate::transmit::TransmitQueue;
 
 use super::subscriptions::request_packet;
 use super::*;
+use crate::vec_map::retain_queue;
 
 impl Session {
     /// Queues an acknowledgement, PINGREQ or DISCONNECT within the broker's limit (see
@@ -37,11 +36,13 @@ impl Session {
         }
         let v = self.v();
         let too_large = |p: Packet<'_>| p.encoded_len(v).ok().filter(|&len| len > max);
-        let mut failed: Vec<Event> = Vec::new();
+        // Failures go straight to the event queue, in the order found (outgoing, queued,
+        // requests), without a staging `Vec` (issue 15: flash).
+        let failed = &mut self.events;
 
         let ids = &mut self.ids;
         let held_ids = &mut self.held_ids;
-        self.outgoing.retain(|o| {
+        retain_queue(&mut self.outgoing, &mut |o| {
             let m = match &o.state {
                 OutgoingState::AwaitingAck(m) => m,
                 // Only a 4-byte PUBREL is ever sent again for it.
@@ -67,7 +68,7 @@ impl Session {
                     } else {
                         ids.remove(o.id);
                     }
-                    failed.push(Event::PublishFailed {
+                    failed.push_back(Event::PublishFailed {
                         id: Some(o.id),
                         qos: m.qos,
                         reason: PublishFailure::PacketTooLarge { len, max },
@@ -83,7 +84,7 @@ impl Session {
             .filter(|o| !o.sent_on_connection)
             .count();
 
-        self.queued.retain(|m| {
+        retain_queue(&mut self.queued, &mut |m| {
             let probe = Publish {
                 dup: false,
                 qos: m
@@ -99,7 +100,7 @@ impl Session {
                     if let Some(id) = m.packet_id {
                         ids.remove(id);
                     }
-                    failed.push(Event::PublishFailed {
+                    failed.push_back(Event::PublishFailed {
                         id: m.packet_id,
                         qos: m.qos,
                         reason: PublishFailure::PacketTooLarge { len, max },
@@ -111,14 +112,15 @@ impl Session {
         });
 
         let auto_resubscribe = &mut self.auto_resubscribe;
-        self.requests
-            .retain(|r| match too_large(request_packet(r)) {
+        retain_queue(
+            &mut self.requests,
+            &mut |r| match too_large(request_packet(r)) {
                 Some(len) => {
                     ids.remove(r.id);
                     if *auto_resubscribe == Some(r.id) {
                         *auto_resubscribe = None;
                     }
-                    failed.push(Event::RequestFailed {
+                    failed.push_back(Event::RequestFailed {
                         id: r.id,
                         command: match r.kind {
                             RequestKind::Subscribe(_) => Command::SubAck,
@@ -129,11 +131,8 @@ impl Session {
                     false
                 }
                 None => true,
-            });
-
-        for e in failed {
-            self.emit(e);
-        }
+            },
+        );
     }
 }
 
