@@ -94,7 +94,9 @@ impl OfflineQueue {
     pub(super) fn retain(&mut self, mut keep: impl FnMut(&Message) -> bool) {
         let mut removed_bytes = 0;
         let mut removed_expiring = 0;
-        self.items.retain(|q| {
+        // One pass through the queue shared with the Session's other queues (no second
+        // `VecDeque::retain` instance in the image: issue 15).
+        crate::vec_map::retain_queue(&mut self.items, &mut |q| {
             let k = keep(&q.message);
             if !k {
                 removed_bytes += q.message.stored_len();

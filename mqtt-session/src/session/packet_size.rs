@@ -84,7 +84,7 @@ impl Session {
             .filter(|o| !o.sent_on_connection)
             .count();
 
-        retain_queue(&mut self.queued, &mut |m| {
+        self.queued.retain(|m| {
             let probe = Publish {
                 dup: false,
                 qos: m
