@@ -65,7 +65,7 @@ pub(crate) struct ConnArgs {
     #[arg(short = 'h', long = "host", value_name = "HOST")]
     pub(crate) host: Option<String>,
 
-    /// Broker port [default: 1883, 8883 with TLS].
+    /// Broker port [default: 1883, 8883 with TLS; 80 for ws://, 443 for wss://].
     #[arg(short = 'p', long = "port", value_name = "PORT")]
     pub(crate) port: Option<u16>,
 
