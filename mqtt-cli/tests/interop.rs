@@ -654,9 +654,11 @@ fn exit_codes_and_messages_for_scripts() {
         assert!(matches!(out.code, Some(1) | Some(2)), "{args:?}: {out:?}");
         assert!(!out.stderr.is_empty(), "{args:?} says why");
     }
-    // A URL or proxy URL the library refuses: 2, with the forms it accepts.
+    // A URL or proxy URL the library refuses, or a ws:// URL's path taken for a topic
+    // (it is the HTTP path): 2, saying what is accepted.
     for args in [
         vec!["pub", "-L", "ws://127.0.0.1:0/mqtt", "-t", "x", "-m", "y"],
+        vec!["pub", "-L", "ws://127.0.0.1:1/sensors/t1", "-m", "y"],
         vec!["pub", "-t", "x", "-m", "y", "--proxy", "ftp://127.0.0.1:21"],
     ] {
         let out = run(with_args(mqtt(), &args));
