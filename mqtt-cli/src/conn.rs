@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use mqtt_sansio_mio::{
-    Client, ClientOptions, LastWill, ProtocolVersion, QoS, ServerAddr, WillProperties,
+    Client, ClientOptions, LastWill, ProtocolVersion, Proxy, QoS, ServerAddr, ServerUrl, Transport,
+    WillProperties,
 };
 
 use crate::error::CliError;
@@ -42,16 +43,29 @@ pub(crate) struct ConnArgs {
         short = 'L',
         long = "url",
         value_name = "URL",
-        help = "Broker URL: mqtt://[user[:pass]@]host[:port][/topic] or mqtts://... (TLS). \
-                -h, -p, -u and -P given as well take precedence over the URL's parts"
+        help = "Broker URL: mqtt://[user[:pass]@]host[:port][/topic], mqtts://... (TLS), \
+                ws://[user[:pass]@]host[:port][/path] (WebSocket) or wss://... (WebSocket \
+                over TLS). For mqtt:// and mqtts:// the path is the default topic; for ws:// \
+                and wss:// it is the HTTP path of the WebSocket upgrade [default: /mqtt] and \
+                the topic comes from -t. -h, -p, -u and -P given as well take precedence over \
+                the URL's parts"
     )]
     pub(crate) url: Option<String>,
+
+    #[arg(
+        long = "proxy",
+        value_name = "URL",
+        help = "Reach the broker through a proxy: http://[user:pass@]host[:port] (HTTP \
+                CONNECT, port 8080 by default) or socks5://[user:pass@]host[:port] (port \
+                1080), in front of mqtt, mqtts, ws and wss alike"
+    )]
+    pub(crate) proxy: Option<String>,
 
     /// Broker host name or address.
     #[arg(short = 'h', long = "host", value_name = "HOST")]
     pub(crate) host: Option<String>,
 
-    /// Broker port [default: 1883, 8883 with TLS].
+    /// Broker port [default: 1883, 8883 with TLS; 80 for ws://, 443 for wss://].
     #[arg(short = 'p', long = "port", value_name = "PORT")]
     pub(crate) port: Option<u16>,
 
@@ -109,83 +123,104 @@ pub(crate) struct ConnArgs {
 pub(crate) struct Target {
     pub(crate) host: String,
     pub(crate) port: u16,
-    pub(crate) tls: bool,
+    /// TCP, TLS, or WebSocket (with or without TLS) with its HTTP path.
+    pub(crate) transport: Transport,
     pub(crate) username: Option<String>,
-    pub(crate) password: Option<String>,
-    /// The URL's path: the default topic.
+    /// Binary, as MQTT passwords are (3.1.1 §3.1.3.5): a URL's %-escapes may encode any byte.
+    pub(crate) password: Option<Vec<u8>>,
+    /// The path of an `mqtt://` or `mqtts://` URL: the default topic.
     pub(crate) topic: Option<String>,
+    pub(crate) proxy: Option<Proxy>,
+}
+
+impl Target {
+    /// Whether the connection is encrypted.
+    pub(crate) fn tls(&self) -> bool {
+        self.transport.uses_tls()
+    }
 }
 
 impl ConnArgs {
-    /// Resolves the URL and the flags into one target. WebSocket URLs are recognised and
-    /// refused with a clear message until the library has the transport.
+    /// Resolves the URL, the flags and the proxy into one target.
     pub(crate) fn target(&self) -> Result<Target, CliError> {
         let parsed: Option<BrokerUrl> = match &self.url {
             Some(u) => Some(url::parse(u).map_err(|e| CliError::Usage(e.to_string()))?),
             None => None,
         };
-        if let Some(u) = &parsed {
-            if u.scheme.is_websocket() {
-                return Err(CliError::Usage(
-                    "WebSocket support not built in yet: ws:// and wss:// URLs are recognised, \
-                     but this build speaks MQTT over TCP and TLS only (use mqtt:// or mqtts://)"
-                        .into(),
-                ));
-            }
-        }
-        let tls = parsed.as_ref().is_some_and(|u| u.scheme.is_tls()) || self.tls.wanted();
+        let server = parsed.as_ref().map(|u| &u.server);
+        // Any TLS flag turns TLS on, as with mosquitto's clients: under MQTT for mqtt://,
+        // under the WebSocket for ws://.
+        let tls = server.is_some_and(|s| s.scheme().uses_tls()) || self.tls.wanted();
+        let transport = match server.map(ServerUrl::transport) {
+            Some(Transport::WebSocket { path, .. }) => Transport::WebSocket { tls, path },
+            _ if tls => Transport::Tls,
+            _ => Transport::Tcp,
+        };
         let host = self
             .host
             .clone()
-            .or_else(|| parsed.as_ref().map(|u| u.host.clone()))
+            .or_else(|| server.map(|s| s.host().to_string()))
             .unwrap_or_else(|| "localhost".to_string());
         let port = self
             .port
-            .or_else(|| parsed.as_ref().and_then(|u| u.port))
-            .unwrap_or(match &parsed {
-                // mqtts:// with TLS, mqtt:// without.
-                Some(u) if u.scheme.is_tls() == tls => u.scheme.default_port(),
-                _ if tls => 8883,
-                _ => 1883,
-            });
-        let username = self
-            .username
-            .clone()
-            .or_else(|| parsed.as_ref().and_then(|u| u.username.clone()));
+            .or_else(|| server.filter(|s| s.has_explicit_port()).map(|s| s.port()))
+            .unwrap_or_else(|| transport.default_port());
+        let username = self.username.clone().or_else(|| {
+            server
+                .and_then(ServerUrl::username)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+        });
         let password = self
             .password
-            .clone()
-            .or_else(|| parsed.as_ref().and_then(|u| u.password.clone()));
+            .as_ref()
+            .map(|p| p.as_bytes().to_vec())
+            .or_else(|| server.and_then(ServerUrl::password).map(<[u8]>::to_vec));
         if password.is_some() && username.is_none() {
             return Err(CliError::Usage(
                 "a password needs a user name (-u USER, or user:pass@ in the URL)".into(),
             ));
         }
+        let proxy = match &self.proxy {
+            Some(p) => Some(Proxy::parse(p).map_err(|e| {
+                CliError::Usage(format!(
+                    "bad --proxy URL: {e}; the forms are http://[user:pass@]host[:port] and \
+                     socks5://[user:pass@]host[:port]"
+                ))
+            })?),
+            None => None,
+        };
         Ok(Target {
             host,
             port,
-            tls,
+            transport,
             username,
             password,
-            topic: parsed.and_then(|u| u.path),
+            topic: parsed.and_then(|u| u.topic),
+            proxy,
         })
     }
 
-    /// The client options for `target`: server, protocol, login, keepalive and TLS.
+    /// The client options for `target`: server, protocol, login, keepalive, TLS and proxy.
     pub(crate) fn options(&self, target: &Target) -> Result<ClientOptions, CliError> {
+        let server = ServerAddr::new(target.host.as_str(), Some(target.port))
+            .with_transport(target.transport.clone());
         let mut options = ClientOptions::new()
-            .servers([ServerAddr::new(target.host.as_str(), Some(target.port))])
+            .servers([server])
             .protocol(self.version.protocol())
             .keep_alive(self.keep_alive)
             .connect_timeout(Duration::from_secs(self.connect_timeout.max(1)))
             .max_incoming_qos2(self.receive_maximum);
         match (&target.username, &target.password) {
-            (Some(u), Some(p)) => options = options.credentials(u, p.as_bytes()),
+            (Some(u), Some(p)) => options = options.credentials(u, p),
             (Some(u), None) => options = options.username(u),
             _ => {}
         }
-        if target.tls {
+        if target.tls() {
             options = options.tls(self.tls.config()?);
+        }
+        if let Some(proxy) = &target.proxy {
+            options = options.proxy(proxy.clone());
         }
         Ok(options)
     }
@@ -343,6 +378,7 @@ pub(crate) fn readable(path: &PathBuf) -> Result<Vec<u8>, CliError> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use mqtt_sansio_mio::ProxyKind;
 
     #[derive(Parser)]
     #[command(disable_help_flag = true)]
@@ -361,21 +397,81 @@ mod tests {
     fn flags_take_precedence_over_the_url() {
         let p = probe(&["-L", "mqtt://u:pw@broker:1999/t/x", "-p", "2000"]);
         let t = p.conn.target().unwrap();
-        assert_eq!((t.host.as_str(), t.port, t.tls), ("broker", 2000, false));
+        assert_eq!((t.host.as_str(), t.port, t.tls()), ("broker", 2000, false));
         assert_eq!(t.username.as_deref(), Some("u"));
-        assert_eq!(t.password.as_deref(), Some("pw"));
+        assert_eq!(t.password.as_deref(), Some(&b"pw"[..]));
         assert_eq!(t.topic.as_deref(), Some("t/x"));
         let t = probe(&["-L", "mqtts://broker"]).conn.target().unwrap();
-        assert_eq!((t.port, t.tls), (8883, true));
+        assert_eq!((t.port, t.tls()), (8883, true));
         let t = probe(&[]).conn.target().unwrap();
-        assert_eq!((t.host.as_str(), t.port, t.tls), ("localhost", 1883, false));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.tls()),
+            ("localhost", 1883, false)
+        );
+        let t = probe(&["-L", "mqtt://u:url-pw@b", "-P", "flag-pw"])
+            .conn
+            .target()
+            .unwrap();
+        assert_eq!(t.password.as_deref(), Some(&b"flag-pw"[..]));
     }
 
     #[test]
-    fn websocket_urls_are_recognised_and_refused_clearly() {
-        for u in ["ws://broker/mqtt", "wss://broker:443"] {
-            let err = probe(&["-L", u]).conn.target().unwrap_err().to_string();
-            assert!(err.contains("WebSocket support not built in yet"), "{err}");
+    fn websocket_urls_keep_their_http_path_and_take_no_topic() {
+        let t = probe(&["-L", "ws://broker:9001/gw/mqtt?x=1"])
+            .conn
+            .target()
+            .unwrap();
+        assert_eq!(
+            t.transport,
+            Transport::WebSocket {
+                tls: false,
+                path: "/gw/mqtt?x=1".into()
+            }
+        );
+        assert_eq!((t.port, t.topic), (9001, None));
+        let t = probe(&["-L", "wss://broker"]).conn.target().unwrap();
+        assert_eq!((t.port, t.tls()), (443, true));
+        // A TLS flag turns ws:// into WebSocket over TLS, on wss's port.
+        let t = probe(&["-L", "ws://broker", "--tls-use-os-certs"])
+            .conn
+            .target()
+            .unwrap();
+        assert_eq!(
+            (t.port, t.transport),
+            (
+                443,
+                Transport::WebSocket {
+                    tls: true,
+                    path: "/mqtt".into()
+                }
+            )
+        );
+        // -h and -p replace the URL's host and port; the WebSocket path stays.
+        let p = probe(&["-L", "ws://broker/ws", "-h", "other", "-p", "8080"]);
+        let o = p.conn.options(&p.conn.target().unwrap()).unwrap();
+        assert_eq!(o.core().servers[0].to_string(), "ws://other:8080/ws");
+    }
+
+    #[test]
+    fn the_proxy_is_parsed_before_connecting() {
+        let p = probe(&["--proxy", "socks5://bob:pw@127.0.0.1"]);
+        let t = p.conn.target().unwrap();
+        let proxy = t.proxy.as_ref().unwrap();
+        assert_eq!(
+            (proxy.kind(), proxy.port(), proxy.username()),
+            (ProxyKind::Socks5, 1080, Some("bob"))
+        );
+        let o = p.conn.options(&t).unwrap();
+        assert_eq!(o.proxy_config(), Some(proxy));
+        let p = probe(&["--proxy", "http://proxy.local"]);
+        let proxy = p.conn.target().unwrap().proxy.unwrap();
+        assert_eq!((proxy.kind(), proxy.port()), (ProxyKind::HttpConnect, 8080));
+        for bad in ["ftp://p:21", "proxy.local:3128", "http://p:0"] {
+            let err = probe(&["--proxy", bad]).conn.target().unwrap_err();
+            assert!(
+                matches!(&err, CliError::Usage(m) if m.contains("socks5://")),
+                "{err}"
+            );
         }
     }
 

@@ -9,7 +9,8 @@ use mqtt_sansio_mio::ClientError;
 pub(crate) enum CliError {
     /// The arguments do not make sense together (exit code 2, as clap's own usage errors).
     Usage(String),
-    /// The first connection failed: network, TLS, or the broker's refusal (exit code 3).
+    /// The first connection failed: network, TLS, or the proxy's or the broker's refusal
+    /// (exit code 3).
     Connect(ClientError),
     /// A publish or subscribe failed, or input could not be read (exit code 1).
     Failed(String),

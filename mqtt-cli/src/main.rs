@@ -1,9 +1,9 @@
 //! `mqtt`: publish, subscribe and benchmark from the command line, on the mqtt-sansio
-//! blocking client (MQTT 3.1.1 and 5.0, TLS).
+//! blocking client (MQTT 3.1.1 and 5.0, TLS, WebSocket, HTTP CONNECT and SOCKS5 proxies).
 //!
 //! `mqtt pub` and `mqtt sub` take the options mosquitto_pub and mosquitto_sub users know
 //! (`-h -p -t -m -q -r -i -c -u -P -k -V -C -W -v`, `--will-*`, `--cafile`, `--insecure`,
-//! `-L URL`); `mqtt bench` runs publishers and subscribers against a broker and prints a
+//! `-L URL`, with `ws://` and `wss://` too) and `--proxy URL`; `mqtt bench` runs publishers and subscribers against a broker and prints a
 //! table of throughput and latency.
 //!
 //! Exit codes: 0 success, 1 a publish, subscribe or bench failed, 2 bad arguments, 3 the
@@ -24,7 +24,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// MQTT from the command line: publish, subscribe and benchmark (MQTT 3.1.1 and 5.0, TLS).
+/// MQTT from the command line: publish, subscribe and benchmark (MQTT 3.1.1 and 5.0, TLS,
+/// WebSocket, proxies).
 #[derive(Debug, Parser)]
 #[command(
     name = "mqtt",
@@ -33,6 +34,7 @@ use clap::{Parser, Subcommand};
         mqtt sub -h broker.local -t 'sensors/#' -v\n  \
         mqtt pub -h broker.local -t sensors/t1 -m 21.5 -q 1\n  \
         mqtt pub -L mqtts://user:pass@broker.local/sensors/t1 --cafile ca.pem -m 21.5\n  \
+        mqtt sub -L wss://broker.local/mqtt -t 'sensors/#' --proxy http://proxy.local:3128\n  \
         mqtt bench -h broker.local --publishers 4 --subscribers 2 -q 1 -n 10000"
 )]
 struct Cli {
@@ -51,6 +53,8 @@ enum Cmd {
         after_help = "Examples:\n  \
             mqtt pub -t sensors/t1 -m 21.5\n  \
             mqtt pub -h broker.local -p 1884 -t cfg/device7 -f config.json -q 2 -r\n  \
+            mqtt pub -L ws://broker.local:8080/mqtt -t sensors/t1 -m 21.5   # WebSocket\n  \
+            mqtt pub -L mqtt://broker.local/sensors/t1 -m 21.5 --proxy socks5://127.0.0.1:1080\n  \
             tail -f app.log | mqtt pub -t logs/app -l -q 1\n  \
             mqtt pub -V 5 -t req/time -m now --response-topic re/time --correlation-data 42 \\\n    \
                 --user-property origin=cli --message-expiry 30"
@@ -73,7 +77,8 @@ enum Cmd {
             mqtt sub -t 'sensors/#' -v\n  \
             mqtt sub -t cfg/device7 -C 1 -W 5          # one message, at most 5 s\n  \
             mqtt sub -V 5 -t 'a/#' --format json --no-local --retain-handling 2\n  \
-            mqtt sub -c -i logger -q 1 -t 'logs/#'      # persistent session"
+            mqtt sub -c -i logger -q 1 -t 'logs/#'      # persistent session\n  \
+            mqtt sub -L wss://broker.local/mqtt -t 'a/#' --proxy http://proxy.local:3128"
     )]
     Sub {
         #[command(flatten)]
@@ -93,7 +98,8 @@ enum Cmd {
         disable_help_flag = true,
         after_help = "Examples:\n  \
             mqtt bench --publishers 4 --subscribers 2 -q 1 -n 10000 -s 256\n  \
-            mqtt bench -L mqtt://broker.local:1884 -q 2 --rate 500 -n 5000 --json"
+            mqtt bench -L mqtt://broker.local:1884 -q 2 --rate 500 -n 5000 --json\n  \
+            mqtt bench -L ws://broker.local:8080/mqtt --publishers 2 -n 1000"
     )]
     Bench {
         #[command(flatten)]

@@ -158,7 +158,11 @@ pub(crate) fn run(args: &PubArgs) -> Result<(), CliError> {
         .topic
         .clone()
         .or_else(|| target.topic.clone())
-        .ok_or_else(|| CliError::Usage("no topic: give -t TOPIC (or a path in the URL)".into()))?;
+        .ok_or_else(|| {
+            CliError::Usage(
+                "no topic: give -t TOPIC (or a path in an mqtt:// or mqtts:// URL)".into(),
+            )
+        })?;
     // Checked before connecting: a topic with wildcards or U+0000 is the caller's mistake
     // [MQTT-3.3.2-2], [MQTT-4.7.3-2].
     TopicName::new(&topic).map_err(|e| CliError::Usage(format!("bad topic {topic:?}: {e}")))?;

@@ -162,7 +162,7 @@ pub(crate) fn run(args: &SubArgs) -> Result<(), CliError> {
     }
     if filters.is_empty() {
         return Err(CliError::Usage(
-            "no topic: give -t FILTER (or a path in the URL)".into(),
+            "no topic: give -t FILTER (or a path in an mqtt:// or mqtts:// URL)".into(),
         ));
     }
     let mut subscriptions = Vec::with_capacity(filters.len());

@@ -654,15 +654,16 @@ fn exit_codes_and_messages_for_scripts() {
         assert!(matches!(out.code, Some(1) | Some(2)), "{args:?}: {out:?}");
         assert!(!out.stderr.is_empty(), "{args:?} says why");
     }
-    // WebSocket URLs: recognised, refused clearly.
-    for url in ["ws://127.0.0.1:8080/mqtt", "wss://broker.example/mqtt"] {
-        let out = run(with_args(mqtt(), ["pub", "-L", url, "-t", "x", "-m", "y"]));
-        assert_eq!(out.code, Some(2), "{out:?}");
-        assert!(
-            out.stderr.contains("WebSocket support not built in yet"),
-            "{}",
-            out.stderr
-        );
+    // A URL or proxy URL the library refuses, or a ws:// URL's path taken for a topic
+    // (it is the HTTP path): 2, saying what is accepted.
+    for args in [
+        vec!["pub", "-L", "ws://127.0.0.1:0/mqtt", "-t", "x", "-m", "y"],
+        vec!["pub", "-L", "ws://127.0.0.1:1/sensors/t1", "-m", "y"],
+        vec!["pub", "-t", "x", "-m", "y", "--proxy", "ftp://127.0.0.1:21"],
+    ] {
+        let out = run(with_args(mqtt(), &args));
+        assert_eq!(out.code, Some(2), "{args:?}: {out:?}");
+        assert!(out.stderr.contains("://"), "{args:?}: {}", out.stderr);
     }
 }
 
