@@ -116,6 +116,7 @@ mod message;
 mod outgoing;
 mod packet_id;
 mod session;
+pub mod store;
 mod time;
 mod transmit;
 mod vec_map;

@@ -101,7 +101,6 @@ impl InFlightIds {
     }
 
     /// Marks `id` used; false if it already was.
-    #[cfg(test)]
     pub(crate) fn insert(&mut self, id: PacketId) -> bool {
         match self.sorted.binary_search(&id) {
             Ok(_) => false,
@@ -126,6 +125,12 @@ impl InFlightIds {
             }
             Err(_) => false,
         }
+    }
+
+    /// Makes `id` the last identifier handed out: allocation continues after it (a session
+    /// restored from a store does not reuse the identifiers it used last).
+    pub(crate) fn continue_after(&mut self, id: PacketId) {
+        self.last = id;
     }
 
     /// Inserts `id` (free) at `at` (its sorted position) and makes it the last handed out.

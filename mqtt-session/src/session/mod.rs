@@ -29,6 +29,7 @@ mod give_up;
 mod inbound;
 mod outbound;
 mod packet_size;
+mod persist;
 mod subscriptions;
 mod topic_alias;
 
@@ -171,6 +172,8 @@ pub struct Session {
     /// The message the broker's last error DISCONNECT most likely answered, with its reason
     /// (see [`Session::rejected_candidate`]); cleared by `connect`.
     rejected_candidate: Option<(PacketId, ReasonCode)>,
+    /// The session store the flows write through (see [`crate::store`]); `None`: memory only.
+    store: Option<persist::StoreSlot>,
 }
 
 impl Session {
@@ -213,6 +216,7 @@ impl Session {
             authenticator: None,
             held_ids: Vec::new(),
             rejected_candidate: None,
+            store: None,
         }
     }
 
@@ -492,6 +496,9 @@ impl Session {
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<usize> {
         let now = self.advance(now);
+        if !self.tx.is_empty() && !self.sync_before_output() {
+            return None;
+        }
         let n = self.tx.pop_into(out)?;
         // Keepalive counts from the last packet sent [MQTT-3.1.2-23].
         self.last_sent = now;
@@ -504,6 +511,10 @@ impl Session {
     /// The next event, oldest first.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
+        if !self.events.is_empty() {
+            // An event may report what a record guards (a released message): durable first.
+            self.sync_before_output();
+        }
         self.events.pop_front()
     }
 

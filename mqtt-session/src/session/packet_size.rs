@@ -132,6 +132,9 @@ impl Session {
             });
 
         for e in failed {
+            if let Event::PublishFailed { id: Some(id), .. } = e {
+                self.persist_completed(id);
+            }
             self.emit(e);
         }
     }
