@@ -430,7 +430,7 @@ fn no_loss_and_no_duplicate_across_random_restarts_over_the_simulated_broker() {
             let mut restarts = 0;
             for _ in 0..2_000 {
                 if published < total && rng.gen_bool(0.3) {
-                    let qos = if published % 2 == 0 {
+                    let qos = if published.is_multiple_of(2) {
                         QoS::AtLeastOnce
                     } else {
                         QoS::ExactlyOnce

@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 
 use mqtt_sansio_proto::{ReasonCode, ValueError};
+use mqtt_sansio_session::store::StoreError;
 use mqtt_sansio_session::{
     ConnectError, DisconnectReason, PublishError, PublishFailure, SubscribeError,
 };
@@ -62,6 +63,9 @@ pub enum ClientError {
     /// The call needs MQTT 5.0 (request/response: Response Topic and Correlation Data are
     /// 5.0 properties); the client speaks 3.1.1.
     RequiresV5,
+    /// The session store could not be used: it belongs to another client id or protocol
+    /// version, it is not a store, or reading it failed.
+    Store(StoreError),
 }
 
 impl fmt::Display for ClientError {
@@ -98,6 +102,7 @@ impl fmt::Display for ClientError {
             Self::RequiresV5 => f.write_str(
                 "this needs MQTT 5.0; make the client with ProtocolVersion::V5",
             ),
+            Self::Store(e) => e.fmt(f),
         }
     }
 }
@@ -109,6 +114,7 @@ impl StdError for ClientError {
             Self::Connect(e) => Some(e),
             Self::Publish(e) => Some(e),
             Self::Subscribe(e) => Some(e),
+            Self::Store(e) => Some(e),
             _ => None,
         }
     }
@@ -123,6 +129,12 @@ impl From<io::Error> for ClientError {
 impl From<ConnectError> for ClientError {
     fn from(e: ConnectError) -> Self {
         Self::Connect(e)
+    }
+}
+
+impl From<StoreError> for ClientError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
     }
 }
 

@@ -173,7 +173,8 @@ pub struct Session {
     /// (see [`Session::rejected_candidate`]); cleared by `connect`.
     rejected_candidate: Option<(PacketId, ReasonCode)>,
     /// The session store the flows write through (see [`crate::store`]); `None`: memory only.
-    store: Option<persist::StoreSlot>,
+    /// Boxed: one word in every session that has none (issue 15: RAM per session).
+    store: Option<Box<persist::StoreSlot>>,
 }
 
 impl Session {

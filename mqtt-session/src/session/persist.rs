@@ -70,11 +70,11 @@ impl Session {
         if let Some(last) = restored.last_publish {
             self.ids.continue_after(last);
         }
-        self.store = Some(StoreSlot {
+        self.store = Some(Box::new(StoreSlot {
             store,
             dirty: false,
             error: None,
-        });
+        }));
         Ok(())
     }
 

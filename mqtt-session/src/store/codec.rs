@@ -283,6 +283,8 @@ mod tests {
             false,
             Some(id(7)),
         );
+        let mut held = m.clone();
+        held.packet_id = Some(id(1));
         let options = SubscriptionOptions {
             qos: QoS::AtLeastOnce,
             no_local: true,
@@ -298,7 +300,7 @@ mod tests {
             Record::Completed { id: id(65535) },
             Record::IncomingHeld {
                 id: id(1),
-                message: &m,
+                message: &held,
             },
             Record::IncomingDelivered { id: id(2) },
             Record::IncomingReleased { id: id(2) },
