@@ -61,3 +61,6 @@ pub use mqtt_sansio_proto::{
     PacketId, ProtocolVersion, QoS, ReasonCode, RetainHandling, Subscription, SubscriptionOptions,
 };
 pub use mqtt_sansio_session::{Backoff, Command, DisconnectReason, Event, HandlerId, Message};
+
+/// The session store: messages that survive the process ([`ClientOptions::session_store`]).
+pub use mqtt_sansio_client::{FileStore, Fsync};
