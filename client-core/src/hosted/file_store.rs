@@ -275,9 +275,9 @@ impl FileStore {
             self.publishes += 1;
         }
         self.live_bytes += u64::from(span.len);
-        for dead in self.live.apply(record, span) {
-            self.live_bytes -= u64::from(dead.len);
-        }
+        let live_bytes = &mut self.live_bytes;
+        self.live
+            .apply(record, span, |dead| *live_bytes -= u64::from(dead.len));
     }
 
     /// What opening the file cut off at its end, if anything.
@@ -441,6 +441,12 @@ impl Store for FileStore {
     }
 
     fn append(&mut self, record: &Record<'_>) -> Result<(), StoreError> {
+        if self.owner.is_none() {
+            // Records without the header naming their client would be refused later.
+            return Err(StoreError::Format(
+                "records appended before the store was bound to a client",
+            ));
+        }
         let at = self.pending.len();
         self.pending.extend_from_slice(&[0; FRAME]);
         encode_record(record, &mut self.pending);
@@ -469,6 +475,15 @@ impl Store for FileStore {
             self.fsync_data()?;
         }
         self.maybe_compact()
+    }
+}
+
+impl Drop for FileStore {
+    /// Writes what was appended but not yet synced (a client that ends cleanly loses
+    /// nothing it recorded); a process that is killed skips this, which is what the
+    /// per-wake-up sync before any output is for.
+    fn drop(&mut self) {
+        let _ = self.sync();
     }
 }
 

@@ -25,10 +25,12 @@ use super::Record;
 /// let id = PacketId::new(1).unwrap();
 /// let m = Message::new("t", b"x", QoS::AtLeastOnce, false).unwrap();
 /// let mut live = LiveRecords::new();
-/// live.apply(&Record::Publish { id, message: &m }, "record 0");
+/// live.apply(&Record::Publish { id, message: &m }, "record 0", |_| {});
 /// assert_eq!(live.iter().collect::<Vec<_>>(), [&"record 0"]);
-/// live.apply(&Record::Completed { id }, "record 1");
+/// let mut dead = Vec::new();
+/// live.apply(&Record::Completed { id }, "record 1", |h| dead.push(h));
 /// assert_eq!(live.len(), 0);
+/// assert_eq!(dead, ["record 0", "record 1"]);
 /// ```
 #[derive(Clone, Debug)]
 pub struct LiveRecords<H> {
@@ -59,46 +61,61 @@ impl<H> LiveRecords<H> {
         }
     }
 
-    /// Applies `record`, represented by `handle`; returns the handles it made dead (the
-    /// record it replaces, or the records it ends), for backends that count dead bytes.
-    pub fn apply(&mut self, record: &Record<'_>, handle: H) -> impl Iterator<Item = H> {
-        let mut dead = alloc::vec::Vec::new();
+    /// Applies `record`, represented by `handle`; hands `dead` every handle it makes dead
+    /// (the record it replaces or ends, and `handle` itself when the record describes no
+    /// state), for backends that count dead bytes.
+    pub fn apply(&mut self, record: &Record<'_>, handle: H, mut dead: impl FnMut(H)) {
         match *record {
             Record::Publish { id, .. } | Record::Released { id } => {
-                dead.extend(self.remove_outgoing(id));
+                if let Some(h) = self.remove_outgoing(id) {
+                    dead(h);
+                }
                 let seq = self.next;
                 self.next += 1;
                 self.outgoing.insert(seq, handle);
                 self.outgoing_ids.insert(id, seq);
             }
             Record::Completed { id } => {
-                dead.extend(self.remove_outgoing(id));
-                dead.push(handle);
+                if let Some(h) = self.remove_outgoing(id) {
+                    dead(h);
+                }
+                dead(handle);
             }
             Record::IncomingHeld { id, .. } | Record::IncomingDelivered { id } => {
-                dead.extend(self.incoming.insert(id, handle));
+                if let Some(h) = self.incoming.insert(id, handle) {
+                    dead(h);
+                }
             }
             Record::IncomingReleased { id } => {
-                dead.extend(self.incoming.remove(&id));
-                dead.push(handle);
+                if let Some(h) = self.incoming.remove(&id) {
+                    dead(h);
+                }
+                dead(handle);
             }
             Record::IncomingCleared => {
-                dead.extend(core::mem::take(&mut self.incoming).into_values());
-                dead.push(handle);
+                core::mem::take(&mut self.incoming)
+                    .into_values()
+                    .for_each(&mut dead);
+                dead(handle);
             }
             Record::Subscribed { filter, .. } => {
-                dead.extend(self.subscriptions.insert(filter.to_string(), handle));
+                if let Some(h) = self.subscriptions.insert(filter.to_string(), handle) {
+                    dead(h);
+                }
             }
             Record::Unsubscribed { filter } => {
-                dead.extend(self.subscriptions.remove(filter));
-                dead.push(handle);
+                if let Some(h) = self.subscriptions.remove(filter) {
+                    dead(h);
+                }
+                dead(handle);
             }
             Record::SubscriptionsCleared => {
-                dead.extend(core::mem::take(&mut self.subscriptions).into_values());
-                dead.push(handle);
+                core::mem::take(&mut self.subscriptions)
+                    .into_values()
+                    .for_each(&mut dead);
+                dead(handle);
             }
         }
-        dead.into_iter()
     }
 
     fn remove_outgoing(&mut self, id: PacketId) -> Option<H> {

@@ -79,7 +79,8 @@ impl Store for MemoryStore {
     fn append(&mut self, record: &Record<'_>) -> Result<(), StoreError> {
         self.appended += 1;
         // Dead records are simply dropped.
-        for _ in self.live.apply(record, OwnedRecord::from_record(record)) {}
+        self.live
+            .apply(record, OwnedRecord::from_record(record), drop);
         Ok(())
     }
 
