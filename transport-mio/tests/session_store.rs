@@ -78,6 +78,28 @@ fn a_store_given_to_connect_is_resumed() {
 }
 
 #[test]
+fn mqtt_connection_takes_the_store_and_restores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("conn.store");
+    leave_in_store(&path, "conn-owner");
+    let theirs = ClientOptions::new()
+        .client_id("conn-other")
+        .clean_start(false)
+        .session_store(FileStore::open(&path, Fsync::PerWake).unwrap());
+    let err = mqtt_sansio_mio::MqttConnection::with_options(theirs).unwrap_err();
+    assert!(
+        matches!(err, ClientError::Store(StoreError::OtherClient { .. })),
+        "{err:?}"
+    );
+    let ours = ClientOptions::new()
+        .client_id("conn-owner")
+        .clean_start(false)
+        .session_store(FileStore::open(&path, Fsync::PerWake).unwrap());
+    let conn = mqtt_sansio_mio::MqttConnection::with_options(ours).unwrap();
+    assert_eq!(conn.core().session().inflight_len(), 2, "both messages restored");
+}
+
+#[test]
 fn a_store_of_another_client_is_refused_at_connect() {
     let broker = Broker::start(BrokerConfig::plain()).expect("mosquitto starts");
     let dir = tempfile::tempdir().unwrap();
