@@ -96,7 +96,11 @@ fn mqtt_connection_takes_the_store_and_restores_it() {
         .clean_start(false)
         .session_store(FileStore::open(&path, Fsync::PerWake).unwrap());
     let conn = mqtt_sansio_mio::MqttConnection::with_options(ours).unwrap();
-    assert_eq!(conn.core().session().inflight_len(), 2, "both messages restored");
+    assert_eq!(
+        conn.core().session().inflight_len(),
+        2,
+        "both messages restored"
+    );
 }
 
 #[test]
