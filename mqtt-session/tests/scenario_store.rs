@@ -368,7 +368,7 @@ impl Store for Flaky {
     }
     fn append(&mut self, _: &Record<'_>) -> Result<(), StoreError> {
         if *self.fail.lock().unwrap() {
-            return Err(StoreError::Format("disk full (simulated)"));
+            return Err(StoreError::Failed("disk full (simulated)"));
         }
         *self.records.lock().unwrap() += 1;
         Ok(())

@@ -27,6 +27,7 @@
 //! parts a backend of its own (flash, a database) can reuse.
 
 use alloc::string::String;
+#[cfg(target_has_atomic = "ptr")]
 use alloc::sync::Arc;
 use core::fmt;
 
@@ -148,8 +149,15 @@ pub enum StoreError {
     /// The session already holds messages or subscriptions: a store can only be attached
     /// to a fresh session, or identifiers could clash with stored ones.
     SessionInUse,
-    /// The storage itself failed (disk full, permission denied, I/O error).
+    /// The storage itself failed (disk full, permission denied, I/O error). Shared, so
+    /// that the Session can keep it for [`Session::store_error`](crate::Session::store_error)
+    /// and return it too; absent on targets without pointer-sized atomics (`Arc`), where a
+    /// backend reports [`Format`](Self::Format) or its own words through
+    /// [`Failed`](Self::Failed).
+    #[cfg(target_has_atomic = "ptr")]
     Backend(Arc<dyn core::error::Error + Send + Sync>),
+    /// The storage failed, in the backend's words (for backends without an error type).
+    Failed(&'static str),
 }
 
 impl PartialEq for StoreError {
@@ -171,7 +179,9 @@ impl PartialEq for StoreError {
             ) => stored == s && configured == c,
             (Self::Format(a), Self::Format(b)) => a == b,
             (Self::SessionInUse, Self::SessionInUse) => true,
+            #[cfg(target_has_atomic = "ptr")]
             (Self::Backend(a), Self::Backend(b)) => Arc::ptr_eq(a, b),
+            (Self::Failed(a), Self::Failed(b)) => a == b,
             _ => false,
         }
     }
@@ -195,7 +205,9 @@ impl fmt::Display for StoreError {
                 "the session already holds messages or subscriptions; attach the store \
                  before publishing or subscribing",
             ),
+            #[cfg(target_has_atomic = "ptr")]
             Self::Backend(e) => write!(f, "the session store failed: {e}"),
+            Self::Failed(what) => write!(f, "the session store failed: {what}"),
         }
     }
 }
@@ -203,6 +215,7 @@ impl fmt::Display for StoreError {
 impl core::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
+            #[cfg(target_has_atomic = "ptr")]
             Self::Backend(e) => Some(&**e),
             _ => None,
         }
