@@ -352,6 +352,52 @@ fn a_store_attaches_only_to_a_fresh_session() {
     assert!(!s.has_store());
 }
 
+/// A store whose replay fails after its first record.
+struct HalfRead(mqtt_sansio_session::Message);
+
+impl Store for HalfRead {
+    fn bind(&mut self, _: &str, _: ProtocolVersion) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn restore(&mut self, apply: &mut dyn FnMut(Record<'_>)) -> Result<(), StoreError> {
+        apply(Record::Publish {
+            id: pid(7),
+            message: &self.0,
+        });
+        Err(StoreError::Failed("read error (simulated)"))
+    }
+    fn append(&mut self, _: &Record<'_>) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn sync(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_restore_that_fails_halfway_leaves_the_session_empty_and_without_store() {
+    let m = mqtt_sansio_session::Message::new("t", b"x", QoS::AtLeastOnce, false).unwrap();
+    let mut s = Session::new(config(ProtocolVersion::V311));
+    assert_eq!(
+        s.attach_store(Box::new(HalfRead(m))),
+        Err(StoreError::Failed("read error (simulated)"))
+    );
+    assert!(!s.has_store());
+    assert_eq!(s.inflight_len(), 0);
+    assert!(!s.is_packet_id_in_use(pid(7)));
+    // Still usable, from id 1.
+    let id = s
+        .publish(
+            mqtt_sansio_session::Instant::ZERO,
+            "t",
+            b"y",
+            QoS::AtLeastOnce,
+            false,
+        )
+        .unwrap();
+    assert_eq!(id.map(PacketId::get), Some(1));
+}
+
 /// A store that fails every write once `fail` is set, recording what it accepted.
 #[derive(Clone, Default)]
 struct Flaky {

@@ -65,7 +65,11 @@ impl Session {
         }
         store.bind(&self.config.client_id, self.config.version)?;
         let mut restored = Restorer::default();
-        store.restore(&mut |r| restored.apply(self, &r))?;
+        if let Err(e) = store.restore(&mut |r| restored.apply(self, &r)) {
+            // Nothing of a half-read store stays: the session was empty before.
+            self.forget_restored();
+            return Err(e);
+        }
         self.unsent = self.outgoing.len();
         if let Some(last) = restored.last_publish {
             self.ids.continue_after(last);
@@ -76,6 +80,17 @@ impl Session {
             error: None,
         }));
         Ok(())
+    }
+
+    /// Empties what a failed restore may have filled in (the session held none of it).
+    fn forget_restored(&mut self) {
+        self.ids = InFlightIds::new();
+        self.outgoing.clear();
+        self.unsent = 0;
+        self.incoming_qos2 = VecMap::new();
+        self.incoming_qos2_bytes = 0;
+        self.incoming_qos2_ids_only = None;
+        self.subscriptions = VecMap::new();
     }
 
     /// Detaches the store (syncing it first; a failure stays in
