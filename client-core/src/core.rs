@@ -343,6 +343,7 @@ impl ClientCore {
     /// publishes or subscriptions were already made ([`StoreError::SessionInUse`]).
     ///
     /// [`StoreError::SessionInUse`]: mqtt_sansio_session::store::StoreError::SessionInUse
+    #[cfg(feature = "store")]
     pub fn attach_store(
         &mut self,
         store: Box<dyn mqtt_sansio_session::store::Store + Send>,

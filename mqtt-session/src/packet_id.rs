@@ -101,6 +101,7 @@ impl InFlightIds {
     }
 
     /// Marks `id` used; false if it already was.
+    #[cfg(any(test, feature = "store"))]
     pub(crate) fn insert(&mut self, id: PacketId) -> bool {
         match self.sorted.binary_search(&id) {
             Ok(_) => false,
@@ -129,6 +130,7 @@ impl InFlightIds {
 
     /// Makes `id` the last identifier handed out: allocation continues after it (a session
     /// restored from a store does not reuse the identifiers it used last).
+    #[cfg(feature = "store")]
     pub(crate) fn continue_after(&mut self, id: PacketId) {
         self.last = id;
     }

@@ -174,6 +174,7 @@ pub struct Session {
     rejected_candidate: Option<(PacketId, ReasonCode)>,
     /// The session store the flows write through (see [`crate::store`]); `None`: memory only.
     /// Boxed: one word in every session that has none (issue 15: RAM per session).
+    #[cfg(feature = "store")]
     store: Option<Box<persist::StoreSlot>>,
 }
 
@@ -217,6 +218,7 @@ impl Session {
             authenticator: None,
             held_ids: Vec::new(),
             rejected_candidate: None,
+            #[cfg(feature = "store")]
             store: None,
         }
     }
