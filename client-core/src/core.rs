@@ -365,6 +365,21 @@ impl ClientCore {
         }
     }
 
+    /// Attaches a session store (see [`mqtt_sansio_session::store`]) before the first
+    /// connection and restores what it holds: unacknowledged messages are resent with their
+    /// ids and DUP, incoming QoS 2 messages are delivered at most once across restarts.
+    /// Refused when the store belongs to another client id or protocol version, or when
+    /// publishes or subscriptions were already made ([`StoreError::SessionInUse`]).
+    ///
+    /// [`StoreError::SessionInUse`]: mqtt_sansio_session::store::StoreError::SessionInUse
+    #[cfg(feature = "store")]
+    pub fn attach_store(
+        &mut self,
+        store: Box<dyn mqtt_sansio_session::store::Store + Send>,
+    ) -> Result<(), mqtt_sansio_session::store::StoreError> {
+        self.session.attach_store(store)
+    }
+
     /// Requests the first connection; the token completes with
     /// [`Completion::Connected`] or [`Completion::Failed`]. Calling it again returns the
     /// same token.

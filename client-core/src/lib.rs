@@ -62,9 +62,9 @@ pub use crate::counters::{Counters, PerQos};
 #[cfg(feature = "std")]
 pub use crate::hosted::{
     generated_client_id, lock, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, Callback,
-    CallbackFailure, CallbackResult, ClientError, ClientOptions, Connected, Hooks, Reconnecting,
-    RecvError, RequestId, Shared, SharedState, SockKeepalive, StdClock, StreamState,
-    MAX_CALLBACK_FAILURES,
+    CallbackFailure, CallbackResult, ClientError, ClientOptions, Connected, Damage, FileStore,
+    FileStoreStats, Fsync, Hooks, Reconnecting, Recovery, RecvError, RequestId, Shared,
+    SharedState, SockKeepalive, StdClock, StreamState, MAX_CALLBACK_FAILURES,
 };
 #[cfg(feature = "ws")]
 pub use crate::hosted::{

@@ -68,3 +68,6 @@ pub use mqtt_sansio_session::{
     AckError, AckMode, AckToken, Backoff, Command, DisconnectReason, Event, HandlerId, Message,
     QueuePolicy,
 };
+
+/// The session store: messages that survive the process ([`ClientOptions::session_store`]).
+pub use mqtt_sansio_client::{FileStore, Fsync};

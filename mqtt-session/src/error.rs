@@ -130,6 +130,10 @@ pub enum DisconnectReason {
     /// without bound. The unacknowledged messages come again after a reconnect. A transport
     /// that stops reading while `wants_read` is `false` (both std clients do) never gets here.
     UnreadBacklog,
+    /// The session store failed to record or sync state the next packet depends on (see
+    /// [`Session::store_error`](crate::Session::store_error)): nothing that depends on it
+    /// went out, and the broker sends again what it was not answered.
+    StoreFailed,
 }
 
 impl fmt::Display for DisconnectReason {
@@ -163,6 +167,9 @@ impl fmt::Display for DisconnectReason {
             Self::ReconnectRequested => {
                 f.write_str("the application closed the connection to reconnect")
             }
+            Self::StoreFailed => f.write_str(
+                "the session store failed (see Session::store_error); check the disk it writes to",
+            ),
         }
     }
 }
@@ -207,6 +214,9 @@ pub enum PublishError {
         /// The broker's Topic Alias Maximum (0: the broker accepts none).
         max: u16,
     },
+    /// The session store could not record the message (see
+    /// [`Session::store_error`](crate::Session::store_error)); it was not accepted.
+    StoreFailed,
 }
 
 impl fmt::Display for PublishError {
@@ -221,6 +231,7 @@ impl fmt::Display for PublishError {
             Self::Invalid(e) => write!(f, "cannot encode the message: {e}"),
             Self::TopicAliasNotAllowed => f.write_str("a topic alias was given but the session does not use manual topic aliases (SessionConfig::outgoing_topic_aliases)"),
             Self::TopicAliasInvalid { alias, max } => write!(f, "topic alias {alias} is not between 1 and the broker's Topic Alias Maximum of {max}"),
+            Self::StoreFailed => f.write_str("the session store could not record the message (see Session::store_error); check the disk it writes to"),
         }
     }
 }

@@ -138,6 +138,7 @@ mod offline_queue;
 mod outgoing;
 mod packet_id;
 mod session;
+pub mod store;
 mod time;
 mod transmit;
 mod vec_map;

@@ -101,7 +101,7 @@ impl InFlightIds {
     }
 
     /// Marks `id` used; false if it already was.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "store"))]
     pub(crate) fn insert(&mut self, id: PacketId) -> bool {
         match self.sorted.binary_search(&id) {
             Ok(_) => false,
@@ -126,6 +126,13 @@ impl InFlightIds {
             }
             Err(_) => false,
         }
+    }
+
+    /// Makes `id` the last identifier handed out: allocation continues after it (a session
+    /// restored from a store does not reuse the identifiers it used last).
+    #[cfg(feature = "store")]
+    pub(crate) fn continue_after(&mut self, id: PacketId) {
+        self.last = id;
     }
 
     /// Inserts `id` (free) at `at` (its sorted position) and makes it the last handed out.

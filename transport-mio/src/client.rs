@@ -171,7 +171,8 @@ impl Client {
                 // Refused (say an empty persistent 3.1.1 id): keep the will and credentials
                 // for later, and let `connect` report the configuration error before dialling.
                 stand_in = true;
-                let mut placeholder = forwarding.clone();
+                // The stand-in never takes the store: it would bind it to the wrong identity.
+                let mut placeholder = forwarding.clone().without_session_store();
                 *placeholder.session_config_mut() = ClientOptions::new().core().session.clone();
                 Shared::new(&placeholder, io::os_seed())
             })
@@ -252,6 +253,9 @@ impl Client {
             if st.closed().is_some() || st.core.stop_reason().is_some() {
                 return Err(ClientError::Closed);
             }
+            if let Some(e) = self.inner.options.session_store_failure() {
+                return Err(ClientError::Store(e));
+            }
             let current = st.core.options().clone();
             let mut core = options.core().clone();
             core.session = self.inner.options.core().session.clone();
@@ -269,6 +273,10 @@ impl Client {
             } else {
                 // Keeps what was queued before `connect` (publishes, subscriptions).
                 st.core.reconfigure(core, io::os_seed())?;
+            }
+            // A store given to `connect` rather than to the constructor.
+            if let Some(store) = options.take_session_store() {
+                st.core.attach_store(store)?;
             }
             *lock(&self.inner.hooks) = options.hooks().clone();
             let poll = Poll::new()?;

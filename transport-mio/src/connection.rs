@@ -110,9 +110,13 @@ impl MqttConnection {
     }
 
     /// A connection with these options (identity, protocol, will, credentials, TLS, socket
-    /// keepalive, reconnect policy, limits); nothing is opened yet.
+    /// keepalive, reconnect policy, limits, session store); nothing is opened yet. A session
+    /// store of another client id or protocol version is [`ClientError::Store`].
     pub fn with_options(options: ClientOptions) -> Result<Self, ClientError> {
-        let core = ClientCore::new(options.core().clone(), pump::os_seed())?;
+        let mut core = ClientCore::new(options.core().clone(), pump::os_seed())?;
+        if let Some(store) = options.take_session_store() {
+            core.attach_store(store)?;
+        }
         Ok(Self::with_core(core, options))
     }
 

@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 
 use mqtt_sansio_proto::{ReasonCode, ValueError};
+use mqtt_sansio_session::store::StoreError;
 use mqtt_sansio_session::{
     AckError, ConnectError, DisconnectReason, PublishError, PublishFailure, SubscribeError,
 };
@@ -65,6 +66,9 @@ pub enum ClientError {
     /// `ack` did nothing: the message was acknowledged already, or arrived on a connection
     /// that has ended (the broker sends it again, to be acknowledged then).
     Ack(AckError),
+    /// The session store could not be used: it belongs to another client id or protocol
+    /// version, it is not a store, or reading it failed.
+    Store(StoreError),
 }
 
 impl fmt::Display for ClientError {
@@ -102,6 +106,7 @@ impl fmt::Display for ClientError {
                 "this needs MQTT 5.0; make the client with ProtocolVersion::V5",
             ),
             Self::Ack(e) => e.fmt(f),
+            Self::Store(e) => e.fmt(f),
         }
     }
 }
@@ -113,6 +118,7 @@ impl StdError for ClientError {
             Self::Connect(e) => Some(e),
             Self::Publish(e) => Some(e),
             Self::Subscribe(e) => Some(e),
+            Self::Store(e) => Some(e),
             _ => None,
         }
     }
@@ -133,6 +139,12 @@ impl From<io::Error> for ClientError {
 impl From<ConnectError> for ClientError {
     fn from(e: ConnectError) -> Self {
         Self::Connect(e)
+    }
+}
+
+impl From<StoreError> for ClientError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
     }
 }
 

@@ -5,14 +5,17 @@
 mod api;
 pub(crate) mod clock;
 pub(crate) mod error;
+pub(crate) mod file_store;
 pub(crate) mod options;
 pub(crate) mod request;
 pub(crate) mod shared;
+pub(crate) mod store_slot;
 #[cfg(feature = "ws")]
 pub(crate) mod ws;
 
 pub use clock::StdClock;
 pub use error::ClientError;
+pub use file_store::{Damage, FileStore, FileStoreStats, Fsync, Recovery};
 pub use options::{
     generated_client_id, AfterConnectHook, BeforeConnectHook, BeforeReconnectHook, ClientOptions,
     Connected, Hooks, Reconnecting, SockKeepalive,

@@ -1,6 +1,11 @@
 //! [`ClientOptions`]: the one options type both clients take.
 
+use std::boxed::Box;
 use std::fmt;
+
+use mqtt_sansio_session::store::{Store, StoreError};
+
+use super::store_slot::StoreSlot;
 use std::string::{String, ToString};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -108,6 +113,7 @@ pub struct ClientOptions {
     hooks: Hooks,
     proxy: Option<Proxy>,
     ws_headers: Vec<(String, String)>,
+    store: Option<StoreSlot>,
 }
 
 impl fmt::Debug for ClientOptions {
@@ -121,6 +127,7 @@ impl fmt::Debug for ClientOptions {
             .field("hooks", &self.hooks)
             .field("proxy", &self.proxy)
             .field("ws_headers", &self.ws_headers.len())
+            .field("session_store", &self.store.is_some())
             .finish()
     }
 }
@@ -153,6 +160,63 @@ impl ClientOptions {
             hooks: Hooks::default(),
             proxy: None,
             ws_headers: Vec::new(),
+            store: None,
+        }
+    }
+
+    /// Keeps the session's state in `store` (see [`mqtt_sansio_session::store`]), usually a
+    /// [`FileStore`](crate::FileStore): a client made again after a crash or a restart, with
+    /// the same client id, a persistent session ([`clean_start`](Self::clean_start)`(false)`)
+    /// and the same store, resends what was unacknowledged with the original packet ids and
+    /// DUP, finishes PUBREL flows, and never hands the application an incoming QoS 2 message
+    /// twice. The first client made from these options (or their clones) takes the store; a
+    /// store of another client id or protocol version makes its connect fail with
+    /// [`ClientError::Store`](crate::ClientError::Store).
+    ///
+    /// ```
+    /// use mqtt_sansio_client::{ClientOptions, FileStore, Fsync};
+    /// let path = std::env::temp_dir().join(format!("doc-options-{}", std::process::id()));
+    /// let options = ClientOptions::new()
+    ///     .client_id("sensor-17")
+    ///     .clean_start(false)
+    ///     .session_store(FileStore::open(&path, Fsync::PerWake)?);
+    /// assert!(options.has_session_store());
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn session_store(mut self, store: impl Store + Send + 'static) -> Self {
+        self.store = Some(StoreSlot::new(Box::new(store)));
+        self
+    }
+
+    /// Whether these options carry a session store (taken or not).
+    pub fn has_session_store(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// These options without their session store (a stand-in client must not take it).
+    pub fn without_session_store(mut self) -> Self {
+        self.store = None;
+        self
+    }
+
+    /// The session store, if no client took it yet.
+    #[doc(hidden)]
+    pub fn take_session_store(&self) -> Option<Box<dyn Store + Send>> {
+        self.store.as_ref().and_then(StoreSlot::take)
+    }
+
+    /// Why the session store could not be attached, if a client tried and failed.
+    pub fn session_store_failure(&self) -> Option<StoreError> {
+        self.store.as_ref().and_then(StoreSlot::failure)
+    }
+
+    /// Records that the session store could not be attached (for
+    /// [`session_store_failure`](Self::session_store_failure)).
+    #[doc(hidden)]
+    pub fn session_store_failed(&self, e: StoreError) {
+        if let Some(slot) = &self.store {
+            slot.failed(e);
         }
     }
 

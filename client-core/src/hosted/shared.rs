@@ -273,7 +273,13 @@ impl<C> Shared<C> {
     /// A client that has not connected; the options are checked now. `seed` is the backoff
     /// jitter's seed (transports draw it from the operating system).
     pub fn new(options: &ClientOptions, seed: u64) -> Result<Self, ClientError> {
-        let core = ClientCore::new(options.core().clone(), seed)?;
+        let mut core = ClientCore::new(options.core().clone(), seed)?;
+        if let Some(store) = options.take_session_store() {
+            if let Err(e) = core.attach_store(store) {
+                options.session_store_failed(e.clone());
+                return Err(ClientError::Store(e));
+            }
+        }
         Ok(Self {
             state: Mutex::new(SharedState {
                 core,

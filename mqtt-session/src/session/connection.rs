@@ -14,6 +14,7 @@ use crate::config::{ConnectOptions, NO_PACKET_SIZE_LIMIT};
 use crate::error::{ConnectError, DisconnectError, DisconnectReason, PublishFailure};
 use crate::event::Event;
 use crate::outgoing::{OutgoingState, Request, RequestKind};
+use crate::store::Record;
 use crate::time::Instant;
 
 use super::*;
@@ -262,6 +263,12 @@ impl Session {
         let had_state = !self.outgoing.is_empty()
             || !self.incoming_qos2.is_empty()
             || !self.subscriptions.is_empty();
+        if (!self.incoming_qos2.is_empty() || self.incoming_qos2_ids_only.is_some())
+            && !self.persist(&Record::IncomingCleared)
+        {
+            // Delivering them anyway: the broker's session that could resend them is gone.
+            self.store_failed();
+        }
         // The broker will never send PUBREL for these: deliver them now, once.
         let released = self.incoming_qos2.len();
         self.incoming_qos2_bytes = 0;
@@ -301,6 +308,21 @@ impl Session {
             }
         });
         self.unsent = self.outgoing.len();
+        let failed: Vec<PacketId> = self
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::PublishFailed {
+                    id: Some(id),
+                    reason: PublishFailure::Unconfirmed,
+                    ..
+                } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        for id in failed {
+            self.persist_completed(id);
+        }
         if let Some(old) = self.auto_resubscribe.take() {
             // The resubscription made at an earlier session loss was never acknowledged; the
             // one made below covers the same subscriptions (or fewer, after an UNSUBACK). Drop
@@ -328,6 +350,9 @@ impl Session {
                 });
             }
         } else {
+            if !self.subscriptions.is_empty() && !self.persist(&Record::SubscriptionsCleared) {
+                self.store_failed();
+            }
             self.subscriptions.clear();
         }
         if had_state {

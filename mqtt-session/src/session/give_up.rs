@@ -75,6 +75,7 @@ impl Session {
         } else {
             return false;
         };
+        self.persist_completed(id);
         if self.rejected_candidate.is_some_and(|(c, _)| c == id) {
             self.rejected_candidate = None;
         }
@@ -116,6 +117,7 @@ impl Session {
             return Err(CancelError::NotFound);
         };
         self.ids.remove(id);
+        self.persist_completed(id);
         self.emit(Event::PublishFailed {
             id: Some(id),
             qos,

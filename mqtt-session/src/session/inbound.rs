@@ -8,6 +8,7 @@ use mqtt_sansio_proto::{
 use crate::error::ProtocolError;
 use crate::event::Event;
 use crate::message::Message;
+use crate::store::Record;
 
 use super::*;
 
@@ -71,14 +72,21 @@ impl Session {
                         // and no broker knows our byte budget, so closing would only make it
                         // resend the same messages forever. Keep only the id and deliver now;
                         // the id answers duplicates until PUBREL, so it is delivered once.
+                        if !self.persist_or_close(&Record::IncomingDelivered { id }) {
+                            return;
+                        }
                         self.incoming_qos2_ids_only
                             .get_or_insert_with(|| Box::new(PacketIdSet::new()))
                             .insert(id);
                         self.emit(Event::Message(Message::from_publish(p, topic)));
                     } else {
+                        let m = Message::from_publish(p, topic);
+                        // Durable before the PUBREC: the broker will not send it again.
+                        if !self.persist_or_close(&Record::IncomingHeld { id, message: &m }) {
+                            return;
+                        }
                         self.incoming_qos2_bytes += size;
-                        self.incoming_qos2
-                            .insert(id, Message::from_publish(p, topic));
+                        self.incoming_qos2.insert(id, m);
                         self.emit(Event::Qos2Received { id });
                     }
                 }
@@ -91,6 +99,16 @@ impl Session {
 
     pub(super) fn on_pubrel(&mut self, ack: &Ack<'_>) {
         let v = self.v();
+        let known = self.incoming_qos2.contains_key(&ack.packet_id)
+            || self
+                .incoming_qos2_ids_only
+                .as_ref()
+                .is_some_and(|ids| ids.contains(ack.packet_id));
+        // Forgotten in the store before the application gets the message: across a restart
+        // it is delivered at most once (a repeated PUBREL is answered all the same).
+        if known && !self.persist_or_close(&Record::IncomingReleased { id: ack.packet_id }) {
+            return;
+        }
         let id_only = self
             .incoming_qos2_ids_only
             .as_mut()

@@ -12,6 +12,7 @@ use crate::error::ProtocolError;
 use crate::event::Event;
 use crate::manual_ack::{AckError, AckToken};
 use crate::message::Message;
+use crate::store::Record;
 use crate::time::Instant;
 
 use super::*;
@@ -287,7 +288,11 @@ impl Session {
             let id = token.id;
             if token.qos == QoS::ExactlyOnce {
                 // Delivered already: only the id is kept until PUBREL, so that a resend is
-                // answered and not handed over again (exactly once).
+                // answered and not handed over again (exactly once). Durable before the
+                // PUBREC, as in the automatic flow: across a restart too.
+                if !self.persist_or_close(&Record::IncomingDelivered { id }) {
+                    return;
+                }
                 self.incoming_qos2_ids_only
                     .get_or_insert_with(|| Box::new(PacketIdSet::new()))
                     .insert(id);

@@ -32,6 +32,7 @@ mod manual_ack;
 mod offline_queue;
 mod outbound;
 mod packet_size;
+mod persist;
 mod subscriptions;
 mod topic_alias;
 
@@ -179,6 +180,10 @@ pub struct Session {
     rejected_candidate: Option<(PacketId, ReasonCode)>,
     /// Incoming messages waiting for the application's acknowledgement (manual acks).
     acks: PendingAcks,
+    /// The session store the flows write through (see [`crate::store`]); `None`: memory only.
+    /// Boxed: one word in every session that has none (issue 15: RAM per session).
+    #[cfg(feature = "store")]
+    store: Option<Box<persist::StoreSlot>>,
 }
 
 impl Session {
@@ -223,6 +228,8 @@ impl Session {
             held_ids: Vec::new(),
             rejected_candidate: None,
             acks: PendingAcks::default(),
+            #[cfg(feature = "store")]
+            store: None,
         }
     }
 
@@ -509,6 +516,9 @@ impl Session {
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<usize> {
         let now = self.advance(now);
+        if !self.tx.is_empty() && !self.sync_before_output() {
+            return None;
+        }
         let n = self.tx.pop_into(out)?;
         // Keepalive counts from the last packet sent [MQTT-3.1.2-23].
         self.last_sent = now;
@@ -521,6 +531,10 @@ impl Session {
     /// The next event, oldest first.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
+        if !self.events.is_empty() {
+            // An event may report what a record guards (a released message): durable first.
+            self.sync_before_output();
+        }
         self.events.pop_front()
     }
 

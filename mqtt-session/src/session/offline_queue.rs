@@ -247,6 +247,8 @@ impl Session {
             let q = self.queued.take(q);
             if let Some(id) = q.message.packet_id {
                 self.ids.remove(id);
+                // A finished flow for the session store too: not resent after a restart.
+                self.persist_completed(id);
             }
             self.emit(Event::PublishFailed {
                 id: q.message.packet_id,

@@ -10,6 +10,7 @@ use crate::error::PublishError;
 use crate::event::Event;
 use crate::message::Message;
 use crate::outgoing::{Outgoing, OutgoingState};
+use crate::store::Record;
 use crate::time::Instant;
 use crate::transmit::TransmitQueue;
 
@@ -135,6 +136,14 @@ impl Session {
             .allocate()
             .ok_or(PublishError::PacketIdsExhausted)?;
         let message = Message::build(topic, properties, payload, qos, retain, false, Some(id));
+        // Durable before any PUBLISH of it can be handed out (see `crate::store`).
+        if !self.persist(&Record::Publish {
+            id,
+            message: &message,
+        }) {
+            self.ids.remove(id);
+            return Err(PublishError::StoreFailed);
+        }
         if to_window {
             self.push_outgoing(message);
             self.pump();
@@ -282,6 +291,7 @@ impl Session {
                 self.unsent = self.unsent.saturating_sub(1);
             }
             self.ids.remove(o.id);
+            self.persist_completed(o.id);
         }
         self.pump();
     }
@@ -342,6 +352,11 @@ impl Session {
                 if ack.reason.is_error() {
                     // 5.0: a failing PUBREC ends the flow (§4.3.3).
                     return self.complete_outgoing(i);
+                }
+                // Durable before the PUBREL goes out: from now on the PUBLISH must never be
+                // sent again, across restarts too (§4.3.3).
+                if !self.persist_or_close(&Record::Released { id: ack.packet_id }) {
+                    return;
                 }
                 let mut release = false;
                 if let Some(o) = self.outgoing.get_mut(i) {

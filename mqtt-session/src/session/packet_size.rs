@@ -38,6 +38,8 @@ impl Session {
         let too_large = |p: Packet<'_>| p.encoded_len(v).ok().filter(|&len| len > max);
         // Failures go straight to the event queue, in the order found (outgoing, queued,
         // requests), without a staging `Vec` (issue 15: flash).
+        #[cfg(feature = "store")]
+        let first_new = self.events.len();
         let failed = &mut self.events;
 
         let ids = &mut self.ids;
@@ -133,6 +135,23 @@ impl Session {
                 None => true,
             },
         );
+
+        // A publish given up here is a finished flow for the session store too.
+        #[cfg(feature = "store")]
+        if self.has_store() {
+            let given_up: Vec<PacketId> = self
+                .events
+                .iter()
+                .skip(first_new)
+                .filter_map(|e| match e {
+                    Event::PublishFailed { id: Some(id), .. } => Some(*id),
+                    _ => None,
+                })
+                .collect();
+            for id in given_up {
+                self.persist_completed(id);
+            }
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use crate::ack_properties::AckProperties;
 use crate::error::SubscribeError;
 use crate::event::Event;
 use crate::outgoing::{Request, RequestKind};
+use crate::store::Record;
 use crate::time::Instant;
 use crate::transmit::TransmitQueue;
 
@@ -160,6 +161,13 @@ impl Session {
         self.release_idle_requests();
         for ((filter, options), code) in subs.into_iter().zip(ack.reason_codes.iter()) {
             if !code.is_error() {
+                if !self.persist(&Record::Subscribed {
+                    filter: &filter,
+                    options,
+                }) {
+                    // The broker has the subscription either way; a restart only forgets it.
+                    self.store_failed();
+                }
                 self.subscriptions.insert(filter, options);
             }
         }
@@ -200,7 +208,11 @@ impl Session {
         };
         self.release_idle_requests();
         for f in filters {
-            self.subscriptions.remove(&f);
+            if self.subscriptions.remove(&f).is_some()
+                && !self.persist(&Record::Unsubscribed { filter: &f })
+            {
+                self.store_failed();
+            }
         }
         self.ids.remove(ack.packet_id);
         let results: SmallVec<[ReasonCode; 4]> = ack.reason_codes.iter().copied().collect();
