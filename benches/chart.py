@@ -110,16 +110,17 @@ def codec_rows(crit):
                             "ours_ns": o[0], "theirs_ns": t[0], "bytes": nbytes,
                             "ratio": t[0] / o[0],
                         })
-    for ver in ("v311", "v5"):
-        group = f"decode_mixed_1MiB_{ver}"
-        o = crit.get((group, "ours", None))
-        t = crit.get((group, "rumqttc", None))
-        if o and t:
-            rows.append({
-                "kind": "decode", "label": f"decode {ver} mixed 1 MiB",
-                "ours_ns": o[0], "theirs_ns": t[0], "bytes": o[1].get("Bytes", 0),
-                "ratio": t[0] / o[0],
-            })
+    for stream in ("mixed", "small"):
+        for ver in ("v311", "v5"):
+            group = f"decode_{stream}_1MiB_{ver}"
+            o = crit.get((group, "ours", None))
+            t = crit.get((group, "rumqttc", None))
+            if o and t:
+                rows.append({
+                    "kind": "decode", "label": f"decode {ver} {stream} 1 MiB",
+                    "ours_ns": o[0], "theirs_ns": t[0], "bytes": o[1].get("Bytes", 0),
+                    "ratio": t[0] / o[0],
+                })
     return rows
 
 
