@@ -4,6 +4,7 @@ mod ack;
 mod check;
 mod connect;
 mod disconnect;
+mod fast;
 mod publish;
 mod sink;
 mod subscribe;
@@ -225,6 +226,20 @@ fn decode_as<'a, const AT_CLIENT: bool>(
         });
     }
     let version = version.compiled();
+    if let Some(decoded) = fast::decode(input, version, limits) {
+        return Ok(Some(decoded));
+    }
+    decode_general::<AT_CLIENT>(input, version, limits)
+}
+
+/// Every packet in every form, every error: the path [`fast::decode`] leaves the rest to.
+/// `version` is enabled and compiled.
+#[inline(always)]
+fn decode_general<'a, const AT_CLIENT: bool>(
+    input: &'a [u8],
+    version: ProtocolVersion,
+    limits: &Limits,
+) -> Result<Option<(Packet<'a>, usize)>, DecodeError> {
     let Some(h) = fixed_header(input, limits)? else {
         return Ok(None);
     };
