@@ -395,6 +395,11 @@ impl Packet<'_> {
 
     /// The exact number of bytes [`Packet::encode`] writes, after validating the packet.
     pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        if let (Self::Publish(p), true) = (self, version.is_enabled()) {
+            if let Some(total) = p.plain_len(version.compiled()) {
+                return Ok(total);
+            }
+        }
         self.lengths(version).map(|(_, total)| total)
     }
 
@@ -408,7 +413,27 @@ impl Packet<'_> {
     /// assert_eq!(Packet::PingReq.encode(ProtocolVersion::V311, &mut out), Ok(2));
     /// assert_eq!(out, [0xC0, 0x00]);
     /// ```
+    #[inline]
     pub fn encode(
+        &self,
+        version: ProtocolVersion,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, EncodeError> {
+        // What a client sends most, without the validating length pass: see
+        // `Publish::encode_plain`.
+        if let (Self::Publish(p), true) = (self, version.is_enabled()) {
+            if let Some(total) = p.encode_plain(version.compiled(), out) {
+                return Ok(total);
+            }
+        }
+        self.encode_general(version, out)
+    }
+
+    /// [`Packet::encode`] for every packet: validate and measure, then write. Out of line,
+    /// so that the common case above does not pay for the registers and stack of all the
+    /// encoders.
+    #[inline(never)]
+    fn encode_general(
         &self,
         version: ProtocolVersion,
         out: &mut alloc::vec::Vec<u8>,
