@@ -106,7 +106,7 @@ pub(crate) fn to_str(raw: &[u8]) -> Result<&str, DecodeError> {
     let s = core::str::from_utf8(raw).map_err(|_| {
         DecodeError::malformed(rules::UTF8_WELL_FORMED, "a string is not well-formed UTF-8")
     })?;
-    if raw.contains(&0) {
+    if crate::scan::contains_nul(raw) {
         return Err(DecodeError::malformed(
             rules::UTF8_NO_NULL,
             "a string contains U+0000",

@@ -36,24 +36,62 @@ const fn plain_byte(b: u8) -> bool {
     matches!(b, 0x01..=0x22 | 0x24..=0x2A | 0x2C..=0x7F)
 }
 
+/// The flags of the eight bytes of `raw` from `at`, or none if they are not all there.
+#[inline(always)]
+fn word_at(raw: &[u8], at: usize) -> u64 {
+    raw.get(at..)
+        .and_then(|r| r.first_chunk::<8>())
+        .map_or(0, |w| flags(u64::from_le_bytes(*w)))
+}
+
 /// Whether every byte of `raw` is ASCII and none is 0, `+` or `#` (see the module docs).
-#[inline]
+#[inline(always)]
 pub(crate) fn plain_topic(raw: &[u8]) -> bool {
-    let Some(last) = raw.last_chunk::<8>() else {
-        // Shorter than a word: byte by byte.
-        return raw.iter().all(|&b| plain_byte(b));
-    };
-    // The last eight bytes cover the remainder of the whole words; bytes checked twice
+    let len = raw.len();
+    // Words that overlap where the length is not a multiple of eight: bytes checked twice
     // change nothing, the answer being a property of each byte. No early exit: topics are
     // short, and a valid one is read to its end anyway.
-    let mut acc = flags(u64::from_le_bytes(*last));
+    let acc = match len {
+        // Shorter than a word: byte by byte.
+        0..8 => return raw.iter().all(|&b| plain_byte(b)),
+        8..=16 => word_at(raw, 0) | word_at(raw, len - 8),
+        17..=32 => {
+            word_at(raw, 0) | word_at(raw, 8) | word_at(raw, len - 16) | word_at(raw, len - 8)
+        }
+        _ => {
+            let mut words = raw.chunks_exact(8);
+            let mut acc = word_at(raw, len - 8);
+            for c in words.by_ref() {
+                let mut w = [0; 8];
+                w.copy_from_slice(c);
+                acc |= flags(u64::from_le_bytes(w));
+            }
+            acc
+        }
+    };
+    acc & HIGH == 0
+}
+
+/// Whether `raw` holds a zero byte (U+0000 in a UTF-8 string, [MQTT-1.5.4-2]), a word at a
+/// time: for short strings cheaper than a call to `memchr`.
+#[inline]
+pub(crate) fn contains_nul(raw: &[u8]) -> bool {
+    // Exact for any bytes: `(w - ONES) & !w & HIGH` is non-zero exactly when `w` has a zero
+    // byte (the classic test; bytes of 0x80 and above are excluded by `!w`).
+    let nul = |w: [u8; 8]| {
+        let w = u64::from_le_bytes(w);
+        w.wrapping_sub(ONES) & !w & HIGH != 0
+    };
+    let Some(last) = raw.last_chunk::<8>() else {
+        return raw.contains(&0);
+    };
     let mut words = raw.chunks_exact(8);
-    for c in words.by_ref() {
+    let found = words.by_ref().any(|c| {
         let mut w = [0; 8];
         w.copy_from_slice(c);
-        acc |= flags(u64::from_le_bytes(w));
-    }
-    acc & HIGH == 0
+        nul(w)
+    });
+    found || nul(*last)
 }
 
 #[cfg(test)]
@@ -79,6 +117,24 @@ mod tests {
                         plain_topic(&t),
                         oracle(&t),
                         "length {len}, byte {b:#x} at {pos}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_zero_byte_is_found_at_every_position_next_to_every_byte_value() {
+        for len in 0..=24 {
+            for fill in [0x01u8, 0x7F, 0x80, 0xFF, b'a'] {
+                let base = alloc::vec![fill; len];
+                assert!(!contains_nul(&base), "length {len}, fill {fill:#x}");
+                for pos in 0..len {
+                    let mut t = base.clone();
+                    t[pos] = 0;
+                    assert!(
+                        contains_nul(&t),
+                        "length {len}, fill {fill:#x}, zero at {pos}"
                     );
                 }
             }

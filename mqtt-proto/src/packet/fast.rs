@@ -1,5 +1,5 @@
 //! The decoding fast path for the packets a client receives most: PUBLISH with a plain ASCII
-//! topic and no properties, and PUBACK, PUBREC, PUBREL, PUBCOMP in their two-byte form.
+//! topic, and PUBACK, PUBREC, PUBREL, PUBCOMP in their two-byte form.
 //!
 //! It reads such a packet straight from the bytes, without the fixed-header struct, the nom
 //! combinators or the dispatch over all fifteen types. It accepts only what the general path
@@ -8,7 +8,8 @@
 //! only one that rejects, so what is rejected and the error given do not change.
 
 use super::{Ack, Limits, Packet, Publish, QosPid};
-use crate::properties::Properties;
+use crate::parse::run;
+use crate::properties::{properties, Properties, PropertyContext};
 use crate::scan::plain_topic;
 use crate::types::{PacketId, ProtocolVersion, TopicName};
 
@@ -61,7 +62,7 @@ fn packet_id(body: &[u8]) -> Option<PacketId> {
     }
 }
 
-/// A PUBLISH body with a non-empty plain topic and, in 5.0, no properties.
+/// A PUBLISH body with a non-empty plain topic.
 #[inline(always)]
 fn publish<'a>(first: u8, body: &'a [u8], v: ProtocolVersion) -> Option<Publish<'a>> {
     let [hi, lo, rest @ ..] = body else {
@@ -87,12 +88,15 @@ fn publish<'a>(first: u8, body: &'a [u8], v: ProtocolVersion) -> Option<Publish<
             (qos, rest)
         }
     };
-    let payload = match v {
-        ProtocolVersion::V311 => rest,
-        // A property length of 0; any properties go to the general path.
+    let (properties, payload) = match v {
+        ProtocolVersion::V311 => (Properties::EMPTY, rest),
         ProtocolVersion::V5 => match rest.split_first()? {
-            (0, payload) => payload,
-            _ => return None,
+            (0, payload) => (Properties::EMPTY, payload),
+            // Properties: the general path's parser and checks, as they are.
+            _ => {
+                let (payload, properties) = run(properties(rest, PropertyContext::Publish)).ok()?;
+                (properties, payload)
+            }
         },
     };
     Some(Publish {
@@ -101,7 +105,7 @@ fn publish<'a>(first: u8, body: &'a [u8], v: ProtocolVersion) -> Option<Publish<
         qos,
         retain: first & 0b0001 != 0,
         topic,
-        properties: Properties::EMPTY,
+        properties,
         payload,
     })
 }

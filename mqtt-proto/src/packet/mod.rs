@@ -233,8 +233,9 @@ fn decode_as<'a, const AT_CLIENT: bool>(
 }
 
 /// Every packet in every form, every error: the path [`fast::decode`] leaves the rest to.
-/// `version` is enabled and compiled.
-#[inline(always)]
+/// `version` is enabled and compiled. Out of line, so that the fast path does not pay for
+/// the registers and stack of all the decoders.
+#[inline(never)]
 fn decode_general<'a, const AT_CLIENT: bool>(
     input: &'a [u8],
     version: ProtocolVersion,
