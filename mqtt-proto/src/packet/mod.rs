@@ -370,6 +370,20 @@ impl Packet<'_> {
         }
     }
 
+    /// PUBACK, PUBREC, PUBREL or PUBCOMP in the two-byte form (Success, no properties: the
+    /// same in both versions, 5.0 §3.4.2.1), written out; nothing to validate.
+    #[inline(always)]
+    fn plain_ack(&self, version: ProtocolVersion) -> Option<[u8; 4]> {
+        let (Self::PubAck(a) | Self::PubRec(a) | Self::PubRel(a) | Self::PubComp(a)) = self else {
+            return None;
+        };
+        if !(a.is_plain() && version.is_enabled()) {
+            return None;
+        }
+        let [hi, lo] = a.packet_id.get().to_be_bytes();
+        Some([((self.packet_type() as u8) << 4) | self.flags(), 2, hi, lo])
+    }
+
     /// Validates the packet and returns (body length, whole length).
     fn lengths(&self, v: ProtocolVersion) -> Result<(usize, usize), EncodeError> {
         if !v.is_enabled() {
@@ -396,9 +410,15 @@ impl Packet<'_> {
 
     /// The exact number of bytes [`Packet::encode`] writes, after validating the packet.
     pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
-        if let (Self::Publish(p), true) = (self, version.is_enabled()) {
-            if let Some(total) = p.plain_len(version.compiled()) {
-                return Ok(total);
+        if version.is_enabled() {
+            match self {
+                Self::Publish(p) => {
+                    if let Some(total) = p.plain_len(version.compiled()) {
+                        return Ok(total);
+                    }
+                }
+                _ if self.plain_ack(version).is_some() => return Ok(4),
+                _ => {}
             }
         }
         self.lengths(version).map(|(_, total)| total)
@@ -426,6 +446,9 @@ impl Packet<'_> {
             if let Some(total) = p.encode_plain(version.compiled(), out) {
                 return Ok(total);
             }
+        } else if let Some(ack) = self.plain_ack(version) {
+            out.extend_from_slice(&ack);
+            return Ok(ack.len());
         }
         self.encode_general(version, out)
     }
