@@ -28,6 +28,7 @@
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
+use mqtt_benches::json::Json;
 use mqtt_sansio_proto::{
     decode, Limits, Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid, TopicName,
 };
@@ -258,74 +259,66 @@ fn their_decode_all(mut buf: BytesMut, v: ProtocolVersion) -> usize {
 /// (`{}` stands for `ours` or `rumqttc`), and how many times it runs.
 const TABLE: &[(&str, &str, usize)] = &[
     (
-        "decode PUBLISH 3.1.1 QoS 0, 32 B topic, 16 B payload",
+        "decode 3.1.1 QoS 0 (32 B topic, 16 B)",
         "decode-{}-v311-qos0-16-t32",
         20_000,
     ),
     (
-        "decode PUBLISH 3.1.1 QoS 1, 32 B topic, 16 B payload",
+        "decode 3.1.1 QoS 1 (32 B topic, 16 B)",
         "decode-{}-v311-qos1-16-t32",
         20_000,
     ),
     (
-        "decode PUBLISH 5.0 QoS 0, 32 B topic, 16 B payload",
+        "decode 5.0 QoS 0 (32 B topic, 16 B)",
         "decode-{}-v5-qos0-16-t32",
         20_000,
     ),
     (
-        "decode PUBLISH 5.0 QoS 1, 32 B topic, 16 B payload",
+        "decode 5.0 QoS 1 (32 B topic, 16 B)",
         "decode-{}-v5-qos1-16-t32",
         20_000,
     ),
+    ("decode 1 MiB 3.1.1 mixed", "stream-{}-v311-mixed", 4),
+    ("decode 1 MiB 5.0 mixed", "stream-{}-v5-mixed", 4),
     (
-        "decode 1 MiB stream, 3.1.1 mixed",
-        "stream-{}-v311-mixed",
-        4,
-    ),
-    ("decode 1 MiB stream, 5.0 mixed", "stream-{}-v5-mixed", 4),
-    (
-        "decode 1 MiB stream, 3.1.1 small messages",
+        "decode 1 MiB 3.1.1 small messages",
         "stream-{}-v311-small",
         4,
     ),
+    ("decode 1 MiB 5.0 small messages", "stream-{}-v5-small", 4),
     (
-        "decode 1 MiB stream, 5.0 small messages",
-        "stream-{}-v5-small",
-        4,
-    ),
-    (
-        "encode PUBLISH 3.1.1 QoS 0, 32 B topic, 16 B payload",
+        "encode 3.1.1 QoS 0 (32 B topic, 16 B)",
         "encode-{}-v311-qos0-16-t32",
         20_000,
     ),
     (
-        "encode PUBLISH 3.1.1 QoS 1, 32 B topic, 16 B payload",
+        "encode 3.1.1 QoS 1 (32 B topic, 16 B)",
         "encode-{}-v311-qos1-16-t32",
         20_000,
     ),
     (
-        "encode PUBLISH 5.0 QoS 0, 32 B topic, 16 B payload",
+        "encode 5.0 QoS 0 (32 B topic, 16 B)",
         "encode-{}-v5-qos0-16-t32",
         20_000,
     ),
     (
-        "encode PUBLISH 5.0 QoS 1, 32 B topic, 16 B payload",
+        "encode 5.0 QoS 1 (32 B topic, 16 B)",
         "encode-{}-v5-qos1-16-t32",
         20_000,
     ),
     (
-        "encode PUBLISH 3.1.1 QoS 1, 38 B topic, 4 KiB payload",
+        "encode 3.1.1 QoS 1 (38 B topic, 4 KiB)",
         "encode-{}-v311-qos1-4096",
         20_000,
     ),
     ("Session publish QoS 0", "publish-{}-qos0", 20_000),
     (
-        "Session publish QoS 1 (with PUBACK)",
+        "Session publish QoS 1 (+ PUBACK)",
         "publish-{}-qos1",
         20_000,
     ),
     (
-        "Session publish QoS 2 (with PUBREC/PUBREL/PUBCOMP)",
+        "Session publish QoS 2 (+ 3 acks)",
         "publish-{}-qos2",
         20_000,
     ),
@@ -357,10 +350,12 @@ fn instructions(op: &str, n: usize) -> f64 {
     collected as f64 / n as f64
 }
 
-/// `ops table`: every row of [`TABLE`] for ours and rumqttc, as Markdown.
+/// `ops table`: every row of [`TABLE`] for ours and rumqttc, as Markdown, and as
+/// `<target>/mqtt-benches/instructions.json` for `benches/chart.py`.
 fn table() {
     println!("| operation | ours (Ir) | rumqttc (Ir) | ours / rumqttc |");
     println!("|---|---:|---:|---:|");
+    let mut rows = Vec::new();
     for &(what, op, n) in TABLE {
         let ours = instructions(&op.replace("{}", "ours"), n);
         let theirs = instructions(&op.replace("{}", "rumqttc"), n);
@@ -370,6 +365,19 @@ fn table() {
             group(theirs),
             ours / theirs
         );
+        rows.push(Json::obj([
+            ("what", Json::str(what)),
+            ("op", Json::str(op)),
+            ("n", Json::num(n as f64)),
+            ("ours_ir", Json::num(ours)),
+            ("rumqttc_ir", Json::num(theirs)),
+        ]));
+    }
+    let path = mqtt_benches::results_dir().join("instructions.json");
+    let json = Json::obj([("rows", Json::Arr(rows))]);
+    match std::fs::write(&path, json.to_string()) {
+        Ok(()) => eprintln!("instruction counts in {}", path.display()),
+        Err(e) => eprintln!("could not write {}: {e}", path.display()),
     }
 }
 
