@@ -99,8 +99,17 @@ impl Wake for ThreadWaker {
     }
 }
 
+/// A waker that unparks the calling thread. One per thread, made on its first wait and
+/// cloned after (a reference count), so that a blocking wait, or polling for an event with
+/// a zero timeout after every publish, allocates nothing (issue 14).
 pub(crate) fn thread_waker() -> Waker {
-    Waker::from(Arc::new(ThreadWaker(thread::current())))
+    std::thread_local! {
+        static WAKER: Waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    }
+    WAKER
+        .try_with(Waker::clone)
+        // The thread is being torn down (a wait from a thread-local destructor).
+        .unwrap_or_else(|_| Waker::from(Arc::new(ThreadWaker(thread::current()))))
 }
 
 /// The state under the client's one lock.
