@@ -6,6 +6,7 @@ Reads (Python standard library only):
   <target>/criterion/<group>/<function>[/<size>]/new/{estimates,benchmark}.json  (codec, session)
   <target>/mqtt-benches/e2e.json      (end to end, written by benches/benches/e2e.rs)
   <target>/mqtt-benches/memory.json   (allocations and RSS, written by benches/benches/memory.rs)
+  <target>/mqtt-benches/instructions.json  (callgrind counts, written by `examples/ops.rs table`)
 
 Usage: python3 benches/chart.py [--target DIR] [--svg PATH] > tables.md
 Criterion figures are the median of the sample means (criterion's `median` estimate).
@@ -110,16 +111,17 @@ def codec_rows(crit):
                             "ours_ns": o[0], "theirs_ns": t[0], "bytes": nbytes,
                             "ratio": t[0] / o[0],
                         })
-    for ver in ("v311", "v5"):
-        group = f"decode_mixed_1MiB_{ver}"
-        o = crit.get((group, "ours", None))
-        t = crit.get((group, "rumqttc", None))
-        if o and t:
-            rows.append({
-                "kind": "decode", "label": f"decode {ver} mixed 1 MiB",
-                "ours_ns": o[0], "theirs_ns": t[0], "bytes": o[1].get("Bytes", 0),
-                "ratio": t[0] / o[0],
-            })
+    for stream in ("mixed", "small"):
+        for ver in ("v311", "v5"):
+            group = f"decode_{stream}_1MiB_{ver}"
+            o = crit.get((group, "ours", None))
+            t = crit.get((group, "rumqttc", None))
+            if o and t:
+                rows.append({
+                    "kind": "decode", "label": f"decode {ver} {stream} 1 MiB",
+                    "ours_ns": o[0], "theirs_ns": t[0], "bytes": o[1].get("Bytes", 0),
+                    "ratio": t[0] / o[0],
+                })
     return rows
 
 
@@ -139,9 +141,17 @@ def session_rows(crit):
     return rows
 
 
-def print_tables(crit, e2e, mem):
+def print_tables(crit, e2e, mem, instr=None):
     out = []
     p = out.append
+    if instr:
+        p("### Instructions per operation (callgrind; `target/release/examples/ops table`)\n")
+        p("| operation | ours (Ir) | rumqttc (Ir) | ours / rumqttc |")
+        p("|---|---:|---:|---:|")
+        for r in instr["rows"]:
+            p(f"| {r['what']} | {r['ours_ir']:,.0f} | {r['rumqttc_ir']:,.0f} | "
+              f"{r['ours_ir'] / r['rumqttc_ir']:.2f}x |")
+        p("")
     codec = codec_rows(crit)
     if codec:
         p("### Codec (criterion medians; throughput over the encoded packet bytes)\n")
@@ -322,7 +332,7 @@ class Svg:
         self.y += 10
 
 
-def draw(crit, e2e, mem, path, machine):
+def draw(crit, e2e, mem, path, machine, instr=None):
     svg = Svg(1000)
     svg.y = 6
     svg.text(10, svg.y + 18, "mqtt-sansio vs rumqttc 0.25 — one run of cargo bench -p mqtt-benches",
@@ -332,6 +342,16 @@ def draw(crit, e2e, mem, path, machine):
         svg.text(10, svg.y + 14, machine, size=11, color="#555555")
         svg.y += 14
 
+    if instr:
+        rows = [(r["what"], [("ours/rumqttc", r["ours_ir"] / r["rumqttc_ir"],
+                              OURS if r["ours_ir"] <= r["rumqttc_ir"] else THEIRS)], False)
+                for r in instr["rows"]]
+        svg.hbars("Instructions per operation, ours relative to rumqttc (lower is better)",
+                  "callgrind, exact and repeatable: target/release/examples/ops table; <1x: ours "
+                  "executes fewer instructions",
+                  rows, "times rumqttc's instructions",
+                  refs=[(0.5, "0.5x", "#2a9d4b"), (1.0, "1x", "#444444")],
+                  value_fmt=lambda v: f"{v:.2f}x")
     codec = codec_rows(crit)
     if codec:
         rows = [(r["label"], [("ours/rumqttc", r["ratio"], OURS if r["ratio"] >= 1 else THEIRS)],
@@ -422,10 +442,11 @@ def main():
     crit = criterion_results(args.target)
     e2e = load_json(os.path.join(args.target, "mqtt-benches", "e2e.json"))
     mem = load_json(os.path.join(args.target, "mqtt-benches", "memory.json"))
-    if not crit and not e2e and not mem:
+    instr = load_json(os.path.join(args.target, "mqtt-benches", "instructions.json"))
+    if not crit and not e2e and not mem and not instr:
         sys.exit(f"no results under {args.target}; run `cargo bench -p mqtt-benches` first")
-    draw(crit, e2e, mem, args.svg, args.machine)
-    print(print_tables(crit, e2e, mem))
+    draw(crit, e2e, mem, args.svg, args.machine, instr)
+    print(print_tables(crit, e2e, mem, instr))
     print(f"chart written to {os.path.relpath(args.svg, ROOT)}", file=sys.stderr)
 
 

@@ -7,6 +7,8 @@
 //! - `decode_mixed_1MiB_{v311,v5}`: a 1 MiB buffer of the packets a client receives (PUBLISH
 //!   of every QoS with 16 B..4 KiB payloads, some with 5.0 properties; PUBACK, PUBREC, PUBREL,
 //!   PUBCOMP, SUBACK, UNSUBACK, PINGRESP), decoded packet after packet.
+//! - `decode_small_1MiB_{v311,v5}`: the same with small messages (PUBLISH of every QoS with
+//!   16 B payloads on a 32-byte topic, and acks; `support/streams.rs`).
 //!
 //! Fairness:
 //! - Decoding: ours reads a `&[u8]` (the transport's read buffer) and borrows from it;
@@ -27,18 +29,20 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use mqtt_sansio_proto::smallvec::smallvec;
 use mqtt_sansio_proto::{
-    decode, Ack, ConnAck, Limits, Packet, PacketId, Properties, PropertiesBuf, Property,
-    ProtocolVersion, Publish, QoS, QosPid, ReasonCode, SubAck, TopicName, UnsubAck,
+    decode, Limits, Packet, PacketId, ProtocolVersion, Publish, QoS, QosPid, TopicName,
 };
 use rumqttc::mqttbytes::v4 as r4;
 use rumqttc::v5::mqttbytes::v5 as r5;
 
+#[path = "support/streams.rs"]
+mod streams;
+
+use streams::Stream;
+
 const TOPIC: &str = "sensors/building-7/floor-3/temperature";
 const SIZES: [usize; 4] = [16, 256, 4 * 1024, 64 * 1024];
 const MAX: usize = 1 << 28;
-const MIXED_LEN: usize = 1 << 20;
 
 fn version_name(v: ProtocolVersion) -> &'static str {
     match v {
@@ -204,124 +208,6 @@ fn publish_groups(c: &mut Criterion) {
     }
 }
 
-/// A deterministic generator (xorshift), so every run decodes the same buffer.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// About 1 MiB (exactly [`MIXED_LEN`] bytes) of what a client receives, in version `v`;
-/// returns the bytes and the number of packets.
-fn mixed_buffer(v: ProtocolVersion) -> (Vec<u8>, usize) {
-    let topics = [
-        TopicName::new(TOPIC).expect("valid"),
-        TopicName::new("a/b").expect("valid"),
-        TopicName::new("home/kitchen/light/state").expect("valid"),
-        TopicName::new("fleet/truck-0042/telemetry/gps").expect("valid"),
-    ];
-    let payload: Vec<u8> = (0..8192).map(|i| (i % 251) as u8).collect();
-    let mut props = PropertiesBuf::new();
-    props
-        .push(Property::MessageExpiryInterval(3600))
-        .expect("valid property");
-    props
-        .push(Property::ContentType("application/json"))
-        .expect("valid property");
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let mut wire = Vec::with_capacity(MIXED_LEN);
-    let mut count = 0;
-    let mut id = 0u16;
-    let mut next_id = || {
-        id = id % 1000 + 1;
-        PacketId::new(id).expect("non-zero")
-    };
-    wire.extend_from_slice(&[0x20, 0x02, 0x00, 0x00]); // CONNACK (3.1.1 form)
-    if v == ProtocolVersion::V5 {
-        wire.clear();
-        let connack = ConnAck {
-            session_present: false,
-            reason: ReasonCode::Success,
-            properties: Properties::EMPTY,
-        };
-        Packet::ConnAck(connack)
-            .encode(v, &mut wire)
-            .expect("encodes");
-    }
-    count += 1;
-    while wire.len() < MIXED_LEN - 8 * 1024 {
-        let roll = rng.below(100);
-        let packet = if roll < 50 {
-            let size = [16, 16, 64, 64, 64, 256, 256, 1024, 4096][rng.below(9) as usize];
-            let qos = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce][rng.below(3) as usize];
-            let mut p = Publish::new(
-                topics[rng.below(4) as usize],
-                &payload[..size],
-                QosPid::new(qos, next_id()),
-            );
-            if v == ProtocolVersion::V5 && rng.below(4) == 0 {
-                p.properties = props.as_properties();
-            }
-            Packet::Publish(p)
-        } else if roll < 65 {
-            Packet::PubAck(Ack::new(next_id()))
-        } else if roll < 72 {
-            Packet::PubRec(Ack::new(next_id()))
-        } else if roll < 79 {
-            Packet::PubRel(Ack::new(next_id()))
-        } else if roll < 86 {
-            Packet::PubComp(Ack::new(next_id()))
-        } else if roll < 90 {
-            Packet::SubAck(SubAck {
-                packet_id: next_id(),
-                properties: Properties::EMPTY,
-                reason_codes: smallvec![ReasonCode::GrantedQoS1, ReasonCode::GrantedQoS2],
-            })
-        } else if roll < 93 {
-            let mut u = UnsubAck::new(next_id());
-            if v == ProtocolVersion::V5 {
-                u.reason_codes = smallvec![ReasonCode::Success];
-            }
-            Packet::UnsubAck(u)
-        } else {
-            Packet::PingResp
-        };
-        packet.encode(v, &mut wire).expect("encodes");
-        count += 1;
-    }
-    // Fill to exactly MIXED_LEN: one QoS 0 PUBLISH on "a/b" sized to leave an even
-    // remainder, then PINGRESPs (2 bytes each).
-    let small = TopicName::new("a/b").expect("valid");
-    let left = MIXED_LEN - wire.len();
-    let filler = (0..=left.min(payload.len()))
-        .rev()
-        .map(|size| Publish::new(small, &payload[..size], QosPid::AtMostOnce))
-        .find(|p| {
-            let len = Packet::Publish(*p).encoded_len(v).expect("encodes");
-            len <= left && (left - len).is_multiple_of(2)
-        })
-        .expect("a filler fits");
-    Packet::Publish(filler)
-        .encode(v, &mut wire)
-        .expect("encodes");
-    count += 1;
-    while wire.len() < MIXED_LEN {
-        Packet::PingResp.encode(v, &mut wire).expect("encodes");
-        count += 1;
-    }
-    assert_eq!(wire.len(), MIXED_LEN, "the mixed buffer is exactly 1 MiB");
-    (wire, count)
-}
-
 fn ours_decode_all(wire: &[u8], v: ProtocolVersion, limits: &Limits) -> usize {
     let mut pos = 0;
     let mut count = 0;
@@ -342,10 +228,13 @@ fn their_decode_all(mut buf: BytesMut, v: ProtocolVersion) -> usize {
     count
 }
 
-fn mixed_groups(c: &mut Criterion) {
+fn stream_groups(c: &mut Criterion) {
     let limits = Limits::default();
-    for v in [ProtocolVersion::V311, ProtocolVersion::V5] {
-        let (wire, count) = mixed_buffer(v);
+    for (stream, v) in [Stream::Mixed, Stream::Small]
+        .into_iter()
+        .flat_map(|s| [(s, ProtocolVersion::V311), (s, ProtocolVersion::V5)])
+    {
+        let (wire, count) = streams::buffer(stream, v);
         assert_eq!(
             ours_decode_all(&wire, v, &limits),
             count,
@@ -356,7 +245,7 @@ fn mixed_groups(c: &mut Criterion) {
             count,
             "rumqttc decodes every packet"
         );
-        let mut g = c.benchmark_group(format!("decode_mixed_1MiB_{}", version_name(v)));
+        let mut g = c.benchmark_group(format!("decode_{}_1MiB_{}", stream.name(), version_name(v)));
         g.throughput(Throughput::Bytes(wire.len() as u64));
         g.sample_size(20);
         g.bench_function("ours", |b| {
@@ -387,6 +276,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = publish_groups, mixed_groups
+    targets = publish_groups, stream_groups
 }
 criterion_main!(benches);

@@ -311,3 +311,46 @@ fn wait_by_token_wakes_on_the_ack_and_times_out_otherwise() {
         Err(ClientError::Timeout)
     ));
 }
+
+/// Counts the wake-ups of the I/O loop.
+struct CountingWake(AtomicUsize);
+
+impl std::task::Wake for CountingWake {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Commands wake the I/O loop once per turn of the loop (issue 14): the first command after
+/// the loop started its turn wakes it, later ones find it already woken; a new turn (or a
+/// new waker) makes the next command wake it again.
+#[test]
+fn commands_wake_the_io_loop_once_per_turn() {
+    let c = connected(ClientOptions::new());
+    let count = Arc::new(CountingWake(AtomicUsize::new(0)));
+    c.shared
+        .lock()
+        .set_io_waker(&std::task::Waker::from(count.clone()));
+    let wakes = || count.0.load(Ordering::SeqCst);
+    assert_eq!(wakes(), 0);
+    for _ in 0..10 {
+        c.publish("a/b", b"x", QoS::AtLeastOnce, false).unwrap();
+    }
+    assert_eq!(wakes(), 1, "ten publishes in one turn: one wake-up");
+    // The loop starts a turn: it will see everything so far, the next command wakes it.
+    c.shared.lock().io_running();
+    c.publish("a/b", b"x", QoS::AtMostOnce, false).unwrap();
+    c.publish("a/b", b"x", QoS::AtMostOnce, false).unwrap();
+    assert_eq!(wakes(), 2);
+    // The async driver registers its waker at every poll: that is a new turn too.
+    c.shared
+        .lock()
+        .set_io_waker(&std::task::Waker::from(count.clone()));
+    c.shared.lock().wake_io();
+    c.shared.lock().wake_io();
+    assert_eq!(wakes(), 3);
+}

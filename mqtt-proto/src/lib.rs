@@ -56,6 +56,7 @@ mod parse;
 mod properties;
 mod reason;
 mod rule;
+mod scan;
 mod types;
 mod varint;
 

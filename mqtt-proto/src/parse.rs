@@ -106,7 +106,7 @@ pub(crate) fn to_str(raw: &[u8]) -> Result<&str, DecodeError> {
     let s = core::str::from_utf8(raw).map_err(|_| {
         DecodeError::malformed(rules::UTF8_WELL_FORMED, "a string is not well-formed UTF-8")
     })?;
-    if raw.contains(&0) {
+    if crate::scan::contains_nul(raw) {
         return Err(DecodeError::malformed(
             rules::UTF8_NO_NULL,
             "a string contains U+0000",
@@ -129,10 +129,17 @@ pub(crate) fn packet_id(i: &[u8]) -> PResult<'_, PacketId> {
 /// A topic name; `allow_empty` for 5.0, where an empty name goes with a Topic Alias.
 pub(crate) fn topic_name(i: &[u8], allow_empty: bool) -> PResult<'_, TopicName<'_>> {
     let (rest, raw) = binary(i)?;
-    // The common case in two passes over the bytes: UTF-8, then one search for the three
-    // bytes a topic name must not hold (U+0000 [MQTT-4.7.3-2], '+' and '#' [MQTT-3.3.2-2]).
-    // The 2-byte length prefix already bounds it to 65,535 bytes [MQTT-4.7.3-3]. Anything
-    // found takes the full checks below, which name the rule broken.
+    // The common case, ASCII: one pass a word at a time for the three bytes a topic name
+    // must not hold (U+0000 [MQTT-4.7.3-2], '+' and '#' [MQTT-3.3.2-2]) and for non-ASCII
+    // bytes; `from_utf8` then only turns the checked bytes into a `&str` (there is no other
+    // safe way). The 2-byte length prefix already bounds it to 65,535 bytes [MQTT-4.7.3-3].
+    if crate::scan::plain_topic(raw) && (allow_empty || !raw.is_empty()) {
+        if let Ok(s) = core::str::from_utf8(raw) {
+            return Ok((rest, TopicName::from_checked(s)));
+        }
+    }
+    // Non-ASCII in two passes: UTF-8, then one search for the three bytes. Anything found
+    // takes the full checks below, which name the rule broken.
     if let Ok(s) = core::str::from_utf8(raw) {
         if memchr::memchr3(0, b'+', b'#', raw).is_none() && (allow_empty || !s.is_empty()) {
             return Ok((rest, TopicName::from_checked(s)));

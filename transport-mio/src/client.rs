@@ -630,7 +630,10 @@ impl Client {
             loop {
                 let action = {
                     let now = clock.now();
-                    shared.lock().core.poll_action(now)
+                    let mut st = shared.lock();
+                    // From here on this turn sees every command: the next one wakes us.
+                    st.io_running();
+                    st.core.poll_action(now)
                 };
                 match action {
                     Action::None => break,

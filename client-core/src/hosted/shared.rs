@@ -4,6 +4,7 @@
 //! and hooks never run under it (they may call back into the client).
 
 use std::boxed::Box;
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::error::Error as StdError;
 use std::io;
@@ -98,8 +99,17 @@ impl Wake for ThreadWaker {
     }
 }
 
+/// A waker that unparks the calling thread. One per thread, made on its first wait and
+/// cloned after (a reference count), so that a blocking wait, or polling for an event with
+/// a zero timeout after every publish, allocates nothing (issue 14).
 pub(crate) fn thread_waker() -> Waker {
-    Waker::from(Arc::new(ThreadWaker(thread::current())))
+    std::thread_local! {
+        static WAKER: Waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    }
+    WAKER
+        .try_with(Waker::clone)
+        // The thread is being torn down (a wait from a thread-local destructor).
+        .unwrap_or_else(|_| Waker::from(Arc::new(ThreadWaker(thread::current()))))
 }
 
 /// The state under the client's one lock.
@@ -122,6 +132,8 @@ pub struct SharedState {
     stream_waker: Option<Waker>,
     failures: VecDeque<CallbackFailure>,
     io_waker: Option<Waker>,
+    /// The I/O loop was woken and has not started its next turn yet (see `wake_io`).
+    io_wake_pending: Cell<bool>,
     room_wakers: Vec<Waker>,
     close_wakers: Vec<Waker>,
     closed: Option<StopReason>,
@@ -130,14 +142,32 @@ pub struct SharedState {
 
 impl SharedState {
     /// Wakes the I/O loop (a command changed what it must do).
+    ///
+    /// Once per turn of the loop: after one wake-up, further commands do not wake it again
+    /// until the loop reports with [`io_running`](Self::io_running) (or
+    /// [`set_io_waker`](Self::set_io_waker)) that it runs and will look at the state. A
+    /// publisher faster than the loop then costs one wake-up (a system call, often a context
+    /// switch) per turn of the loop, not per message (issue 14). Nothing is missed: the flag
+    /// is cleared, under this lock, before the loop reads what the commands changed, and any
+    /// command after that wakes it again.
     pub fn wake_io(&self) {
         if let Some(w) = &self.io_waker {
-            w.wake_by_ref();
+            if !self.io_wake_pending.replace(true) {
+                w.wake_by_ref();
+            }
         }
     }
 
-    /// The waker of the I/O loop.
+    /// Called by the I/O loop, under the lock, at the start of every turn, before it looks
+    /// at the core: the next [`wake_io`](Self::wake_io) wakes it again.
+    pub fn io_running(&self) {
+        self.io_wake_pending.set(false);
+    }
+
+    /// The waker of the I/O loop; the loop is running (as with
+    /// [`io_running`](Self::io_running)).
     pub fn set_io_waker(&mut self, waker: &Waker) {
+        self.io_wake_pending.set(false);
         match &self.io_waker {
             Some(w) if w.will_wake(waker) => {}
             _ => self.io_waker = Some(waker.clone()),
@@ -294,6 +324,7 @@ impl<C> Shared<C> {
                 stream_waker: None,
                 failures: VecDeque::new(),
                 io_waker: None,
+                io_wake_pending: Cell::new(false),
                 room_wakers: Vec::new(),
                 close_wakers: Vec::new(),
                 closed: None,

@@ -46,6 +46,13 @@ impl<'a> Ack<'a> {
         parse::all(ack(body, t, v))
     }
 
+    /// Success and no properties: the packet identifier alone on the wire, in both versions
+    /// (5.0 §3.4.2.1), and nothing to validate (Success is valid for every ack type).
+    #[inline(always)]
+    pub(super) fn is_plain(&self) -> bool {
+        self.reason == ReasonCode::Success && self.properties.is_empty()
+    }
+
     fn context(t: PacketType) -> PropertyContext {
         match t {
             PacketType::PubAck => PropertyContext::PubAck,
@@ -114,4 +121,51 @@ fn ack(i: &[u8], t: PacketType, v: ProtocolVersion) -> PResult<'_, Ack<'_>> {
             properties: props,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+
+    use super::super::Packet;
+    use super::*;
+    use crate::properties::{PropertiesBuf, Property};
+
+    /// The two-byte shortcut writes the bytes of the general encoder and leaves the other
+    /// forms, and the refusals, to it.
+    #[test]
+    fn the_plain_ack_agrees_with_the_general_encoder() {
+        let mut props = PropertiesBuf::new();
+        props.push(Property::ReasonString("r")).expect("valid");
+        for v in [ProtocolVersion::V311, ProtocolVersion::V5] {
+            for id in [1, 0x00FF, 0x1234, u16::MAX] {
+                for reason in [
+                    ReasonCode::Success,
+                    ReasonCode::NoMatchingSubscribers,
+                    ReasonCode::PacketIdentifierNotFound,
+                ] {
+                    for with_props in [false, true] {
+                        let mut a = Ack::new(PacketId::new(id).expect("non-zero"));
+                        a.reason = reason;
+                        if with_props {
+                            a.properties = props.as_properties();
+                        }
+                        for p in [
+                            Packet::PubAck(a),
+                            Packet::PubRec(a),
+                            Packet::PubRel(a),
+                            Packet::PubComp(a),
+                        ] {
+                            let mut general = vec![9];
+                            let expected = p.encode_general(v, &mut general);
+                            let mut fast = vec![9];
+                            assert_eq!(p.encode(v, &mut fast), expected, "{p:?} {v:?}");
+                            assert_eq!(fast, general, "{p:?} {v:?}");
+                            assert_eq!(p.encoded_len(v), p.lengths(v).map(|(_, t)| t));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

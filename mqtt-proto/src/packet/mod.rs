@@ -4,6 +4,7 @@ mod ack;
 mod check;
 mod connect;
 mod disconnect;
+mod fast;
 mod publish;
 mod sink;
 mod subscribe;
@@ -225,6 +226,21 @@ fn decode_as<'a, const AT_CLIENT: bool>(
         });
     }
     let version = version.compiled();
+    if let Some(decoded) = fast::decode(input, version, limits) {
+        return Ok(Some(decoded));
+    }
+    decode_general::<AT_CLIENT>(input, version, limits)
+}
+
+/// Every packet in every form, every error: the path [`fast::decode`] leaves the rest to.
+/// `version` is enabled and compiled. Out of line, so that the fast path does not pay for
+/// the registers and stack of all the decoders.
+#[inline(never)]
+fn decode_general<'a, const AT_CLIENT: bool>(
+    input: &'a [u8],
+    version: ProtocolVersion,
+    limits: &Limits,
+) -> Result<Option<(Packet<'a>, usize)>, DecodeError> {
     let Some(h) = fixed_header(input, limits)? else {
         return Ok(None);
     };
@@ -362,6 +378,20 @@ impl Packet<'_> {
         }
     }
 
+    /// PUBACK, PUBREC, PUBREL or PUBCOMP in the two-byte form (Success, no properties: the
+    /// same in both versions, 5.0 §3.4.2.1), written out; nothing to validate.
+    #[inline(always)]
+    fn plain_ack(&self, version: ProtocolVersion) -> Option<[u8; 4]> {
+        let (Self::PubAck(a) | Self::PubRec(a) | Self::PubRel(a) | Self::PubComp(a)) = self else {
+            return None;
+        };
+        if !(a.is_plain() && version.is_enabled()) {
+            return None;
+        }
+        let [hi, lo] = a.packet_id.get().to_be_bytes();
+        Some([((self.packet_type() as u8) << 4) | self.flags(), 2, hi, lo])
+    }
+
     /// Validates the packet and returns (body length, whole length).
     fn lengths(&self, v: ProtocolVersion) -> Result<(usize, usize), EncodeError> {
         if !v.is_enabled() {
@@ -388,6 +418,17 @@ impl Packet<'_> {
 
     /// The exact number of bytes [`Packet::encode`] writes, after validating the packet.
     pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        if version.is_enabled() {
+            match self {
+                Self::Publish(p) => {
+                    if let Some(total) = p.plain_len(version.compiled()) {
+                        return Ok(total);
+                    }
+                }
+                _ if self.plain_ack(version).is_some() => return Ok(4),
+                _ => {}
+            }
+        }
         self.lengths(version).map(|(_, total)| total)
     }
 
@@ -401,7 +442,30 @@ impl Packet<'_> {
     /// assert_eq!(Packet::PingReq.encode(ProtocolVersion::V311, &mut out), Ok(2));
     /// assert_eq!(out, [0xC0, 0x00]);
     /// ```
+    #[inline]
     pub fn encode(
+        &self,
+        version: ProtocolVersion,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, EncodeError> {
+        // What a client sends most, without the validating length pass: see
+        // `Publish::encode_plain`.
+        if let (Self::Publish(p), true) = (self, version.is_enabled()) {
+            if let Some(total) = p.encode_plain(version.compiled(), out) {
+                return Ok(total);
+            }
+        } else if let Some(ack) = self.plain_ack(version) {
+            out.extend_from_slice(&ack);
+            return Ok(ack.len());
+        }
+        self.encode_general(version, out)
+    }
+
+    /// [`Packet::encode`] for every packet: validate and measure, then write. Out of line,
+    /// so that the common case above does not pay for the registers and stack of all the
+    /// encoders.
+    #[inline(never)]
+    fn encode_general(
         &self,
         version: ProtocolVersion,
         out: &mut alloc::vec::Vec<u8>,
