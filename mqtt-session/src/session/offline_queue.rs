@@ -87,7 +87,7 @@ impl OfflineQueue {
     }
 
     pub(super) fn remove(&mut self, index: usize) -> Option<Message> {
-        let q = self.items.remove(index)?;
+        let q = crate::vec_map::remove_at(&mut self.items, index)?;
         Some(self.take(q).message)
     }
 
