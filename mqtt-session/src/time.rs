@@ -44,6 +44,8 @@ impl Instant {
     }
 
     /// `self + d`, saturating at the far future.
+    // Out of line for the same reason as `checked_add`: eight deadlines use it.
+    #[inline(never)]
     pub fn saturating_add(self, d: Duration) -> Self {
         self.checked_add(d).unwrap_or(Self(u64::MAX))
     }
