@@ -70,7 +70,7 @@ pub use properties::{
     Properties, PropertiesBuf, Property, PropertyContext, PropertyIter, Redacted,
 };
 pub use reason::{PacketType, ReasonCode};
-pub use rule::{rules, Rule};
+pub use rule::{rules, Rule, RuleTags};
 pub use types::{PacketId, ProtocolVersion, QoS, TopicFilter, TopicName};
 
 /// The largest value of a Variable Byte Integer, and so of a remaining length: 268,435,455.

@@ -244,7 +244,7 @@ impl Property<'_> {
         let bad = |what| {
             Err(ValueError {
                 rule: rules::PROPERTY_VALUE,
-                what,
+                what: crate::error::text(what),
             })
         };
         match *self {

@@ -1,10 +1,18 @@
 //! Owned, typed copies of the properties the broker sends in its acknowledgements (5.0), so
 //! that they can travel in an [`Event`](crate::Event) after the packet's bytes are gone.
 
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use mqtt_sansio_proto::{Properties, Property, QoS};
+
+/// A copy of `s`, out of line: inlined, each of the eight copies of a broker's string below
+/// repeats the allocation and its failure path (about 40 B of flash each, issue 15); these
+/// are the rare 5.0 diagnostics, not a hot path.
+#[inline(never)]
+fn owned(s: &str) -> String {
+    String::from(s)
+}
 
 /// The reason string and user properties of an acknowledgement (5.0 PUBACK, PUBREC, PUBCOMP,
 /// SUBACK, UNSUBACK, a refusing CONNACK, DISCONNECT). Always empty in 3.1.1.
@@ -29,10 +37,8 @@ impl AckProperties {
         }
         for p in props.iter() {
             match p {
-                Property::ReasonString(s) => out.reason_string = Some(s.to_string()),
-                Property::UserProperty(k, v) => {
-                    out.user_properties.push((k.to_string(), v.to_string()))
-                }
+                Property::ReasonString(s) => out.reason_string = Some(owned(s)),
+                Property::UserProperty(k, v) => out.user_properties.push((owned(k), owned(v))),
                 _ => {}
             }
         }
@@ -134,13 +140,11 @@ impl ConnAckProperties {
                 Property::RetainAvailable(v) => out.retain_available = Some(v != 0),
                 Property::MaximumPacketSize(v) => out.maximum_packet_size = Some(v),
                 Property::AssignedClientIdentifier(s) => {
-                    out.assigned_client_identifier = Some(s.to_string())
+                    out.assigned_client_identifier = Some(owned(s))
                 }
                 Property::TopicAliasMaximum(v) => out.topic_alias_maximum = Some(v),
-                Property::ReasonString(s) => out.reason_string = Some(s.to_string()),
-                Property::UserProperty(k, v) => {
-                    out.user_properties.push((k.to_string(), v.to_string()))
-                }
+                Property::ReasonString(s) => out.reason_string = Some(owned(s)),
+                Property::UserProperty(k, v) => out.user_properties.push((owned(k), owned(v))),
                 Property::WildcardSubscriptionAvailable(v) => {
                     out.wildcard_subscription_available = Some(v != 0)
                 }
@@ -151,7 +155,7 @@ impl ConnAckProperties {
                     out.shared_subscription_available = Some(v != 0)
                 }
                 Property::ServerKeepAlive(v) => out.server_keep_alive = Some(v),
-                Property::ResponseInformation(s) => out.response_information = Some(s.to_string()),
+                Property::ResponseInformation(s) => out.response_information = Some(owned(s)),
                 Property::ServerReference(s) => {
                     out.server_reference = Some(ServerReference::new(s))
                 }

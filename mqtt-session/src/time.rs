@@ -35,12 +35,17 @@ impl Instant {
     }
 
     /// `self + d`, or `None` on overflow.
+    // Out of line: `Duration::as_millis` is a `u128` multiplication, and inlined at each of
+    // the Session's deadlines it took 250 B of a firmware image more (issue 15).
+    #[inline(never)]
     pub fn checked_add(self, d: Duration) -> Option<Self> {
         let ms = u64::try_from(d.as_millis()).ok()?;
         self.0.checked_add(ms).map(Self)
     }
 
     /// `self + d`, saturating at the far future.
+    // Out of line for the same reason as `checked_add`: eight deadlines use it.
+    #[inline(never)]
     pub fn saturating_add(self, d: Duration) -> Self {
         self.checked_add(d).unwrap_or(Self(u64::MAX))
     }

@@ -1,5 +1,5 @@
 //! [`VecMap`]: a map kept as a sorted `Vec`, for the Session's small bounded tables, and
-//! [`grow_by_half`] and [`retain_queue`] for its queues.
+//! [`grow_by_half`], [`retain_queue`], [`remove_at`] and [`move_entry`] for its queues.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -39,6 +39,50 @@ pub(crate) fn retain_queue<T>(queue: &mut VecDeque<T>, keep: &mut dyn FnMut(&mut
             if keep(&mut entry) {
                 queue.push_back(entry);
             }
+        }
+    }
+}
+
+/// Removes and returns the entry at `index` (`None` past the end), like `VecDeque::remove`:
+/// the entries between it and the nearer end move up by one, in order.
+///
+/// By swaps towards that end, then a pop there. `VecDeque::remove` and `insert` link the
+/// ring buffer's general `wrap_copy` for every entry type (about 500 B of flash each, issue
+/// 15); these queues are short and remove from the middle only when acknowledgements come
+/// out of order or a message is given up. O(distance to the nearer end), like `remove`.
+pub(crate) fn remove_at<T>(queue: &mut VecDeque<T>, index: usize) -> Option<T> {
+    let len = queue.len();
+    if index >= len {
+        return None;
+    }
+    if index < len / 2 {
+        for k in (0..index).rev() {
+            queue.swap(k, k + 1);
+        }
+        queue.pop_front()
+    } else {
+        for k in index..len - 1 {
+            queue.swap(k, k + 1);
+        }
+        queue.pop_back()
+    }
+}
+
+/// Moves the entry at `from` to `to`, shifting the entries in between by one towards `from`:
+/// the order `remove(from)` then `insert(to, _)` gives, without linking either (see
+/// [`remove_at`]). Indices past the end leave the queue as it is.
+pub(crate) fn move_entry<T>(queue: &mut VecDeque<T>, from: usize, to: usize) {
+    let len = queue.len();
+    if from >= len || to >= len {
+        return;
+    }
+    if from < to {
+        for k in from..to {
+            queue.swap(k, k + 1);
+        }
+    } else {
+        for k in (to..from).rev() {
+            queue.swap(k, k + 1);
         }
     }
 }
@@ -169,6 +213,55 @@ impl<K, V> IntoIterator for VecMap<K, V> {
 mod tests {
     use super::*;
     use alloc::string::String;
+
+    /// Every queue of up to 9 entries, at every rotation of its ring buffer.
+    fn wrapped_queues() -> impl Iterator<Item = VecDeque<u32>> {
+        (0..10u32).flat_map(|len| {
+            (0..len.max(1)).map(move |start| {
+                let mut q: VecDeque<u32> = VecDeque::with_capacity(len as usize);
+                q.extend(0..len);
+                q.rotate_left(start as usize);
+                q
+            })
+        })
+    }
+
+    #[test]
+    fn remove_at_matches_vec_deque_remove() {
+        for q in wrapped_queues() {
+            for index in 0..=q.len() + 1 {
+                let mut ours = q.clone();
+                let mut std = q.clone();
+                assert_eq!(
+                    remove_at(&mut ours, index),
+                    std.remove(index),
+                    "{q:?} at {index}"
+                );
+                assert_eq!(ours, std, "{q:?} at {index}");
+            }
+        }
+    }
+
+    #[test]
+    fn move_entry_matches_remove_then_insert() {
+        for q in wrapped_queues() {
+            for from in 0..q.len() {
+                for to in 0..q.len() {
+                    let mut ours = q.clone();
+                    move_entry(&mut ours, from, to);
+                    let mut std = q.clone();
+                    if let Some(x) = std.remove(from) {
+                        std.insert(to, x);
+                    }
+                    assert_eq!(ours, std, "{q:?} from {from} to {to}");
+                }
+            }
+            let mut ours = q.clone();
+            move_entry(&mut ours, q.len(), 0);
+            move_entry(&mut ours, 0, q.len());
+            assert_eq!(ours, q, "indices past the end");
+        }
+    }
 
     #[test]
     fn retain_queue_keeps_order_and_capacity() {

@@ -8,7 +8,7 @@ use alloc::string::String;
 
 use mqtt_sansio_proto::{Auth, PropertiesBuf, ReasonCode};
 #[cfg(feature = "enhanced-auth")]
-use mqtt_sansio_proto::{Packet, Property, ProtocolVersion, Rule};
+use mqtt_sansio_proto::{Packet, Property, ProtocolVersion, Rule, RuleTags};
 
 #[cfg(feature = "enhanced-auth")]
 use crate::auth::{AuthError, AuthSlot, Authenticator, ReauthError};
@@ -24,17 +24,17 @@ use super::*;
 
 #[cfg(feature = "enhanced-auth")]
 /// AUTH (or a successful CONNACK) must carry CONNECT's Authentication Method [MQTT-4.12.0-5].
-const AUTH_METHOD_MISMATCH: Rule = Rule::only_v5("MQTT-4.12.0-5");
+const AUTH_METHOD_MISMATCH: Rule = Rule::new(&RuleTags::only_v5("MQTT-4.12.0-5"));
 #[cfg(feature = "enhanced-auth")]
 /// Only the client sends AUTH 0x19 (Re-authenticate) (5.0 §3.15.2.1).
-const AUTH_REASON_FROM_CLIENT: Rule = Rule::only_v5("5.0 §3.15.2.1");
+const AUTH_REASON_FROM_CLIENT: Rule = Rule::new(&RuleTags::only_v5("5.0 §3.15.2.1"));
 #[cfg(feature = "enhanced-auth")]
 /// AUTH 0x00 from the broker only ends a re-authentication; the first exchange ends with
 /// CONNACK (5.0 §4.12, §4.12.1).
-const AUTH_SUCCESS_OUT_OF_TURN: Rule = Rule::only_v5("5.0 §4.12.1");
+const AUTH_SUCCESS_OUT_OF_TURN: Rule = Rule::new(&RuleTags::only_v5("5.0 §4.12.1"));
 #[cfg(feature = "enhanced-auth")]
 /// AUTH 0x18 after CONNACK belongs to a re-authentication the client started (5.0 §4.12.1).
-const AUTH_CONTINUE_OUT_OF_TURN: Rule = Rule::only_v5("5.0 §4.12.1");
+const AUTH_CONTINUE_OUT_OF_TURN: Rule = Rule::new(&RuleTags::only_v5("5.0 §4.12.1"));
 
 #[cfg(feature = "enhanced-auth")]
 /// The DISCONNECT reason when the client ends an exchange it cannot complete (an

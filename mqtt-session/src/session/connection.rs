@@ -329,7 +329,7 @@ impl Session {
             // it, or every loss would add one more request past `max_pending_requests` (found
             // by tests/state_machine.rs: `repeated_session_loss_keeps_one_resubscription`).
             if let Some(i) = self.find_request(old) {
-                self.requests.remove(i);
+                crate::vec_map::remove_at(&mut self.requests, i);
                 self.ids.remove(old);
             }
         }

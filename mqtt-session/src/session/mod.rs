@@ -8,7 +8,7 @@ use core::time::Duration;
 
 use mqtt_sansio_proto::{
     decode_from_server, rules, Disconnect, Limits, Packet, PacketId, Properties, ProtocolVersion,
-    QoS, ReasonCode, Rule, SubscriptionOptions,
+    QoS, ReasonCode, Rule, RuleTags, SubscriptionOptions,
 };
 
 use crate::ack_properties::{AckProperties, ServerReference};
@@ -749,12 +749,12 @@ impl Session {
 /// read's worth of acknowledgements (16,384 of 4 bytes) into a disconnect.
 const MIN_REPLY_BACKLOG: usize = 64 * 1024;
 
-const FIRST_PACKET_CONNACK: Rule = Rule::split("MQTT-3.2.0-1", "MQTT-3.2.0-1");
-const CONNACK_TWICE: Rule = Rule::split("3.1.1 §3.2", "MQTT-3.2.0-2");
-const SESSION_PRESENT_CLEAN: Rule = Rule::split("MQTT-3.2.2-1", "MQTT-3.2.2-2");
+const FIRST_PACKET_CONNACK: Rule = Rule::new(&RuleTags::split("MQTT-3.2.0-1", "MQTT-3.2.0-1"));
+const CONNACK_TWICE: Rule = Rule::new(&RuleTags::split("3.1.1 §3.2", "MQTT-3.2.0-2"));
+const SESSION_PRESENT_CLEAN: Rule = Rule::new(&RuleTags::split("MQTT-3.2.2-1", "MQTT-3.2.2-2"));
 const SERVER_PACKET: Rule = rules::PACKET_DIRECTION;
-const AUTH_UNEXPECTED: Rule = Rule::only_v5("MQTT-4.12.0-6");
-const ACK_MISMATCH: Rule = Rule::split("3.1.1 §4.3", "5.0 §4.3");
-const SUBACK_COUNT: Rule = Rule::split("MQTT-3.9.3-1", "MQTT-3.9.3-1");
-const TOPIC_ALIAS_INVALID: Rule = Rule::only_v5("MQTT-3.3.2-9");
-const RECEIVE_MAXIMUM: Rule = Rule::only_v5("MQTT-3.3.4-9");
+const AUTH_UNEXPECTED: Rule = Rule::new(&RuleTags::only_v5("MQTT-4.12.0-6"));
+const ACK_MISMATCH: Rule = Rule::new(&RuleTags::split("3.1.1 §4.3", "5.0 §4.3"));
+const SUBACK_COUNT: Rule = Rule::new(&RuleTags::split("MQTT-3.9.3-1", "MQTT-3.9.3-1"));
+const TOPIC_ALIAS_INVALID: Rule = Rule::new(&RuleTags::only_v5("MQTT-3.3.2-9"));
+const RECEIVE_MAXIMUM: Rule = Rule::new(&RuleTags::only_v5("MQTT-3.3.4-9"));

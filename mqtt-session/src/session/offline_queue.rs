@@ -87,7 +87,7 @@ impl OfflineQueue {
     }
 
     pub(super) fn remove(&mut self, index: usize) -> Option<Message> {
-        let q = self.items.remove(index)?;
+        let q = crate::vec_map::remove_at(&mut self.items, index)?;
         Some(self.take(q).message)
     }
 
@@ -117,6 +117,28 @@ impl OfflineQueue {
     }
 }
 
+/// `ms` milliseconds in whole seconds, rounded up, saturating at `u32::MAX`.
+///
+/// In 32-bit steps: a 64-bit division links the compiler's 64-bit division routine, about
+/// 900 B of flash on a 32-bit microcontroller (issue 15), for the one place that needs it.
+fn whole_seconds_rounded_up(ms: u64) -> u32 {
+    const MAX_MS: u64 = u32::MAX as u64 * 1000;
+    if ms > MAX_MS {
+        return u32::MAX;
+    }
+    // Long division by 1000 in 16-bit digits: `ms` < 2^42, so the high word is below 1000
+    // and every partial dividend below 2^26.
+    let high = (ms >> 32) as u32;
+    let low = ms as u32;
+    let upper = (high << 16) | (low >> 16);
+    let (q1, r1) = (upper / 1000, upper % 1000);
+    let lower = (r1 << 16) | (low & 0xffff);
+    let (q0, r0) = (lower / 1000, lower % 1000);
+    let secs = (q1 << 16) | q0;
+    // `ms` <= u32::MAX * 1000, so `secs` < u32::MAX whenever a remainder is left.
+    secs + u32::from(r0 != 0)
+}
+
 /// `message` with its Message Expiry Interval replaced by the whole seconds that remain
 /// until `at`, rounded up (a message not yet expired never goes out with 0).
 fn with_remaining_expiry(message: Message, at: Instant, now: Instant) -> Message {
@@ -124,10 +146,8 @@ fn with_remaining_expiry(message: Message, at: Instant, now: Instant) -> Message
     let Some(original) = props.message_expiry_interval() else {
         return message;
     };
-    let left_ms = at.saturating_duration_since(now).as_millis();
-    let left = u32::try_from(left_ms.div_ceil(1000))
-        .unwrap_or(u32::MAX)
-        .clamp(1, original.max(1));
+    let left_ms = at.as_millis().saturating_sub(now.as_millis());
+    let left = whole_seconds_rounded_up(left_ms).clamp(1, original.max(1));
     if left == original {
         return message;
     }
@@ -257,5 +277,54 @@ impl Session {
             });
         }
         self.unblock_if_room();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_seconds_rounded_up;
+
+    /// The 32-bit long division agrees with the 64-bit one it replaces.
+    fn reference(ms: u64) -> u32 {
+        u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX)
+    }
+
+    #[test]
+    fn whole_seconds_match_64_bit_division_at_the_edges() {
+        let max_ms = u64::from(u32::MAX) * 1000;
+        for ms in [
+            0,
+            1,
+            999,
+            1000,
+            1001,
+            65_535_999,
+            65_536_000,
+            65_536_001,
+            u64::from(u32::MAX),
+            u64::from(u32::MAX) + 1,
+            max_ms - 1001,
+            max_ms - 1000,
+            max_ms - 999,
+            max_ms - 1,
+            max_ms,
+            max_ms + 1,
+            u64::MAX,
+        ] {
+            assert_eq!(whole_seconds_rounded_up(ms), reference(ms), "{ms} ms");
+        }
+    }
+
+    #[test]
+    fn whole_seconds_match_64_bit_division_across_the_range() {
+        // A fixed linear congruential sequence: reproducible, and it reaches every magnitude.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..200_000 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let ms = x >> (x % 40);
+            assert_eq!(whole_seconds_rounded_up(ms), reference(ms), "{ms} ms");
+        }
     }
 }

@@ -284,7 +284,7 @@ impl Session {
         let removed = if index == 0 {
             self.outgoing.pop_front()
         } else {
-            self.outgoing.remove(index)
+            crate::vec_map::remove_at(&mut self.outgoing, index)
         };
         if let Some(o) = removed {
             if !o.sent_on_connection {
@@ -378,10 +378,7 @@ impl Session {
                     .find(|(j, o)| *j != i && matches!(o.state, OutgoingState::AwaitingPubComp))
                     .map(|(j, _)| j);
                 if let Some(j) = last_rel.filter(|&j| j > i) {
-                    if let Some(o) = self.outgoing.remove(i) {
-                        // After the removal, the entry at j - 1 is that last one.
-                        self.outgoing.insert(j, o);
-                    }
+                    crate::vec_map::move_entry(&mut self.outgoing, i, j);
                 }
             }
         }

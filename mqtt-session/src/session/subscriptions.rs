@@ -154,7 +154,7 @@ impl Session {
         let Some(Request {
             kind: RequestKind::Subscribe(subs),
             ..
-        }) = self.requests.remove(i)
+        }) = crate::vec_map::remove_at(&mut self.requests, i)
         else {
             return;
         };
@@ -202,7 +202,7 @@ impl Session {
         let Some(Request {
             kind: RequestKind::Unsubscribe(filters),
             ..
-        }) = self.requests.remove(i)
+        }) = crate::vec_map::remove_at(&mut self.requests, i)
         else {
             return;
         };
