@@ -228,11 +228,37 @@ impl SharedState {
         out
     }
 
-    /// Queues events taken with [`settle_unqueued`](Self::settle_unqueued), in order.
-    pub fn queue_events(&mut self, events: Vec<Event>) {
+    /// As [`settle_unqueued`](Self::settle_unqueued), into `out` (appended): an I/O loop
+    /// that keeps one buffer across its turns allocates nothing per turn here, and each
+    /// event is moved, never copied (issue 14).
+    pub fn settle_unqueued_into(&mut self, out: &mut Vec<Event>) {
+        self.settle_completions();
+        while let Some(event) = self.core.poll_event() {
+            if matches!(event, Event::PublishUnblocked) {
+                for w in self.room_wakers.drain(..) {
+                    w.wake();
+                }
+            }
+            if self.requests.take_reply(&event) {
+                continue;
+            }
+            out.push(event);
+        }
+    }
+
+    /// Queues events taken with [`settle_unqueued`](Self::settle_unqueued) (or
+    /// [`settle_unqueued_into`](Self::settle_unqueued_into)), in order; pass
+    /// `buffer.drain(..)` to keep the buffer for the next turn.
+    pub fn queue_events(&mut self, events: impl IntoIterator<Item = Event>) {
         for event in events {
             self.push_event(event);
         }
+    }
+
+    /// Whether a consumer reads the event queue (`next_event` / `events` / the stream was
+    /// claimed and is alive): what it takes there it has seen.
+    pub fn events_consumed(&self) -> bool {
+        self.stream_state == StreamState::Alive
     }
 
     fn settle_completions(&mut self) {
@@ -677,6 +703,19 @@ impl<C> Shared<C> {
             message: std::format!("the {which} hook panicked: {}", panic_message(&panic)),
             panicked: true,
         });
+    }
+
+    /// Whether no callback or listener is registered at all.
+    pub fn no_callbacks(&self) -> bool {
+        self.dispatcher().is_empty()
+    }
+
+    /// Whether [`deliver`](Self::deliver) has anything to run: a callback, or the
+    /// `after_connect` hook on a `Connected` among `events`.
+    pub fn wants_delivery(&self, events: &[Event]) -> bool {
+        (self.hooks.after_connect.is_some()
+            && events.iter().any(|e| matches!(e, Event::Connected { .. })))
+            || !self.no_callbacks()
     }
 
     /// Runs the callback the dispatcher selects for `event`, outside every lock, reporting
