@@ -62,7 +62,9 @@ struct Inner {
 
 /// Callbacks run from `loop_start` on (the seed's loop); events settled before it wait here
 /// for them, the newest `event_capacity` kept, so a program that never starts the loop
-/// (events only) is not slowed down.
+/// (events only) is not slowed down. Messages are not kept while the program reads the event
+/// queue and has registered no callback: it has them, and a copy of each would cost an
+/// allocation per message (issue 14).
 #[derive(Default)]
 struct Dispatch {
     started: bool,
@@ -348,7 +350,9 @@ impl Client {
     }
 
     /// The seed's `loop_start(on_message)`: from now on callbacks run, on the client's I/O
-    /// thread, starting with the events that came since `connect`. `on_message`, if given,
+    /// thread, starting with the events that came since `connect` (except the messages that
+    /// came while the program read them with `next_event` / `events` and no callback was
+    /// registered: those it has already). `on_message`, if given,
     /// runs once for every application message whatever its QoS: QoS 2 messages reach it on
     /// PUBREL (the seed's rule), exactly once.
     pub fn loop_start<F>(&self, on_message: Option<F>)
