@@ -188,23 +188,15 @@ impl SharedState {
     }
 
     /// Moves finished commands from the core to their waiters, and events to the queue;
-    /// returns the events for callbacks. Call after every step of the I/O loop.
+    /// returns copies of the events for callbacks. Call after every step of the I/O loop.
+    /// (The clients' loops use [`settle_unqueued_into`](Self::settle_unqueued_into), which
+    /// copies nothing.)
     pub fn settle(&mut self) -> Vec<Event> {
-        self.settle_completions();
-        let mut out = Vec::new();
-        while let Some(event) = self.core.poll_event() {
-            if matches!(event, Event::PublishUnblocked) {
-                for w in self.room_wakers.drain(..) {
-                    w.wake();
-                }
-            }
-            if self.requests.take_reply(&event) {
-                continue;
-            }
+        let events = self.settle_unqueued();
+        for event in &events {
             self.push_event(event.clone());
-            out.push(event);
         }
-        out
+        events
     }
 
     /// As [`settle`](Self::settle), but the events are not queued yet: the I/O loop hands
@@ -212,19 +204,8 @@ impl SharedState {
     /// [`queue_events`](Self::queue_events), so a consumer of the queue sees an event only
     /// after its callback ran (what the async client promised before the shared layer).
     pub fn settle_unqueued(&mut self) -> Vec<Event> {
-        self.settle_completions();
         let mut out = Vec::new();
-        while let Some(event) = self.core.poll_event() {
-            if matches!(event, Event::PublishUnblocked) {
-                for w in self.room_wakers.drain(..) {
-                    w.wake();
-                }
-            }
-            if self.requests.take_reply(&event) {
-                continue;
-            }
-            out.push(event);
-        }
+        self.settle_unqueued_into(&mut out);
         out
     }
 
