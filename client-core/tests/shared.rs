@@ -233,6 +233,51 @@ fn settle_unqueued_lets_callbacks_run_before_the_queue_sees_the_event() {
     );
 }
 
+/// The buffer form of settling: events are appended to the caller's buffer, in order and
+/// not queued; queued from `drain(..)`, they reach the consumer and the buffer stays for the
+/// next turn with its room (nothing to allocate per turn).
+#[test]
+fn settle_into_a_kept_buffer_moves_events_to_the_queue() {
+    let c = connected(ClientOptions::new());
+    let generation = c.shared.claim_events();
+    while c
+        .shared
+        .next_event(generation, Duration::from_millis(10))
+        .is_some()
+    {}
+    let pingresp = encode(Packet::PingResp, ProtocolVersion::V311);
+    let mut buffer = Vec::new();
+    for turn in 0..3 {
+        {
+            let mut st = c.shared.lock();
+            let now = c.shared.clock().now();
+            st.core.handle_read(now, &pingresp);
+            st.core.handle_read(now, &pingresp);
+            st.settle_unqueued_into(&mut buffer);
+        }
+        assert_eq!(buffer, [Event::PingResp, Event::PingResp], "turn {turn}");
+        assert_eq!(
+            c.shared.next_event(generation, Duration::from_millis(10)),
+            None,
+            "not queued before queue_events"
+        );
+        let room = buffer.capacity();
+        c.shared.lock().queue_events(buffer.drain(..));
+        assert!(buffer.is_empty());
+        assert_eq!(buffer.capacity(), room, "the buffer keeps its room");
+        for _ in 0..2 {
+            assert_eq!(
+                c.shared.next_event(generation, Duration::from_millis(10)),
+                Some(Event::PingResp)
+            );
+        }
+        assert_eq!(
+            c.shared.next_event(generation, Duration::from_millis(10)),
+            None
+        );
+    }
+}
+
 /// before_reconnect runs before a reconnection (not before the first connection) and
 /// learns why the last connection ended; before_connect runs every time.
 #[test]

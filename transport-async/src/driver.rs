@@ -32,7 +32,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use mqtt_sansio_client::{
     Action, ClientCore, ClientError, ClientOptions, Shared, SockKeepalive, StdClock, StopReason,
 };
-use mqtt_sansio_session::Instant;
+use mqtt_sansio_session::{Event, Instant};
 
 use crate::client::{AsyncClient, ClientRef};
 use crate::stream::Stream;
@@ -49,6 +49,9 @@ const MAX_STEPS_PER_POLL: usize = 32;
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// Size of the read buffer.
 const READ_BUF: usize = 16 * 1024;
+/// Events whose room the settle buffer keeps between turns (more is given back after a
+/// burst).
+const SETTLED_KEPT: usize = 256;
 
 type Dial = Pin<Box<dyn Future<Output = io::Result<Stream>> + Send>>;
 
@@ -91,6 +94,9 @@ pub struct Driver {
     needs_flush: bool,
     closing: Option<Closing>,
     read_buf: Box<[u8]>,
+    /// The events of one turn, on their way to the callbacks and the stream; kept across
+    /// turns so settling allocates nothing per turn (issue 14).
+    settled: Vec<Event>,
     timer: Timer,
     timer_deadline: Option<Instant>,
     finished: bool,
@@ -160,6 +166,7 @@ impl Driver {
             needs_flush: false,
             closing: None,
             read_buf: vec![0; READ_BUF].into_boxed_slice(),
+            settled: Vec::new(),
             timer: Timer::never(),
             timer_deadline: None,
             finished: false,
@@ -235,15 +242,23 @@ impl Driver {
 
     /// Completions to their futures; events to the hooks and callbacks (outside the lock),
     /// then to the stream, so a stream consumer sees an event only after its callback ran.
-    fn settle(&self) {
-        let events = self.shared.lock().settle_unqueued();
+    ///
+    /// Each event is moved from the core to the stream, never copied: the callbacks borrow
+    /// it in between.
+    fn settle(&mut self) {
+        let events = &mut self.settled;
+        self.shared.lock().settle_unqueued_into(events);
         if events.is_empty() {
             return;
         }
-        if let Some(handle) = self.client.upgrade() {
-            self.shared.deliver(&AsyncClient::from_ref(handle), &events);
+        if self.shared.wants_delivery(events) {
+            if let Some(handle) = self.client.upgrade() {
+                self.shared.deliver(&AsyncClient::from_ref(handle), events);
+            }
         }
-        self.shared.lock().queue_events(events);
+        self.shared.lock().queue_events(events.drain(..));
+        // A burst does not keep its buffer for the rest of the connection.
+        events.shrink_to(SETTLED_KEPT);
     }
 
     /// Moves a dial in progress on; returns whether it finished.

@@ -12,7 +12,8 @@ use mio::{Events, Poll, Token as MioToken, Waker as MioWaker};
 use mqtt_sansio_client::{
     client_api, lock, Action, CallbackResult, ClientCore, ClientError, ClientOptions, Completion,
     Connected, Credentials, DisconnectRequest, Failure, Hooks, OutgoingPublish, PublishOutcome,
-    PublishProperties, RecvError, Shared, StopReason, SubscribeOutcome, SubscribeProperties, Token,
+    PublishProperties, RecvError, Shared, SharedState, StopReason, SubscribeOutcome,
+    SubscribeProperties, Token,
 };
 use mqtt_sansio_proto::{PacketId, QoS, Subscription};
 use mqtt_sansio_session::{
@@ -61,7 +62,9 @@ struct Inner {
 
 /// Callbacks run from `loop_start` on (the seed's loop); events settled before it wait here
 /// for them, the newest `event_capacity` kept, so a program that never starts the loop
-/// (events only) is not slowed down.
+/// (events only) is not slowed down. Messages are not kept while the program reads the event
+/// queue and has registered no callback: it has them, and a copy of each would cost an
+/// allocation per message (issue 14).
 #[derive(Default)]
 struct Dispatch {
     started: bool,
@@ -347,7 +350,9 @@ impl Client {
     }
 
     /// The seed's `loop_start(on_message)`: from now on callbacks run, on the client's I/O
-    /// thread, starting with the events that came since `connect`. `on_message`, if given,
+    /// thread, starting with the events that came since `connect` (except the messages that
+    /// came while the program read them with `next_event` / `events` and no callback was
+    /// registered: those it has already). `on_message`, if given,
     /// runs once for every application message whatever its QoS: QoS 2 messages reach it on
     /// PUBREL (the seed's rule), exactly once.
     pub fn loop_start<F>(&self, on_message: Option<F>)
@@ -625,6 +630,7 @@ impl Client {
         let mut read_buf = vec![0u8; READ_BUF_SIZE].into_boxed_slice();
         let mut conn: Option<Stream> = None;
         let mut want_read = false;
+        let mut settled = Settled::default();
         let reason = 'run: loop {
             // 1. What the core wants done with the connection.
             loop {
@@ -676,7 +682,7 @@ impl Client {
                         st.core.handle_closed(clock.now());
                     }
                 }
-                self.settle_and_deliver();
+                self.settle_and_deliver(&mut settled);
             }
 
             // 2. The socket: read (unless the event consumer is behind), then write.
@@ -720,7 +726,7 @@ impl Client {
                 want_read = false;
                 busy = true;
             }
-            self.settle_and_deliver();
+            self.settle_and_deliver(&mut settled);
 
             // 3. Wait for the socket, a command (the waker) or the core's next deadline.
             let timeout = {
@@ -758,66 +764,119 @@ impl Client {
         if let Some(stream) = conn.take() {
             io::close(poll.registry(), stream);
         }
-        let events = {
+        {
+            // Settled, queued and closed under one lock, as before: a command after this
+            // point is refused, none slips in between.
             let mut st = shared.lock();
             st.socket_keepalive = None;
-            let events = st.settle();
+            st.settle_unqueued_into(&mut settled.taken);
+            self.keep_for_callbacks(&st, &mut settled);
+            st.queue_events(settled.taken.drain(..));
             st.close(reason);
-            events
-        };
-        self.deliver(events);
+        }
+        self.run_callbacks(&mut settled);
         shared.lock().io_thread = None;
     }
 
     /// Moves completions to their waiters and events to the queue, then runs hooks and
     /// callbacks on the events, outside the lock.
-    fn settle_and_deliver(&self) {
-        let events = self.inner.shared.lock().settle();
-        self.deliver(events);
+    fn settle_and_deliver(&self, settled: &mut Settled) {
+        let shared = &self.inner.shared;
+        {
+            let mut st = shared.lock();
+            st.settle_unqueued_into(&mut settled.taken);
+            // Even with no new event: events kept for `loop_start` go out once it was
+            // called. Under the lock, so the copies are taken before a consumer can see the events
+            // (lock order: state, then dispatch, then the callbacks; nothing takes them the
+            // other way round).
+            self.keep_for_callbacks(&st, settled);
+            st.queue_events(settled.taken.drain(..));
+        }
+        self.run_callbacks(settled);
     }
 
-    /// Runs the `after_connect` hook at once and the callbacks once the loop started
-    /// (before, the events wait for it).
-    fn deliver(&self, events: Vec<Event>) {
+    /// Copies, from the events of a turn, those a callback will see: once the loop started,
+    /// the ones a registered callback or listener takes now; before, the ones kept for
+    /// `loop_start` (see [`Dispatch`]). A `Connected` also leaves its information for the
+    /// `after_connect` hook, which runs at once. The events themselves go to the queue.
+    fn keep_for_callbacks(&self, st: &SharedState, settled: &mut Settled) {
         let shared = &self.inner.shared;
-        for event in &events {
+        for event in &settled.taken {
             if let Event::Connected {
                 session_present,
                 properties,
             } = event
             {
-                shared.run_after_connect(&Connected {
+                settled.connected.push(Connected {
                     session_present: *session_present,
                     properties: (**properties).clone(),
                 });
             }
         }
-        let ready: Vec<Event> = {
-            let mut d = lock(&self.inner.dispatch);
-            if !d.started {
-                let cap = shared.lock().core.options().event_capacity.max(1);
-                // Events no callback can take (PublishUnblocked) are not kept for them.
-                for event in events.into_iter().filter(|e| e.command().is_some()) {
-                    if d.pending.len() >= cap {
-                        d.pending.pop_front();
-                    }
-                    d.pending.push_back(event);
-                }
-                return;
+        let mut d = lock(&self.inner.dispatch);
+        let callbacks = shared.dispatcher();
+        if d.started {
+            settled.for_callbacks.extend(d.pending.drain(..));
+            settled.for_callbacks.extend(
+                settled
+                    .taken
+                    .iter()
+                    .filter(|e| {
+                        callbacks.select(e).is_some() || callbacks.listeners(e).next().is_some()
+                    })
+                    .cloned(),
+            );
+            return;
+        }
+        let cap = st.core.options().event_capacity.max(1);
+        // A program that reads its messages from the queue and registered no callback has
+        // taken them there: a copy for a `loop_start` it may never call would cost an
+        // allocation per message (issue 14).
+        let keep_messages = !st.events_consumed() || !callbacks.is_empty();
+        // Events no callback can take (PublishUnblocked) are not kept for them.
+        for event in settled.taken.iter().filter(|e| e.command().is_some()) {
+            if !keep_messages && matches!(event, Event::Message(_) | Event::MessageReleased(_)) {
+                continue;
             }
-            if d.pending.is_empty() {
-                events
-            } else {
-                let mut all: Vec<Event> = d.pending.drain(..).collect();
-                all.extend(events);
-                all
+            if d.pending.len() >= cap {
+                d.pending.pop_front();
             }
-        };
-        for event in &ready {
-            shared.dispatch(self, event);
+            d.pending.push_back(event.clone());
         }
     }
+
+    /// Runs the `after_connect` hook at once and the callbacks on the events
+    /// [`keep_for_callbacks`](Self::keep_for_callbacks) kept, outside every lock.
+    fn run_callbacks(&self, settled: &mut Settled) {
+        let shared = &self.inner.shared;
+        for info in settled.connected.drain(..) {
+            shared.run_after_connect(&info);
+        }
+        for event in settled.for_callbacks.drain(..) {
+            shared.dispatch(self, &event);
+        }
+        // A burst does not keep its buffers for the rest of the connection.
+        settled.taken.shrink_to(SETTLED_KEPT);
+        settled.for_callbacks.shrink_to(SETTLED_KEPT);
+    }
 }
+
+/// The I/O loop's buffers for handing out events, kept across turns so that settling
+/// allocates nothing per turn, and each event is moved to the queue, copied only for a
+/// callback that will see it (issue 14).
+#[derive(Default)]
+struct Settled {
+    /// The turn's events, from the core to the queue.
+    taken: Vec<Event>,
+    /// Copies for the callbacks.
+    for_callbacks: Vec<Event>,
+    /// What the `after_connect` hook gets, one per `Connected`.
+    connected: Vec<Connected>,
+}
+
+/// Events whose room each settle buffer keeps between turns (more is given back after a
+/// burst).
+const SETTLED_KEPT: usize = 256;
 
 /// One publish of the blocking client, tracked to its acknowledgement (from
 /// [`Client::publish_handle`]). The outcome is handed out once: by the `wait` or

@@ -188,23 +188,15 @@ impl SharedState {
     }
 
     /// Moves finished commands from the core to their waiters, and events to the queue;
-    /// returns the events for callbacks. Call after every step of the I/O loop.
+    /// returns copies of the events for callbacks. Call after every step of the I/O loop.
+    /// (The clients' loops use [`settle_unqueued_into`](Self::settle_unqueued_into), which
+    /// copies nothing.)
     pub fn settle(&mut self) -> Vec<Event> {
-        self.settle_completions();
-        let mut out = Vec::new();
-        while let Some(event) = self.core.poll_event() {
-            if matches!(event, Event::PublishUnblocked) {
-                for w in self.room_wakers.drain(..) {
-                    w.wake();
-                }
-            }
-            if self.requests.take_reply(&event) {
-                continue;
-            }
+        let events = self.settle_unqueued();
+        for event in &events {
             self.push_event(event.clone());
-            out.push(event);
         }
-        out
+        events
     }
 
     /// As [`settle`](Self::settle), but the events are not queued yet: the I/O loop hands
@@ -212,8 +204,16 @@ impl SharedState {
     /// [`queue_events`](Self::queue_events), so a consumer of the queue sees an event only
     /// after its callback ran (what the async client promised before the shared layer).
     pub fn settle_unqueued(&mut self) -> Vec<Event> {
-        self.settle_completions();
         let mut out = Vec::new();
+        self.settle_unqueued_into(&mut out);
+        out
+    }
+
+    /// As [`settle_unqueued`](Self::settle_unqueued), into `out` (appended): an I/O loop
+    /// that keeps one buffer across its turns allocates nothing per turn here, and each
+    /// event is moved, never copied (issue 14).
+    pub fn settle_unqueued_into(&mut self, out: &mut Vec<Event>) {
+        self.settle_completions();
         while let Some(event) = self.core.poll_event() {
             if matches!(event, Event::PublishUnblocked) {
                 for w in self.room_wakers.drain(..) {
@@ -225,14 +225,21 @@ impl SharedState {
             }
             out.push(event);
         }
-        out
     }
 
-    /// Queues events taken with [`settle_unqueued`](Self::settle_unqueued), in order.
-    pub fn queue_events(&mut self, events: Vec<Event>) {
+    /// Queues events taken with [`settle_unqueued`](Self::settle_unqueued) (or
+    /// [`settle_unqueued_into`](Self::settle_unqueued_into)), in order; pass
+    /// `buffer.drain(..)` to keep the buffer for the next turn.
+    pub fn queue_events(&mut self, events: impl IntoIterator<Item = Event>) {
         for event in events {
             self.push_event(event);
         }
+    }
+
+    /// Whether a consumer reads the event queue (`next_event` / `events` / the stream was
+    /// claimed and is alive): what it takes there it has seen.
+    pub fn events_consumed(&self) -> bool {
+        self.stream_state == StreamState::Alive
     }
 
     fn settle_completions(&mut self) {
@@ -677,6 +684,19 @@ impl<C> Shared<C> {
             message: std::format!("the {which} hook panicked: {}", panic_message(&panic)),
             panicked: true,
         });
+    }
+
+    /// Whether no callback or listener is registered at all.
+    pub fn no_callbacks(&self) -> bool {
+        self.dispatcher().is_empty()
+    }
+
+    /// Whether [`deliver`](Self::deliver) has anything to run: a callback, or the
+    /// `after_connect` hook on a `Connected` among `events`.
+    pub fn wants_delivery(&self, events: &[Event]) -> bool {
+        (self.hooks.after_connect.is_some()
+            && events.iter().any(|e| matches!(e, Event::Connected { .. })))
+            || !self.no_callbacks()
     }
 
     /// Runs the callback the dispatcher selects for `event`, outside every lock, reporting
