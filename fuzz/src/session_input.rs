@@ -1584,7 +1584,9 @@ impl Interp {
                     }
                 }
                 if token.qos() == QoS::ExactlyOnce {
-                    self.committed.entry(token.packet_id().get()).or_insert(false);
+                    self.committed
+                        .entry(token.packet_id().get())
+                        .or_insert(false);
                 }
                 assert!(
                     self.session.unacknowledged() <= unacked,
@@ -1654,7 +1656,10 @@ impl Interp {
             }
         });
         if let Some(id) = lost {
-            panic!("outgoing flow {id} lost in a restart: {:?}", self.flows.get(&id));
+            panic!(
+                "outgoing flow {id} lost in a restart: {:?}",
+                self.flows.get(&id)
+            );
         }
         if mode & 1 != 0 {
             self.connect();
@@ -2009,7 +2014,10 @@ impl Interp {
             if let (ProtocolVersion::V5, Some(window)) = (v, self.config.acks.window()) {
                 // The broker is told the window as our Receive Maximum.
                 let rm = c.properties.receive_maximum().unwrap_or(u16::MAX);
-                assert!(rm <= window, "Receive Maximum {rm} above the manual window {window}");
+                assert!(
+                    rm <= window,
+                    "Receive Maximum {rm} above the manual window {window}"
+                );
             }
             // A new connection starts without aliases [MQTT-3.3.2-7].
             self.wire_aliases.clear();
@@ -2567,7 +2575,10 @@ impl Interp {
                 + s.incoming_qos2_ids_only()
                 + FILTERS.len()
                 + 4;
-            assert!(live <= bound, "{live} live records in the store, bound {bound}");
+            assert!(
+                live <= bound,
+                "{live} live records in the store, bound {bound}"
+            );
         }
     }
 
