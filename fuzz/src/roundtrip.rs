@@ -578,12 +578,7 @@ pub fn with_packet(model: &PacketModel, v: ProtocolVersion, f: impl FnOnce(&Pack
     }
 }
 
-fn ack(
-    a: &AckModel,
-    t: mqtt_sansio_proto::PacketType,
-    v: ProtocolVersion,
-    f: impl FnOnce(Ack<'_>),
-) {
+fn ack(a: &AckModel, t: mqtt_sansio_proto::PacketType, v: ProtocolVersion, f: impl FnOnce(Ack<'_>)) {
     let ctx = match t {
         mqtt_sansio_proto::PacketType::PubAck => PropertyContext::PubAck,
         mqtt_sansio_proto::PacketType::PubRec => PropertyContext::PubRec,
