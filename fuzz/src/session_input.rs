@@ -1108,6 +1108,9 @@ pub struct Interp {
     /// (recorded in the store); `false`: acknowledged while an older message was not, so
     /// only this Session value remembers it (not across a restart).
     committed: BTreeMap<u16, bool>,
+    /// Events taken from the Session before a command (so that one returning `Err` can be
+    /// seen to emit nothing), checked at the next drain, in order.
+    stashed: Vec<Event>,
 }
 
 impl Interp {
@@ -1183,6 +1186,7 @@ impl Interp {
             tokens: Vec::new(),
             pending_acks: Vec::new(),
             committed: BTreeMap::new(),
+            stashed: Vec::new(),
         };
         me.connect();
         me.feed_connack(false);
@@ -1512,7 +1516,8 @@ impl Interp {
                     .push(Property::TopicAlias(alias))
                     .is_ok()
                     .then_some(alias);
-                let before = self.snapshot();
+                self.stash_events();
+        let before = self.snapshot();
                 let r = self.publish(topic, &payload, *qos, false, props.as_properties());
                 let manual = v == ProtocolVersion::V5
                     && self.config.outgoing_topic_aliases == TopicAliasPolicy::Manual;
@@ -1563,6 +1568,7 @@ impl Interp {
                 .pending_acks
                 .iter()
                 .any(|(t, acked)| *t == token && !acked);
+        self.stash_events();
         let before = self.snapshot();
         let unacked = self.session.unacknowledged();
         let now = self.instant();
@@ -1688,6 +1694,7 @@ impl Interp {
         } else {
             Ok(())
         };
+        self.stash_events();
         let before = self.snapshot();
         let now = self.instant();
         let r = self.session.reauthenticate(now);
@@ -1713,6 +1720,7 @@ impl Interp {
         props: Properties<'_>,
     ) -> Result<Option<PacketId>, PublishError> {
         let q = QoS::from_u8(qos % 3).unwrap_or_default();
+        self.stash_events();
         let before = self.snapshot();
         let can = self.session.can_publish(q);
         let over_transmit = self.session.is_connected()
@@ -1795,6 +1803,7 @@ impl Interp {
             // Invalid filters cannot even be built: nothing to ask the Session.
             return;
         };
+        self.stash_events();
         let before = self.snapshot();
         let now = self.instant();
         match self.session.subscribe(now, &valid) {
@@ -1824,6 +1833,7 @@ impl Interp {
         else {
             return;
         };
+        self.stash_events();
         let before = self.snapshot();
         let now = self.instant();
         match self.session.unsubscribe(now, &valid) {
@@ -1838,6 +1848,14 @@ impl Interp {
                 }
             }
             Err(_) => self.assert_unchanged(&before, "unsubscribe"),
+        }
+    }
+
+    /// Takes the events the Session has pending (of earlier commands in the same op) into
+    /// `stashed`.
+    fn stash_events(&mut self) {
+        while let Some(e) = self.session.poll_event() {
+            self.stashed.push(e);
         }
     }
 
@@ -1970,7 +1988,9 @@ impl Interp {
             self.read_since_drain = 0;
             self.ops_since_drain = 0;
         }
-        while let Some(e) = self.session.poll_event() {
+        let stashed = std::mem::take(&mut self.stashed);
+        let fresh = std::iter::from_fn(|| self.session.poll_event()).collect::<Vec<_>>();
+        for e in stashed.into_iter().chain(fresh) {
             self.on_event(&e, &packets);
             self.stats.events += 1;
             self.events.push(e);
