@@ -1111,6 +1111,8 @@ pub struct Interp {
     /// Events taken from the Session before a command (so that one returning `Err` can be
     /// seen to emit nothing), checked at the next drain, in order.
     stashed: Vec<Event>,
+    /// QoS 2 flows dropped at a SessionLost of this drain whose id was already free.
+    gone_at_session_loss: BTreeSet<u16>,
 }
 
 impl Interp {
@@ -1187,6 +1189,7 @@ impl Interp {
             pending_acks: Vec::new(),
             committed: BTreeMap::new(),
             stashed: Vec::new(),
+            gone_at_session_loss: BTreeSet::new(),
         };
         me.connect();
         me.feed_connack(false);
@@ -1995,6 +1998,7 @@ impl Interp {
             self.stats.events += 1;
             self.events.push(e);
         }
+        self.gone_at_session_loss.clear();
         // A count that differs means ids were released by input `feed_packet` did not
         // attribute (a PUBREL in raw bytes, a session not resumed): stop checking until empty.
         let kept = self.session.incoming_qos2_ids_only();
@@ -2339,6 +2343,7 @@ impl Interp {
             } => match (self.flows.get(&id.get()), qos) {
                 (Some(Flow::Pub1 { .. }), QoS::AtLeastOnce)
                 | (Some(Flow::Pub2 { .. }), QoS::ExactlyOnce) => self.end_flow(id.get()),
+                (None, QoS::ExactlyOnce) if self.gone_at_session_loss.remove(&id.get()) => {}
                 // SPEC "Exactly once, bounded": a PUBREC'd QoS 2 message whose broker session
                 // is gone fails "session lost, unconfirmed" (just before SessionLost).
                 (Some(Flow::Rel), QoS::ExactlyOnce)
@@ -2439,10 +2444,18 @@ impl Interp {
                 // The broker lost the session: PUBREC'd QoS 2 messages are dropped (they
                 // may not be sent again), everything else goes out again as new.
                 let session = &self.session;
+                let gone = &mut self.gone_at_session_loss;
                 self.flows.retain(|id, f| match f {
                     Flow::Rel => false,
                     Flow::Pub2 { .. } => {
-                        PacketId::new(*id).is_some_and(|id| session.is_packet_id_in_use(id))
+                        let kept =
+                            PacketId::new(*id).is_some_and(|id| session.is_packet_id_in_use(id));
+                        if !kept {
+                            // Its PublishFailed may follow in the same drain (the state seen
+                            // here is the one after it: say, too large for the new CONNACK).
+                            gone.insert(*id);
+                        }
+                        kept
                     }
                     _ => true,
                 });
