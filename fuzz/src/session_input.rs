@@ -1638,6 +1638,11 @@ impl Interp {
         self.stats.restarts += 1;
         self.conn_gen += 1;
         self.pending_acks.clear();
+        // A token numbers a message within one Session value: the new one counts from 1 again,
+        // so an old token can equal a live one of the new value (found by this target). The
+        // application cannot hold a token across a real process restart; here the old ones
+        // are forgotten with the value they belong to.
+        self.tokens.clear();
         // Acknowledged on a connection whose PUBREC was not yet due: only the old value knew.
         self.committed.retain(|_, durable| *durable);
         self.stale.clear();
