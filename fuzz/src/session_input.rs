@@ -1113,6 +1113,8 @@ pub struct Interp {
     stashed: Vec<Event>,
     /// QoS 2 flows dropped at a SessionLost of this drain whose id was already free.
     gone_at_session_loss: BTreeSet<u16>,
+    /// PUBREL ids read while reading was paused, maybe not yet decoded by the Session.
+    deferred_pubrels: BTreeSet<u16>,
 }
 
 impl Interp {
@@ -1190,6 +1192,7 @@ impl Interp {
             committed: BTreeMap::new(),
             stashed: Vec::new(),
             gone_at_session_loss: BTreeSet::new(),
+            deferred_pubrels: BTreeSet::new(),
         };
         me.connect();
         me.feed_connack(false);
@@ -1324,6 +1327,11 @@ impl Interp {
                     if let Packet::PubRel(a) = &packet {
                         // Released: a new PUBLISH with this id is a new message.
                         self.committed.remove(&a.packet_id.get());
+                        if !self.session.wants_read() {
+                            // Kept undecoded (3.1.1, window full): it releases what `ack`
+                            // commits before it is decoded.
+                            self.deferred_pubrels.insert(a.packet_id.get());
+                        }
                     }
                     if let Packet::ConnAck(c) = packet {
                         if c.reason == ReasonCode::Success && !self.connack_read {
@@ -1587,15 +1595,16 @@ impl Interp {
                 }
                 // The acknowledged prefix goes out, in arrival order.
                 let ready = self.pending_acks.iter().take_while(|(_, a)| *a).count();
+                let deferred = &self.deferred_pubrels;
                 for (t, _) in self.pending_acks.drain(..ready) {
-                    if t.qos() == QoS::ExactlyOnce {
-                        self.committed.insert(t.packet_id().get(), true);
+                    let id = t.packet_id().get();
+                    if t.qos() == QoS::ExactlyOnce && !deferred.contains(&id) {
+                        self.committed.insert(id, true);
                     }
                 }
-                if token.qos() == QoS::ExactlyOnce {
-                    self.committed
-                        .entry(token.packet_id().get())
-                        .or_insert(false);
+                let id = token.packet_id().get();
+                if token.qos() == QoS::ExactlyOnce && !deferred.contains(&id) {
+                    self.committed.entry(id).or_insert(false);
                 }
                 assert!(
                     self.session.unacknowledged() <= unacked,
@@ -2004,6 +2013,9 @@ impl Interp {
             self.events.push(e);
         }
         self.gone_at_session_loss.clear();
+        if self.session.pending_read_bytes() == 0 {
+            self.deferred_pubrels.clear();
+        }
         // A count that differs means ids were released by input `feed_packet` did not
         // attribute (a PUBREL in raw bytes, a session not resumed): stop checking until empty.
         let kept = self.session.incoming_qos2_ids_only();
