@@ -18,10 +18,16 @@
 //! AUTH, `reauthenticate`, publishes with a manual Topic Alias, properties on the broker's
 //! acknowledgements); tag 13 with flags 0 is still [`Op::Stall`].
 //!
+//! When bit 7 of byte 2 is set, a [`Features`] byte follows (after the extension byte, if
+//! any): manual acknowledgements, the offline queue's policy and byte budget, a
+//! [`MemoryStore`]; tag 13 with flags 6-8 then selects [`Op::Ack`], [`Op::Restart`] and
+//! [`Op::PublishExpiring`] (in either format).
+//!
 //! Compatibility: inputs written before the extended format never had bit 6 of byte 2 set
 //! with a meaning (bits 6-7 were unused), so the corpus files that had it set by chance were
 //! rewritten with it cleared (same meaning as before, new file name for the hashed ones);
-//! every older input means what it meant. Bit 7 of byte 2 stays unused.
+//! every older input means what it meant. Bit 7 of byte 2 was unused until the features
+//! byte: the 614 corpus files that had it set by chance were rewritten the same way.
 //!
 //! # Invariants (checked after every op; a violation panics)
 //!
@@ -55,12 +61,25 @@
 //!   always with that method [MQTT-4.12.0-5]; until CONNACK such a connection sends only AUTH
 //!   or DISCONNECT [MQTT-3.1.2-30]; AUTH events only on such connections; `reauthenticate`
 //!   answers as the Session's state predicts and changes nothing when it refuses; a failure
-//!   of our authenticator ends the connection with exactly one DISCONNECT 0x80.
+//!   of our authenticator ends the connection with exactly one DISCONNECT 0x80;
+//! - manual acknowledgements: QoS 1/2 messages carry a token (none under automatic acks);
+//!   `unacknowledged` never above the window, and 5.0 CONNECT's Receive Maximum within it;
+//!   reading pauses only in 3.1.1 with the window full; `ack` succeeds exactly for a token of
+//!   the current connection not yet acknowledged (else changes nothing); a QoS 2 message
+//!   acknowledged by the application is never handed over again until its PUBREL or the
+//!   broker's session is gone, across reconnects and restarts (once its PUBREC was due, so
+//!   recorded in the store);
+//! - offline queue: `queued_bytes` within `max_queued_bytes`; a message dropped for a newer
+//!   one only under `DropOldestQos0`, and only QoS 0;
+//! - store: a restart (a new Session from the store alone) loses no outgoing QoS 1/2 flow,
+//!   keeps every held incoming QoS 2 message, and the store's live records stay bounded by
+//!   what the Session holds.
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroU16;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use mqtt_sansio_proto::{
@@ -68,9 +87,11 @@ use mqtt_sansio_proto::{
     Property, ProtocolVersion, Publish, QoS, QosPid, ReasonCode, SubAck, Subscription,
     SubscriptionOptions, TopicFilter, TopicName, UnsubAck,
 };
+use mqtt_sansio_session::store::{MemoryStore, Record, Store, StoreError};
 use mqtt_sansio_session::{
-    AuthError, Authenticator, ConnectOptions, DisconnectReason, Event, Instant, PublishError,
-    ReauthError, Session, SessionConfig, SessionState, TopicAliasPolicy,
+    AckMode, AckToken, AuthError, Authenticator, ConnectOptions, DisconnectReason, Event, Instant,
+    PublishError, PublishFailure, QueuePolicy, ReauthError, Session, SessionConfig, SessionState,
+    TopicAliasPolicy,
 };
 
 /// Most ops run per input, so every input stays fast.
@@ -127,7 +148,8 @@ impl<'a> Reader<'a> {
 ///   requests (0, 1, 3, 64), max incoming QoS 2 (1, 2, 4, 100), two bits each.
 /// - byte 2: max packet size (32, 128, 1024, 1 MiB), max transmit bytes (0, 64, 1024,
 ///   1 MiB), topic alias maximum (0, 1, 3, 10), two bits each; bit 6: the extended format
-///   (an [`Extension`] byte follows the header); bit 7 unused.
+///   (an [`Extension`] byte follows the header); bit 7: a [`Features`] byte follows (after
+///   the extension byte, if any).
 /// - byte 3 (5.0 CONNACK): bit 0 Receive Maximum 1 + bits 1-2; bit 3 Maximum QoS bit 4;
 ///   bit 5 Retain Available 0; bit 6 Server Keep Alive 5 s; bit 7 Maximum Packet Size 64.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +168,11 @@ impl Header {
     /// Whether an [`Extension`] byte follows (the extended format).
     pub fn extended(&self) -> bool {
         self.0[2] & 0x40 != 0
+    }
+
+    /// Whether a [`Features`] byte follows.
+    pub fn has_features(&self) -> bool {
+        self.0[2] & 0x80 != 0
     }
 
     /// The keepalive sent in CONNECT, in seconds.
@@ -235,6 +262,84 @@ impl Extension {
     /// Challenges before each CONNACK.
     pub fn challenge_rounds(&self) -> u8 {
         self.0 >> 6
+    }
+}
+
+/// The features byte (header byte 2 bit 7): manual acknowledgements, the offline queue's
+/// policy and byte budget, and a durable store (both protocol versions).
+///
+/// - bits 0-1: acknowledgements: automatic, or manual with a window of 1, 2 or 4;
+/// - bit 2: [`QueuePolicy::DropOldestQos0`] (else `RefuseNew`);
+/// - bits 3-4: `max_queued_bytes`: the default (16 MiB), 24, 64 or 256;
+/// - bit 5: a [`MemoryStore`] is attached (and [`Op::Restart`] rebuilds the Session from it);
+/// - bits 6-7: unused.
+///
+/// With it, tag 13 with flags 6, 7 and 8 selects [`Op::Ack`], [`Op::Restart`] and
+/// [`Op::PublishExpiring`], in either format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features(pub u8);
+
+impl Features {
+    /// The acknowledgement mode.
+    pub fn acks(&self) -> AckMode {
+        match NonZeroU16::new([0, 1, 2, 4][usize::from(self.0 & 3)]) {
+            Some(window) => AckMode::manual(window),
+            None => AckMode::Automatic,
+        }
+    }
+
+    /// The offline queue's policy.
+    pub fn queue_policy(&self) -> QueuePolicy {
+        if self.0 & 4 != 0 {
+            QueuePolicy::DropOldestQos0
+        } else {
+            QueuePolicy::RefuseNew
+        }
+    }
+
+    /// The queue's byte budget, `None` for the default.
+    pub fn max_queued_bytes(&self) -> Option<usize> {
+        [None, Some(24), Some(64), Some(256)][usize::from((self.0 >> 3) & 3)]
+    }
+
+    /// Whether the Session has a [`MemoryStore`].
+    pub fn store(&self) -> bool {
+        self.0 & 0x20 != 0
+    }
+
+    /// Applies the features to a configuration.
+    pub fn configure(&self, c: &mut SessionConfig) {
+        c.acks = self.acks();
+        c.queue_policy = self.queue_policy();
+        if let Some(bytes) = self.max_queued_bytes() {
+            c.max_queued_bytes = bytes;
+        }
+    }
+}
+
+/// A [`MemoryStore`] the interpreter keeps a handle on while the Session owns the store: to
+/// bound its size, and to hand the same records to the Session built at a restart.
+#[derive(Clone, Debug, Default)]
+pub struct SharedStore(pub Arc<Mutex<MemoryStore>>);
+
+impl SharedStore {
+    fn lock(&self) -> MutexGuard<'_, MemoryStore> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Store for SharedStore {
+    fn bind(&mut self, client_id: &str, version: ProtocolVersion) -> Result<(), StoreError> {
+        self.lock().bind(client_id, version)
+    }
+    fn restore(&mut self, apply: &mut dyn FnMut(Record<'_>)) -> Result<(), StoreError> {
+        self.lock().restore(apply)
+    }
+    fn append(&mut self, record: &Record<'_>) -> Result<(), StoreError> {
+        self.lock().append(record)
+    }
+    fn sync(&mut self) -> Result<(), StoreError> {
+        self.lock().sync()
     }
 }
 
@@ -495,6 +600,23 @@ pub enum Op {
     /// PUBREL, PUBCOMP, SUBACK, UNSUBACK, CONNACK, DISCONNECT, AUTH) carry these properties
     /// (see [`ack_properties`]).
     AckProperties(u8),
+    /// Features, tag 0x6D: `ack` with one of the tokens seen so far (index modulo their
+    /// number; stale and already used ones included). Nothing without any token.
+    Ack(u8),
+    /// Features, tag 0x7D: a restart: the connection closes, the store is taken from the
+    /// Session and a new Session is built from it ([`Session::with_store`]); bit 0: connect
+    /// again, bit 1: with a CONNACK, bit 2: its session-present flag. Nothing without a store.
+    Restart(u8),
+    /// Features, tag 0x8D: `publish_with_properties` with a Message Expiry Interval of
+    /// `secs` modulo 16 seconds.
+    PublishExpiring {
+        /// Index in the topic table.
+        topic: u8,
+        /// QoS (modulo 3).
+        qos: u8,
+        /// The interval.
+        secs: u8,
+    },
 }
 
 impl Op {
@@ -505,6 +627,11 @@ impl Op {
 
     /// Reads one op; `extended`: the input uses the extended format (see the module doc).
     pub fn parse_format(r: &mut Reader<'_>, extended: bool) -> Self {
+        Self::parse_with(r, extended, false)
+    }
+
+    /// Reads one op; `features`: the input has a [`Features`] byte.
+    pub fn parse_with(r: &mut Reader<'_>, extended: bool, features: bool) -> Self {
         let tag = r.u8();
         let flags = tag >> 4;
         let read_len = |r: &mut Reader<'_>| {
@@ -562,6 +689,15 @@ impl Op {
             12 => Self::BrokerControl {
                 kind: r.u8(),
                 reason: r.u8(),
+            },
+            13 if features && (6..=8).contains(&flags) => match flags {
+                6 => Self::Ack(r.u8()),
+                7 => Self::Restart(r.u8()),
+                _ => Self::PublishExpiring {
+                    topic: r.u8(),
+                    qos: r.u8(),
+                    secs: r.u8(),
+                },
             },
             13 if !extended || flags == 0 => Self::Stall,
             13 => match flags {
@@ -697,6 +833,11 @@ impl Op {
                 out.extend_from_slice(&[0x4D, *topic, *qos, *alias]);
             }
             Self::AckProperties(bits) => out.extend_from_slice(&[0x5D, *bits]),
+            Self::Ack(sel) => out.extend_from_slice(&[0x6D, *sel]),
+            Self::Restart(mode) => out.extend_from_slice(&[0x7D, *mode]),
+            Self::PublishExpiring { topic, qos, secs } => {
+                out.extend_from_slice(&[0x8D, *topic, *qos, *secs]);
+            }
         }
     }
 }
@@ -717,6 +858,32 @@ pub fn encode_extended_input(header: Header, ext: Extension, ops: &[Op]) -> Vec<
     h[2] |= 0x40;
     let mut out = h.to_vec();
     out.push(ext.0);
+    for op in ops {
+        op.encode(&mut out);
+    }
+    out
+}
+
+/// Encodes a whole input with a [`Features`] byte (and the extension byte, when `ext` is
+/// given): header (with its bits set), extension, features, then ops.
+pub fn encode_featured_input(
+    header: Header,
+    ext: Option<Extension>,
+    features: Features,
+    ops: &[Op],
+) -> Vec<u8> {
+    let mut h = header.0;
+    h[2] |= 0x80;
+    if ext.is_some() {
+        h[2] |= 0x40;
+    } else {
+        h[2] &= !0x40;
+    }
+    let mut out = h.to_vec();
+    if let Some(ext) = ext {
+        out.push(ext.0);
+    }
+    out.push(features.0);
     for op in ops {
         op.encode(&mut out);
     }
@@ -847,6 +1014,10 @@ pub struct Stats {
     pub protocol_errors: usize,
     /// Publishes and requests completed (PUBACK, PUBCOMP, SUBACK, UNSUBACK).
     pub completed: usize,
+    /// Manual acknowledgements the Session accepted.
+    pub acked: usize,
+    /// Sessions rebuilt from their store.
+    pub restarts: usize,
 }
 
 /// The state `Err` from a command must leave untouched.
@@ -921,6 +1092,29 @@ pub struct Interp {
     wire_aliases: BTreeMap<u16, String>,
     /// This connection's CONNECT carried an Authentication Method.
     connect_had_method: bool,
+    /// The features byte (zero without one).
+    features: Features,
+    /// The store the Session owns, when the features attach one.
+    store: Option<SharedStore>,
+    /// Connections (and restarts) so far: a token is live only on its own.
+    conn_gen: u64,
+    /// The latest tokens handed over (stale ones included), with their connection.
+    tokens: Vec<(AckToken, u64)>,
+    /// This connection's tokens in arrival order, and whether `ack` accepted each: the
+    /// Session sends acknowledgements in this order [MQTT-4.6.0-2] / [MQTT-4.6.0-3].
+    pending_acks: Vec<(AckToken, bool)>,
+    /// Incoming QoS 2 ids the application acknowledged (manual mode), until their PUBREL or
+    /// the broker's session is gone: never handed over again. `true`: their PUBREC was due
+    /// (recorded in the store); `false`: acknowledged while an older message was not, so
+    /// only this Session value remembers it (not across a restart).
+    committed: BTreeMap<u16, bool>,
+    /// Events taken from the Session before a command (so that one returning `Err` can be
+    /// seen to emit nothing), checked at the next drain, in order.
+    stashed: Vec<Event>,
+    /// QoS 2 flows dropped at a SessionLost of this drain whose id was already free.
+    gone_at_session_loss: BTreeSet<u16>,
+    /// PUBREL ids read while reading was paused, maybe not yet decoded by the Session.
+    deferred_pubrels: BTreeSet<u16>,
 }
 
 impl Interp {
@@ -931,7 +1125,13 @@ impl Interp {
 
     /// [`Interp::new`] with the extended format's additions (5.0 only).
     pub fn with_extension(header: Header, ext: Extension) -> Self {
+        Self::with_features(header, ext, Features::default())
+    }
+
+    /// [`Interp::with_extension`] with a [`Features`] byte.
+    pub fn with_features(header: Header, ext: Extension, features: Features) -> Self {
         let mut config = header.config();
+        features.configure(&mut config);
         let version = config.version;
         let ext = match version {
             ProtocolVersion::V5 => ext,
@@ -939,7 +1139,14 @@ impl Interp {
         };
         config.outgoing_topic_aliases = ext.alias_policy();
         let auth_fail_start = Arc::new(AtomicBool::new(false));
-        let mut session = Session::new(config.clone());
+        let store = features.store().then(SharedStore::default);
+        let mut session = match &store {
+            Some(store) => match Session::with_store(config.clone(), Box::new(store.clone())) {
+                Ok(s) => s,
+                Err(e) => panic!("a new MemoryStore refused: {e}"),
+            },
+            None => Session::new(config.clone()),
+        };
         if ext.authenticator() {
             session.set_authenticator(Some(Box::new(FuzzAuthenticator {
                 fail_start: auth_fail_start.clone(),
@@ -977,6 +1184,15 @@ impl Interp {
             alias_max: 0,
             wire_aliases: BTreeMap::new(),
             connect_had_method: false,
+            features,
+            store,
+            conn_gen: 0,
+            tokens: Vec::new(),
+            pending_acks: Vec::new(),
+            committed: BTreeMap::new(),
+            stashed: Vec::new(),
+            gone_at_session_loss: BTreeSet::new(),
+            deferred_pubrels: BTreeSet::new(),
         };
         me.connect();
         me.feed_connack(false);
@@ -1108,6 +1324,15 @@ impl Interp {
         loop {
             match decode(&self.rx_mirror, self.version, &Limits::default()) {
                 Ok(Some((packet, n))) => {
+                    if let Packet::PubRel(a) = &packet {
+                        // Released: a new PUBLISH with this id is a new message.
+                        self.committed.remove(&a.packet_id.get());
+                        if !self.session.wants_read() {
+                            // Kept undecoded (3.1.1, window full): it releases what `ack`
+                            // commits before it is decoded.
+                            self.deferred_pubrels.insert(a.packet_id.get());
+                        }
+                    }
                     if let Packet::ConnAck(c) = packet {
                         if c.reason == ReasonCode::Success && !self.connack_read {
                             self.connack_read = true;
@@ -1302,6 +1527,7 @@ impl Interp {
                     .push(Property::TopicAlias(alias))
                     .is_ok()
                     .then_some(alias);
+                self.stash_events();
                 let before = self.snapshot();
                 let r = self.publish(topic, &payload, *qos, false, props.as_properties());
                 let manual = v == ProtocolVersion::V5
@@ -1327,9 +1553,143 @@ impl Interp {
                 }
             }
             Op::AckProperties(bits) => self.ack_props = *bits,
+            Op::Ack(sel) => self.ack(*sel),
+            Op::Restart(mode) => self.restart(*mode),
+            Op::PublishExpiring { topic, qos, secs } => {
+                self.counter = self.counter.wrapping_add(1);
+                let payload = [self.counter; 5];
+                let topic = TOPICS[usize::from(*topic) % TOPICS.len()];
+                let mut props = PropertiesBuf::new();
+                let _ = props.push(Property::MessageExpiryInterval(u32::from(secs % 16)));
+                let _ = self.publish(topic, &payload, *qos, false, props.as_properties());
+            }
         }
         self.drain();
         self.check();
+    }
+
+    /// `ack` with a token seen so far, with the result the model predicts.
+    fn ack(&mut self, sel: u8) {
+        if self.tokens.is_empty() {
+            return;
+        }
+        let (token, gen) = self.tokens[usize::from(sel) % self.tokens.len()];
+        let live = gen == self.conn_gen
+            && self
+                .pending_acks
+                .iter()
+                .any(|(t, acked)| *t == token && !acked);
+        self.stash_events();
+        let before = self.snapshot();
+        let unacked = self.session.unacknowledged();
+        let now = self.instant();
+        let r = self.session.ack(now, token);
+        match r {
+            Ok(()) => {
+                assert!(live, "ack of a stale token {token:?} accepted");
+                self.stats.acked += 1;
+                for (t, acked) in &mut self.pending_acks {
+                    if *t == token {
+                        *acked = true;
+                    }
+                }
+                // The acknowledged prefix goes out, in arrival order.
+                let ready = self.pending_acks.iter().take_while(|(_, a)| *a).count();
+                let deferred = &self.deferred_pubrels;
+                for (t, _) in self.pending_acks.drain(..ready) {
+                    let id = t.packet_id().get();
+                    if t.qos() == QoS::ExactlyOnce && !deferred.contains(&id) {
+                        self.committed.insert(id, true);
+                    }
+                }
+                let id = token.packet_id().get();
+                if token.qos() == QoS::ExactlyOnce && !deferred.contains(&id) {
+                    self.committed.entry(id).or_insert(false);
+                }
+                assert!(
+                    self.session.unacknowledged() <= unacked,
+                    "ack made more messages unacknowledged"
+                );
+            }
+            Err(e) => {
+                assert!(!live, "ack of a live token {token:?} refused: {e}");
+                self.assert_unchanged(&before, "ack");
+            }
+        }
+    }
+
+    /// A restart over the store: the connection ends, the Session value is dropped and a new
+    /// one is built from the store alone.
+    fn restart(&mut self, mode: u8) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        if self.session.state() != SessionState::Disconnected {
+            let now = self.instant();
+            self.session.handle_closed(now);
+        }
+        // What the transport had not taken is lost with the process.
+        self.drain();
+        self.unstall();
+        let taken = self.session.take_store();
+        assert!(taken.is_some(), "the store is gone from the Session");
+        drop(taken);
+        let mut session = match Session::with_store(self.config.clone(), Box::new(store)) {
+            Ok(s) => s,
+            Err(e) => panic!("the Session's own store refused at restart: {e}"),
+        };
+        if self.ext.authenticator() {
+            session.set_authenticator(Some(Box::new(FuzzAuthenticator {
+                fail_start: self.auth_fail_start.clone(),
+            })));
+        }
+        self.session = session;
+        self.stats.restarts += 1;
+        self.conn_gen += 1;
+        self.pending_acks.clear();
+        // A token numbers a message within one Session value: the new one counts from 1 again,
+        // so an old token can equal a live one of the new value (found by this target). The
+        // application cannot hold a token across a real process restart; here the old ones
+        // are forgotten with the value they belong to.
+        self.tokens.clear();
+        // Acknowledged on a connection whose PUBREC was not yet due: only the old value knew.
+        self.committed.retain(|_, durable| *durable);
+        self.stale.clear();
+        let session = &self.session;
+        let mut lost = None;
+        self.flows.retain(|id, f| {
+            let in_use = PacketId::new(*id).is_some_and(|id| session.is_packet_id_in_use(id));
+            match f {
+                Flow::Pub1 { dup_ok, .. } | Flow::Pub2 { dup_ok, .. } => {
+                    // Resent with DUP = 1: it may have gone out before the restart.
+                    *dup_ok = true;
+                    if !in_use {
+                        lost = Some(*id);
+                    }
+                    true
+                }
+                Flow::Rel => {
+                    if !in_use {
+                        lost = Some(*id);
+                    }
+                    true
+                }
+                // Requests waiting for their acknowledgement are not stored.
+                Flow::Sub { .. } | Flow::Unsub { .. } => in_use,
+            }
+        });
+        if let Some(id) = lost {
+            panic!(
+                "outgoing flow {id} lost in a restart: {:?}",
+                self.flows.get(&id)
+            );
+        }
+        if mode & 1 != 0 {
+            self.connect();
+            if mode & 2 != 0 {
+                self.feed_connack(mode & 4 != 0);
+            }
+        }
     }
 
     /// `reauthenticate`, with the result the Session's state predicts.
@@ -1351,6 +1711,7 @@ impl Interp {
         } else {
             Ok(())
         };
+        self.stash_events();
         let before = self.snapshot();
         let now = self.instant();
         let r = self.session.reauthenticate(now);
@@ -1376,19 +1737,25 @@ impl Interp {
         props: Properties<'_>,
     ) -> Result<Option<PacketId>, PublishError> {
         let q = QoS::from_u8(qos % 3).unwrap_or_default();
+        self.stash_events();
         let before = self.snapshot();
         let can = self.session.can_publish(q);
         let over_transmit = self.session.is_connected()
             && self.session.queued_len() == 0
             && self.session.pending_transmit_bytes() > self.config.max_transmit_bytes;
         let now = self.instant();
+        // A queued message whose expiry has passed is dropped by the next publish even when
+        // that publish is refused (documented at `next_queue_expiry`): not the command's
+        // change, so a refusal is then checked without it.
+        let expiry_due = self.session.next_queue_expiry().is_some_and(|t| t <= now);
         let r = self
             .session
             .publish_with_properties(now, topic, payload, q, retain, props);
         match r {
             Ok(id) => {
+                // (`can_publish` has no clock: it cannot count expired messages as room.)
                 assert!(
-                    can,
+                    can || expiry_due,
                     "publish accepted although can_publish({q:?}) was false"
                 );
                 assert!(
@@ -1423,10 +1790,14 @@ impl Interp {
                 }
             }
             Err(e) => {
-                if e == PublishError::QueueFull {
+                // With a byte budget, a message larger than the room left is refused even
+                // where can_publish saw room (documented).
+                if e == PublishError::QueueFull && self.features.max_queued_bytes().is_none() {
                     assert!(!can, "QueueFull although can_publish({q:?}) was true");
                 }
-                self.assert_unchanged(&before, "publish");
+                if !expiry_due {
+                    self.assert_unchanged(&before, "publish");
+                }
             }
         }
         r
@@ -1456,6 +1827,7 @@ impl Interp {
             // Invalid filters cannot even be built: nothing to ask the Session.
             return;
         };
+        self.stash_events();
         let before = self.snapshot();
         let now = self.instant();
         match self.session.subscribe(now, &valid) {
@@ -1485,6 +1857,7 @@ impl Interp {
         else {
             return;
         };
+        self.stash_events();
         let before = self.snapshot();
         let now = self.instant();
         match self.session.unsubscribe(now, &valid) {
@@ -1499,6 +1872,14 @@ impl Interp {
                 }
             }
             Err(_) => self.assert_unchanged(&before, "unsubscribe"),
+        }
+    }
+
+    /// Takes the events the Session has pending (of earlier commands in the same op) into
+    /// `stashed`.
+    fn stash_events(&mut self) {
+        while let Some(e) = self.session.poll_event() {
+            self.stashed.push(e);
         }
     }
 
@@ -1631,10 +2012,16 @@ impl Interp {
             self.read_since_drain = 0;
             self.ops_since_drain = 0;
         }
-        while let Some(e) = self.session.poll_event() {
+        let stashed = std::mem::take(&mut self.stashed);
+        let fresh = std::iter::from_fn(|| self.session.poll_event()).collect::<Vec<_>>();
+        for e in stashed.into_iter().chain(fresh) {
             self.on_event(&e, &packets);
             self.stats.events += 1;
             self.events.push(e);
+        }
+        self.gone_at_session_loss.clear();
+        if self.session.pending_read_bytes() == 0 {
+            self.deferred_pubrels.clear();
         }
         // A count that differs means ids were released by input `feed_packet` did not
         // attribute (a PUBREL in raw bytes, a session not resumed): stop checking until empty.
@@ -1672,6 +2059,14 @@ impl Interp {
                 .then_some(FUZZ_METHOD);
             assert_eq!(method, expected, "CONNECT's Authentication Method");
             self.connect_had_method = method.is_some();
+            if let (ProtocolVersion::V5, Some(window)) = (v, self.config.acks.window()) {
+                // The broker is told the window as our Receive Maximum.
+                let rm = c.properties.receive_maximum().unwrap_or(u16::MAX);
+                assert!(
+                    rm <= window,
+                    "Receive Maximum {rm} above the manual window {window}"
+                );
+            }
             // A new connection starts without aliases [MQTT-3.3.2-7].
             self.wire_aliases.clear();
             self.connect_pending = false;
@@ -1856,6 +2251,8 @@ impl Interp {
                 session_present, ..
             } => {
                 if !session_present {
+                    // The broker will send none of the acknowledged messages again.
+                    self.committed.clear();
                     // The broker holds no session: a SUBSCRIBE it never acknowledged on the lost
                     // session may be dropped (the Session replaces its automatic
                     // resubscription), freeing the id.
@@ -1874,6 +2271,14 @@ impl Interp {
             }
             Event::Disconnected { reason, .. } => {
                 self.disconnected_events += 1;
+                // Every token of the connection is stale now; what the application
+                // acknowledged stays acknowledged (the Session carries it).
+                self.conn_gen += 1;
+                for (t, acked) in self.pending_acks.drain(..) {
+                    if acked && t.qos() == QoS::ExactlyOnce {
+                        self.committed.entry(t.packet_id().get()).or_insert(false);
+                    }
+                }
                 // PUBLISHes queued for the transport and not taken (the transport was
                 // stalled, or the connection ended in the same step that queued them: a
                 // protocol error or a close clears the queue) are gone with the connection,
@@ -1962,6 +2367,7 @@ impl Interp {
             } => match (self.flows.get(&id.get()), qos) {
                 (Some(Flow::Pub1 { .. }), QoS::AtLeastOnce)
                 | (Some(Flow::Pub2 { .. }), QoS::ExactlyOnce) => self.end_flow(id.get()),
+                (None, QoS::ExactlyOnce) if self.gone_at_session_loss.remove(&id.get()) => {}
                 // SPEC "Exactly once, bounded": a PUBREC'd QoS 2 message whose broker session
                 // is gone fails "session lost, unconfirmed" (just before SessionLost).
                 (Some(Flow::Rel), QoS::ExactlyOnce)
@@ -2001,6 +2407,35 @@ impl Interp {
                 assert_eq!(m.qos, QoS::ExactlyOnce);
                 self.stats.messages += 1;
             }
+            Event::Message(m) if self.config.acks.is_manual() && m.qos != QoS::AtMostOnce => {
+                // Handed over at PUBLISH with a token; never again once acknowledged, across
+                // reconnects and restarts, until its PUBREL (exactly once).
+                let Some(token) = m.ack_token() else {
+                    panic!("QoS {:?} message without a token under manual acks", m.qos);
+                };
+                assert_eq!(Some(token.packet_id()), m.packet_id);
+                assert_eq!(token.qos(), m.qos);
+                if m.qos == QoS::ExactlyOnce {
+                    let id = token.packet_id().get();
+                    assert!(
+                        !self.committed.contains_key(&id),
+                        "QoS 2 message {id} handed over again after its acknowledgement"
+                    );
+                }
+                assert!(
+                    !self.pending_acks.iter().any(|(t, _)| *t == token),
+                    "token {token:?} handed out twice"
+                );
+                if self.tokens.len() >= 64 {
+                    self.tokens.remove(0);
+                }
+                self.tokens.push((token, self.conn_gen));
+                self.pending_acks.push((token, false));
+                self.stats.messages += 1;
+            }
+            Event::Message(m) if m.ack_token().is_some() => {
+                panic!("a token under automatic acks: {m:?}")
+            }
             Event::Message(m) if m.qos == QoS::ExactlyOnce => {
                 // Past the held-message budget: delivered at PUBLISH, once until its PUBREL.
                 let id = m.packet_id.map(PacketId::get);
@@ -2012,14 +2447,39 @@ impl Interp {
                 self.stats.messages += 1;
             }
             Event::Message(_) => self.stats.messages += 1,
+            Event::PublishFailed {
+                id: None,
+                qos,
+                reason,
+            } => {
+                // Only QoS 0 has no id; dropped for a newer one only under that policy.
+                assert_eq!(*qos, QoS::AtMostOnce, "PublishFailed without id: {e:?}");
+                // (Other reasons: expired, or over a Maximum Packet Size lowered at CONNACK.)
+                if *reason == PublishFailure::DroppedForNewer {
+                    assert_eq!(
+                        self.config.queue_policy,
+                        QueuePolicy::DropOldestQos0,
+                        "a QoS 0 message dropped for a newer one under RefuseNew"
+                    );
+                }
+            }
             Event::SessionLost { .. } => {
+                self.committed.clear();
                 // The broker lost the session: PUBREC'd QoS 2 messages are dropped (they
                 // may not be sent again), everything else goes out again as new.
                 let session = &self.session;
+                let gone = &mut self.gone_at_session_loss;
                 self.flows.retain(|id, f| match f {
                     Flow::Rel => false,
                     Flow::Pub2 { .. } => {
-                        PacketId::new(*id).is_some_and(|id| session.is_packet_id_in_use(id))
+                        let kept =
+                            PacketId::new(*id).is_some_and(|id| session.is_packet_id_in_use(id));
+                        if !kept {
+                            // Its PublishFailed may follow in the same drain (the state seen
+                            // here is the one after it: say, too large for the new CONNACK).
+                            gone.insert(*id);
+                        }
+                        kept
                     }
                     _ => true,
                 });
@@ -2076,7 +2536,13 @@ impl Interp {
             self.incoming.len(),
             "incoming QoS 2 count"
         );
-        let max_partial = (c.max_packet_size as usize).saturating_sub(1).max(4);
+        let max_partial = if s.wants_read() {
+            (c.max_packet_size as usize).saturating_sub(1).max(4)
+        } else {
+            // Paused (3.1.1, the manual window full): bytes read anyway wait undecoded, up to
+            // this backlog, then the connection ends.
+            (c.max_packet_size as usize).max(64 * 1024)
+        };
         assert!(
             s.pending_read_bytes() <= max_partial,
             "{} bytes of a partial packet buffered, limit {}",
@@ -2117,6 +2583,59 @@ impl Interp {
             );
         }
         assert!(self.flows.len() <= s.packet_ids_in_use());
+        self.check_features();
+    }
+
+    /// The invariants of manual acknowledgements, the offline queue and the store.
+    fn check_features(&self) {
+        let s = &self.session;
+        let c = &self.config;
+        match c.acks.window() {
+            Some(window) => {
+                assert!(
+                    s.unacknowledged() <= usize::from(window),
+                    "{} messages unacknowledged, window {window}",
+                    s.unacknowledged()
+                );
+                let open = self.pending_acks.iter().filter(|(_, a)| !a).count();
+                assert!(
+                    open <= s.unacknowledged(),
+                    "{open} tokens unacknowledged, the Session counts {}",
+                    s.unacknowledged()
+                );
+                if !s.wants_read() {
+                    assert_eq!(self.version, ProtocolVersion::V311, "5.0 paused reading");
+                    assert!(s.unacknowledged() >= usize::from(window));
+                }
+            }
+            None => {
+                assert_eq!(s.unacknowledged(), 0, "unacknowledged under automatic acks");
+                assert!(s.wants_read(), "reading paused under automatic acks");
+            }
+        }
+        assert!(
+            s.queued_bytes() <= c.max_queued_bytes,
+            "{} bytes queued, budget {}",
+            s.queued_bytes(),
+            c.max_queued_bytes
+        );
+        if s.queued_len() == 0 {
+            assert_eq!(s.queued_bytes(), 0, "queued bytes without a queued message");
+        }
+        if let Some(store) = &self.store {
+            // The store keeps what the Session still needs, not its history: a record or two
+            // per packet id in use, per incoming QoS 2 state and per subscription filter.
+            let live = store.lock().live();
+            let bound = 2 * s.packet_ids_in_use()
+                + s.pending_incoming_qos2()
+                + s.incoming_qos2_ids_only()
+                + FILTERS.len()
+                + 4;
+            assert!(
+                live <= bound,
+                "{live} live records in the store, bound {bound}"
+            );
+        }
     }
 
     /// Ends a run: resume the transport and drain.
@@ -2145,9 +2664,18 @@ pub fn run(data: &[u8]) -> Stats {
     if trace && extended {
         eprintln!("extension {ext:?}");
     }
-    let mut interp = Interp::with_extension(header, ext);
+    let featured = header.has_features();
+    let features = if featured {
+        Features(r.u8())
+    } else {
+        Features::default()
+    };
+    if trace && featured {
+        eprintln!("features {features:?}");
+    }
+    let mut interp = Interp::with_features(header, ext, features);
     while !r.is_empty() && interp.stats.ops < MAX_OPS {
-        let op = Op::parse_format(&mut r, extended);
+        let op = Op::parse_with(&mut r, extended, featured);
         if trace {
             eprintln!(
                 "op {op:02x?} (t={} ms, {:?})",

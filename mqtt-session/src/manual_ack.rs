@@ -76,7 +76,9 @@ impl AckMode {
 ///
 /// It is valid on the connection the message arrived on; after that connection ends it is
 /// stale (the broker sends the message again, with a new token) and acknowledging it is
-/// [`AckError::Stale`].
+/// [`AckError::Stale`]. It belongs to the `Session` value that handed it out: a Session
+/// rebuilt from a store numbers its tokens afresh, so a token kept from the old value may
+/// equal one of the new value's (same packet id and QoS) and must not be passed to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct AckToken {

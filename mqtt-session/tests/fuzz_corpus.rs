@@ -19,7 +19,8 @@ use mqtt_sansio_proto::{
     SubAck, TopicFilter, TopicName, Unsubscribe,
 };
 use session_input::{
-    encode_extended_input, encode_input, run, Extension, Header, IdSel, Interp, Op, Reader, Stats,
+    encode_extended_input, encode_featured_input, encode_input, run, Extension, Features, Header,
+    IdSel, Interp, Op, Reader, Stats,
 };
 use support::SimBroker;
 
@@ -1030,6 +1031,266 @@ fn extended_seeds_reach_their_paths_and_are_in_the_corpus() {
     let write = std::env::var_os("MQTT_FUZZ_WRITE_CORPUS").is_some();
     let dir = corpus_dir("session");
     for (name, input) in extended_seeds() {
+        let path = dir.join(name);
+        if write {
+            fs::write(&path, &input).unwrap();
+        }
+        let committed = fs::read(&path).unwrap_or_default();
+        assert_eq!(
+            committed, input,
+            "{name} in the corpus differs; rewrite with MQTT_FUZZ_WRITE_CORPUS=1"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeds with the features byte: manual acknowledgements, the offline queue's policy, byte
+// budget and message expiry, and restarts over a MemoryStore. As with the extended seeds,
+// each asserts what it reaches; `MQTT_FUZZ_WRITE_CORPUS=1` writes them to
+// fuzz/corpus/session/feat-*.
+
+const FEAT_WINDOW_2: u8 = 0x02;
+const FEAT_WINDOW_4: u8 = 0x03;
+const FEAT_DROP_OLDEST: u8 = 0x04;
+const FEAT_BYTES_64: u8 = 0x10;
+const FEAT_STORE: u8 = 0x20;
+/// Restart, connect again, CONNACK with session present.
+const RESUME: u8 = 0b111;
+
+/// Runs a featured seed op by op (every invariant checked) and checks its encoding parses
+/// back to the same ops and replays to the same statistics.
+fn run_featured(header: [u8; 4], features: u8, ops: &[Op]) -> (Vec<u8>, Stats, SeedRun) {
+    let header = Header(header);
+    let features = Features(features);
+    let mut interp = Interp::with_features(header, Extension::default(), features);
+    let mut sent = interp.take_sent();
+    let mut events = interp.take_events();
+    for op in ops {
+        interp.apply(op);
+        sent.extend(interp.take_sent());
+        events.extend(interp.take_events());
+    }
+    interp.finish();
+    sent.extend(interp.take_sent());
+    events.extend(interp.take_events());
+    let input = encode_featured_input(header, None, features, ops);
+    let mut r = Reader::new(&input[5..]);
+    let mut parsed = Vec::new();
+    while !r.is_empty() {
+        parsed.push(Op::parse_with(&mut r, false, true));
+    }
+    assert_eq!(parsed, ops, "ops do not survive encode/parse");
+    assert_eq!(run(&input), interp.stats, "the replay differs");
+    (input, interp.stats, SeedRun { sent, events })
+}
+
+/// The packets a featured seed's client sent, decoded for `v`.
+fn decoded(run: &SeedRun, v: ProtocolVersion) -> Vec<Packet<'_>> {
+    run.sent
+        .iter()
+        .map(|b| {
+            mqtt_sansio_proto::decode(b, v, &mqtt_sansio_proto::Limits::default())
+                .unwrap()
+                .unwrap()
+                .0
+        })
+        .collect()
+}
+
+fn broker_publish(qos: u8, id: u16, dup: bool) -> Op {
+    Op::BrokerPublish {
+        qos,
+        id: IdSel::Raw(id),
+        topic: 1,
+        len: 3,
+        flags: u8::from(dup),
+    }
+}
+
+fn broker_ack_raw(kind: u8, id: u16) -> Op {
+    Op::BrokerAck {
+        kind,
+        id: IdSel::Raw(id),
+        reason: 0,
+        count: 0,
+    }
+}
+
+fn featured_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use mqtt_sansio_session::{Event as E, PublishFailure};
+    let mut out = Vec::new();
+    let persistent_v311 = header(false, false, 0, ROOMY, 0);
+    let persistent_v5 = header(true, false, 0, ROOMY, 0);
+    let count = |run: &SeedRun, v, f: &dyn Fn(&Packet<'_>) -> bool| {
+        decoded(run, v).iter().filter(|p| f(p)).count()
+    };
+
+    // 3.1.1, manual window 2, a store: a QoS 2 message acknowledged, a restart, the broker's
+    // resend answered with PUBREC and not handed over again; the QoS 1 one never
+    // acknowledged is handed over again; a stale token refused.
+    let (input, stats, run) = run_featured(
+        persistent_v311,
+        FEAT_WINDOW_2 | FEAT_STORE,
+        &[
+            broker_publish(2, 5, false),
+            broker_publish(1, 6, false),
+            Op::Ack(0),
+            Op::Restart(RESUME),
+            broker_publish(2, 5, true),
+            broker_publish(1, 6, true),
+            broker_ack_raw(PUBREL, 5),
+            Op::Ack(1),
+            Op::Ack(2),
+        ],
+    );
+    let v = ProtocolVersion::V311;
+    let handed = |id: u16| {
+        run.events
+            .iter()
+            .filter(|e| matches!(e, E::Message(m) if m.packet_id.map(PacketId::get) == Some(id)))
+            .count()
+    };
+    assert_eq!(handed(5), 1, "QoS 2 message handed over once");
+    assert_eq!(
+        handed(6),
+        2,
+        "unacknowledged QoS 1 message handed over again"
+    );
+    assert_eq!(
+        count(
+            &run,
+            v,
+            &|p| matches!(p, Packet::PubRec(a) if a.packet_id.get() == 5)
+        ),
+        2
+    );
+    assert_eq!(count(&run, v, &|p| matches!(p, Packet::PubComp(_))), 1);
+    assert_eq!(count(&run, v, &|p| matches!(p, Packet::PubAck(_))), 1);
+    assert_eq!((stats.restarts, stats.acked), (1, 2));
+    out.push(("feat-manual-ack-qos2-restart-no-redelivery", input));
+
+    // 5.0, manual window 4: acknowledged out of order, the acknowledgements go out in
+    // arrival order; the Receive Maximum is the window.
+    let (input, stats, run) = run_featured(
+        persistent_v5,
+        FEAT_WINDOW_4,
+        &[
+            broker_publish(1, 1, false),
+            broker_publish(2, 2, false),
+            broker_publish(1, 3, false),
+            Op::Ack(2),
+            Op::Ack(1),
+            Op::Ack(0),
+            broker_ack_raw(PUBREL, 2),
+        ],
+    );
+    let v = ProtocolVersion::V5;
+    let acks: Vec<(u8, u16)> = decoded(&run, v)
+        .iter()
+        .filter_map(|p| match p {
+            Packet::PubAck(a) => Some((0, a.packet_id.get())),
+            Packet::PubRec(a) => Some((1, a.packet_id.get())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acks, [(0, 1), (1, 2), (0, 3)]);
+    let rm = decoded(&run, v).iter().find_map(|p| match p {
+        Packet::Connect(c) => c.properties.receive_maximum(),
+        _ => None,
+    });
+    assert_eq!(rm, Some(4));
+    assert_eq!(stats.acked, 3);
+    out.push(("feat-manual-ack-out-of-order-v5", input));
+
+    // 5.0, queue of 4 messages and 64 bytes, DropOldestQos0, a store: offline QoS 0 messages
+    // dropped for newer ones, a QoS 1 message expiring in the queue, never sent.
+    let mut limits = ROOMY;
+    limits[0] = 0xFB;
+    let (input, _, run) = run_featured(
+        header(true, false, 0, limits, 0),
+        FEAT_DROP_OLDEST | FEAT_BYTES_64 | FEAT_STORE,
+        &[
+            Op::Closed,
+            Op::PublishExpiring {
+                topic: 1,
+                qos: 1,
+                secs: 2,
+            },
+            Op::PublishBurst { count: 5, qos: 0 },
+            Op::Advance(3000),
+            Op::Reconnect {
+                connack: true,
+                session_present: true,
+            },
+            Op::PublishExpiring {
+                topic: 2,
+                qos: 2,
+                secs: 9,
+            },
+            Op::Restart(RESUME),
+            ack(PUBREC, 0),
+            ack(PUBCOMP, 0),
+        ],
+    );
+    assert!(run.has(|e| matches!(
+        e,
+        E::PublishFailed {
+            reason: PublishFailure::DroppedForNewer,
+            ..
+        }
+    )));
+    assert!(run.has(|e| matches!(
+        e,
+        E::PublishFailed {
+            id: Some(_),
+            reason: PublishFailure::Expired,
+            ..
+        }
+    )));
+    assert!(run.has(|e| matches!(e, E::PubComp { .. })));
+    out.push(("feat-queue-drop-oldest-expiry-and-restart", input));
+
+    // 3.1.1, a store: QoS 1 and 2 messages in flight, one PUBREC'd, a restart: the PUBLISH
+    // again with DUP, only the PUBREL for the other, both completed.
+    let (input, stats, run) = run_featured(
+        persistent_v311,
+        FEAT_STORE,
+        &[
+            Op::Publish {
+                topic: 1,
+                qos: 1,
+                retain: false,
+                len: 2,
+            },
+            Op::Publish {
+                topic: 2,
+                qos: 2,
+                retain: false,
+                len: 2,
+            },
+            broker_ack_raw(PUBREC, 2),
+            Op::Restart(RESUME),
+            ack(PUBACK, 0),
+            ack(PUBCOMP, 0),
+        ],
+    );
+    let v = ProtocolVersion::V311;
+    assert_eq!(
+        count(&run, v, &|p| matches!(p, Packet::Publish(p) if p.dup)),
+        1
+    );
+    assert_eq!(count(&run, v, &|p| matches!(p, Packet::PubRel(_))), 2);
+    assert_eq!((stats.completed, stats.restarts), (2, 1));
+    out.push(("feat-store-restart-resends-publish-and-pubrel", input));
+
+    out
+}
+
+#[test]
+fn featured_seeds_reach_their_paths_and_are_in_the_corpus() {
+    let write = std::env::var_os("MQTT_FUZZ_WRITE_CORPUS").is_some();
+    let dir = corpus_dir("session");
+    for (name, input) in featured_seeds() {
         let path = dir.join(name);
         if write {
             fs::write(&path, &input).unwrap();

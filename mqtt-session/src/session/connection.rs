@@ -308,6 +308,7 @@ impl Session {
             }
         });
         self.unsent = self.outgoing.len();
+        self.queued.clear_dup();
         let failed: Vec<PacketId> = self
             .events
             .iter()

@@ -53,6 +53,14 @@ impl OfflineQueue {
         self.items.iter().map(|q| &q.message)
     }
 
+    /// A new broker session: nothing queued was sent to it (see `requeue_past_window`, the
+    /// only source of a queued message marked as possibly sent).
+    pub(super) fn clear_dup(&mut self) {
+        for q in &mut self.items {
+            q.message.dup = false;
+        }
+    }
+
     /// Queues `message` at `now`; its expiry counts from now.
     pub(super) fn push_back(&mut self, message: Message, now: Instant) {
         let expires_at = message

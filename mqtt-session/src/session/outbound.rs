@@ -238,12 +238,18 @@ impl Session {
         // Grown toward the window, not past it: the window bounds what is in flight.
         let window = self.window();
         grow_by_half(&mut self.outgoing, 4, window);
+        // A message restored from the store past the window may have gone out before the
+        // restart (see `requeue_past_window`): its DUP says so [MQTT-3.3.1-1].
+        let maybe_sent = match &state {
+            OutgoingState::AwaitingAck(m) => m.dup,
+            OutgoingState::AwaitingPubComp => false,
+        };
         self.outgoing.push_back(Outgoing {
             id,
             state,
-            published_before: false,
+            published_before: maybe_sent,
             sent_on_connection: false,
-            ever_sent: false,
+            ever_sent: maybe_sent,
         });
         self.unsent += 1;
     }

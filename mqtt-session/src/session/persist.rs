@@ -108,6 +108,7 @@ mod enabled {
                 self.forget_restored();
                 return Err(e);
             }
+            self.requeue_past_window();
             self.unsent = self.outgoing.len();
             if let Some(last) = restored.last_publish {
                 self.ids.continue_after(last);
@@ -118,6 +119,40 @@ mod enabled {
                 error: None,
             }));
             Ok(())
+        }
+
+        /// The store holds every unacknowledged message, those that waited in the queue
+        /// too, and the restore put them all in flight: the window bounds what is in flight
+        /// after a restart as before, so what is past it waits in the queue again, in order
+        /// and with its id, marked as possibly sent (DUP = 1 when it goes out
+        /// [MQTT-3.3.1-1]). PUBREC'd messages stay: only their PUBREL may go out (§4.3.3).
+        fn requeue_past_window(&mut self) {
+            let window = usize::from(self.config.max_inflight).max(1);
+            let mut surplus = self.outgoing.len().saturating_sub(window);
+            let mut requeue = Vec::new();
+            let mut i = self.outgoing.len();
+            while surplus > 0 && i > 0 {
+                i -= 1;
+                if !matches!(
+                    self.outgoing.get(i).map(|o| &o.state),
+                    Some(OutgoingState::AwaitingAck(_))
+                ) {
+                    continue;
+                }
+                if let Some(Outgoing {
+                    state: OutgoingState::AwaitingAck(mut message),
+                    ..
+                }) = self.outgoing.remove(i)
+                {
+                    message.dup = true;
+                    requeue.push(message);
+                    surplus -= 1;
+                }
+            }
+            let now = self.now;
+            for message in requeue.into_iter().rev() {
+                self.queued.push_back(message, now);
+            }
         }
 
         /// Empties what a failed restore may have filled in (the session held none of it).
