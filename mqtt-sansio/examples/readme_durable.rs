@@ -1,6 +1,6 @@
 // The README's "Messages that survive the process" example: a job worker whose session lives
-// in a file and who acknowledges a job only when it is done. `mqtt-sansio/tests/readme_durable.rs`
-// checks the README shows it verbatim and runs it against mosquitto.
+// in a file and who acknowledges a job only when it is done. `mqtt-sansio/tests/readme.rs`
+// checks the README shows it verbatim; `tests/readme_durable.rs` runs it against mosquitto.
 
 use std::time::Duration;
 

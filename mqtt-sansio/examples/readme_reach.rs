@@ -1,6 +1,7 @@
 // The README's "Reach" example: a server list of URLs (TCP, TLS, WebSocket), an optional
 // proxy, and the counters. `cargo run -p mqtt-sansio --example readme_reach`; checked by
-// mqtt-sansio/tests/readme_reach.rs against mosquitto, a WebSocket broker and tinyproxy.
+// mqtt-sansio/tests/readme.rs (verbatim in the README) and run by tests/readme_reach.rs against
+// mosquitto, a WebSocket broker and tinyproxy.
 
 use std::time::Duration;
 
