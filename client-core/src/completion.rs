@@ -150,12 +150,37 @@ pub enum Completion {
     Failed(Failure),
 }
 
+/// A completion ready to be taken.
+#[derive(Debug)]
+enum Ready {
+    /// One command's completion.
+    One(Token, Completion),
+    /// QoS 0 publishes with consecutive token numbers, each complete when accepted. A stream
+    /// of them costs one entry however long it grows before the caller takes it (an
+    /// application that never asks for QoS 0 completions would otherwise hold one
+    /// 96-byte entry per message until its next poll).
+    Qos0Run {
+        /// The token number of the first of the run.
+        first_seq: u64,
+        /// How many: at least 1.
+        count: u64,
+    },
+}
+
+/// What every QoS 0 publish completes with.
+fn qos0_sent() -> Completion {
+    Completion::Published(PublishOutcome::Acknowledged(Ack {
+        reason: ReasonCode::Success,
+        properties: AckProperties::default(),
+    }))
+}
+
 /// Tokens waiting for an answer, by packet identifier, and completions ready to be taken.
 #[derive(Debug, Default)]
 pub(crate) struct Completions {
     next_seq: u64,
     waiting: BTreeMap<PacketId, Token>,
-    ready: VecDeque<(Token, Completion)>,
+    ready: VecDeque<Ready>,
 }
 
 impl Completions {
@@ -171,7 +196,7 @@ impl Completions {
     /// Completes the token waiting for `id`, if any; returns it.
     pub(crate) fn complete_id(&mut self, id: PacketId, completion: Completion) -> Option<Token> {
         let token = self.waiting.remove(&id)?;
-        self.ready.push_back((token, completion));
+        self.ready.push_back(Ready::One(token, completion));
         Some(token)
     }
 
@@ -181,7 +206,22 @@ impl Completions {
                 self.waiting.remove(&id);
             }
         }
-        self.ready.push_back((token, completion));
+        self.ready.push_back(Ready::One(token, completion));
+    }
+
+    /// Completes a QoS 0 publish's token (which waits for nothing): extends the last run
+    /// when it directly follows it.
+    pub(crate) fn complete_qos0(&mut self, token: Token) {
+        if let Some(Ready::Qos0Run { first_seq, count }) = self.ready.back_mut() {
+            if first_seq.wrapping_add(*count) == token.seq {
+                *count += 1;
+                return;
+            }
+        }
+        self.ready.push_back(Ready::Qos0Run {
+            first_seq: token.seq,
+            count: 1,
+        });
     }
 
     pub(crate) fn is_waiting(&self, token: &Token) -> bool {
@@ -194,11 +234,76 @@ impl Completions {
         let waiting = core::mem::take(&mut self.waiting);
         for token in waiting.into_values() {
             self.ready
-                .push_back((token, Completion::Failed(failure.clone())));
+                .push_back(Ready::One(token, Completion::Failed(failure.clone())));
         }
     }
 
     pub(crate) fn pop(&mut self) -> Option<(Token, Completion)> {
-        self.ready.pop_front()
+        match self.ready.pop_front()? {
+            Ready::One(token, completion) => Some((token, completion)),
+            Ready::Qos0Run { first_seq, count } => {
+                if count > 1 {
+                    self.ready.push_front(Ready::Qos0Run {
+                        first_seq: first_seq.wrapping_add(1),
+                        count: count - 1,
+                    });
+                }
+                Some((Token::new(first_seq, None, TokenKind::Publish), qos0_sent()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn publish_token(c: &mut Completions, id: Option<u16>) -> Token {
+        c.token(id.and_then(PacketId::new), TokenKind::Publish)
+    }
+
+    #[test]
+    fn a_qos0_stream_is_one_entry_and_comes_out_in_order_between_others() {
+        let mut c = Completions::default();
+        let mut expected = Vec::new();
+        for _ in 0..1000 {
+            let t = publish_token(&mut c, None);
+            c.complete_qos0(t);
+            expected.push((t, qos0_sent()));
+        }
+        assert_eq!(c.ready.len(), 1, "a run of QoS 0 completions is one entry");
+        // A QoS 1 token in between ends the run; its completion keeps its place.
+        let q1 = publish_token(&mut c, Some(7));
+        let after = publish_token(&mut c, None);
+        c.complete_qos0(after);
+        let done = Completion::Failed(Failure::Cancelled);
+        assert_eq!(
+            c.complete_id(PacketId::new(7).unwrap(), done.clone()),
+            Some(q1)
+        );
+        expected.push((after, qos0_sent()));
+        expected.push((q1, done));
+        assert_eq!(c.ready.len(), 3);
+        let mut got = Vec::new();
+        while let Some(x) = c.pop() {
+            got.push(x);
+        }
+        assert_eq!(got, expected);
+        assert!(c.ready.is_empty());
+    }
+
+    #[test]
+    fn a_qos0_token_that_does_not_follow_the_run_starts_a_new_one() {
+        let mut c = Completions::default();
+        let a = publish_token(&mut c, None);
+        let _skipped = publish_token(&mut c, Some(1));
+        let b = publish_token(&mut c, None);
+        c.complete_qos0(a);
+        c.complete_qos0(b);
+        assert_eq!(c.ready.len(), 2);
+        assert_eq!(c.pop().map(|(t, _)| t), Some(a));
+        assert_eq!(c.pop().map(|(t, _)| t), Some(b));
+        assert_eq!(c.pop(), None);
     }
 }

@@ -663,13 +663,7 @@ impl ClientCore {
         )?;
         let token = self.completions.token(id, TokenKind::Publish);
         if msg.qos == QoS::AtMostOnce {
-            self.completions.complete(
-                token,
-                Completion::Published(PublishOutcome::Acknowledged(Ack {
-                    reason: ReasonCode::Success,
-                    properties: Default::default(),
-                })),
-            );
+            self.completions.complete_qos0(token);
         }
         self.route(now);
         Ok(token)
