@@ -536,3 +536,42 @@ fn count_handed(pair: &mut Pair, handed: &mut BTreeMap<Vec<u8>, usize>) {
         }
     }
 }
+
+/// A failed QoS 2 publish whose PUBLISH went out on a broker session that still exists
+/// keeps its id out of use (5.0 §4.3.3: the broker may hold it unreleased and would take a
+/// new message under that id for a duplicate); the store keeps it held across a restart,
+/// and frees it once the broker's session is gone.
+#[test]
+fn a_held_qos2_id_stays_out_of_use_across_a_restart_until_the_broker_session_ends() {
+    let now = mqtt_sansio_session::Instant::from_millis(0);
+    for v in VERSIONS {
+        let mut d = direct(v);
+        d.connect(0, false);
+        let id = d.publish("t", b"refused", QoS::ExactlyOnce).unwrap();
+        d.take_sent();
+        assert!(d
+            .session
+            .abandon_publish(now, id, ReasonCode::ImplementationSpecificError));
+        assert!(d.session.is_packet_id_in_use(id), "held before the restart");
+
+        restart(&mut d);
+        assert!(d.session.is_packet_id_in_use(id), "held after the restart");
+        assert_eq!(d.session.inflight_len(), 0, "held, not resent");
+        assert!(resume(&mut d).is_empty(), "nothing to resend");
+        let next = d.publish("t", b"new", QoS::ExactlyOnce).unwrap();
+        assert_ne!(next, id, "a new message never takes the held id");
+        d.feed_packet(Packet::PubRec(Ack::new(next)));
+        d.feed_packet(Packet::PubComp(Ack::new(next)));
+        d.take_sent();
+
+        // The broker's session is gone: so is its copy, and the id is free (in the store too).
+        restart(&mut d);
+        assert!(d.session.is_packet_id_in_use(id));
+        d.start(0);
+        connack(&mut d, false);
+        assert!(!d.session.is_packet_id_in_use(id));
+        restart(&mut d);
+        assert!(!d.session.is_packet_id_in_use(id), "freed in the store too");
+        assert_eq!(d.session.packet_ids_in_use(), 0);
+    }
+}

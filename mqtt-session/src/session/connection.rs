@@ -278,6 +278,7 @@ impl Session {
         // The broker's copies of failed messages are gone with its session.
         for id in core::mem::take(&mut self.held_ids) {
             self.ids.remove(id);
+            self.persist_completed(id);
         }
         // Those were delivered at PUBLISH already; the new session will never release them,
         // and their ids may be reused for new messages.

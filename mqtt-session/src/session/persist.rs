@@ -236,9 +236,19 @@ mod enabled {
             false
         }
 
-        /// An outgoing flow ended: its identifier is free in the store too.
+        /// An outgoing flow ended: its identifier is free in the store too, or, when the
+        /// Session keeps it out of use (`held_ids`), held there too, so that a restarted
+        /// session does not hand it to a new message the broker would take for a duplicate.
         pub(in crate::session) fn persist_completed(&mut self, id: PacketId) {
-            if self.store.is_some() && !self.persist(&Record::Completed { id }) {
+            if self.store.is_none() {
+                return;
+            }
+            let record = if self.held_ids.contains(&id) {
+                Record::Held { id }
+            } else {
+                Record::Completed { id }
+            };
+            if !self.persist(&record) {
                 self.store_failed();
             }
         }
@@ -296,6 +306,10 @@ mod enabled {
                         sent_on_connection: false,
                         ever_sent: true,
                     });
+                }
+                Record::Held { id } => {
+                    s.ids.insert(id);
+                    s.held_ids.push(id);
                 }
                 Record::IncomingHeld { id, message } => {
                     s.incoming_qos2_bytes += message.stored_len();

@@ -24,6 +24,7 @@ const INCOMING_CLEARED: u8 = 7;
 const SUBSCRIBED: u8 = 8;
 const UNSUBSCRIBED: u8 = 9;
 const SUBSCRIPTIONS_CLEARED: u8 = 10;
+const HELD: u8 = 11;
 
 /// A decoded record that owns its message or filter; [`as_record`](Self::as_record) borrows
 /// it back as a [`Record`].
@@ -35,6 +36,8 @@ pub enum OwnedRecord {
     Released(PacketId),
     /// See [`Record::Completed`].
     Completed(PacketId),
+    /// See [`Record::Held`].
+    Held(PacketId),
     /// See [`Record::IncomingHeld`].
     IncomingHeld(PacketId, Message),
     /// See [`Record::IncomingDelivered`].
@@ -58,6 +61,7 @@ impl OwnedRecord {
             Record::Publish { id, message } => Self::Publish(id, message.clone()),
             Record::Released { id } => Self::Released(id),
             Record::Completed { id } => Self::Completed(id),
+            Record::Held { id } => Self::Held(id),
             Record::IncomingHeld { id, message } => Self::IncomingHeld(id, message.clone()),
             Record::IncomingDelivered { id } => Self::IncomingDelivered(id),
             Record::IncomingReleased { id } => Self::IncomingReleased(id),
@@ -74,6 +78,7 @@ impl OwnedRecord {
             Self::Publish(id, message) => Record::Publish { id: *id, message },
             Self::Released(id) => Record::Released { id: *id },
             Self::Completed(id) => Record::Completed { id: *id },
+            Self::Held(id) => Record::Held { id: *id },
             Self::IncomingHeld(id, message) => Record::IncomingHeld { id: *id, message },
             Self::IncomingDelivered(id) => Record::IncomingDelivered { id: *id },
             Self::IncomingReleased(id) => Record::IncomingReleased { id: *id },
@@ -101,6 +106,7 @@ pub fn encode_record(record: &Record<'_>, out: &mut Vec<u8>) {
         }
         Record::Released { id } => id_only(out, RELEASED, id),
         Record::Completed { id } => id_only(out, COMPLETED, id),
+        Record::Held { id } => id_only(out, HELD, id),
         Record::IncomingHeld { id, message } => {
             id_only(out, INCOMING_HELD, id);
             encode_message(message, out);
@@ -132,6 +138,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<OwnedRecord, StoreError> {
         }
         RELEASED => OwnedRecord::Released(r.id()?),
         COMPLETED => OwnedRecord::Completed(r.id()?),
+        HELD => OwnedRecord::Held(r.id()?),
         INCOMING_HELD => {
             let id = r.id()?;
             OwnedRecord::IncomingHeld(id, decode_message(&mut r, id)?)
@@ -298,6 +305,7 @@ mod tests {
             },
             Record::Released { id: id(7) },
             Record::Completed { id: id(65535) },
+            Record::Held { id: id(9) },
             Record::IncomingHeld {
                 id: id(1),
                 message: &held,

@@ -10,8 +10,9 @@ use super::Record;
 
 /// The live records of a store, each as a handle `H`, in restore order.
 ///
-/// A record stays live while it describes current state: the latest [`Record::Publish`] or
-/// [`Record::Released`] of an outgoing identifier until its [`Record::Completed`], the
+/// A record stays live while it describes current state: the latest [`Record::Publish`],
+/// [`Record::Released`] or [`Record::Held`] of an outgoing identifier until its
+/// [`Record::Completed`], the
 /// latest incoming record of an identifier until [`Record::IncomingReleased`] or
 /// [`Record::IncomingCleared`], a [`Record::Subscribed`] until its filter is unsubscribed or
 /// cleared. Every other record is dead once applied; a backend compacts by rewriting only
@@ -66,7 +67,7 @@ impl<H> LiveRecords<H> {
     /// state), for backends that count dead bytes.
     pub fn apply(&mut self, record: &Record<'_>, handle: H, mut dead: impl FnMut(H)) {
         match *record {
-            Record::Publish { id, .. } | Record::Released { id } => {
+            Record::Publish { id, .. } | Record::Released { id } | Record::Held { id } => {
                 if let Some(h) = self.remove_outgoing(id) {
                     dead(h);
                 }

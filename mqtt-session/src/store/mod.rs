@@ -9,7 +9,8 @@
 //! - a PUBREC moves the message to "awaiting PUBCOMP" before the PUBREL is handed out
 //!   ([`Record::Released`]);
 //! - a finished flow (acknowledged, failed, cancelled) frees its identifier
-//!   ([`Record::Completed`]);
+//!   ([`Record::Completed`]), except a failed QoS 2 message the broker's session may still
+//!   hold: its identifier stays out of use until that session ends ([`Record::Held`]);
 //! - an incoming QoS 2 message is recorded before its PUBREC is handed out, held
 //!   ([`Record::IncomingHeld`]) or already delivered ([`Record::IncomingDelivered`]), and
 //!   forgotten when its PUBREL delivers it ([`Record::IncomingReleased`]), before the
@@ -62,6 +63,14 @@ pub enum Record<'a> {
     /// The outgoing flow `id` ended (PUBACK, PUBCOMP, failure, cancellation).
     Completed {
         /// The packet identifier, free again.
+        id: PacketId,
+    },
+    /// The outgoing QoS 2 flow `id` failed after its PUBLISH went out on a broker session
+    /// that still exists: the broker may hold the message unreleased and would take a new
+    /// message under this identifier for a duplicate of it (5.0 §4.3.3), so the identifier
+    /// stays out of use until that session ends (then [`Completed`](Self::Completed)).
+    Held {
+        /// The packet identifier, kept out of use.
         id: PacketId,
     },
     /// An incoming QoS 2 message held until its PUBREL (not yet given to the application).
