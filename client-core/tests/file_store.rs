@@ -3,6 +3,7 @@
 //! flipped): detected, cut back to the last whole record, and resumed from there.
 
 use std::fs::{self, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use mqtt_sansio_client::mqtt_sansio_proto::{
@@ -342,4 +343,56 @@ fn fsync_policies_count_their_fsyncs() {
         assert_eq!(fsyncs, expected, "{policy:?}");
         assert_eq!(store.stats().records, 10);
     }
+}
+
+/// One writer per file: while a session's store holds the file, a second store on the same
+/// path reads it as it is (a record its writer is still writing is skipped, not cut off)
+/// and cannot be attached to a session; once the first is gone the file is writable again.
+#[test]
+fn a_second_store_on_a_file_in_use_only_reads_it() {
+    let (_dir, path) = temp();
+    let ids = publish_n(&path, 2);
+    let mut writer = open(&path, ProtocolVersion::V311);
+    assert_eq!(in_use(&writer, &ids), [true, true]);
+
+    let reader = FileStore::open(&path, Fsync::PerWake).unwrap();
+    assert!(reader.is_read_only());
+    assert_eq!(reader.live_records(), 2, "it sees the records");
+    let err = Session::with_store(config(ProtocolVersion::V311), Box::new(reader)).unwrap_err();
+    let StoreError::Backend(e) = &err else {
+        panic!("{err:?}");
+    };
+    let io = e.downcast_ref::<std::io::Error>().expect("an io::Error");
+    assert_eq!(io.kind(), std::io::ErrorKind::ResourceBusy, "{io}");
+    assert!(io.to_string().contains("in use"), "{io}");
+
+    // A torn record at the end, as if the writer were in the middle of it: the reader
+    // reports it and leaves the file alone.
+    let full = fs::metadata(&path).unwrap().len();
+    OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(&[0, 0, 0, 40, 1, 2])
+        .unwrap();
+    let reader = FileStore::open(&path, Fsync::PerWake).unwrap();
+    assert!(reader.is_read_only());
+    assert_eq!(reader.recovery().map(|r| r.damage), Some(Damage::Torn));
+    assert_eq!(fs::metadata(&path).unwrap().len(), full + 6, "not cut");
+    drop(reader);
+
+    // The writer goes on where its records end; gone, its file opens writable again.
+    writer
+        .publish(now(), "t", b"m2", QoS::AtLeastOnce, false)
+        .unwrap();
+    writer.sync_store().unwrap();
+    drop(writer);
+    let store = FileStore::open(&path, Fsync::PerWake).unwrap();
+    assert!(!store.is_read_only());
+    assert!(
+        store.recovery().is_none(),
+        "m2 was written over the torn bytes"
+    );
+    let s = Session::with_store(config(ProtocolVersion::V311), Box::new(store)).unwrap();
+    assert_eq!(s.inflight_len(), 3);
 }

@@ -15,7 +15,15 @@
 //! whole and sound, keeps everything before it and cuts the rest off ([`Recovery`]).
 //! When dead records (completed flows) dominate the file it is compacted: the live records
 //! are copied to a new file that then replaces the old one atomically (rename).
+//!
+//! One writer per file: on unix a store holds an exclusive `flock` on `<path>.lock` while it
+//! is open (the kernel drops it when the process ends, killed or not). A store opened while
+//! another holds the lock reads the file as it is, repairs nothing, and refuses to be
+//! attached to a session, so two clients (or two processes started by mistake) never
+//! interleave records in one file.
 
+use std::borrow::ToOwned;
+use std::format;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -149,6 +157,7 @@ pub struct FileStore {
     publishes: u64,
     /// The file's contents read at open, kept for the first `restore`.
     loaded: Option<Vec<u8>>,
+    lock: Lock,
     recovery: Option<Recovery>,
     stats: FileStoreStats,
 }
@@ -169,13 +178,63 @@ fn backend(e: io::Error) -> StoreError {
     StoreError::Backend(Arc::new(e))
 }
 
+/// Whether this store may write its file.
+#[derive(Debug)]
+enum Lock {
+    /// This store holds the lock file's exclusive lock (kept open for as long as the store).
+    #[cfg(unix)]
+    Held(#[allow(dead_code, reason = "the open file is the lock")] File),
+    /// No file locking on this platform: the caller keeps to one store per file.
+    #[cfg(not(unix))]
+    Unsupported,
+    /// Another open store holds the lock: this one only reads.
+    Elsewhere(PathBuf),
+}
+
+/// `<path>.lock`: beside the store, and not replaced when compaction renames the store.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+#[cfg(unix)]
+fn take_lock(path: &Path) -> Result<Lock, StoreError> {
+    use rustix::fs::{flock, FlockOperation};
+    let lock_path = lock_path(path);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(backend)?;
+    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Lock::Held(file)),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(Lock::Elsewhere(lock_path)),
+        Err(e) => Err(backend(e.into())),
+    }
+}
+
+#[cfg(not(unix))]
+fn take_lock(_path: &Path) -> Result<Lock, StoreError> {
+    Ok(Lock::Unsupported)
+}
+
 impl FileStore {
     /// Opens (or creates) the store at `path`. A damaged end (a torn or corrupt last
     /// record) is cut off, keeping every whole record before it: see
     /// [`recovery`](Self::recovery). A file that is not a store of this library is refused
     /// with [`StoreError::Format`]; I/O failures are [`StoreError::Backend`].
+    ///
+    /// While another open store holds the file's lock (see the module docs), this one reads
+    /// the file as it is (an incomplete last record is skipped, not cut off: its writer may
+    /// be in the middle of it), and attaching it to a session fails with
+    /// [`StoreError::Backend`] of kind [`io::ErrorKind::ResourceBusy`]; see
+    /// [`is_read_only`](Self::is_read_only).
     pub fn open(path: impl AsRef<Path>, fsync: Fsync) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
+        let lock = take_lock(&path)?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -199,12 +258,15 @@ impl FileStore {
             loaded: None,
             recovery: None,
             stats: FileStoreStats::default(),
+            lock,
         };
         match parse_header(&bytes)? {
             // Empty, or a header cut short while the file was created: nothing was ever
             // recorded in it.
             None => {
-                store.truncate(0)?;
+                if !store.is_read_only() {
+                    store.truncate(0)?;
+                }
             }
             Some(header) => {
                 store.owner = Some((header.client_id, header.version));
@@ -257,9 +319,33 @@ impl FileStore {
                 dropped_bytes: (bytes.len() - at) as u64,
                 damage,
             });
-            self.truncate(at as u64)?;
+            if !self.is_read_only() {
+                self.truncate(at as u64)?;
+            }
         }
         Ok(())
+    }
+
+    /// Whether another open store holds this file's lock: this one then only reads (no
+    /// repair, no records, no compaction) and cannot be attached to a session.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.lock, Lock::Elsewhere(_))
+    }
+
+    /// Refuses writing while another store holds the lock.
+    fn check_writable(&self) -> Result<(), StoreError> {
+        match &self.lock {
+            Lock::Elsewhere(lock) => Err(backend(io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                format!(
+                    "the session store {} is in use by another client (its lock {} is held); \
+                     one client per store file",
+                    self.path.display(),
+                    lock.display()
+                ),
+            ))),
+            _ => Ok(()),
+        }
     }
 
     fn truncate(&mut self, len: u64) -> Result<(), StoreError> {
@@ -348,6 +434,7 @@ impl FileStore {
     /// Rewrites the file with only its live records (done by itself when dead records are
     /// more than half of a file of at least 64 KiB).
     pub fn compact(&mut self) -> Result<(), StoreError> {
+        self.check_writable()?;
         let Some((client_id, version)) = self.owner.clone() else {
             return Ok(());
         };
@@ -392,6 +479,7 @@ impl FileStore {
 
 impl Store for FileStore {
     fn bind(&mut self, client_id: &str, version: ProtocolVersion) -> Result<(), StoreError> {
+        self.check_writable()?;
         match &self.owner {
             Some((id, _)) if id != client_id => Err(StoreError::OtherClient {
                 stored: id.clone(),
@@ -441,6 +529,7 @@ impl Store for FileStore {
     }
 
     fn append(&mut self, record: &Record<'_>) -> Result<(), StoreError> {
+        self.check_writable()?;
         if self.owner.is_none() {
             // Records without the header naming their client would be refused later.
             return Err(StoreError::Format(
