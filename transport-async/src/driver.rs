@@ -297,6 +297,10 @@ impl Driver {
         };
         let mut st = self.shared.lock();
         let (mut moved, mut capped, mut lost) = (false, false, false);
+        // Why the connection ended, when a read or write failed (rather than an orderly end
+        // of stream): kept, as the mio client does, so the first connect can say why (a
+        // WebSocket text frame, a TLS alert, a reset) instead of only "closed".
+        let mut failure: Option<io::Error> = None;
         if !st.read_paused() {
             let mut reads = 0;
             while reads < MAX_READS_PER_STEP {
@@ -316,7 +320,8 @@ impl Driver {
                         }
                     }
                     Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Poll::Ready(Err(_)) => {
+                    Poll::Ready(Err(e)) => {
+                        failure = Some(e);
                         lost = true;
                         break;
                     }
@@ -332,10 +337,16 @@ impl Driver {
                     moved |= wrote;
                     capped |= cap;
                 }
-                Err(_) => lost = true,
+                Err(e) => {
+                    failure = Some(e);
+                    lost = true;
+                }
             }
         }
         if lost {
+            if failure.is_some() {
+                st.io_error = failure;
+            }
             self.conn = None;
             st.core.handle_closed(clock.now());
             return (true, false);
