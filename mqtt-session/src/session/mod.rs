@@ -28,16 +28,28 @@ mod auth;
 mod connection;
 mod give_up;
 mod inbound;
+#[cfg(feature = "manual-acks")]
 mod manual_ack;
+#[cfg(not(feature = "manual-acks"))]
+mod manual_ack_off;
+#[cfg(feature = "offline-queue")]
 mod offline_queue;
+#[cfg(not(feature = "offline-queue"))]
+mod offline_queue_off;
 mod outbound;
 mod packet_size;
 mod persist;
 mod subscriptions;
 mod topic_alias;
 
+#[cfg(feature = "manual-acks")]
 use manual_ack::PendingAcks;
+#[cfg(not(feature = "manual-acks"))]
+use manual_ack_off::PendingAcks;
+#[cfg(feature = "offline-queue")]
 use offline_queue::OfflineQueue;
+#[cfg(not(feature = "offline-queue"))]
+use offline_queue_off::OfflineQueue;
 use topic_alias::{IncomingAliases, OutgoingAliases};
 
 /// Where the Session is in the life of a connection.
