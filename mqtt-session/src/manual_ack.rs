@@ -67,7 +67,11 @@ impl AckMode {
     /// Whether acknowledgements wait for the application (never without the cargo feature
     /// `manual-acks`).
     pub const fn is_manual(&self) -> bool {
-        self.window().is_some()
+        match self {
+            Self::Automatic => false,
+            #[cfg(feature = "manual-acks")]
+            Self::Manual { .. } => true,
+        }
     }
 
     /// The window of manual acknowledgements, `None` when automatic (always without the
