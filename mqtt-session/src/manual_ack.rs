@@ -19,12 +19,14 @@ use mqtt_sansio_proto::{PacketId, QoS};
 /// default); without it every message is acknowledged automatically.
 ///
 /// ```
+/// # #[cfg(feature = "manual-acks")] {
 /// use core::num::NonZeroU16;
 /// use mqtt_sansio_session::{AckMode, SessionConfig};
 /// use mqtt_sansio_proto::ProtocolVersion;
 /// let mut config = SessionConfig::new("worker-1", false, ProtocolVersion::V5);
 /// config.acks = AckMode::manual(NonZeroU16::new(10).unwrap());
 /// assert_eq!(config.acks.window(), Some(10));
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
