@@ -56,7 +56,8 @@ use topic_alias::{IncomingAliases, OutgoingAliases};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SessionState {
-    /// No connection. Publishes and subscriptions are queued (within limits).
+    /// No connection. Publishes (with the cargo feature `offline-queue`) and subscriptions
+    /// are queued (within limits).
     Disconnected,
     /// CONNECT sent, waiting for CONNACK.
     Connecting,
@@ -268,7 +269,8 @@ impl Session {
         self.outgoing.len()
     }
 
-    /// Publishes waiting to enter the window.
+    /// Publishes waiting to enter the window (always 0 without the cargo feature
+    /// `offline-queue`).
     pub fn queued_len(&self) -> usize {
         self.queued.len()
     }
@@ -319,7 +321,8 @@ impl Session {
     /// Whether a publish at `qos` would be accepted now: the window or the queue has room,
     /// or [`QueuePolicy::DropOldestQos0`](crate::QueuePolicy::DropOldestQos0) would make
     /// some. (A message larger than the room left under `max_queued_bytes` may still be
-    /// refused.)
+    /// refused.) Without the cargo feature `offline-queue`: only when connected with room in
+    /// the window (QoS 1/2) or in the transmit buffer (QoS 0).
     pub fn can_publish(&self, qos: QoS) -> bool {
         match qos {
             QoS::AtMostOnce if self.is_connected() && self.queued.is_empty() => {

@@ -191,7 +191,8 @@ fn with_remaining_expiry(message: Message, at: Instant, now: Instant) -> Message
 
 impl Session {
     /// Publishes waiting to enter the window: their bytes (topic, properties and payload),
-    /// at most [`SessionConfig::max_queued_bytes`].
+    /// at most [`SessionConfig::max_queued_bytes`]. Always 0 without the cargo feature
+    /// `offline-queue`.
     pub fn queued_bytes(&self) -> usize {
         self.queued.bytes()
     }
@@ -202,7 +203,7 @@ impl Session {
     /// [`poll_timeout`](Self::poll_timeout) includes it; while disconnected it does not
     /// (no connection timer runs then), so a transport that is offline for long waits for
     /// this too. Expired messages are also dropped, at the latest, by the next `publish`
-    /// or connection, never sent.
+    /// or connection, never sent. Always `None` without the cargo feature `offline-queue`.
     pub fn next_queue_expiry(&self) -> Option<Instant> {
         self.queued.next_expiry()
     }
