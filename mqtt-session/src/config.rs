@@ -52,20 +52,25 @@ pub struct SessionConfig {
     /// [`PublishError::QueueFull`](crate::PublishError::QueueFull) and
     /// [`Event::PublishUnblocked`](crate::Event::PublishUnblocked) follows when room frees
     /// up (see [`queue_policy`](Self::queue_policy) for the alternative). 0 disables
-    /// queueing: a full window is an error at once.
+    /// queueing: a full window (or no connection) is an error at once. Without the cargo
+    /// feature `offline-queue` this is what happens whatever the value: the field has no
+    /// effect.
     pub max_queued: usize,
     /// Most bytes (topic, properties and payload) of the publishes waiting to enter the
-    /// window, whatever their number. Default 16 MiB.
+    /// window, whatever their number. Default 16 MiB. No effect without the cargo feature
+    /// `offline-queue`.
     pub max_queued_bytes: usize,
     /// What a publish meets when the queue is full (by count or by bytes): refused (the
     /// default) or room made by dropping the oldest QoS 0 messages. Either way, a 5.0
     /// message with a Message Expiry Interval that expires while queued is dropped and
     /// reported as [`Event::PublishFailed`](crate::Event::PublishFailed) with
     /// [`PublishFailure::Expired`](crate::PublishFailure::Expired), and one that goes out
-    /// carries the interval that remains [MQTT-3.3.2-6].
+    /// carries the interval that remains [MQTT-3.3.2-6]. No effect without the cargo
+    /// feature `offline-queue`.
     pub queue_policy: QueuePolicy,
     /// Whether incoming QoS 1/2 messages are acknowledged at once (the default) or when the
-    /// application says so ([`AckMode::Manual`], [`Session::ack`](crate::Session::ack)).
+    /// application says so ([`AckMode::Manual`], [`Session::ack`](crate::Session::ack));
+    /// always at once without the cargo feature `manual-acks`.
     pub acks: AckMode,
     /// Most SUBSCRIBE/UNSUBSCRIBE requests awaiting acknowledgement or a connection.
     pub max_pending_requests: usize,

@@ -189,7 +189,9 @@ pub enum PublishError {
         max: usize,
     },
     /// The in-flight window is full and the queue is full (or disabled); wait for
-    /// [`Event::PublishUnblocked`](crate::Event::PublishUnblocked).
+    /// [`Event::PublishUnblocked`](crate::Event::PublishUnblocked). Without the cargo feature
+    /// `offline-queue` there is no queue: a publish while not connected, or with the window
+    /// full, is refused with this.
     QueueFull,
     /// 65,535 messages are in flight: no packet identifier is free.
     PacketIdsExhausted,

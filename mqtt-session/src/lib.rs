@@ -92,6 +92,12 @@
 //! asks the transport to stop reading ([`Session::wants_read`]). A message never
 //! acknowledged is sent again by the broker after a reconnect, with a new token.
 //!
+//! Manual acknowledgements and the publish queue are the cargo features `manual-acks` and
+//! `offline-queue` (both on by default). Firmware turns them off as minimq does without
+//! them: every message is then acknowledged as it is handed over, and a publish that would
+//! wait (no connection, full window) is refused with [`PublishError::QueueFull`]; what is in
+//! flight is still resent after a reconnect.
+//!
 //! ## Enhanced authentication (5.0)
 //!
 //! Attach an [`Authenticator`] with [`Session::set_authenticator`]: CONNECT then carries its

@@ -7,19 +7,26 @@
 //! application never finished is redelivered by the broker after a reconnect.
 
 use core::fmt;
-use core::num::{NonZeroU16, NonZeroU32};
+#[cfg(feature = "manual-acks")]
+use core::num::NonZeroU16;
+use core::num::NonZeroU32;
 
 use mqtt_sansio_proto::{PacketId, QoS};
 
 /// When the Session acknowledges incoming QoS 1/2 messages.
 ///
+/// [`Manual`](Self::Manual) exists only with the cargo feature `manual-acks` (on by
+/// default); without it every message is acknowledged automatically.
+///
 /// ```
+/// # #[cfg(feature = "manual-acks")] {
 /// use core::num::NonZeroU16;
 /// use mqtt_sansio_session::{AckMode, SessionConfig};
 /// use mqtt_sansio_proto::ProtocolVersion;
 /// let mut config = SessionConfig::new("worker-1", false, ProtocolVersion::V5);
 /// config.acks = AckMode::manual(NonZeroU16::new(10).unwrap());
 /// assert_eq!(config.acks.window(), Some(10));
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -39,6 +46,7 @@ pub enum AckMode {
     /// message never acknowledged was not received as far as the broker knows: after a
     /// reconnect to the same session the broker sends it again and it is handed over again,
     /// with a new token.
+    #[cfg(feature = "manual-acks")]
     Manual {
         /// Most messages handed over and not yet acknowledged on the wire. 5.0: the
         /// Receive Maximum the CONNECT carries is at most this, so the broker never sends
@@ -51,20 +59,29 @@ pub enum AckMode {
 }
 
 impl AckMode {
-    /// Manual acknowledgements with at most `window` messages unacknowledged.
+    /// Manual acknowledgements with at most `window` messages unacknowledged (cargo feature
+    /// `manual-acks`).
+    #[cfg(feature = "manual-acks")]
     pub const fn manual(window: NonZeroU16) -> Self {
         Self::Manual { window }
     }
 
-    /// Whether acknowledgements wait for the application.
+    /// Whether acknowledgements wait for the application (never without the cargo feature
+    /// `manual-acks`).
     pub const fn is_manual(&self) -> bool {
-        matches!(self, Self::Manual { .. })
+        match self {
+            Self::Automatic => false,
+            #[cfg(feature = "manual-acks")]
+            Self::Manual { .. } => true,
+        }
     }
 
-    /// The window of manual acknowledgements, `None` when automatic.
+    /// The window of manual acknowledgements, `None` when automatic (always without the
+    /// cargo feature `manual-acks`).
     pub const fn window(&self) -> Option<u16> {
         match self {
             Self::Automatic => None,
+            #[cfg(feature = "manual-acks")]
             Self::Manual { window } => Some(window.get()),
         }
     }

@@ -131,6 +131,7 @@ impl Message {
     }
 
     /// A received QoS 1/2 PUBLISH under manual acknowledgements, carrying token number `seq`.
+    #[cfg(feature = "manual-acks")]
     pub(crate) fn from_publish_with_ack(
         p: &Publish<'_>,
         topic: TopicName<'_>,
@@ -157,7 +158,8 @@ impl Message {
 
     /// Where the topic starts in `buf`.
     fn start(&self) -> usize {
-        if self.has_ack {
+        // Without manual acknowledgements no message has a token: a constant.
+        if cfg!(feature = "manual-acks") && self.has_ack {
             ACK_PREFIX
         } else {
             0
@@ -211,9 +213,10 @@ impl Message {
 
     /// The token to pass to [`Session::ack`](crate::Session::ack): `Some` for a QoS 1/2
     /// message received under [`AckMode::Manual`](crate::AckMode::Manual), whose PUBACK /
-    /// PUBREC waits for it; `None` otherwise.
+    /// PUBREC waits for it; `None` otherwise (always without the cargo feature
+    /// `manual-acks`).
     pub fn ack_token(&self) -> Option<AckToken> {
-        if !self.has_ack {
+        if !cfg!(feature = "manual-acks") || !self.has_ack {
             return None;
         }
         let prefix: [u8; ACK_PREFIX] = self.buf.get(..ACK_PREFIX)?.try_into().ok()?;

@@ -5,6 +5,10 @@
 /// [`SessionConfig::max_queued`](crate::SessionConfig::max_queued) messages and
 /// [`SessionConfig::max_queued_bytes`](crate::SessionConfig::max_queued_bytes) bytes.
 ///
+/// No effect without the cargo feature `offline-queue` (on by default): nothing is queued
+/// then, and a publish that would wait is refused with
+/// [`PublishError::QueueFull`](crate::PublishError::QueueFull).
+///
 /// ```
 /// use mqtt_sansio_session::{QueuePolicy, SessionConfig};
 /// use mqtt_sansio_proto::ProtocolVersion;

@@ -231,6 +231,7 @@ fn multi_step_continue_then_connack_verifies_the_final_data() {
     );
 }
 
+#[cfg(feature = "offline-queue")] // a publish here waits in the offline queue
 #[test]
 fn only_auth_leaves_before_connack() {
     // [MQTT-3.1.2-30]: with an Authentication Method in CONNECT the client sends nothing but

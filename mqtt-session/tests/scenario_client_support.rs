@@ -5,6 +5,8 @@
 //! `rejected_candidate` and can be abandoned with the broker's reason (SPEC "Exactly once,
 //! bounded": a message the broker keeps rejecting fails after a bounded number of attempts);
 //! a publish never sent can be cancelled; a local close reports the application's reason.
+// Helpers of the tests that need the offline queue are unused without it.
+#![cfg_attr(not(feature = "offline-queue"), allow(dead_code, unused_imports))]
 mod support;
 
 use mqtt_sansio_proto::{Ack, Packet, PacketId, ProtocolVersion, QoS, ReasonCode};
@@ -318,6 +320,7 @@ fn no_rejected_candidate_without_an_error_disconnect() {
     assert_eq!(pair.client.rejected_candidate(), None);
 }
 
+#[cfg(feature = "offline-queue")] // a publish here waits in the offline queue
 #[test]
 fn abandon_frees_the_id_and_later_messages_flow() {
     let mut config = SessionConfig::new("abandon", false, ProtocolVersion::V5);
@@ -386,6 +389,7 @@ fn abandon_frees_the_id_and_later_messages_flow() {
     assert_eq!(pair.client.packet_ids_in_use(), 0);
 }
 
+#[cfg(feature = "offline-queue")] // a publish here waits in the offline queue
 #[test]
 fn abandon_takes_queued_messages_and_never_one_past_pubrec() {
     let mut pair = Pair::v5("abandon-q2", false);
@@ -444,6 +448,7 @@ fn abandon_takes_queued_messages_and_never_one_past_pubrec() {
         .abandon_publish(pair.now, sent, ReasonCode::QuotaExceeded));
 }
 
+#[cfg(feature = "offline-queue")] // a publish here waits in the offline queue
 #[test]
 fn cancel_takes_back_queued_and_unsent_messages_only() {
     let mut config = SessionConfig::new("cancel", false, ProtocolVersion::V5);

@@ -554,6 +554,7 @@ fn v5_server_disconnect_ends_the_connection_with_its_reason() {
 
 // ------------------------------------------------------------------ disconnect()
 
+#[cfg(feature = "offline-queue")] // a publish here waits in the offline queue
 #[test]
 fn disconnect_sends_disconnect_and_emits_local() {
     // [MQTT-3.14.4-1]/[MQTT-3.14.4-2]: DISCONNECT is the last packet on the connection

@@ -92,6 +92,7 @@ fn every_packet_type_is_refused_at_the_call_above_the_broker_maximum() {
     assert_eq!(pair.broker.received("UNSUBSCRIBE").len(), 1);
 }
 
+#[cfg(feature = "offline-queue")] // a publish here waits in the offline queue
 #[test]
 fn a_publish_queued_before_connack_over_the_new_limit_fails_there_and_a_small_one_goes_out() {
     // The case: 517 bytes queued, CONNACK says 100.

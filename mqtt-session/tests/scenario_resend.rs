@@ -576,6 +576,7 @@ fn unacknowledged_subscribe_and_unsubscribe_are_resent() {
     }
 }
 
+#[cfg(feature = "offline-queue")] // a publish here waits in the offline queue
 #[test]
 fn publishes_made_while_offline_go_out_after_connack_in_order_without_dup() {
     // [MQTT-3.3.1-1]: a first attempt has DUP 0; [MQTT-4.6.0-1] order is kept.

@@ -236,6 +236,7 @@ fn broker_maximum_absent_or_zero_means_no_aliases() {
     }
 }
 
+#[cfg(feature = "offline-queue")] // a publish here waits in the offline queue
 #[test]
 fn publishes_queued_before_connack_use_aliases_only_within_the_connack_maximum() {
     let mut pair = pair(AUTO, Some(2));
@@ -325,6 +326,7 @@ fn manual_alias_above_the_broker_maximum_is_refused_at_the_call() {
     assert!(pair.broker.received("PUBLISH").is_empty());
 }
 
+#[cfg(feature = "offline-queue")] // a publish here waits in the offline queue
 #[test]
 fn manual_alias_queued_while_disconnected_is_left_out_above_the_next_broker_maximum() {
     let mut pair = pair(TopicAliasPolicy::Manual, Some(3));

@@ -72,6 +72,7 @@ fn ack_for_the_first_queued_message_completes_it() {
     }
 }
 
+#[cfg(feature = "offline-queue")] // a publish here waits in the offline queue
 #[test]
 fn ack_for_the_first_message_queued_while_offline_completes_it() {
     // Same fault, for messages queued before the connection existed.

@@ -1,6 +1,8 @@
 //! Framing across read boundaries (DESIGN §8, pitfall 17): the same scripted scenario, with
 //! the broker's bytes fed to the client whole, byte by byte, and in seeded random splits,
 //! yields identical events (with their times) and identical bytes sent by the client.
+// Helpers of the tests that need the offline queue are unused without it.
+#![cfg_attr(not(feature = "offline-queue"), allow(dead_code, unused_imports))]
 mod support;
 
 use mqtt_sansio_proto::{ProtocolVersion, QoS, Subscription, TopicFilter};
@@ -147,6 +149,7 @@ fn feed_in_chunks(v: ProtocolVersion, stream: &[u8], cuts: &[usize]) -> (Vec<Vec
     (d.sent.clone(), d.events.clone())
 }
 
+#[cfg(feature = "offline-queue")] // a publish here waits in the offline queue
 #[test]
 fn every_single_cut_point_of_a_stream_gives_identical_results() {
     // DESIGN §2: "Any split is fine: partial packets are kept until the rest arrives" — checked

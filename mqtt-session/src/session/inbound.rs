@@ -33,6 +33,7 @@ impl Session {
                 }
             }
         }
+        #[cfg(feature = "manual-acks")]
         if let (true, Some(id)) = (self.config.acks.is_manual(), p.qos.packet_id()) {
             return self.on_publish_manual(p, topic, id);
         }

@@ -142,6 +142,9 @@ impl Session {
     /// acknowledged but whose acknowledgement could not go out before the connection ended
     /// is acknowledged again by the Session on the resend, not handed over twice.)
     ///
+    /// Only with the cargo feature `manual-acks` (on by default); without it there is no
+    /// [`AckMode::Manual`](crate::AckMode::Manual) and no token to pass here.
+    ///
     /// In 3.1.1, acknowledging below the window lets the Session decode what it had read
     /// and not yet processed (see [`wants_read`](Self::wants_read)): drain
     /// [`poll_event`](Self::poll_event) afterwards too.
@@ -199,13 +202,14 @@ impl Session {
     /// client stops reading and TCP's flow control holds the broker back. Bytes read anyway
     /// are kept undecoded until [`ack`](Self::ack) makes room; while paused the keepalive
     /// silence timeout and the incomplete-packet bound do not run (the broker is not
-    /// silent, we are not listening).
+    /// silent, we are not listening). Always `true` without the cargo feature `manual-acks`.
     pub fn wants_read(&self) -> bool {
         !self.reading_paused()
     }
 
     /// Incoming messages handed over under [`AckMode::Manual`](crate::AckMode::Manual)
-    /// whose acknowledgement has not gone out yet (never more than the window).
+    /// whose acknowledgement has not gone out yet (never more than the window). Always 0
+    /// without the cargo feature `manual-acks`.
     pub fn unacknowledged(&self) -> usize {
         self.acks.len()
     }

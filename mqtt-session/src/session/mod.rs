@@ -28,23 +28,36 @@ mod auth;
 mod connection;
 mod give_up;
 mod inbound;
+#[cfg(feature = "manual-acks")]
 mod manual_ack;
+#[cfg(not(feature = "manual-acks"))]
+mod manual_ack_off;
+#[cfg(feature = "offline-queue")]
 mod offline_queue;
+#[cfg(not(feature = "offline-queue"))]
+mod offline_queue_off;
 mod outbound;
 mod packet_size;
 mod persist;
 mod subscriptions;
 mod topic_alias;
 
+#[cfg(feature = "manual-acks")]
 use manual_ack::PendingAcks;
+#[cfg(not(feature = "manual-acks"))]
+use manual_ack_off::PendingAcks;
+#[cfg(feature = "offline-queue")]
 use offline_queue::OfflineQueue;
+#[cfg(not(feature = "offline-queue"))]
+use offline_queue_off::OfflineQueue;
 use topic_alias::{IncomingAliases, OutgoingAliases};
 
 /// Where the Session is in the life of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SessionState {
-    /// No connection. Publishes and subscriptions are queued (within limits).
+    /// No connection. Publishes (with the cargo feature `offline-queue`) and subscriptions
+    /// are queued (within limits).
     Disconnected,
     /// CONNECT sent, waiting for CONNACK.
     Connecting,
@@ -256,7 +269,8 @@ impl Session {
         self.outgoing.len()
     }
 
-    /// Publishes waiting to enter the window.
+    /// Publishes waiting to enter the window (always 0 without the cargo feature
+    /// `offline-queue`).
     pub fn queued_len(&self) -> usize {
         self.queued.len()
     }
@@ -307,7 +321,8 @@ impl Session {
     /// Whether a publish at `qos` would be accepted now: the window or the queue has room,
     /// or [`QueuePolicy::DropOldestQos0`](crate::QueuePolicy::DropOldestQos0) would make
     /// some. (A message larger than the room left under `max_queued_bytes` may still be
-    /// refused.)
+    /// refused.) Without the cargo feature `offline-queue`: only when connected with room in
+    /// the window (QoS 1/2) or in the transmit buffer (QoS 0).
     pub fn can_publish(&self, qos: QoS) -> bool {
         match qos {
             QoS::AtMostOnce if self.is_connected() && self.queued.is_empty() => {

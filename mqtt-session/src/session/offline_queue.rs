@@ -15,6 +15,13 @@ use crate::time::Instant;
 
 use super::*;
 
+/// Room in the queue for one more publish: how many of the oldest queued QoS 0 messages
+/// must be dropped first (see [`Session::queue_room_plan`]). Only the queue hands one out.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RoomPlan {
+    drop: usize,
+}
+
 /// One queued publish and when it expires (5.0 Message Expiry Interval).
 #[derive(Debug)]
 struct Queued {
@@ -184,7 +191,8 @@ fn with_remaining_expiry(message: Message, at: Instant, now: Instant) -> Message
 
 impl Session {
     /// Publishes waiting to enter the window: their bytes (topic, properties and payload),
-    /// at most [`SessionConfig::max_queued_bytes`].
+    /// at most [`SessionConfig::max_queued_bytes`]. Always 0 without the cargo feature
+    /// `offline-queue`.
     pub fn queued_bytes(&self) -> usize {
         self.queued.bytes()
     }
@@ -195,7 +203,7 @@ impl Session {
     /// [`poll_timeout`](Self::poll_timeout) includes it; while disconnected it does not
     /// (no connection timer runs then), so a transport that is offline for long waits for
     /// this too. Expired messages are also dropped, at the latest, by the next `publish`
-    /// or connection, never sent.
+    /// or connection, never sent. Always `None` without the cargo feature `offline-queue`.
     pub fn next_queue_expiry(&self) -> Option<Instant> {
         self.queued.next_expiry()
     }
@@ -210,9 +218,9 @@ impl Session {
     /// message of `len` stored bytes; `None` when the policy does not allow making room
     /// ([`QueuePolicy::RefuseNew`]) or dropping every queued QoS 0 message would not be
     /// enough (QoS 1/2 messages are never dropped).
-    pub(super) fn queue_room_plan(&self, len: usize) -> Option<usize> {
+    pub(super) fn queue_room_plan(&self, len: usize) -> Option<RoomPlan> {
         if self.queue_has_room(len) {
-            return Some(0);
+            return Some(RoomPlan { drop: 0 });
         }
         if self.config.queue_policy != QueuePolicy::DropOldestQos0 {
             return None;
@@ -229,13 +237,20 @@ impl Session {
             bytes = bytes.saturating_sub(m.stored_len());
             drop += 1;
         }
-        (count < self.config.max_queued && bytes.saturating_add(len) <= max_bytes).then_some(drop)
+        (count < self.config.max_queued && bytes.saturating_add(len) <= max_bytes)
+            .then_some(RoomPlan { drop })
+    }
+
+    /// Queues `message` at `self.now`, making room as `plan` says.
+    pub(super) fn enqueue(&mut self, plan: RoomPlan, message: Message) {
+        self.drop_oldest_qos0(plan.drop);
+        self.queued.push_back(message, self.now);
     }
 
     /// Drops the `n` oldest queued QoS 0 messages (a plan of
     /// [`queue_room_plan`](Self::queue_room_plan)), each reported as [`Event::PublishFailed`]
     /// with [`PublishFailure::DroppedForNewer`].
-    pub(super) fn drop_oldest_qos0(&mut self, mut n: usize) {
+    fn drop_oldest_qos0(&mut self, mut n: usize) {
         if n == 0 {
             return;
         }

@@ -26,6 +26,12 @@ impl Session {
     /// or while the in-flight window is full, the message is queued (see
     /// [`SessionConfig::max_queued`]). Completion arrives as [`Event::PubAck`] (QoS 1) or
     /// [`Event::PubComp`] (QoS 2) carrying the identifier.
+    ///
+    /// Without the cargo feature `offline-queue` nothing is queued: while not connected, or
+    /// with the window full, the publish is refused with [`PublishError::QueueFull`]
+    /// (nothing changes; [`Event::PublishUnblocked`] follows when a connection or the window
+    /// has room), as with `max_queued = 0`. Messages already in the window are still resent
+    /// after a reconnect [MQTT-4.4.0-1].
     pub fn publish(
         &mut self,
         now: Instant,
@@ -110,26 +116,25 @@ impl Session {
                     .map_err(PublishError::Invalid)?;
                 return Ok(None);
             }
-            let Some(drop) = self.queue_room_plan(stored) else {
+            let Some(plan) = self.queue_room_plan(stored) else {
                 self.blocked = true;
                 return Err(PublishError::QueueFull);
             };
-            self.drop_oldest_qos0(drop);
-            self.queued.push_back(
+            self.enqueue(
+                plan,
                 Message::build(topic, properties, payload, qos, retain, false, None),
-                self.now,
             );
             return Ok(None);
         }
         let to_window = direct && self.window_has_room();
-        let drop = if to_window {
-            0
+        let plan = if to_window {
+            None
         } else {
-            let Some(drop) = self.queue_room_plan(stored) else {
+            let Some(plan) = self.queue_room_plan(stored) else {
                 self.blocked = true;
                 return Err(PublishError::QueueFull);
             };
-            drop
+            Some(plan)
         };
         let id = self
             .ids
@@ -144,12 +149,12 @@ impl Session {
             self.ids.remove(id);
             return Err(PublishError::StoreFailed);
         }
-        if to_window {
-            self.push_outgoing(message);
-            self.pump();
-        } else {
-            self.drop_oldest_qos0(drop);
-            self.queued.push_back(message, self.now);
+        match plan {
+            None => {
+                self.push_outgoing(message);
+                self.pump();
+            }
+            Some(plan) => self.enqueue(plan, message),
         }
         Ok(Some(id))
     }

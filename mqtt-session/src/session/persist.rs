@@ -108,6 +108,9 @@ mod enabled {
                 self.forget_restored();
                 return Err(e);
             }
+            // Without the offline queue what is past the window stays in it, unsent: `pump`
+            // sends no more than the window, so the bound holds all the same.
+            #[cfg(feature = "offline-queue")]
             self.requeue_past_window();
             self.unsent = self.outgoing.len();
             if let Some(last) = restored.last_publish {
@@ -126,6 +129,7 @@ mod enabled {
         /// after a restart as before, so what is past it waits in the queue again, in order
         /// and with its id, marked as possibly sent (DUP = 1 when it goes out
         /// [MQTT-3.3.1-1]). PUBREC'd messages stay: only their PUBREL may go out (§4.3.3).
+        #[cfg(feature = "offline-queue")]
         fn requeue_past_window(&mut self) {
             let window = usize::from(self.config.max_inflight).max(1);
             let mut surplus = self.outgoing.len().saturating_sub(window);
