@@ -1,4 +1,5 @@
-//! [`TransmitQueue`]: encoded packets waiting for `poll_transmit`, in one reused buffer.
+//! [`TransmitQueue`]: encoded packets waiting for `poll_transmit` or `transmit_into`, in one
+//! reused buffer.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -28,8 +29,9 @@ impl core::fmt::Debug for TransmitQueue {
     }
 }
 
-/// One encoded packet in the buffer: its length, and in the top bit whether it answers a
-/// packet from the broker. Answers are counted because the broker, not the application,
+/// One encoded packet in the buffer: the length of what is left of it, in the top bit
+/// whether it answers a packet from the broker, and in the next bit whether its first bytes
+/// were already handed out. Answers are counted because the broker, not the application,
 /// decides how many are made; four bytes per record keep the bookkeeping of a backlog of
 /// 4-byte acknowledgements as small as the acknowledgements themselves.
 #[derive(Clone, Copy, Debug)]
@@ -37,20 +39,35 @@ struct Frame(u32);
 
 impl Frame {
     const REPLY: u32 = 1 << 31;
+    /// Part of the packet is on the wire: the rest must follow before any other byte, or the
+    /// peer reads a different packet.
+    const STARTED: u32 = 1 << 30;
+    const FLAGS: u32 = Self::REPLY | Self::STARTED;
 
     /// `None` when `len` does not fit (never for a packet MQTT can express: at most
     /// 268,435,460 bytes).
     fn new(len: usize, reply: bool) -> Option<Self> {
-        let len = u32::try_from(len).ok().filter(|l| l & Self::REPLY == 0)?;
+        let len = u32::try_from(len).ok().filter(|l| l & Self::FLAGS == 0)?;
         Some(Self(if reply { len | Self::REPLY } else { len }))
     }
 
     fn len(self) -> usize {
-        (self.0 & !Self::REPLY) as usize
+        (self.0 & !Self::FLAGS) as usize
     }
 
     fn is_reply(self) -> bool {
         self.0 & Self::REPLY != 0
+    }
+
+    fn is_started(self) -> bool {
+        self.0 & Self::STARTED != 0
+    }
+
+    /// The first `n` bytes (fewer than [`len`](Self::len)) were handed out.
+    fn consume(&mut self, n: usize) {
+        // `n < len < 2^30`: the cast keeps every bit and the subtraction cannot borrow into
+        // the flags.
+        self.0 = (self.0 - n as u32) | Self::STARTED;
     }
 }
 
@@ -95,7 +112,7 @@ impl TransmitQueue {
             self.buf.truncate(start);
             return Err(EncodeError::PacketTooLarge {
                 len,
-                max: (Frame::REPLY - 1) as usize,
+                max: (Frame::STARTED - 1) as usize,
             });
         };
         self.frames.push_back(frame);
@@ -105,7 +122,8 @@ impl TransmitQueue {
         Ok(len)
     }
 
-    /// Moves the oldest packet to the end of `out`; returns its length.
+    /// Moves the oldest packet (what is left of it, if [`take_into`](Self::take_into) handed
+    /// out its start) to the end of `out`; returns its length.
     pub(crate) fn pop_into(&mut self, out: &mut Vec<u8>) -> Option<usize> {
         let frame = self.frames.pop_front()?;
         let n = frame.len();
@@ -115,15 +133,53 @@ impl TransmitQueue {
         let end = self.head + n;
         out.extend_from_slice(self.buf.get(self.head..end).unwrap_or_default());
         self.head = end;
+        self.after_taking();
+        Some(n)
+    }
+
+    /// Copies waiting bytes into `out`, oldest first, as many as fit: whole packets and, when
+    /// the next one does not fit, its start (the rest comes first on the next call). Returns
+    /// how many bytes were copied.
+    pub(crate) fn take_into(&mut self, out: &mut [u8]) -> usize {
+        let mut filled = 0;
+        while let Some(frame) = self.frames.front_mut() {
+            let room = out.len() - filled;
+            if room == 0 {
+                break;
+            }
+            let n = frame.len().min(room);
+            let end = self.head + n;
+            if let (Some(dst), Some(src)) = (
+                out.get_mut(filled..filled + n),
+                self.buf.get(self.head..end),
+            ) {
+                dst.copy_from_slice(src);
+            }
+            filled += n;
+            self.head = end;
+            if frame.is_reply() {
+                self.reply_bytes = self.reply_bytes.saturating_sub(n);
+            }
+            if n == frame.len() {
+                self.frames.pop_front();
+            } else {
+                frame.consume(n);
+            }
+        }
+        self.after_taking();
+        filled
+    }
+
+    /// Frees the buffer once everything was taken, or its consumed front when that dominates.
+    fn after_taking(&mut self) {
         if self.frames.is_empty() {
             self.buf.clear();
             self.head = 0;
         } else if self.head > 64 * 1024 && self.head > self.buf.len() / 2 {
-            // Reclaim the consumed front when it dominates; amortised O(1) per byte.
+            // Amortised O(1) per byte.
             self.buf.drain(..self.head);
             self.head = 0;
         }
-        Some(n)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -140,7 +196,24 @@ impl TransmitQueue {
         self.reply_bytes
     }
 
+    /// Drops the waiting packets, except the rest of one whose start was already handed out
+    /// by [`take_into`](Self::take_into): the bytes that still go out on this connection (a
+    /// DISCONNECT after a protocol error) must follow a whole packet, or the broker reads
+    /// them as part of the cut one.
     pub(crate) fn clear(&mut self) {
+        match self.frames.front().copied() {
+            Some(front) if front.is_started() => {
+                self.frames.truncate(1);
+                self.buf.truncate(self.head + front.len());
+                self.reply_bytes = if front.is_reply() { front.len() } else { 0 };
+            }
+            _ => self.reset(),
+        }
+    }
+
+    /// Drops everything, a started packet too: for a new connection, or when the transport
+    /// is gone.
+    pub(crate) fn reset(&mut self) {
         self.buf.clear();
         self.head = 0;
         self.frames.clear();
