@@ -380,11 +380,11 @@ impl<'buf, C: Clock> MqttClient<'buf, C> {
         self.session.poll_event()
     }
 
+    /// `handle_timeout` does only what is due (calling it early does nothing), so no
+    /// `poll_timeout` check first: that would compute every deadline twice, and keep the
+    /// deadline code in firmware that never asks for it.
     fn fire_timers(&mut self) {
-        let now = self.clock.now();
-        if self.session.poll_timeout().is_some_and(|d| d <= now) {
-            self.session.handle_timeout(now);
-        }
+        self.session.handle_timeout(self.clock.now());
     }
 
     // ------------------------------------------------------------------ blocking
@@ -474,22 +474,30 @@ impl<'buf, C: Clock> MqttClient<'buf, C> {
     where
         T: embedded_io::Write,
     {
-        // Contract: transmit first, then events.
-        self.flush(io)?;
-        if let Some(e) = self.next_event() {
-            return Ok(Some(e));
+        // Contract: transmit first, then events. Three rounds (before anything, after the
+        // timers, after the read) in one loop, so flush and poll_event are instantiated once.
+        let mut read = Some(read);
+        for round in 0..3 {
+            self.flush(io)?;
+            if let Some(e) = self.next_event() {
+                return Ok(Some(e));
+            }
+            match round {
+                0 => {
+                    if self.session.state() == SessionState::Disconnected {
+                        return Err(Error::NotConnected);
+                    }
+                    self.fire_timers();
+                }
+                1 => {
+                    if let Some(read) = read.take() {
+                        read(self, io)?;
+                    }
+                }
+                _ => {}
+            }
         }
-        if self.session.state() == SessionState::Disconnected {
-            return Err(Error::NotConnected);
-        }
-        self.fire_timers();
-        self.flush(io)?;
-        if let Some(e) = self.next_event() {
-            return Ok(Some(e));
-        }
-        read(self, io)?;
-        self.flush(io)?;
-        Ok(self.next_event())
+        Ok(None)
     }
 
     // ------------------------------------------------------------------ async
