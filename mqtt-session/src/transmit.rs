@@ -53,6 +53,10 @@ fn is_ack(first: u8) -> bool {
 /// queue holds only packets it encoded; anything else counts as the rest of the buffer, so a
 /// mistake can only send too much at once, never read past the end.
 fn packet_len(bytes: &[u8]) -> usize {
+    // Most packets (every acknowledgement, small publishes) have a one-byte length.
+    if let Some(&b) = bytes.get(1).filter(|b| **b & 0x80 == 0) {
+        return (2 + usize::from(b)).min(bytes.len());
+    }
     let mut remaining = 0usize;
     for (i, &b) in bytes.iter().enumerate().skip(1).take(4) {
         remaining |= usize::from(b & 0x7F) << (7 * (i - 1));
@@ -126,12 +130,17 @@ impl TransmitQueue {
             at += taken;
         }
         self.head += n;
+        self.after_taking();
+    }
+
+    /// Frees the buffer once everything was taken, or its consumed front when that dominates
+    /// (amortised O(1) per byte).
+    fn after_taking(&mut self) {
         if self.head >= self.buf.len() {
             self.buf.clear();
             self.head = 0;
             self.rest = 0;
         } else if self.head > 64 * 1024 && self.head > self.buf.len() / 2 {
-            // Reclaim the consumed front when it dominates; amortised O(1) per byte.
             self.buf.drain(..self.head);
             self.head = 0;
         }
@@ -139,11 +148,12 @@ impl TransmitQueue {
 
     /// Moves the oldest packet (what is left of it, if [`take_into`](Self::take_into) handed
     /// out its start) to the end of `out`; returns its length.
+    #[inline]
     pub(crate) fn pop_into(&mut self, out: &mut Vec<u8>) -> Option<usize> {
-        let waiting = self.buf.get(self.head..).unwrap_or_default();
-        if waiting.is_empty() {
-            return None;
-        }
+        // Not through `account`: one whole packet needs no walk (the hot path of
+        // `poll_transmit`).
+        let waiting = self.buf.get(self.head..)?;
+        let first = *waiting.first()?;
         let n = if self.rest > 0 {
             self.rest.min(waiting.len())
         } else {
@@ -151,7 +161,15 @@ impl TransmitQueue {
         };
         let start = out.len();
         out.extend_from_slice(waiting.get(..n).unwrap_or_default());
-        self.account(out.get_mut(start..).unwrap_or_default());
+        if self.rest == 0 && first & REPLY_MARK != 0 && is_ack(first) {
+            if let Some(b) = out.get_mut(start) {
+                *b &= !REPLY_MARK;
+            }
+            self.reply_bytes = self.reply_bytes.saturating_sub(n);
+        }
+        self.rest = 0;
+        self.head += n;
+        self.after_taking();
         Some(n)
     }
 
