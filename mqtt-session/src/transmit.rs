@@ -285,6 +285,18 @@ mod tests {
         assert!(q.is_empty());
     }
 
+    /// Only what the queue encoded is ever read, but a header it cannot read still gives a
+    /// length within the buffer.
+    #[test]
+    fn a_header_that_cannot_be_read_counts_as_the_rest_of_the_buffer() {
+        assert_eq!(packet_len(&[0x30]), 1);
+        assert_eq!(packet_len(&[0x30, 0x05, 0x00]), 3);
+        assert_eq!(packet_len(&[0x30, 0x80, 0x80]), 3);
+        assert_eq!(packet_len(&[0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x00]), 7);
+        assert_eq!(packet_len(&[0x30, 0x80, 0x01, 0x00]), 4);
+        assert_eq!(packet_len(&[0xC0, 0x00, 0xC0, 0x00]), 2);
+    }
+
     #[test]
     fn clear_keeps_only_the_rest_of_a_started_packet() {
         let mut q = TransmitQueue::new();

@@ -536,10 +536,11 @@ impl Session {
     ///
     /// A packet started here always ends on this connection: an error that ends the
     /// connection keeps its rest in front of anything still sent (such as the DISCONNECT
-    /// after a protocol error), so the broker never reads half a packet glued to another;
-    /// [`connect`](Self::connect) and [`close`](Self::close) drop it with the old
-    /// transport. Mixing with [`poll_transmit`](Self::poll_transmit) is fine: it hands out
-    /// the rest of a started packet.
+    /// after a protocol error), so the broker never reads half a packet glued to another.
+    /// [`connect`](Self::connect) drops it with the old transport, and so do
+    /// [`close`](Self::close) and [`handle_closed`](Self::handle_closed) while the connection
+    /// is up. Mixing with [`poll_transmit`](Self::poll_transmit) is fine: it hands out the
+    /// rest of a started packet.
     ///
     /// ```
     /// use mqtt_sansio_proto::ProtocolVersion;
