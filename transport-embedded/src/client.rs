@@ -141,12 +141,9 @@ pub struct MqttClient<'buf, C> {
     clock: C,
     rx: &'buf mut [u8],
     tx: &'buf mut [u8],
-    /// Staged bytes `tx[tx_start..tx_end]` not yet written.
+    /// Staged bytes `tx[tx_start..tx_end]` not yet written; the Session keeps the rest.
     tx_start: usize,
     tx_end: usize,
-    /// The packet being staged, from `poll_transmit`, and how much of it is staged.
-    packet: Vec<u8>,
-    packet_pos: usize,
 }
 
 impl<C> fmt::Debug for MqttClient<'_, C> {
@@ -197,8 +194,6 @@ impl<'buf, C: Clock> MqttClient<'buf, C> {
             tx,
             tx_start: 0,
             tx_end: 0,
-            packet: Vec::new(),
-            packet_pos: 0,
         }
     }
 
@@ -240,11 +235,10 @@ impl<'buf, C: Clock> MqttClient<'buf, C> {
 
     fn start(&mut self, options: &ConnectOptions<'_>) -> Result<(), ConnectError> {
         self.session.connect(self.clock.now(), options)?;
-        // Bytes of an earlier connection must never reach the new socket.
+        // Bytes of an earlier connection must never reach the new socket (the Session's
+        // `connect` drops its own).
         self.tx_start = 0;
         self.tx_end = 0;
-        self.packet.clear();
-        self.packet_pos = 0;
         Ok(())
     }
 
@@ -353,44 +347,18 @@ impl<'buf, C: Clock> MqttClient<'buf, C> {
         self.session.handle_closed(self.clock.now());
         self.tx_start = 0;
         self.tx_end = 0;
-        self.packet.clear();
-        self.packet_pos = 0;
     }
 
     // ------------------------------------------------------------------ staging
 
-    /// Stages packets from the Session into `tx` while there is room; only when `tx` has
-    /// been fully written.
+    /// Refills `tx` straight from the Session once it has been fully written: whole
+    /// packets and the start of one that does not fit (the Session keeps its rest).
     fn stage(&mut self) {
         if self.tx_start != self.tx_end {
             return;
         }
         self.tx_start = 0;
-        self.tx_end = 0;
-        loop {
-            if self.packet_pos >= self.packet.len() {
-                self.packet.clear();
-                self.packet_pos = 0;
-                if self
-                    .session
-                    .poll_transmit(self.clock.now(), &mut self.packet)
-                    .is_none()
-                {
-                    return;
-                }
-            }
-            let src = self.packet.get(self.packet_pos..).unwrap_or_default();
-            let dst = self.tx.get_mut(self.tx_end..).unwrap_or_default();
-            let n = src.len().min(dst.len());
-            if n == 0 {
-                return;
-            }
-            if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
-                d.copy_from_slice(s);
-            }
-            self.tx_end += n;
-            self.packet_pos += n;
-        }
+        self.tx_end = self.session.transmit_into(self.clock.now(), self.tx);
     }
 
     fn staged(&self) -> &[u8] {
@@ -412,11 +380,11 @@ impl<'buf, C: Clock> MqttClient<'buf, C> {
         self.session.poll_event()
     }
 
+    /// `handle_timeout` does only what is due (calling it early does nothing), so no
+    /// `poll_timeout` check first: that would compute every deadline twice, and keep the
+    /// deadline code in firmware that never asks for it.
     fn fire_timers(&mut self) {
-        let now = self.clock.now();
-        if self.session.poll_timeout().is_some_and(|d| d <= now) {
-            self.session.handle_timeout(now);
-        }
+        self.session.handle_timeout(self.clock.now());
     }
 
     // ------------------------------------------------------------------ blocking
@@ -506,22 +474,30 @@ impl<'buf, C: Clock> MqttClient<'buf, C> {
     where
         T: embedded_io::Write,
     {
-        // Contract: transmit first, then events.
-        self.flush(io)?;
-        if let Some(e) = self.next_event() {
-            return Ok(Some(e));
+        // Contract: transmit first, then events. Three rounds (before anything, after the
+        // timers, after the read) in one loop, so flush and poll_event are instantiated once.
+        let mut read = Some(read);
+        for round in 0..3 {
+            self.flush(io)?;
+            if let Some(e) = self.next_event() {
+                return Ok(Some(e));
+            }
+            match round {
+                0 => {
+                    if self.session.state() == SessionState::Disconnected {
+                        return Err(Error::NotConnected);
+                    }
+                    self.fire_timers();
+                }
+                1 => {
+                    if let Some(read) = read.take() {
+                        read(self, io)?;
+                    }
+                }
+                _ => {}
+            }
         }
-        if self.session.state() == SessionState::Disconnected {
-            return Err(Error::NotConnected);
-        }
-        self.fire_timers();
-        self.flush(io)?;
-        if let Some(e) = self.next_event() {
-            return Ok(Some(e));
-        }
-        read(self, io)?;
-        self.flush(io)?;
-        Ok(self.next_event())
+        Ok(None)
     }
 
     // ------------------------------------------------------------------ async

@@ -85,7 +85,8 @@ impl Session {
         // Validate fully before changing anything.
         let packet = Packet::Connect(connect);
         packet.encoded_len(v).map_err(ConnectError::Invalid)?;
-        self.tx.clear();
+        // Also the rest of a packet started on the old transport.
+        self.tx.reset();
         self.rx.clear();
         self.tx.push(&packet, v).map_err(ConnectError::Invalid)?;
         self.state = SessionState::Connecting;

@@ -519,7 +519,7 @@ impl Session {
     pub fn close(&mut self, now: Instant, reason: DisconnectReason) {
         self.advance(now);
         if self.state != SessionState::Disconnected {
-            self.tx.clear();
+            self.tx.reset();
             self.connection_ended(reason);
         }
     }
@@ -541,6 +541,54 @@ impl Session {
         // for `max_transmit_bytes`: PublishUnblocked must follow (no ack may ever come).
         self.unblock_if_room();
         Some(n)
+    }
+
+    /// Copies waiting bytes into `out`, as many as fit, and returns how many (0: nothing to
+    /// send). The zero-copy way to feed a caller-owned write buffer: whole packets back to
+    /// back and, when the next packet does not fit, its start; the next call continues with
+    /// its rest. Write the `n` bytes before calling again, in order: the Session counts them
+    /// as sent (keepalive [MQTT-3.1.2-23]) once they are handed out.
+    ///
+    /// A packet started here always ends on this connection: an error that ends the
+    /// connection keeps its rest in front of anything still sent (such as the DISCONNECT
+    /// after a protocol error), so the broker never reads half a packet glued to another.
+    /// [`connect`](Self::connect) drops it with the old transport, and so do
+    /// [`close`](Self::close) and [`handle_closed`](Self::handle_closed) while the connection
+    /// is up. Mixing with [`poll_transmit`](Self::poll_transmit) is fine: it hands out the
+    /// rest of a started packet.
+    ///
+    /// ```
+    /// use mqtt_sansio_proto::ProtocolVersion;
+    /// use mqtt_sansio_session::{ConnectOptions, Instant, Session, SessionConfig};
+    ///
+    /// let mut session = Session::new(SessionConfig::new("doc", true, ProtocolVersion::V311));
+    /// let now = Instant::from_millis(0);
+    /// session.connect(now, &ConnectOptions::new(30))?;
+    /// // A write buffer smaller than the CONNECT packet: it goes out in pieces.
+    /// let (mut buf, mut wire) = ([0u8; 8], Vec::new());
+    /// loop {
+    ///     let n = session.transmit_into(now, &mut buf);
+    ///     if n == 0 {
+    ///         break;
+    ///     }
+    ///     wire.extend_from_slice(&buf[..n]); // the socket write
+    /// }
+    /// assert_eq!(wire[0], 0x10); // CONNECT
+    /// assert_eq!(wire.len(), 2 + usize::from(wire[1]));
+    /// assert_eq!(session.pending_transmit_bytes(), 0);
+    /// # Ok::<(), mqtt_sansio_session::ConnectError>(())
+    /// ```
+    pub fn transmit_into(&mut self, now: Instant, out: &mut [u8]) -> usize {
+        let now = self.advance(now);
+        if self.tx.is_empty() || out.is_empty() || !self.sync_before_output() {
+            return 0;
+        }
+        let n = self.tx.take_into(out);
+        // Keepalive counts from the last packet sent [MQTT-3.1.2-23].
+        self.last_sent = now;
+        // As in `poll_transmit`: room for a refused QoS 0 publish.
+        self.unblock_if_room();
+        n
     }
 
     /// The next event, oldest first.
