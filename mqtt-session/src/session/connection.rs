@@ -287,7 +287,7 @@ impl Session {
         let mut unconfirmed = 0;
         let ids = &mut self.ids;
         let events = &mut self.events;
-        crate::vec_map::retain_queue(&mut self.outgoing, &mut |o| match o.state {
+        self.outgoing.retain(&mut |o| match o.state {
             OutgoingState::AwaitingPubComp => {
                 // PUBREC said the broker has it; sending it again could deliver it twice.
                 // Its completion fails on its own id (SPEC "Exactly once, bounded": "session
@@ -330,7 +330,7 @@ impl Session {
             // it, or every loss would add one more request past `max_pending_requests` (found
             // by tests/state_machine.rs: `repeated_session_loss_keeps_one_resubscription`).
             if let Some(i) = self.find_request(old) {
-                crate::vec_map::remove_at(&mut self.requests, i);
+                self.requests.remove(i);
                 self.ids.remove(old);
             }
         }

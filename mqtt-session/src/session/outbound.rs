@@ -182,12 +182,18 @@ impl Session {
             // join at the back): start there, so a publish costs O(1), not O(window). Only a
             // misbehaving broker's PUBREC can break the suffix; then scan everything.
             let suffix = self.outgoing.len() - self.unsent;
-            let start = if self.outgoing.range(suffix..).all(|o| !o.sent_on_connection) {
+            let start = if self
+                .outgoing
+                .get(suffix..)
+                .unwrap_or_default()
+                .iter()
+                .all(|o| !o.sent_on_connection)
+            {
                 suffix
             } else {
                 0
             };
-            for o in self.outgoing.range_mut(start..) {
+            for o in self.outgoing.get_mut(start..).unwrap_or_default() {
                 if sent >= window {
                     break;
                 }
@@ -223,7 +229,7 @@ impl Session {
             }
             if let Some(m) = self.queued.pop_front(self.now) {
                 self.push_outgoing(m);
-                if let Some(o) = self.outgoing.back_mut() {
+                if let Some(o) = self.outgoing.last_mut() {
                     transmit_outgoing(&mut self.tx, &mut self.aliases, o, max, v);
                     self.unsent -= 1;
                 }
@@ -237,7 +243,7 @@ impl Session {
         let state = OutgoingState::AwaitingAck(message);
         // Grown toward the window, not past it: the window bounds what is in flight.
         let window = self.window();
-        grow_by_half(&mut self.outgoing, 4, window);
+        self.outgoing.grow_by_half(4, window);
         // A message restored from the store past the window may have gone out before the
         // restart (see `requeue_past_window`): its DUP says so [MQTT-3.3.1-1].
         let maybe_sent = match &state {
@@ -290,7 +296,7 @@ impl Session {
         let removed = if index == 0 {
             self.outgoing.pop_front()
         } else {
-            crate::vec_map::remove_at(&mut self.outgoing, index)
+            self.outgoing.remove(index)
         };
         if let Some(o) = removed {
             if !o.sent_on_connection {
@@ -384,7 +390,7 @@ impl Session {
                     .find(|(j, o)| *j != i && matches!(o.state, OutgoingState::AwaitingPubComp))
                     .map(|(j, _)| j);
                 if let Some(j) = last_rel.filter(|&j| j > i) {
-                    crate::vec_map::move_entry(&mut self.outgoing, i, j);
+                    self.outgoing.move_entry(i, j);
                 }
             }
         }

@@ -154,7 +154,7 @@ impl Session {
         let Some(Request {
             kind: RequestKind::Subscribe(subs),
             ..
-        }) = crate::vec_map::remove_at(&mut self.requests, i)
+        }) = self.requests.remove(i)
         else {
             return;
         };
@@ -202,7 +202,7 @@ impl Session {
         let Some(Request {
             kind: RequestKind::Unsubscribe(filters),
             ..
-        }) = crate::vec_map::remove_at(&mut self.requests, i)
+        }) = self.requests.remove(i)
         else {
             return;
         };
@@ -229,7 +229,7 @@ impl Session {
     /// keep it for the session's lifetime (issue 15: RAM per session).
     fn release_idle_requests(&mut self) {
         if self.requests.is_empty() {
-            self.requests = VecDeque::new();
+            self.requests = VecQueue::new();
         }
     }
 }
