@@ -3,7 +3,7 @@
 use alloc::string::ToString;
 
 use mqtt_sansio_proto::{
-    Packet, PacketId, Properties, PropertyContext, ProtocolVersion, ReasonCode, SubAck, Subscribe,
+    Packet, PacketId, Properties, PropertyContext, ProtocolVersion, SubAck, Subscribe,
     Subscription, TopicFilter, UnsubAck, Unsubscribe,
 };
 use smallvec::SmallVec;
@@ -177,7 +177,7 @@ impl Session {
         }
         self.emit(Event::SubAck {
             id: ack.packet_id,
-            results: ack.reason_codes.iter().copied().collect(),
+            results: SmallVec::from_slice(&ack.reason_codes),
             properties: AckProperties::from_properties(&ack.properties),
         });
     }
@@ -215,7 +215,9 @@ impl Session {
             }
         }
         self.ids.remove(ack.packet_id);
-        let results: SmallVec<[ReasonCode; 4]> = ack.reason_codes.iter().copied().collect();
+        // A copy of the slice, not a collect: one push at a time links smallvec's growth
+        // (issue 15: flash).
+        let results = SmallVec::from_slice(&ack.reason_codes);
         self.emit(Event::UnsubAck {
             id: ack.packet_id,
             results,
