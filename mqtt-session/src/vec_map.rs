@@ -136,8 +136,23 @@ impl<T> VecQueue<T> {
 
     /// Keeps the entries for which `keep` returns true, in order. `keep` is a trait object:
     /// one instance per entry type, not one per closure (see [`retain_queue`]).
+    ///
+    /// Kept entries are swapped forward over the dropped ones, which are truncated at the
+    /// end: every entry stays owned by the `Vec` throughout, so unlike `Vec::retain_mut`
+    /// (whose guard doubles the code, issue 15: flash) nothing needs undoing if `keep`
+    /// panics. O(n).
     pub(crate) fn retain(&mut self, keep: &mut dyn FnMut(&mut T) -> bool) {
-        self.items.retain_mut(keep);
+        let mut kept = 0;
+        for i in 0..self.items.len() {
+            let Some(entry) = self.items.get_mut(i) else {
+                break;
+            };
+            if keep(entry) {
+                self.items.swap(kept, i);
+                kept += 1;
+            }
+        }
+        self.items.truncate(kept);
     }
 
     pub(crate) fn clear(&mut self) {
