@@ -181,6 +181,9 @@ impl Session {
         self.config.acks.window().map_or(qos2, |w| qos2.min(w))
     }
 
+    // Out of line: it runs once per connection, and inlined into `process` it made that function
+    // larger than the call costs (issue 15: flash).
+    #[inline(never)]
     pub(super) fn on_connack(&mut self, ack: &ConnAck<'_>) {
         if self.state != SessionState::Connecting {
             return self.violation(CONNACK_TWICE, "a second CONNACK on the same connection");

@@ -133,6 +133,9 @@ impl Session {
         self.requests.iter().position(|r| r.id == id)
     }
 
+    // Out of line: it runs once per SUBSCRIBE, and inlined into `process` it made that function
+    // larger than the call costs (issue 15: flash).
+    #[inline(never)]
     pub(super) fn on_suback(&mut self, ack: &SubAck<'_>) {
         let Some(i) = self.find_request(ack.packet_id) else {
             return;
