@@ -254,27 +254,38 @@ pub(super) fn request_packet(r: &Request) -> Packet<'_> {
         },
     )
     .unwrap_or(Properties::EMPTY);
+    // Filled by pushes into exact capacities rather than collected from a `filter_map`:
+    // collecting links a growth loop per element type (issue 15: flash). Every stored filter
+    // was validated when the request was made, so none is left out in practice.
     match &r.kind {
-        RequestKind::Subscribe(subs) => Packet::Subscribe(Subscribe {
-            packet_id: r.id,
-            properties,
-            subscriptions: subs
-                .iter()
-                .filter_map(|(f, o)| {
-                    TopicFilter::new(f).ok().map(|filter| Subscription {
+        RequestKind::Subscribe(subs) => {
+            let mut subscriptions = Vec::with_capacity(subs.len());
+            for (f, o) in subs {
+                if let Ok(filter) = TopicFilter::new(f) {
+                    subscriptions.push(Subscription {
                         filter,
                         options: *o,
-                    })
-                })
-                .collect(),
-        }),
-        RequestKind::Unsubscribe(filters) => Packet::Unsubscribe(Unsubscribe {
-            packet_id: r.id,
-            properties,
-            filters: filters
-                .iter()
-                .filter_map(|f| TopicFilter::new(f).ok())
-                .collect(),
-        }),
+                    });
+                }
+            }
+            Packet::Subscribe(Subscribe {
+                packet_id: r.id,
+                properties,
+                subscriptions,
+            })
+        }
+        RequestKind::Unsubscribe(list) => {
+            let mut filters = Vec::with_capacity(list.len());
+            for f in list {
+                if let Ok(filter) = TopicFilter::new(f) {
+                    filters.push(filter);
+                }
+            }
+            Packet::Unsubscribe(Unsubscribe {
+                packet_id: r.id,
+                properties,
+                filters,
+            })
+        }
     }
 }
