@@ -155,6 +155,8 @@ impl<T> VecQueue<T> {
         self.items.truncate(kept);
     }
 
+    // Only a failed store restore empties the window at once.
+    #[cfg_attr(not(feature = "store"), allow(dead_code))]
     pub(crate) fn clear(&mut self) {
         self.items.clear();
     }

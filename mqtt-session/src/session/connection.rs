@@ -312,6 +312,8 @@ impl Session {
         });
         self.unsent = self.outgoing.len();
         self.queued.clear_dup();
+        // Without the store feature `persist_completed` does nothing: no list to build.
+        #[cfg(feature = "store")]
         let failed: Vec<PacketId> = self
             .events
             .iter()
@@ -324,6 +326,7 @@ impl Session {
                 _ => None,
             })
             .collect();
+        #[cfg(feature = "store")]
         for id in failed {
             self.persist_completed(id);
         }
