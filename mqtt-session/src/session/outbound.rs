@@ -164,16 +164,14 @@ impl Session {
         self.expire_queued();
         let v = self.v();
         let max = self.peer.max_packet_size as usize;
-        for i in 0..self.requests.len() {
-            let Some(r) = self.requests.get_mut(i) else {
-                break;
-            };
+        // Encoded from the stored request in place: the window and the transmit queue are
+        // separate fields (a clone of the request here cost flash and an allocation each).
+        for r in self.requests.iter_mut() {
             if r.sent_on_connection {
                 continue;
             }
             r.sent_on_connection = true;
-            let r = r.clone();
-            encode_request(&mut self.tx, &r, v);
+            encode_request(&mut self.tx, r, v);
         }
         if self.unsent > 0 {
             let window = self.window();
