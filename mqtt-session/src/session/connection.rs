@@ -190,18 +190,18 @@ impl Session {
         }
         if ack.reason != ReasonCode::Success {
             // 0x9C / 0x9D come with a Server Reference the application may follow (§4.11).
-            let server_reference = ServerReference::from_properties(&ack.properties);
-            let properties = AckProperties::from_properties(&ack.properties);
+            // Both events get them: read twice from the packet rather than cloned, which
+            // would link the clones of both types (issue 15: flash).
             self.emit(Event::ConnectRefused {
                 reason: ack.reason,
-                server_reference: server_reference.clone(),
-                properties: properties.clone(),
+                server_reference: ServerReference::from_properties(&ack.properties),
+                properties: AckProperties::from_properties(&ack.properties),
             });
             self.tx.clear();
             self.connection_ended_with(
                 DisconnectReason::Refused(ack.reason),
-                server_reference,
-                properties,
+                ServerReference::from_properties(&ack.properties),
+                AckProperties::from_properties(&ack.properties),
             );
             return;
         }
