@@ -143,11 +143,8 @@ impl InFlightIds {
         if len == self.sorted.capacity() {
             self.sorted.reserve_exact((len / 2).max(4));
         }
-        if at == len {
-            self.sorted.push(id);
-        } else {
-            self.sorted.insert(at, id);
-        }
+        // `insert` at the end moves nothing: no separate `push` branch (issue 15: flash).
+        self.sorted.insert(at, id);
         self.last = id;
     }
 
