@@ -258,10 +258,19 @@ impl Session {
         self.unsent += 1;
     }
 
+    /// Only the flag is tested on every packet handed out; the rest is rare.
     pub(super) fn unblock_if_room(&mut self) {
+        if self.blocked {
+            self.unblock_blocked();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unblock_blocked(&mut self) {
         // Room for every QoS: a refused QoS 0 publish waits on the transmit buffer, a refused
         // QoS 1/2 publish on the window or the queue.
-        if self.blocked && self.can_publish(QoS::ExactlyOnce) && self.can_publish(QoS::AtMostOnce) {
+        if self.can_publish(QoS::ExactlyOnce) && self.can_publish(QoS::AtMostOnce) {
             self.blocked = false;
             self.emit(Event::PublishUnblocked);
         }
