@@ -58,7 +58,11 @@ pub(crate) fn remove_at<T>(queue: &mut VecDeque<T>, index: usize) -> Option<T> {
 /// `swap`, iterators over two halves) once per element type; a `Vec` needs only its growth
 /// and a `memmove` (issue 15: flash). Taking an entry off the front moves the ones behind it
 /// (O(len)); acknowledgements mostly complete the oldest entry of a window that is usually
-/// short, and a window of one, the common case, moves nothing.
+/// short, and a window of one, the common case, moves nothing. The price is paid by large
+/// windows: with 100 QoS 1 messages in flight acknowledged in order, a publish and its
+/// PUBACK cost about 10% more instructions than with a `VecDeque` (callgrind, x86-64:
+/// 2,702 vs 2,450). A cursor over taken slots would avoid the move but cost more flash
+/// than the `VecDeque` it replaces.
 #[derive(Clone, Debug)]
 pub(crate) struct VecQueue<T> {
     /// Oldest first.
