@@ -114,18 +114,18 @@ impl InFlightIds {
 
     /// Frees `id`; false if it was not in use.
     pub(crate) fn remove(&mut self, id: PacketId) -> bool {
-        // Acknowledgements mostly arrive in order: the oldest id is the first.
-        if self.sorted.first() == Some(&id) {
-            self.sorted.remove(0);
-            return true;
-        }
-        match self.sorted.binary_search(&id) {
-            Ok(at) => {
-                self.sorted.remove(at);
-                true
+        // Acknowledgements mostly arrive in order: the oldest id is the first. One `remove`
+        // for both cases, not one inlined per case (issue 15: flash).
+        let at = if self.sorted.first() == Some(&id) {
+            0
+        } else {
+            match self.sorted.binary_search(&id) {
+                Ok(at) => at,
+                Err(_) => return false,
             }
-            Err(_) => false,
-        }
+        };
+        self.sorted.remove(at);
+        true
     }
 
     /// Makes `id` the last identifier handed out: allocation continues after it (a session
@@ -143,11 +143,8 @@ impl InFlightIds {
         if len == self.sorted.capacity() {
             self.sorted.reserve_exact((len / 2).max(4));
         }
-        if at == len {
-            self.sorted.push(id);
-        } else {
-            self.sorted.insert(at, id);
-        }
+        // `insert` at the end moves nothing: no separate `push` branch (issue 15: flash).
+        self.sorted.insert(at, id);
         self.last = id;
     }
 

@@ -182,24 +182,27 @@ impl Session {
         self.config.acks.window().map_or(qos2, |w| qos2.min(w))
     }
 
+    // Out of line: it runs once per connection, and inlined into `process` it made that function
+    // larger than the call costs (issue 15: flash).
+    #[inline(never)]
     pub(super) fn on_connack(&mut self, ack: &ConnAck<'_>) {
         if self.state != SessionState::Connecting {
             return self.violation(CONNACK_TWICE, "a second CONNACK on the same connection");
         }
         if ack.reason != ReasonCode::Success {
             // 0x9C / 0x9D come with a Server Reference the application may follow (§4.11).
-            let server_reference = ServerReference::from_properties(&ack.properties);
-            let properties = AckProperties::from_properties(&ack.properties);
+            // Both events get them: read twice from the packet rather than cloned, which
+            // would link the clones of both types (issue 15: flash).
             self.emit(Event::ConnectRefused {
                 reason: ack.reason,
-                server_reference: server_reference.clone(),
-                properties: properties.clone(),
+                server_reference: ServerReference::from_properties(&ack.properties),
+                properties: AckProperties::from_properties(&ack.properties),
             });
             self.tx.clear();
             self.connection_ended_with(
                 DisconnectReason::Refused(ack.reason),
-                server_reference,
-                properties,
+                ServerReference::from_properties(&ack.properties),
+                AckProperties::from_properties(&ack.properties),
             );
             return;
         }
@@ -289,7 +292,7 @@ impl Session {
         let mut unconfirmed = 0;
         let ids = &mut self.ids;
         let events = &mut self.events;
-        crate::vec_map::retain_queue(&mut self.outgoing, &mut |o| match o.state {
+        self.outgoing.retain(&mut |o| match o.state {
             OutgoingState::AwaitingPubComp => {
                 // PUBREC said the broker has it; sending it again could deliver it twice.
                 // Its completion fails on its own id (SPEC "Exactly once, bounded": "session
@@ -311,6 +314,8 @@ impl Session {
         });
         self.unsent = self.outgoing.len();
         self.queued.clear_dup();
+        // Without the store feature `persist_completed` does nothing: no list to build.
+        #[cfg(feature = "store")]
         let failed: Vec<PacketId> = self
             .events
             .iter()
@@ -323,6 +328,7 @@ impl Session {
                 _ => None,
             })
             .collect();
+        #[cfg(feature = "store")]
         for id in failed {
             self.persist_completed(id);
         }
@@ -332,7 +338,7 @@ impl Session {
             // it, or every loss would add one more request past `max_pending_requests` (found
             // by tests/state_machine.rs: `repeated_session_loss_keeps_one_resubscription`).
             if let Some(i) = self.find_request(old) {
-                crate::vec_map::remove_at(&mut self.requests, i);
+                self.requests.remove(i);
                 self.ids.remove(old);
             }
         }

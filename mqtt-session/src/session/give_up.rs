@@ -56,7 +56,7 @@ impl Session {
                 OutgoingState::AwaitingPubComp => return false,
             };
             let hold = qos == QoS::ExactlyOnce && o.published_before;
-            let Some(o) = crate::vec_map::remove_at(&mut self.outgoing, i) else {
+            let Some(o) = self.outgoing.remove(i) else {
                 return false;
             };
             if !o.sent_on_connection {
@@ -107,7 +107,7 @@ impl Session {
                 OutgoingState::AwaitingAck(m) if !o.ever_sent && !o.sent_on_connection => m.qos,
                 _ => return Err(CancelError::AlreadySent),
             };
-            if crate::vec_map::remove_at(&mut self.outgoing, i).is_some() {
+            if self.outgoing.remove(i).is_some() {
                 self.unsent = self.unsent.saturating_sub(1);
             }
             qos

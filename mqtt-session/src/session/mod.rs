@@ -22,7 +22,7 @@ use crate::outgoing::{Outgoing, Request};
 use crate::packet_id::{InFlightIds, PacketIdSet};
 use crate::time::Instant;
 use crate::transmit::TransmitQueue;
-use crate::vec_map::{grow_by_half, VecMap};
+use crate::vec_map::{VecMap, VecQueue};
 
 mod auth;
 mod connection;
@@ -163,11 +163,11 @@ pub struct Session {
 
     // Session state, kept across connections.
     ids: InFlightIds,
-    outgoing: VecDeque<Outgoing>,
+    outgoing: VecQueue<Outgoing>,
     /// Outgoing entries not yet transmitted on this connection.
     unsent: usize,
     queued: OfflineQueue,
-    requests: VecDeque<Request>,
+    requests: VecQueue<Request>,
     incoming_qos2: VecMap<PacketId, Message>,
     /// Bytes of topic, properties and payload held in `incoming_qos2`.
     incoming_qos2_bytes: usize,
@@ -226,10 +226,10 @@ impl Session {
             // a burst still grows it by doubling.
             events: VecDeque::with_capacity(1),
             ids: InFlightIds::new(),
-            outgoing: VecDeque::new(),
+            outgoing: VecQueue::new(),
             unsent: 0,
             queued: OfflineQueue::default(),
-            requests: VecDeque::new(),
+            requests: VecQueue::new(),
             incoming_qos2: VecMap::new(),
             incoming_qos2_bytes: 0,
             incoming_qos2_ids_only: None,

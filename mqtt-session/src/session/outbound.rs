@@ -169,16 +169,14 @@ impl Session {
         self.expire_queued();
         let v = self.v();
         let max = self.peer.max_packet_size as usize;
-        for i in 0..self.requests.len() {
-            let Some(r) = self.requests.get_mut(i) else {
-                break;
-            };
+        // Encoded from the stored request in place: the window and the transmit queue are
+        // separate fields (a clone of the request here cost flash and an allocation each).
+        for r in self.requests.iter_mut() {
             if r.sent_on_connection {
                 continue;
             }
             r.sent_on_connection = true;
-            let r = r.clone();
-            encode_request(&mut self.tx, &r, v);
+            encode_request(&mut self.tx, r, v);
         }
         if self.unsent > 0 {
             let window = self.window();
@@ -187,12 +185,18 @@ impl Session {
             // join at the back): start there, so a publish costs O(1), not O(window). Only a
             // misbehaving broker's PUBREC can break the suffix; then scan everything.
             let suffix = self.outgoing.len() - self.unsent;
-            let start = if self.outgoing.range(suffix..).all(|o| !o.sent_on_connection) {
+            let start = if self
+                .outgoing
+                .get(suffix..)
+                .unwrap_or_default()
+                .iter()
+                .all(|o| !o.sent_on_connection)
+            {
                 suffix
             } else {
                 0
             };
-            for o in self.outgoing.range_mut(start..) {
+            for o in self.outgoing.get_mut(start..).unwrap_or_default() {
                 if sent >= window {
                     break;
                 }
@@ -228,7 +232,7 @@ impl Session {
             }
             if let Some(m) = self.queued.pop_front(self.now) {
                 self.push_outgoing(m);
-                if let Some(o) = self.outgoing.back_mut() {
+                if let Some(o) = self.outgoing.last_mut() {
                     transmit_outgoing(&mut self.tx, &mut self.aliases, o, max, v);
                     self.unsent -= 1;
                 }
@@ -242,7 +246,7 @@ impl Session {
         let state = OutgoingState::AwaitingAck(message);
         // Grown toward the window, not past it: the window bounds what is in flight.
         let window = self.window();
-        grow_by_half(&mut self.outgoing, 4, window);
+        self.outgoing.grow_by_half(4, window);
         // A message restored from the store past the window may have gone out before the
         // restart (see `requeue_past_window`): its DUP says so [MQTT-3.3.1-1].
         let maybe_sent = match &state {
@@ -259,10 +263,19 @@ impl Session {
         self.unsent += 1;
     }
 
+    /// Only the flag is tested on every packet handed out; the rest is rare.
     pub(super) fn unblock_if_room(&mut self) {
+        if self.blocked {
+            self.unblock_blocked();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unblock_blocked(&mut self) {
         // Room for every QoS: a refused QoS 0 publish waits on the transmit buffer, a refused
         // QoS 1/2 publish on the window or the queue.
-        if self.blocked && self.can_publish(QoS::ExactlyOnce) && self.can_publish(QoS::AtMostOnce) {
+        if self.can_publish(QoS::ExactlyOnce) && self.can_publish(QoS::AtMostOnce) {
             self.blocked = false;
             self.emit(Event::PublishUnblocked);
         }
@@ -295,7 +308,7 @@ impl Session {
         let removed = if index == 0 {
             self.outgoing.pop_front()
         } else {
-            crate::vec_map::remove_at(&mut self.outgoing, index)
+            self.outgoing.remove(index)
         };
         if let Some(o) = removed {
             if !o.sent_on_connection {
@@ -389,7 +402,7 @@ impl Session {
                     .find(|(j, o)| *j != i && matches!(o.state, OutgoingState::AwaitingPubComp))
                     .map(|(j, _)| j);
                 if let Some(j) = last_rel.filter(|&j| j > i) {
-                    crate::vec_map::move_entry(&mut self.outgoing, i, j);
+                    self.outgoing.move_entry(i, j);
                 }
             }
         }

@@ -13,7 +13,6 @@ use crate::transmit::TransmitQueue;
 
 use super::subscriptions::request_packet;
 use super::*;
-use crate::vec_map::retain_queue;
 
 impl Session {
     /// Queues an acknowledgement, PINGREQ or DISCONNECT within the broker's limit (see
@@ -44,7 +43,7 @@ impl Session {
 
         let ids = &mut self.ids;
         let held_ids = &mut self.held_ids;
-        retain_queue(&mut self.outgoing, &mut |o| {
+        self.outgoing.retain(&mut |o| {
             let m = match &o.state {
                 OutgoingState::AwaitingAck(m) => m,
                 // Only a 4-byte PUBREL is ever sent again for it.
@@ -114,9 +113,8 @@ impl Session {
         });
 
         let auto_resubscribe = &mut self.auto_resubscribe;
-        retain_queue(
-            &mut self.requests,
-            &mut |r| match too_large(request_packet(r)) {
+        self.requests
+            .retain(&mut |r| match too_large(request_packet(r)) {
                 Some(len) => {
                     ids.remove(r.id);
                     if *auto_resubscribe == Some(r.id) {
@@ -133,8 +131,7 @@ impl Session {
                     false
                 }
                 None => true,
-            },
-        );
+            });
 
         // A publish given up here is a finished flow for the session store too.
         #[cfg(feature = "store")]

@@ -3,7 +3,7 @@
 use alloc::string::ToString;
 
 use mqtt_sansio_proto::{
-    Packet, PacketId, Properties, PropertyContext, ProtocolVersion, ReasonCode, SubAck, Subscribe,
+    Packet, PacketId, Properties, PropertyContext, ProtocolVersion, SubAck, Subscribe,
     Subscription, TopicFilter, UnsubAck, Unsubscribe,
 };
 use smallvec::SmallVec;
@@ -133,6 +133,9 @@ impl Session {
         self.requests.iter().position(|r| r.id == id)
     }
 
+    // Out of line: it runs once per SUBSCRIBE, and inlined into `process` it made that function
+    // larger than the call costs (issue 15: flash).
+    #[inline(never)]
     pub(super) fn on_suback(&mut self, ack: &SubAck<'_>) {
         let Some(i) = self.find_request(ack.packet_id) else {
             return;
@@ -154,7 +157,7 @@ impl Session {
         let Some(Request {
             kind: RequestKind::Subscribe(subs),
             ..
-        }) = crate::vec_map::remove_at(&mut self.requests, i)
+        }) = self.requests.remove(i)
         else {
             return;
         };
@@ -177,7 +180,7 @@ impl Session {
         }
         self.emit(Event::SubAck {
             id: ack.packet_id,
-            results: ack.reason_codes.iter().copied().collect(),
+            results: SmallVec::from_slice(&ack.reason_codes),
             properties: AckProperties::from_properties(&ack.properties),
         });
     }
@@ -202,7 +205,7 @@ impl Session {
         let Some(Request {
             kind: RequestKind::Unsubscribe(filters),
             ..
-        }) = crate::vec_map::remove_at(&mut self.requests, i)
+        }) = self.requests.remove(i)
         else {
             return;
         };
@@ -215,7 +218,9 @@ impl Session {
             }
         }
         self.ids.remove(ack.packet_id);
-        let results: SmallVec<[ReasonCode; 4]> = ack.reason_codes.iter().copied().collect();
+        // A copy of the slice, not a collect: one push at a time links smallvec's growth
+        // (issue 15: flash).
+        let results = SmallVec::from_slice(&ack.reason_codes);
         self.emit(Event::UnsubAck {
             id: ack.packet_id,
             results,
@@ -229,7 +234,7 @@ impl Session {
     /// keep it for the session's lifetime (issue 15: RAM per session).
     fn release_idle_requests(&mut self) {
         if self.requests.is_empty() {
-            self.requests = VecDeque::new();
+            self.requests = VecQueue::new();
         }
     }
 }
@@ -249,27 +254,38 @@ pub(super) fn request_packet(r: &Request) -> Packet<'_> {
         },
     )
     .unwrap_or(Properties::EMPTY);
+    // Filled by pushes into exact capacities rather than collected from a `filter_map`:
+    // collecting links a growth loop per element type (issue 15: flash). Every stored filter
+    // was validated when the request was made, so none is left out in practice.
     match &r.kind {
-        RequestKind::Subscribe(subs) => Packet::Subscribe(Subscribe {
-            packet_id: r.id,
-            properties,
-            subscriptions: subs
-                .iter()
-                .filter_map(|(f, o)| {
-                    TopicFilter::new(f).ok().map(|filter| Subscription {
+        RequestKind::Subscribe(subs) => {
+            let mut subscriptions = Vec::with_capacity(subs.len());
+            for (f, o) in subs {
+                if let Ok(filter) = TopicFilter::new(f) {
+                    subscriptions.push(Subscription {
                         filter,
                         options: *o,
-                    })
-                })
-                .collect(),
-        }),
-        RequestKind::Unsubscribe(filters) => Packet::Unsubscribe(Unsubscribe {
-            packet_id: r.id,
-            properties,
-            filters: filters
-                .iter()
-                .filter_map(|f| TopicFilter::new(f).ok())
-                .collect(),
-        }),
+                    });
+                }
+            }
+            Packet::Subscribe(Subscribe {
+                packet_id: r.id,
+                properties,
+                subscriptions,
+            })
+        }
+        RequestKind::Unsubscribe(list) => {
+            let mut filters = Vec::with_capacity(list.len());
+            for f in list {
+                if let Ok(filter) = TopicFilter::new(f) {
+                    filters.push(filter);
+                }
+            }
+            Packet::Unsubscribe(Unsubscribe {
+                packet_id: r.id,
+                properties,
+                filters,
+            })
+        }
     }
 }
