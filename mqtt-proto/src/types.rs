@@ -212,11 +212,14 @@ impl<'a> TopicName<'a> {
 
     /// Validates `s` as a topic name, accepting the empty name (used with topic aliases).
     pub(crate) fn new_allow_empty(s: &'a str) -> Result<Self, ValueError> {
-        // One pass in the common, valid case: ASCII a word at a time, else one search for
-        // the three forbidden bytes.
+        // One pass in the common, valid case: ASCII a word at a time (feature `fast-paths`),
+        // else one search for the three forbidden bytes.
+        #[cfg(feature = "fast-paths")]
+        let plain = crate::scan::plain_topic(s.as_bytes());
+        #[cfg(not(feature = "fast-paths"))]
+        let plain = false;
         if s.len() <= usize::from(u16::MAX)
-            && (crate::scan::plain_topic(s.as_bytes())
-                || memchr::memchr3(0, b'+', b'#', s.as_bytes()).is_none())
+            && (plain || crate::scan::topic_free_of_forbidden(s.as_bytes()))
         {
             return Ok(Self(s));
         }

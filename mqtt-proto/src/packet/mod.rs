@@ -4,6 +4,7 @@ mod ack;
 mod check;
 mod connect;
 mod disconnect;
+#[cfg(feature = "fast-paths")]
 mod fast;
 mod publish;
 mod sink;
@@ -226,15 +227,16 @@ fn decode_as<'a, const AT_CLIENT: bool>(
         });
     }
     let version = version.compiled();
+    #[cfg(feature = "fast-paths")]
     if let Some(decoded) = fast::decode(input, version, limits) {
         return Ok(Some(decoded));
     }
     decode_general::<AT_CLIENT>(input, version, limits)
 }
 
-/// Every packet in every form, every error: the path [`fast::decode`] leaves the rest to.
-/// `version` is enabled and compiled. Out of line, so that the fast path does not pay for
-/// the registers and stack of all the decoders.
+/// Every packet in every form, every error: the path the fast decoder (`fast::decode`,
+/// feature `fast-paths`) leaves the rest to. `version` is enabled and compiled. Out of line,
+/// so that the fast path does not pay for the registers and stack of all the decoders.
 #[inline(never)]
 fn decode_general<'a, const AT_CLIENT: bool>(
     input: &'a [u8],
@@ -380,6 +382,7 @@ impl Packet<'_> {
 
     /// PUBACK, PUBREC, PUBREL or PUBCOMP in the two-byte form (Success, no properties: the
     /// same in both versions, 5.0 §3.4.2.1), written out; nothing to validate.
+    #[cfg(feature = "fast-paths")]
     #[inline(always)]
     fn plain_ack(&self, version: ProtocolVersion) -> Option<[u8; 4]> {
         let (Self::PubAck(a) | Self::PubRec(a) | Self::PubRel(a) | Self::PubComp(a)) = self else {
@@ -418,6 +421,7 @@ impl Packet<'_> {
 
     /// The exact number of bytes [`Packet::encode`] writes, after validating the packet.
     pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        #[cfg(feature = "fast-paths")]
         if version.is_enabled() {
             match self {
                 Self::Publish(p) => {
@@ -450,6 +454,7 @@ impl Packet<'_> {
     ) -> Result<usize, EncodeError> {
         // What a client sends most, without the validating length pass: see
         // `Publish::encode_plain`.
+        #[cfg(feature = "fast-paths")]
         if let (Self::Publish(p), true) = (self, version.is_enabled()) {
             if let Some(total) = p.encode_plain(version.compiled(), out) {
                 return Ok(total);
@@ -461,10 +466,10 @@ impl Packet<'_> {
         self.encode_general(version, out)
     }
 
-    /// [`Packet::encode`] for every packet: validate and measure, then write. Out of line,
-    /// so that the common case above does not pay for the registers and stack of all the
-    /// encoders.
-    #[inline(never)]
+    /// [`Packet::encode`] for every packet: validate and measure, then write. Out of line
+    /// (with `fast-paths`), so that the common case above does not pay for the registers and
+    /// stack of all the encoders.
+    #[cfg_attr(feature = "fast-paths", inline(never))]
     fn encode_general(
         &self,
         version: ProtocolVersion,
