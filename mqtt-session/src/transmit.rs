@@ -90,7 +90,7 @@ impl TransmitQueue {
         reply: bool,
     ) -> Result<usize, EncodeError> {
         let start = self.buf.len();
-        let len = packet.encode(v, &mut self.buf)?;
+        let len = packet.encode_to_server(v, &mut self.buf)?;
         let Some(frame) = Frame::new(len, reply) else {
             self.buf.truncate(start);
             return Err(EncodeError::PacketTooLarge {

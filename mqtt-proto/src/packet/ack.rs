@@ -161,11 +161,11 @@ mod tests {
                             Packet::PubComp(a),
                         ] {
                             let mut general = vec![9];
-                            let expected = p.encode_general(v, &mut general);
+                            let expected = p.encode_general::<false>(v, &mut general);
                             let mut fast = vec![9];
                             assert_eq!(p.encode(v, &mut fast), expected, "{p:?} {v:?}");
                             assert_eq!(fast, general, "{p:?} {v:?}");
-                            assert_eq!(p.encoded_len(v), p.lengths(v).map(|(_, t)| t));
+                            assert_eq!(p.encoded_len(v), p.lengths::<false>(v).map(|(_, t)| t));
                         }
                     }
                 }

@@ -343,9 +343,27 @@ impl Packet<'_> {
         }
     }
 
-    /// Validates the packet for `v` and returns the length of its body.
-    fn body_len(&self, v: ProtocolVersion) -> Result<usize, EncodeError> {
+    /// Validates the packet for `v` and returns the length of its body. `TO_SERVER`: only
+    /// what a client sends is taken (see [`Packet::encode_to_server`]), so that the encoders
+    /// of the other packets are not linked into a client.
+    fn body_len<const TO_SERVER: bool>(&self, v: ProtocolVersion) -> Result<usize, EncodeError> {
         match self {
+            Self::ConnAck(_) | Self::SubAck(_) | Self::UnsubAck(_) | Self::PingResp
+                if TO_SERVER =>
+            {
+                Err(EncodeError::invalid(
+                    rules::PACKET_DIRECTION,
+                    "a client does not send CONNACK, SUBACK, UNSUBACK or PINGRESP",
+                ))
+            }
+            // Built without enhanced authentication, a client never sends an Authentication
+            // Method, so it must not send AUTH [MQTT-4.12.0-7].
+            Self::Auth(_) if TO_SERVER && !cfg!(feature = "enhanced-auth") => {
+                Err(EncodeError::invalid(
+                    rules::AUTH_NOT_SENT,
+                    "AUTH from a client built without enhanced authentication",
+                ))
+            }
             Self::Connect(p) => p.body_len(v),
             Self::ConnAck(p) => p.body_len(v),
             Self::Publish(p) => p.body_len(v),
@@ -362,8 +380,12 @@ impl Packet<'_> {
         }
     }
 
-    fn write_body<S: Sink>(&self, v: ProtocolVersion, s: &mut S) {
+    fn write_body<const TO_SERVER: bool, S: Sink>(&self, v: ProtocolVersion, s: &mut S) {
         match self {
+            // Refused by `body_len` before anything is written.
+            Self::ConnAck(_) | Self::SubAck(_) | Self::UnsubAck(_) | Self::PingResp
+                if TO_SERVER => {}
+            Self::Auth(_) if TO_SERVER && !cfg!(feature = "enhanced-auth") => {}
             Self::Connect(p) => p.write_body(v, s),
             Self::ConnAck(p) => p.write_body(v, s),
             Self::Publish(p) => p.write_body(v, s),
@@ -396,14 +418,17 @@ impl Packet<'_> {
     }
 
     /// Validates the packet and returns (body length, whole length).
-    fn lengths(&self, v: ProtocolVersion) -> Result<(usize, usize), EncodeError> {
+    fn lengths<const TO_SERVER: bool>(
+        &self,
+        v: ProtocolVersion,
+    ) -> Result<(usize, usize), EncodeError> {
         if !v.is_enabled() {
             return Err(EncodeError::invalid(
                 rules::PROTOCOL_LEVEL,
                 "this protocol version is not compiled in (cargo features v311, v5)",
             ));
         }
-        let body = self.body_len(v.compiled())?;
+        let body = self.body_len::<TO_SERVER>(v.compiled())?;
         if body > varint::MAX as usize {
             return Err(EncodeError::PacketTooLarge {
                 len: body.saturating_add(5),
@@ -413,14 +438,36 @@ impl Packet<'_> {
         Ok((body, 1 + varint::len(body as u32) + body))
     }
 
-    fn write<S: Sink>(&self, v: ProtocolVersion, body: usize, s: &mut S) {
+    fn write<const TO_SERVER: bool, S: Sink>(&self, v: ProtocolVersion, body: usize, s: &mut S) {
         s.put_u8(((self.packet_type() as u8) << 4) | self.flags());
         s.put_varint(body as u32);
-        self.write_body(v, s);
+        self.write_body::<TO_SERVER, S>(v, s);
     }
 
     /// The exact number of bytes [`Packet::encode`] writes, after validating the packet.
     pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        self.encoded_len_as::<false>(version)
+    }
+
+    /// [`Packet::encoded_len`] for what a client sends: see [`Packet::encode_to_server`].
+    ///
+    /// ```
+    /// use mqtt_sansio_proto::{rules, EncodeError, Packet, ProtocolVersion};
+    /// assert_eq!(Packet::PingReq.encoded_len_to_server(ProtocolVersion::V5), Ok(2));
+    /// assert!(matches!(
+    ///     Packet::PingResp.encoded_len_to_server(ProtocolVersion::V5),
+    ///     Err(EncodeError::Invalid { rule, .. }) if rule == rules::PACKET_DIRECTION
+    /// ));
+    /// ```
+    pub fn encoded_len_to_server(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        self.encoded_len_as::<true>(version)
+    }
+
+    #[inline(always)]
+    fn encoded_len_as<const TO_SERVER: bool>(
+        &self,
+        version: ProtocolVersion,
+    ) -> Result<usize, EncodeError> {
         #[cfg(feature = "fast-paths")]
         if version.is_enabled() {
             match self {
@@ -433,7 +480,7 @@ impl Packet<'_> {
                 _ => {}
             }
         }
-        self.lengths(version).map(|(_, total)| total)
+        self.lengths::<TO_SERVER>(version).map(|(_, total)| total)
     }
 
     /// Appends the packet to `out` and returns the number of bytes written.
@@ -452,6 +499,43 @@ impl Packet<'_> {
         version: ProtocolVersion,
         out: &mut alloc::vec::Vec<u8>,
     ) -> Result<usize, EncodeError> {
+        self.encode_as::<false>(version, out)
+    }
+
+    /// [`Packet::encode`] on the client side of a connection: only a packet a client sends
+    /// is encoded. CONNACK, SUBACK, UNSUBACK and PINGRESP are refused with an error citing
+    /// [`rules::PACKET_DIRECTION`], and AUTH too (citing [`rules::AUTH_NOT_SENT`]) when the
+    /// crate is built without the `enhanced-auth` feature; nothing is appended then. Every
+    /// other packet is encoded exactly as by [`Packet::encode`].
+    ///
+    /// The counterpart of [`decode_from_server`]: a client that encodes with this function
+    /// (and measures with [`Packet::encoded_len_to_server`]) carries none of the encoders of
+    /// the refused packets in its binary (issue 15: flash).
+    ///
+    /// ```
+    /// use mqtt_sansio_proto::{rules, EncodeError, Packet, ProtocolVersion};
+    /// let mut out = Vec::new();
+    /// assert_eq!(Packet::PingReq.encode_to_server(ProtocolVersion::V311, &mut out), Ok(2));
+    /// assert_eq!(out, [0xC0, 0x00]);
+    /// let refused = Packet::PingResp.encode_to_server(ProtocolVersion::V311, &mut out);
+    /// assert!(matches!(refused, Err(EncodeError::Invalid { rule, .. }) if rule == rules::PACKET_DIRECTION));
+    /// assert_eq!(out.len(), 2);
+    /// ```
+    #[inline]
+    pub fn encode_to_server(
+        &self,
+        version: ProtocolVersion,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, EncodeError> {
+        self.encode_as::<true>(version, out)
+    }
+
+    #[inline(always)]
+    fn encode_as<const TO_SERVER: bool>(
+        &self,
+        version: ProtocolVersion,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, EncodeError> {
         // What a client sends most, without the validating length pass: see
         // `Publish::encode_plain`.
         #[cfg(feature = "fast-paths")]
@@ -463,22 +547,22 @@ impl Packet<'_> {
             out.extend_from_slice(&ack);
             return Ok(ack.len());
         }
-        self.encode_general(version, out)
+        self.encode_general::<TO_SERVER>(version, out)
     }
 
     /// [`Packet::encode`] for every packet: validate and measure, then write. Out of line
     /// (with `fast-paths`), so that the common case above does not pay for the registers and
     /// stack of all the encoders.
     #[cfg_attr(feature = "fast-paths", inline(never))]
-    fn encode_general(
+    fn encode_general<const TO_SERVER: bool>(
         &self,
         version: ProtocolVersion,
         out: &mut alloc::vec::Vec<u8>,
     ) -> Result<usize, EncodeError> {
-        let (body, total) = self.lengths(version)?;
+        let (body, total) = self.lengths::<TO_SERVER>(version)?;
         let version = version.compiled();
         out.reserve(total);
-        self.write(version, body, out);
+        self.write::<TO_SERVER, _>(version, body, out);
         Ok(total)
     }
 
@@ -501,13 +585,13 @@ impl Packet<'_> {
         version: ProtocolVersion,
         buf: &mut [u8],
     ) -> Result<usize, EncodeError> {
-        let (body, total) = self.lengths(version)?;
+        let (body, total) = self.lengths::<false>(version)?;
         let version = version.compiled();
         let Some(dest) = buf.get_mut(..total) else {
             return Err(EncodeError::BufferTooSmall { required: total });
         };
         let mut sink = SliceSink::new(dest);
-        self.write(version, body, &mut sink);
+        self.write::<false, _>(version, body, &mut sink);
         debug_assert_eq!(
             sink.written(),
             total,

@@ -325,13 +325,13 @@ mod tests {
                             }
                             let packet = Packet::Publish(p);
                             let mut general = vec![1, 2, 3];
-                            let expected = packet.encode_general(v, &mut general);
+                            let expected = packet.encode_general::<false>(v, &mut general);
                             let mut fast = vec![1, 2, 3];
                             assert_eq!(packet.encode(v, &mut fast), expected);
                             assert_eq!(fast, general);
                             assert_eq!(
                                 packet.encoded_len(v),
-                                packet.lengths(v).map(|(_, total)| total)
+                                packet.lengths::<false>(v).map(|(_, total)| total)
                             );
                             plain += usize::from(p.plain_len(v).is_some());
                         }
