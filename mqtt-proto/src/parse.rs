@@ -133,6 +133,7 @@ pub(crate) fn topic_name(i: &[u8], allow_empty: bool) -> PResult<'_, TopicName<'
     // must not hold (U+0000 [MQTT-4.7.3-2], '+' and '#' [MQTT-3.3.2-2]) and for non-ASCII
     // bytes; `from_utf8` then only turns the checked bytes into a `&str` (there is no other
     // safe way). The 2-byte length prefix already bounds it to 65,535 bytes [MQTT-4.7.3-3].
+    #[cfg(feature = "fast-paths")]
     if crate::scan::plain_topic(raw) && (allow_empty || !raw.is_empty()) {
         if let Ok(s) = core::str::from_utf8(raw) {
             return Ok((rest, TopicName::from_checked(s)));
@@ -141,7 +142,7 @@ pub(crate) fn topic_name(i: &[u8], allow_empty: bool) -> PResult<'_, TopicName<'
     // Non-ASCII in two passes: UTF-8, then one search for the three bytes. Anything found
     // takes the full checks below, which name the rule broken.
     if let Ok(s) = core::str::from_utf8(raw) {
-        if memchr::memchr3(0, b'+', b'#', raw).is_none() && (allow_empty || !s.is_empty()) {
+        if crate::scan::topic_free_of_forbidden(raw) && (allow_empty || !s.is_empty()) {
             return Ok((rest, TopicName::from_checked(s)));
         }
     }

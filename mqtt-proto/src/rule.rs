@@ -236,6 +236,8 @@ pub mod rules {
     pub const AUTH_METHOD_MISSING: Rule = Rule::new(&RuleTags::only_v5("5.0 §3.15.2.2.2"));
     /// A server sends AUTH only when CONNECT carried an Authentication Method.
     pub const AUTH_NOT_REQUESTED: Rule = Rule::new(&RuleTags::only_v5("MQTT-4.12.0-6"));
+    /// A client sends AUTH only when its CONNECT carried an Authentication Method.
+    pub const AUTH_NOT_SENT: Rule = Rule::new(&RuleTags::only_v5("MQTT-4.12.0-7"));
     /// A feature of MQTT 5.0 cannot be written in a 3.1.1 packet.
     pub const NOT_IN_V311: Rule = Rule::new(&RuleTags::only_v311("3.1.1 §2"));
 }

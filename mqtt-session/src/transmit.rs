@@ -99,7 +99,7 @@ impl TransmitQueue {
         reply: bool,
     ) -> Result<usize, EncodeError> {
         let start = self.buf.len();
-        let len = packet.encode(v, &mut self.buf)?;
+        let len = packet.encode_to_server(v, &mut self.buf)?;
         if reply {
             if let Some(first) = self.buf.get_mut(start).filter(|b| is_ack(**b)) {
                 *first |= REPLY_MARK;

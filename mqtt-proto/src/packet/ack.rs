@@ -48,6 +48,7 @@ impl<'a> Ack<'a> {
 
     /// Success and no properties: the packet identifier alone on the wire, in both versions
     /// (5.0 §3.4.2.1), and nothing to validate (Success is valid for every ack type).
+    #[cfg(feature = "fast-paths")]
     #[inline(always)]
     pub(super) fn is_plain(&self) -> bool {
         self.reason == ReasonCode::Success && self.properties.is_empty()
@@ -126,7 +127,7 @@ fn ack(i: &[u8], t: PacketType, v: ProtocolVersion) -> PResult<'_, Ack<'_>> {
     ))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "fast-paths"))]
 mod tests {
     use alloc::vec;
 
@@ -160,11 +161,11 @@ mod tests {
                             Packet::PubComp(a),
                         ] {
                             let mut general = vec![9];
-                            let expected = p.encode_general(v, &mut general);
+                            let expected = p.encode_general::<false>(v, &mut general);
                             let mut fast = vec![9];
                             assert_eq!(p.encode(v, &mut fast), expected, "{p:?} {v:?}");
                             assert_eq!(fast, general, "{p:?} {v:?}");
-                            assert_eq!(p.encoded_len(v), p.lengths(v).map(|(_, t)| t));
+                            assert_eq!(p.encoded_len(v), p.lengths::<false>(v).map(|(_, t)| t));
                         }
                     }
                 }

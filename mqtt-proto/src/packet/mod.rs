@@ -4,6 +4,7 @@ mod ack;
 mod check;
 mod connect;
 mod disconnect;
+#[cfg(feature = "fast-paths")]
 mod fast;
 mod publish;
 mod sink;
@@ -226,15 +227,16 @@ fn decode_as<'a, const AT_CLIENT: bool>(
         });
     }
     let version = version.compiled();
+    #[cfg(feature = "fast-paths")]
     if let Some(decoded) = fast::decode(input, version, limits) {
         return Ok(Some(decoded));
     }
     decode_general::<AT_CLIENT>(input, version, limits)
 }
 
-/// Every packet in every form, every error: the path [`fast::decode`] leaves the rest to.
-/// `version` is enabled and compiled. Out of line, so that the fast path does not pay for
-/// the registers and stack of all the decoders.
+/// Every packet in every form, every error: the path the fast decoder (`fast::decode`,
+/// feature `fast-paths`) leaves the rest to. `version` is enabled and compiled. Out of line,
+/// so that the fast path does not pay for the registers and stack of all the decoders.
 #[inline(never)]
 fn decode_general<'a, const AT_CLIENT: bool>(
     input: &'a [u8],
@@ -341,9 +343,27 @@ impl Packet<'_> {
         }
     }
 
-    /// Validates the packet for `v` and returns the length of its body.
-    fn body_len(&self, v: ProtocolVersion) -> Result<usize, EncodeError> {
+    /// Validates the packet for `v` and returns the length of its body. `TO_SERVER`: only
+    /// what a client sends is taken (see [`Packet::encode_to_server`]), so that the encoders
+    /// of the other packets are not linked into a client.
+    fn body_len<const TO_SERVER: bool>(&self, v: ProtocolVersion) -> Result<usize, EncodeError> {
         match self {
+            Self::ConnAck(_) | Self::SubAck(_) | Self::UnsubAck(_) | Self::PingResp
+                if TO_SERVER =>
+            {
+                Err(EncodeError::invalid(
+                    rules::PACKET_DIRECTION,
+                    "a client does not send CONNACK, SUBACK, UNSUBACK or PINGRESP",
+                ))
+            }
+            // Built without enhanced authentication, a client never sends an Authentication
+            // Method, so it must not send AUTH [MQTT-4.12.0-7].
+            Self::Auth(_) if TO_SERVER && !cfg!(feature = "enhanced-auth") => {
+                Err(EncodeError::invalid(
+                    rules::AUTH_NOT_SENT,
+                    "AUTH from a client built without enhanced authentication",
+                ))
+            }
             Self::Connect(p) => p.body_len(v),
             Self::ConnAck(p) => p.body_len(v),
             Self::Publish(p) => p.body_len(v),
@@ -360,8 +380,12 @@ impl Packet<'_> {
         }
     }
 
-    fn write_body<S: Sink>(&self, v: ProtocolVersion, s: &mut S) {
+    fn write_body<const TO_SERVER: bool, S: Sink>(&self, v: ProtocolVersion, s: &mut S) {
         match self {
+            // Refused by `body_len` before anything is written.
+            Self::ConnAck(_) | Self::SubAck(_) | Self::UnsubAck(_) | Self::PingResp
+                if TO_SERVER => {}
+            Self::Auth(_) if TO_SERVER && !cfg!(feature = "enhanced-auth") => {}
             Self::Connect(p) => p.write_body(v, s),
             Self::ConnAck(p) => p.write_body(v, s),
             Self::Publish(p) => p.write_body(v, s),
@@ -380,6 +404,7 @@ impl Packet<'_> {
 
     /// PUBACK, PUBREC, PUBREL or PUBCOMP in the two-byte form (Success, no properties: the
     /// same in both versions, 5.0 §3.4.2.1), written out; nothing to validate.
+    #[cfg(feature = "fast-paths")]
     #[inline(always)]
     fn plain_ack(&self, version: ProtocolVersion) -> Option<[u8; 4]> {
         let (Self::PubAck(a) | Self::PubRec(a) | Self::PubRel(a) | Self::PubComp(a)) = self else {
@@ -393,14 +418,17 @@ impl Packet<'_> {
     }
 
     /// Validates the packet and returns (body length, whole length).
-    fn lengths(&self, v: ProtocolVersion) -> Result<(usize, usize), EncodeError> {
+    fn lengths<const TO_SERVER: bool>(
+        &self,
+        v: ProtocolVersion,
+    ) -> Result<(usize, usize), EncodeError> {
         if !v.is_enabled() {
             return Err(EncodeError::invalid(
                 rules::PROTOCOL_LEVEL,
                 "this protocol version is not compiled in (cargo features v311, v5)",
             ));
         }
-        let body = self.body_len(v.compiled())?;
+        let body = self.body_len::<TO_SERVER>(v.compiled())?;
         if body > varint::MAX as usize {
             return Err(EncodeError::PacketTooLarge {
                 len: body.saturating_add(5),
@@ -410,14 +438,37 @@ impl Packet<'_> {
         Ok((body, 1 + varint::len(body as u32) + body))
     }
 
-    fn write<S: Sink>(&self, v: ProtocolVersion, body: usize, s: &mut S) {
+    fn write<const TO_SERVER: bool, S: Sink>(&self, v: ProtocolVersion, body: usize, s: &mut S) {
         s.put_u8(((self.packet_type() as u8) << 4) | self.flags());
         s.put_varint(body as u32);
-        self.write_body(v, s);
+        self.write_body::<TO_SERVER, S>(v, s);
     }
 
     /// The exact number of bytes [`Packet::encode`] writes, after validating the packet.
     pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        self.encoded_len_as::<false>(version)
+    }
+
+    /// [`Packet::encoded_len`] for what a client sends: see [`Packet::encode_to_server`].
+    ///
+    /// ```
+    /// use mqtt_sansio_proto::{rules, EncodeError, Packet, ProtocolVersion};
+    /// assert_eq!(Packet::PingReq.encoded_len_to_server(ProtocolVersion::V5), Ok(2));
+    /// assert!(matches!(
+    ///     Packet::PingResp.encoded_len_to_server(ProtocolVersion::V5),
+    ///     Err(EncodeError::Invalid { rule, .. }) if rule == rules::PACKET_DIRECTION
+    /// ));
+    /// ```
+    pub fn encoded_len_to_server(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        self.encoded_len_as::<true>(version)
+    }
+
+    #[inline(always)]
+    fn encoded_len_as<const TO_SERVER: bool>(
+        &self,
+        version: ProtocolVersion,
+    ) -> Result<usize, EncodeError> {
+        #[cfg(feature = "fast-paths")]
         if version.is_enabled() {
             match self {
                 Self::Publish(p) => {
@@ -429,7 +480,7 @@ impl Packet<'_> {
                 _ => {}
             }
         }
-        self.lengths(version).map(|(_, total)| total)
+        self.lengths::<TO_SERVER>(version).map(|(_, total)| total)
     }
 
     /// Appends the packet to `out` and returns the number of bytes written.
@@ -448,8 +499,46 @@ impl Packet<'_> {
         version: ProtocolVersion,
         out: &mut alloc::vec::Vec<u8>,
     ) -> Result<usize, EncodeError> {
+        self.encode_as::<false>(version, out)
+    }
+
+    /// [`Packet::encode`] on the client side of a connection: only a packet a client sends
+    /// is encoded. CONNACK, SUBACK, UNSUBACK and PINGRESP are refused with an error citing
+    /// [`rules::PACKET_DIRECTION`], and AUTH too (citing [`rules::AUTH_NOT_SENT`]) when the
+    /// crate is built without the `enhanced-auth` feature; nothing is appended then. Every
+    /// other packet is encoded exactly as by [`Packet::encode`].
+    ///
+    /// The counterpart of [`decode_from_server`]: a client that encodes with this function
+    /// (and measures with [`Packet::encoded_len_to_server`]) carries none of the encoders of
+    /// the refused packets in its binary (issue 15: flash).
+    ///
+    /// ```
+    /// use mqtt_sansio_proto::{rules, EncodeError, Packet, ProtocolVersion};
+    /// let mut out = Vec::new();
+    /// assert_eq!(Packet::PingReq.encode_to_server(ProtocolVersion::V311, &mut out), Ok(2));
+    /// assert_eq!(out, [0xC0, 0x00]);
+    /// let refused = Packet::PingResp.encode_to_server(ProtocolVersion::V311, &mut out);
+    /// assert!(matches!(refused, Err(EncodeError::Invalid { rule, .. }) if rule == rules::PACKET_DIRECTION));
+    /// assert_eq!(out.len(), 2);
+    /// ```
+    #[inline]
+    pub fn encode_to_server(
+        &self,
+        version: ProtocolVersion,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, EncodeError> {
+        self.encode_as::<true>(version, out)
+    }
+
+    #[inline(always)]
+    fn encode_as<const TO_SERVER: bool>(
+        &self,
+        version: ProtocolVersion,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, EncodeError> {
         // What a client sends most, without the validating length pass: see
         // `Publish::encode_plain`.
+        #[cfg(feature = "fast-paths")]
         if let (Self::Publish(p), true) = (self, version.is_enabled()) {
             if let Some(total) = p.encode_plain(version.compiled(), out) {
                 return Ok(total);
@@ -458,22 +547,52 @@ impl Packet<'_> {
             out.extend_from_slice(&ack);
             return Ok(ack.len());
         }
-        self.encode_general(version, out)
+        #[cfg(feature = "fast-paths")]
+        if TO_SERVER {
+            self.encode_general_to_server(version, out)
+        } else {
+            self.encode_general_any(version, out)
+        }
+        #[cfg(not(feature = "fast-paths"))]
+        self.encode_general::<TO_SERVER>(version, out)
     }
 
-    /// [`Packet::encode`] for every packet: validate and measure, then write. Out of line,
-    /// so that the common case above does not pay for the registers and stack of all the
-    /// encoders.
+    /// [`Packet::encode_general`] for every packet. Out of line, so that the common case
+    /// above does not pay for the registers and stack of all the encoders; not generic, so
+    /// compiled once, here, whoever calls it (the instruction counts of the ops table).
+    #[cfg(feature = "fast-paths")]
     #[inline(never)]
-    fn encode_general(
+    fn encode_general_any(
         &self,
         version: ProtocolVersion,
         out: &mut alloc::vec::Vec<u8>,
     ) -> Result<usize, EncodeError> {
-        let (body, total) = self.lengths(version)?;
+        self.encode_general::<false>(version, out)
+    }
+
+    /// [`Packet::encode_general`] for what a client sends, as `encode_general_any`.
+    #[cfg(feature = "fast-paths")]
+    #[inline(never)]
+    fn encode_general_to_server(
+        &self,
+        version: ProtocolVersion,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, EncodeError> {
+        self.encode_general::<true>(version, out)
+    }
+
+    /// [`Packet::encode`] for every packet (`TO_SERVER`: for what a client sends): validate
+    /// and measure, then write.
+    #[cfg_attr(feature = "fast-paths", inline(always))]
+    fn encode_general<const TO_SERVER: bool>(
+        &self,
+        version: ProtocolVersion,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, EncodeError> {
+        let (body, total) = self.lengths::<TO_SERVER>(version)?;
         let version = version.compiled();
         out.reserve(total);
-        self.write(version, body, out);
+        self.write::<TO_SERVER, _>(version, body, out);
         Ok(total)
     }
 
@@ -496,13 +615,13 @@ impl Packet<'_> {
         version: ProtocolVersion,
         buf: &mut [u8],
     ) -> Result<usize, EncodeError> {
-        let (body, total) = self.lengths(version)?;
+        let (body, total) = self.lengths::<false>(version)?;
         let version = version.compiled();
         let Some(dest) = buf.get_mut(..total) else {
             return Err(EncodeError::BufferTooSmall { required: total });
         };
         let mut sink = SliceSink::new(dest);
-        self.write(version, body, &mut sink);
+        self.write::<false, _>(version, body, &mut sink);
         debug_assert_eq!(
             sink.written(),
             total,

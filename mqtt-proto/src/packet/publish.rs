@@ -7,6 +7,7 @@ use crate::parse::{self, packet_id, topic_name, PResult};
 use crate::properties::{properties, Properties, PropertyContext};
 use crate::rule::rules;
 use crate::types::{PacketId, ProtocolVersion, QoS, TopicName};
+#[cfg(feature = "fast-paths")]
 use crate::varint;
 
 /// The QoS of a PUBLISH together with its packet identifier: QoS 0 has none, QoS 1 and 2
@@ -164,6 +165,7 @@ impl<'a> Publish<'a> {
     /// the fields combine, and the length is known without a pass over the packet. `None`:
     /// not the common case, the general path encodes it (and is the only one that refuses).
     /// `v` is enabled and compiled.
+    #[cfg(feature = "fast-paths")]
     #[inline(always)]
     pub(super) fn encode_plain(
         &self,
@@ -198,6 +200,7 @@ impl<'a> Publish<'a> {
 
     /// The length of the whole packet, for [`Packet::encoded_len`](super::Packet::encoded_len),
     /// in the cases [`encode_plain`](Self::encode_plain) takes.
+    #[cfg(feature = "fast-paths")]
     #[inline(always)]
     pub(super) fn plain_len(&self, v: ProtocolVersion) -> Option<usize> {
         self.plain_head(v).map(|(total, _, _)| total)
@@ -205,6 +208,7 @@ impl<'a> Publish<'a> {
 
     /// For the common case: the whole length, and the fixed header followed by the topic's
     /// length prefix (at most 1 + 4 + 2 bytes) with its length.
+    #[cfg(feature = "fast-paths")]
     #[inline(always)]
     fn plain_head(&self, v: ProtocolVersion) -> Option<(usize, [u8; 7], usize)> {
         // The rules the general path checks: no DUP on QoS 0 [MQTT-3.3.1-2], no empty topic
@@ -278,7 +282,7 @@ fn publish_body(
     Ok((&[], (topic, qos, props, i)))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "fast-paths"))]
 mod tests {
     use alloc::vec;
     use alloc::vec::Vec;
@@ -321,13 +325,13 @@ mod tests {
                             }
                             let packet = Packet::Publish(p);
                             let mut general = vec![1, 2, 3];
-                            let expected = packet.encode_general(v, &mut general);
+                            let expected = packet.encode_general::<false>(v, &mut general);
                             let mut fast = vec![1, 2, 3];
                             assert_eq!(packet.encode(v, &mut fast), expected);
                             assert_eq!(fast, general);
                             assert_eq!(
                                 packet.encoded_len(v),
-                                packet.lengths(v).map(|(_, total)| total)
+                                packet.lengths::<false>(v).map(|(_, total)| total)
                             );
                             plain += usize::from(p.plain_len(v).is_some());
                         }

@@ -84,7 +84,9 @@ impl Session {
         };
         // Validate fully before changing anything.
         let packet = Packet::Connect(connect);
-        packet.encoded_len(v).map_err(ConnectError::Invalid)?;
+        packet
+            .encoded_len_to_server(v)
+            .map_err(ConnectError::Invalid)?;
         // Also the rest of a packet started on the old transport.
         self.tx.reset();
         self.rx.clear();
@@ -149,7 +151,7 @@ impl Session {
         let packet = Packet::Disconnect(Disconnect { reason, properties });
         // Properties DISCONNECT does not allow, any in 3.1.1, or too long: refused here.
         packet
-            .encoded_len(self.v())
+            .encoded_len_to_server(self.v())
             .map_err(DisconnectError::Invalid)?;
         let new_expiry = properties.session_expiry_interval();
         if new_expiry.is_some_and(|e| e != 0) && self.session_expiry() == 0 {

@@ -93,7 +93,7 @@ impl Session {
             payload,
         };
         let len = Packet::Publish(probe)
-            .encoded_len(v)
+            .encoded_len_to_server(v)
             .map_err(PublishError::Invalid)?;
         let max = self.peer.max_packet_size as usize;
         if len > max {

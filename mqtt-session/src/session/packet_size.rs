@@ -34,7 +34,7 @@ impl Session {
             return;
         }
         let v = self.v();
-        let too_large = |p: Packet<'_>| p.encoded_len(v).ok().filter(|&len| len > max);
+        let too_large = |p: Packet<'_>| p.encoded_len_to_server(v).ok().filter(|&len| len > max);
         // Failures go straight to the event queue, in the order found (outgoing, queued,
         // requests), without a staging `Vec` (issue 15: flash).
         #[cfg(feature = "store")]
@@ -165,7 +165,7 @@ pub(super) fn push_within(
     v: ProtocolVersion,
     reply: bool,
 ) {
-    let fits = |p: &Packet<'_>| p.encoded_len(v).is_ok_and(|len| len <= max);
+    let fits = |p: &Packet<'_>| p.encoded_len_to_server(v).is_ok_and(|len| len <= max);
     // The common case costs nothing: no control packet comes near MQTT's own limit.
     let packet = if v == ProtocolVersion::V311
         || max >= Limits::PROTOCOL_MAX_PACKET_SIZE as usize

@@ -47,7 +47,7 @@ impl Session {
             subscriptions: subscriptions.to_vec(),
         };
         let len = Packet::Subscribe(probe)
-            .encoded_len(self.v())
+            .encoded_len_to_server(self.v())
             .map_err(SubscribeError::Invalid)?;
         self.check_request_size(len)?;
         let kind = RequestKind::Subscribe(
@@ -89,7 +89,7 @@ impl Session {
             filters: filters.to_vec(),
         };
         let len = Packet::Unsubscribe(probe)
-            .encoded_len(self.v())
+            .encoded_len_to_server(self.v())
             .map_err(SubscribeError::Invalid)?;
         self.check_request_size(len)?;
         let kind =

@@ -262,7 +262,7 @@ mod table {
                 ..publish
             };
             let fits = Packet::Publish(aliased)
-                .encoded_len(v)
+                .encoded_len_to_server(v)
                 .is_ok_and(|len| len <= max_packet_size);
             if fits {
                 let n = tx.push(&Packet::Publish(aliased), v)?;
