@@ -1,6 +1,6 @@
 //! [`VecMap`]: a map kept as a sorted `Vec`, for the Session's small bounded tables;
-//! [`VecQueue`]: a first-in first-out list kept as a `Vec`, for its queues bounded by
-//! configuration; and [`retain_queue`] and [`remove_at`] for its `VecDeque`s.
+//! [`VecQueue`]: a first-in first-out list (a `VecDeque`, or a `Vec` in firmware built
+//! without `fast-paths`), for its queues bounded by configuration; and [`retain_queue`] and [`remove_at`] for its `VecDeque`s.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -14,6 +14,8 @@ use core::borrow::Borrow;
 /// ring's two halves and is monomorphised for every closure: four call sites cost 1.5 KB of
 /// flash (issue 15). Here `keep` is a trait object, so there is one small instance per entry
 /// type. O(n) like `retain_mut`.
+// The offline queue is their only user.
+#[cfg_attr(not(feature = "offline-queue"), allow(dead_code))]
 pub(crate) fn retain_queue<T>(queue: &mut VecDeque<T>, keep: &mut dyn FnMut(&mut T) -> bool) {
     for _ in 0..queue.len() {
         if let Some(mut entry) = queue.pop_front() {
@@ -31,6 +33,8 @@ pub(crate) fn retain_queue<T>(queue: &mut VecDeque<T>, keep: &mut dyn FnMut(&mut
 /// ring buffer's general `wrap_copy` for every entry type (about 500 B of flash each, issue
 /// 15); these queues are short and remove from the middle only when acknowledgements come
 /// out of order or a message is given up. O(distance to the nearer end), like `remove`.
+// The offline queue is their only user.
+#[cfg_attr(not(feature = "offline-queue"), allow(dead_code))]
 pub(crate) fn remove_at<T>(queue: &mut VecDeque<T>, index: usize) -> Option<T> {
     let len = queue.len();
     if index >= len {
@@ -49,23 +53,28 @@ pub(crate) fn remove_at<T>(queue: &mut VecDeque<T>, index: usize) -> Option<T> {
     }
 }
 
-/// A first-in first-out list stored as one `Vec`, oldest first, with the `VecDeque` method
-/// names the Session's flows use.
+/// A first-in first-out list with the `VecDeque` method names the Session's flows use, for
+/// its queues bounded by configuration: the in-flight window (`max_inflight`, receive
+/// maximum) and the pending requests (`max_pending_requests`).
 ///
-/// For the queues that configuration bounds and that are short in practice: the in-flight
-/// window (`max_inflight`, receive maximum) and the pending requests (`max_pending_requests`).
-/// A `VecDeque` links its ring-buffer code (growth that unwraps the ring, wrapped indexing,
-/// `swap`, iterators over two halves) once per element type; a `Vec` needs only its growth
-/// and a `memmove` (issue 15: flash). Taking an entry off the front moves the ones behind it
-/// (O(len)); acknowledgements mostly complete the oldest entry of a window that is usually
-/// short, and a window of one, the common case, moves nothing. The price is paid by large
-/// windows: with 100 QoS 1 messages in flight acknowledged in order, a publish and its
-/// PUBACK cost about 10% more instructions than with a `VecDeque` (callgrind, x86-64:
-/// 2,702 vs 2,450). A cursor over taken slots would avoid the move but cost more flash
-/// than the `VecDeque` it replaces.
+/// Two storages, picked by the cargo feature `fast-paths`:
+///
+/// - with it (the default), a `VecDeque`: taking the oldest entry off the front is O(1),
+///   so a window of any size acknowledged in order costs the same per message;
+/// - without it (firmware that counts bytes), one `Vec`: a `VecDeque` links its ring-buffer
+///   code (growth that unwraps the ring, wrapped indexing, iterators over two halves) once
+///   per element type, a `Vec` only its growth and a `memmove` (issue 15: 1.2 KB). Taking
+///   an entry off the front then moves the ones behind it (O(len)): nothing for a window of
+///   one, about 10% more instructions per publish and PUBACK with 100 in flight (callgrind,
+///   x86-64: 2,702 vs 2,450), and quadratic for windows of thousands, which firmware does
+///   not configure.
 #[derive(Clone, Debug)]
 pub(crate) struct VecQueue<T> {
     /// Oldest first.
+    #[cfg(feature = "fast-paths")]
+    items: VecDeque<T>,
+    /// Oldest first.
+    #[cfg(not(feature = "fast-paths"))]
     items: Vec<T>,
 }
 
@@ -77,14 +86,68 @@ impl<T> Default for VecQueue<T> {
 
 impl<T> VecQueue<T> {
     pub(crate) const fn new() -> Self {
-        Self { items: Vec::new() }
+        #[cfg(feature = "fast-paths")]
+        let items = VecDeque::new();
+        #[cfg(not(feature = "fast-paths"))]
+        let items = Vec::new();
+        Self { items }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub(crate) fn get(&self, index: usize) -> Option<&T> {
+        self.items.get(index)
+    }
+
+    pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut T> {
+        self.items.get_mut(index)
+    }
+
+    pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator {
+        self.items.iter()
+    }
+
+    pub(crate) fn iter_mut(
+        &mut self,
+    ) -> impl DoubleEndedIterator<Item = &mut T> + ExactSizeIterator {
+        self.items.iter_mut()
+    }
+
+    /// The entries from `start` on (none when `start` is past the end).
+    pub(crate) fn iter_from(&self, start: usize) -> impl Iterator<Item = &T> {
+        self.items.iter().skip(start)
+    }
+
+    /// The entries from `start` on, to change (none when `start` is past the end).
+    pub(crate) fn iter_mut_from(&mut self, start: usize) -> impl Iterator<Item = &mut T> {
+        self.items.iter_mut().skip(start)
+    }
+
+    /// The newest entry.
+    pub(crate) fn last_mut(&mut self) -> Option<&mut T> {
+        #[cfg(feature = "fast-paths")]
+        return self.items.back_mut();
+        #[cfg(not(feature = "fast-paths"))]
+        return self.items.last_mut();
     }
 
     pub(crate) fn push_back(&mut self, item: T) {
+        #[cfg(feature = "fast-paths")]
+        self.items.push_back(item);
+        #[cfg(not(feature = "fast-paths"))]
         self.items.push(item);
     }
 
     pub(crate) fn push_front(&mut self, item: T) {
+        #[cfg(feature = "fast-paths")]
+        self.items.push_front(item);
+        #[cfg(not(feature = "fast-paths"))]
         self.items.insert(0, item);
     }
 
@@ -95,25 +158,35 @@ impl<T> VecQueue<T> {
     #[inline(always)]
     pub(crate) fn grow_by_half(&mut self, first: usize, bound: usize) {
         if self.items.len() == self.items.capacity() {
-            grow_vec(&mut self.items, first, bound);
+            grow(&mut self.items, first, bound);
         }
     }
 
     pub(crate) fn pop_front(&mut self) -> Option<T> {
-        // A single entry, the common case, moves nothing.
-        if self.items.len() <= 1 {
-            return self.items.pop();
+        #[cfg(feature = "fast-paths")]
+        return self.items.pop_front();
+        #[cfg(not(feature = "fast-paths"))]
+        {
+            // A single entry, the common case, moves nothing.
+            if self.items.len() <= 1 {
+                return self.items.pop();
+            }
+            Some(self.items.remove(0))
         }
-        Some(self.items.remove(0))
     }
 
     /// Removes and returns the entry at `index` (`None` past the end), keeping the order of
     /// the others, like `VecDeque::remove`.
     pub(crate) fn remove(&mut self, index: usize) -> Option<T> {
-        if index < self.items.len() {
-            Some(self.items.remove(index))
-        } else {
-            None
+        #[cfg(feature = "fast-paths")]
+        return self.items.remove(index);
+        #[cfg(not(feature = "fast-paths"))]
+        {
+            if index < self.items.len() {
+                Some(self.items.remove(index))
+            } else {
+                None
+            }
         }
     }
 
@@ -142,7 +215,7 @@ impl<T> VecQueue<T> {
     /// one instance per entry type, not one per closure (see [`retain_queue`]).
     ///
     /// Kept entries are swapped forward over the dropped ones, which are truncated at the
-    /// end: every entry stays owned by the `Vec` throughout, so unlike `Vec::retain_mut`
+    /// end: every entry stays owned by the collection throughout, so unlike `retain_mut`
     /// (whose guard doubles the code, issue 15: flash) nothing needs undoing if `keep`
     /// panics. O(n).
     pub(crate) fn retain(&mut self, keep: &mut dyn FnMut(&mut T) -> bool) {
@@ -166,32 +239,19 @@ impl<T> VecQueue<T> {
     }
 }
 
-impl<T> core::ops::Deref for VecQueue<T> {
-    type Target = [T];
-
-    fn deref(&self) -> &[T] {
-        &self.items
-    }
-}
-
-impl<T> core::ops::DerefMut for VecQueue<T> {
-    fn deref_mut(&mut self) -> &mut [T] {
-        &mut self.items
-    }
-}
-
-impl<'a, T> IntoIterator for &'a mut VecQueue<T> {
-    type Item = &'a mut T;
-    type IntoIter = core::slice::IterMut<'a, T>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.items.iter_mut()
-    }
-}
-
+#[cfg(feature = "fast-paths")]
 #[cold]
 #[inline(never)]
-fn grow_vec<T>(items: &mut Vec<T>, first: usize, bound: usize) {
+fn grow<T>(items: &mut VecDeque<T>, first: usize, bound: usize) {
+    let len = items.len();
+    let room = bound.saturating_sub(len).max(1);
+    items.reserve_exact((len / 2).max(first).min(room));
+}
+
+#[cfg(not(feature = "fast-paths"))]
+#[cold]
+#[inline(never)]
+fn grow<T>(items: &mut Vec<T>, first: usize, bound: usize) {
     let len = items.len();
     let room = bound.saturating_sub(len).max(1);
     items.reserve_exact((len / 2).max(first).min(room));

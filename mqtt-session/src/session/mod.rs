@@ -700,11 +700,11 @@ impl Session {
         self.state = SessionState::Disconnected;
         self.rx.clear();
         self.rx_partial_since = None;
-        for o in &mut self.outgoing {
+        for o in self.outgoing.iter_mut() {
             o.sent_on_connection = false;
         }
         self.unsent = self.outgoing.len();
-        for r in &mut self.requests {
+        for r in self.requests.iter_mut() {
             r.sent_on_connection = false;
         }
         self.next_retry = None;

@@ -187,16 +187,14 @@ impl Session {
             let suffix = self.outgoing.len() - self.unsent;
             let start = if self
                 .outgoing
-                .get(suffix..)
-                .unwrap_or_default()
-                .iter()
+                .iter_from(suffix)
                 .all(|o| !o.sent_on_connection)
             {
                 suffix
             } else {
                 0
             };
-            for o in self.outgoing.get_mut(start..).unwrap_or_default() {
+            for o in self.outgoing.iter_mut_from(start) {
                 if sent >= window {
                     break;
                 }
