@@ -1990,7 +1990,27 @@ impl Interp {
         let mut packets = Vec::new();
         if !self.stalled {
             let now = self.instant();
-            loop {
+            // Every third drain takes the bytes through `transmit_into` with a write buffer
+            // of 1 to 449 bytes (packets cut anywhere): the stream must be the one
+            // `poll_transmit` gives, in whole packets once drained.
+            let chunk = (self.stats.ops % 3 == 0).then(|| 1 + (self.stats.ops / 3 % 64) * 7);
+            if let Some(chunk) = chunk {
+                let mut stream = Vec::new();
+                let mut buf = vec![0u8; chunk];
+                loop {
+                    let n = self.session.transmit_into(now, &mut buf);
+                    if n == 0 {
+                        break;
+                    }
+                    assert!(n <= chunk, "transmit_into wrote past its buffer");
+                    stream.extend_from_slice(&buf[..n]);
+                }
+                for packet in split_packets(&stream) {
+                    self.on_sent(&packet);
+                    packets.push(packet);
+                }
+            }
+            while chunk.is_none() {
                 let mut buf = Vec::new();
                 let Some(n) = self.session.poll_transmit(now, &mut buf) else {
                     break;
@@ -2695,4 +2715,33 @@ pub fn run(data: &[u8]) -> Stats {
     }
     interp.finish();
     interp.stats
+}
+
+/// Cuts a drained byte stream into its packets by their fixed headers; every packet must be
+/// whole (a drain hands out the rest of a packet it started).
+fn split_packets(stream: &[u8]) -> Vec<Vec<u8>> {
+    let mut packets = Vec::new();
+    let mut at = 0;
+    while at < stream.len() {
+        let mut len = 0usize;
+        let mut i = 1;
+        loop {
+            let byte = *stream
+                .get(at + i)
+                .unwrap_or_else(|| panic!("a drain ended inside a fixed header at {at}"));
+            len |= usize::from(byte & 0x7f) << (7 * (i - 1));
+            i += 1;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            assert!(i <= 4, "a remaining length over four bytes at {at}");
+        }
+        let end = at + i + len;
+        let packet = stream
+            .get(at..end)
+            .unwrap_or_else(|| panic!("a drain ended inside a packet at {at}"));
+        packets.push(packet.to_vec());
+        at = end;
+    }
+    packets
 }
