@@ -347,8 +347,25 @@ impl ClientCore {
         })
         .map(|mut core| {
             core.order_servers(seed);
+            core.start_ack_tokens(seed);
             core
         })
+    }
+
+    /// Under manual acknowledgements, numbers the Session's ack tokens from a point drawn
+    /// from the seed, so that a token kept from another client value (one rebuilt from the
+    /// same store, or dropped after an error) is stale here rather than equal to a live
+    /// token of a message that arrived under the same packet identifier.
+    fn start_ack_tokens(&mut self, seed: u64) {
+        if !self.options.session.acks.is_manual() {
+            return;
+        }
+        // Its own stream of the seed: the server shuffle draws from the seed itself.
+        let mut state = seed ^ 0xac6b_70c3_a11e_d5a1;
+        let first = (redirect::splitmix64(&mut state) >> 32) as u32;
+        self.session.start_ack_tokens_at(
+            core::num::NonZeroU32::new(first).unwrap_or(core::num::NonZeroU32::MIN),
+        );
     }
 
     /// Applies [`ServerOrder`]: a Fisher-Yates shuffle driven by the seed (sans-IO: the

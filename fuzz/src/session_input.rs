@@ -1993,7 +1993,11 @@ impl Interp {
             // Every third drain takes the bytes through `transmit_into` with a write buffer
             // of 1 to 449 bytes (packets cut anywhere): the stream must be the one
             // `poll_transmit` gives, in whole packets once drained.
-            let chunk = (self.stats.ops % 3 == 0).then(|| 1 + (self.stats.ops / 3 % 64) * 7);
+            let chunk = self
+                .stats
+                .ops
+                .is_multiple_of(3)
+                .then(|| 1 + (self.stats.ops / 3 % 64) * 7);
             if let Some(chunk) = chunk {
                 let mut stream = Vec::new();
                 let mut buf = vec![0u8; chunk];

@@ -93,9 +93,12 @@ impl AckMode {
 ///
 /// It is valid on the connection the message arrived on; after that connection ends it is
 /// stale (the broker sends the message again, with a new token) and acknowledging it is
-/// [`AckError::Stale`]. It belongs to the `Session` value that handed it out: a Session
-/// rebuilt from a store numbers its tokens afresh, so a token kept from the old value may
-/// equal one of the new value's (same packet id and QoS) and must not be passed to it.
+/// [`AckError::Stale`]. It belongs to the `Session` value that handed it out. Two values
+/// of one client (one rebuilt from a store after the other) both number their tokens from 1
+/// unless started apart with
+/// [`Session::start_ack_tokens_at`](crate::Session::start_ack_tokens_at), and a token
+/// kept from the old value could then equal one of the new value's (same packet id and
+/// QoS); mqtt-sansio-client starts each of its sessions at a random point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct AckToken {

@@ -429,3 +429,48 @@ fn v311_bytes_pushed_past_the_pause_end_the_connection_instead_of_growing() {
     assert_eq!(all[1].topic(), "push/0");
     assert!(all[1].dup);
 }
+
+/// Two Session values of one client (one rebuilt after the other, say) number their tokens
+/// from 1 unless told otherwise, so a token kept from the first equals the second's token
+/// for a message under the same packet identifier and QoS; started apart
+/// (`start_ack_tokens_at`), the old token is stale on the new value.
+#[test]
+fn tokens_of_another_session_value_are_stale_when_their_numbering_starts_apart() {
+    use std::num::NonZeroU32;
+    let first_message = |start: Option<u32>| {
+        let mut pair = manual(V5, 10);
+        if let Some(start) = start {
+            pair.client
+                .start_ack_tokens_at(NonZeroU32::new(start).unwrap());
+        }
+        pair.connect(30);
+        pair.broker.deliver("jobs/a", b"work", QoS::AtLeastOnce);
+        pair.drive();
+        let got = messages(&pair);
+        assert_eq!(got.len(), 1);
+        (pair, token(&got[0]))
+    };
+
+    // The hazard: both values start at 1.
+    let (_old, old_token) = first_message(None);
+    let (_new, new_token) = first_message(None);
+    assert_eq!(old_token.packet_id(), new_token.packet_id());
+    assert_eq!(old_token, new_token, "the same number, id and QoS");
+
+    // Started apart: the old token is stale here, the new one acknowledges its message.
+    let (_old, old_token) = first_message(Some(1));
+    let (mut new, new_token) = first_message(Some(0x8000_0001));
+    assert_eq!(old_token.packet_id(), new_token.packet_id());
+    assert_eq!(new.client.ack(new.now, old_token), Err(AckError::Stale));
+    new.drive();
+    assert!(
+        acks_sent(&new).is_empty(),
+        "nothing acknowledged by the stale token"
+    );
+    new.client.ack(new.now, new_token).unwrap();
+    new.drive();
+    assert_eq!(
+        acks_sent(&new),
+        vec![("PUBACK", new_token.packet_id().get())]
+    );
+}

@@ -75,6 +75,11 @@ impl PendingAcks {
         }
     }
 
+    /// The next token handed out is numbered `first`.
+    fn start_at(&mut self, first: NonZeroU32) {
+        self.state().last_seq = first.get() - 1;
+    }
+
     /// Queues a new message's acknowledgement; returns its token.
     fn push(&mut self, id: PacketId, qos: QoS, acked: bool) -> AckToken {
         let s = self.state();
@@ -129,6 +134,31 @@ impl PendingAcks {
 }
 
 impl Session {
+    /// Numbers this Session's acknowledgement tokens from `first` on (from 1 when never
+    /// called); call it before the first message arrives.
+    ///
+    /// A token belongs to the Session value that handed it out, but nothing in it says
+    /// which: a program that may still hold tokens of one value while another serves the
+    /// same client (a client rebuilt from its store, a new connection object after an
+    /// error) gives each value a different start, so that an old token is refused as
+    /// [`AckError::Stale`] instead of acknowledging another message that arrived under the
+    /// same packet identifier. mqtt-sansio-client starts each of its sessions at a number
+    /// drawn from its random seed.
+    ///
+    /// ```
+    /// use core::num::{NonZeroU16, NonZeroU32};
+    /// use mqtt_sansio_proto::ProtocolVersion;
+    /// use mqtt_sansio_session::{AckMode, Session, SessionConfig};
+    ///
+    /// let mut config = SessionConfig::new("worker-1", false, ProtocolVersion::V5);
+    /// config.acks = AckMode::manual(NonZeroU16::new(10).unwrap());
+    /// let mut session = Session::new(config);
+    /// session.start_ack_tokens_at(NonZeroU32::new(0x5eed_0001).unwrap());
+    /// ```
+    pub fn start_ack_tokens_at(&mut self, first: NonZeroU32) {
+        self.acks.start_at(first);
+    }
+
     /// Acknowledges an incoming message under [`AckMode::Manual`](crate::AckMode::Manual)
     /// (its token: [`Message::ack_token`]). Its PUBACK (QoS 1) or PUBREC (QoS 2) is queued
     /// for [`poll_transmit`](Self::poll_transmit) together with those of the messages
