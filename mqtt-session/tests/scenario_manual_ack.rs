@@ -474,3 +474,62 @@ fn tokens_of_another_session_value_are_stale_when_their_numbering_starts_apart()
         vec![("PUBACK", new_token.packet_id().get())]
     );
 }
+
+/// 5.0: a message the application acknowledged on an earlier connection, whose PUBACK never
+/// left (an older one was still unacknowledged), is still unacknowledged for the broker: its
+/// resend counts against our Receive Maximum like any other [MQTT-3.3.4-9]. Found by the
+/// session fuzz target: the resend was taken past the window.
+#[test]
+fn a_resend_of_a_held_back_acknowledgement_counts_against_the_receive_maximum() {
+    let mut config = SessionConfig::new("manual-acks", false, V5);
+    config.acks = AckMode::manual(NonZeroU16::new(2).unwrap());
+    let mut d = support::Direct::new(config);
+    let publish = |d: &mut support::Direct, id: u16, dup: bool| {
+        let mut p = Publish::new(
+            TopicName::new("jobs").unwrap(),
+            b"work",
+            QosPid::AtLeastOnce(support::pid(id)),
+        );
+        p.dup = dup;
+        d.feed_packet(Packet::Publish(p));
+    };
+    let tokens = |events: Vec<Event>| -> Vec<AckToken> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message(m) => m.ack_token(),
+                _ => None,
+            })
+            .collect()
+    };
+    d.connect(0, false);
+    publish(&mut d, 1, false);
+    publish(&mut d, 2, false);
+    let first = tokens(d.take_events());
+    assert_eq!(first.len(), 2);
+    // The second is done; its PUBACK waits for the first one's, and the connection drops.
+    d.session.ack(d.now, first[1]).unwrap();
+    d.take_sent();
+    d.session.handle_closed(d.now);
+    d.take_events();
+
+    // The broker resumes and sends a new message, then resends both: three unacknowledged
+    // for the broker, against a Receive Maximum of 2.
+    d.connect(0, true);
+    publish(&mut d, 3, false);
+    publish(&mut d, 1, true);
+    assert_eq!(d.session.unacknowledged(), 2);
+    publish(&mut d, 2, true);
+    assert!(d.session.unacknowledged() <= 2, "past the window");
+    let events = d.take_events();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Disconnected {
+                reason: DisconnectReason::Protocol(p),
+                ..
+            } if p.reason_code == ReasonCode::ReceiveMaximumExceeded
+        )),
+        "{events:?}"
+    );
+}

@@ -292,13 +292,11 @@ impl Session {
             // holds: its acknowledgement comes with the first copy's.
             return;
         }
-        if self.acks.take_carried(id) {
-            // Acknowledged by the application on an earlier connection; see `carried`.
-            self.acks.push(id, qos, true);
-            self.send_ready_acks();
-            return;
-        }
         if self.v() == ProtocolVersion::V5 {
+            // A message the application acknowledged on an earlier connection counts too:
+            // its PUBACK / PUBREC never reached the broker, so for the broker it is one more
+            // unacknowledged message (found by the session fuzz target: without this, such
+            // a resend took the Session past its window).
             let unreleased = self.incoming_qos2.len() + self.incoming_qos2_ids_only();
             if self.acks.len() + unreleased >= usize::from(self.receive_maximum()) {
                 // The broker may have at most Receive Maximum QoS 1/2 messages
@@ -309,6 +307,12 @@ impl Session {
                     mqtt_sansio_proto::ReasonCode::ReceiveMaximumExceeded,
                 ));
             }
+        }
+        if self.acks.take_carried(id) {
+            // Acknowledged by the application on an earlier connection; see `carried`.
+            self.acks.push(id, qos, true);
+            self.send_ready_acks();
+            return;
         }
         let token = self.acks.push(id, qos, false);
         self.emit(Event::Message(Message::from_publish_with_ack(
