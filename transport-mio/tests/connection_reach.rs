@@ -26,6 +26,9 @@ const WAIT: Duration = Duration::from_secs(10);
 const TICK: Duration = Duration::from_millis(100);
 const MQTT: Token = Token(3);
 
+/// How one dial went: `Ok`, or the error's kind with the kind `take_error` kept.
+type DialResult = Result<(), (ErrorKind, Option<ErrorKind>)>;
+
 /// One `MqttConnection` in a `Poll` of its own, dialling every server the core asks for.
 struct Driver {
     poll: Poll,
@@ -33,7 +36,7 @@ struct Driver {
     conn: MqttConnection,
     /// Every dial: the server, and the error kind of a failed one together with what
     /// `take_error` said right after it.
-    dials: Vec<(ServerAddr, Result<(), (ErrorKind, Option<ErrorKind>)>)>,
+    dials: Vec<(ServerAddr, DialResult)>,
     stopped: Option<StopReason>,
 }
 
