@@ -10,13 +10,14 @@ use mio::net::TcpStream;
 use mio::{Registry, Token as MioToken};
 use mqtt_sansio_client::{
     Action, ClientCore, ClientError, ClientOptions, CommandError, Completion, DisconnectRequest,
-    OutgoingPublish, StdClock, SubscribeProperties, Token,
+    OutgoingPublish, ServerAddr, StdClock, SubscribeProperties, Token,
 };
 use mqtt_sansio_proto::{PacketId, QoS, Subscription, TopicFilter};
 use mqtt_sansio_session::{
     ConnectError, Event, Message, PublishError, Session, SessionConfig, SubscribeError,
 };
 
+use crate::connect;
 use crate::io::{self as pump, Flow, READ_BUF_SIZE};
 use crate::stream::Stream;
 
@@ -27,7 +28,9 @@ use crate::stream::Stream;
 /// [`handle_timeout`](Self::handle_timeout) when [`timeout`](Self::timeout) has elapsed, and
 /// drain [`poll_event`](Self::poll_event). When the connection ends and the reconnect policy
 /// wants another, [`poll_action`](Self::poll_action) says [`Action::Open`]: dial and call
-/// [`open`](Self::open) again. No thread, no hidden runtime.
+/// [`open`](Self::open) again. No thread, no hidden runtime. To reach servers the way the
+/// blocking [`Client`](crate::Client) does (URLs, server lists with failover, proxies,
+/// WebSocket), let [`dial`](Self::dial) open the server of each [`Action::Open`].
 ///
 /// ```no_run
 /// use mio::{Events, Poll, Token};
@@ -158,6 +161,111 @@ impl MqttConnection {
         tcp: TcpStream,
         host: &str,
     ) -> io::Result<()> {
+        self.prepare_open()?;
+        let mut stream = pump::wrap(tcp, self.options.tls_config(), host)?;
+        pump::register(registry, &mut stream, token)?;
+        self.take_open_action();
+        self.attach(registry, stream)
+    }
+
+    /// Asks the core for the first connection: the next [`poll_action`](Self::poll_action)
+    /// says [`Action::Open`] with the first server of the options (unless the client
+    /// already stopped). Needed only before the first [`dial`](Self::dial); calling it
+    /// again does nothing. [`open`](Self::open) starts the core by itself.
+    pub fn start(&mut self) {
+        let _ = self.core.start(self.clock.now());
+        self.settle();
+    }
+
+    /// Dials `server` the way the blocking [`Client`](crate::Client) does and starts MQTT
+    /// on it: through the proxy of the options (HTTP CONNECT or SOCKS5), with TLS per the
+    /// server's scheme or the options (verifying the server's host name), as a WebSocket
+    /// with the path and headers of the options for `ws://` / `wss://` servers; applies
+    /// TCP_NODELAY and the socket keepalive of the options, registers the socket with
+    /// `registry` under `token` for both directions and queues CONNECT, like
+    /// [`open`](Self::open). Pass the `server` of the [`Action::Open`] that
+    /// [`poll_action`](Self::poll_action) returned (after [`start`](Self::start) for the
+    /// first connection).
+    ///
+    /// **It blocks**: resolving the name, the TCP connect, the proxy's answer, the TLS
+    /// handshake and the WebSocket upgrade may each take up to the connect timeout
+    /// (`ClientOptions::connect_timeout`, default 10 s). Only then does the socket turn
+    /// non-blocking for your `Poll`. For a connect that never blocks your loop, dial a
+    /// non-blocking `mio::net::TcpStream` yourself and call [`open`](Self::open) (TCP and
+    /// TLS only).
+    ///
+    /// When dialling fails the core learns it (the next server of the list, after the
+    /// backoff delay of the reconnect policy, arrives as the next [`Action::Open`]; or
+    /// [`Action::Stop`] when the policy gives up, as for a first connection unless
+    /// `ReconnectPolicy::retry_first_connect`), and the error is returned and also kept
+    /// for [`take_error`](Self::take_error). A configuration the Session refuses is
+    /// [`io::ErrorKind::InvalidInput`] as for [`open`](Self::open), before any dialling.
+    ///
+    /// ```no_run
+    /// use mio::{Events, Poll, Token};
+    /// use mqtt_sansio_mio::{Action, ClientOptions, Event, MqttConnection, Proxy};
+    ///
+    /// const MQTT: Token = Token(7);
+    /// let options = ClientOptions::new()
+    ///     .client_id("mio-dial-demo")
+    ///     .servers_from_urls(&["ws://broker-a.example:8080/mqtt", "mqtts://broker-b.example"])?
+    ///     .proxy(Proxy::socks5("127.0.0.1", 1080));
+    /// let mut conn = MqttConnection::with_options(options)?;
+    /// let mut poll = Poll::new()?;
+    /// let mut events = Events::with_capacity(64);
+    /// conn.start();
+    /// loop {
+    ///     match conn.poll_action() {
+    ///         Action::Open { server, .. } => {
+    ///             // On failure the core already chose the next server and its delay.
+    ///             if let Err(e) = conn.dial(poll.registry(), MQTT, &server) {
+    ///                 eprintln!("{server}: {e}");
+    ///             }
+    ///         }
+    ///         Action::Stop(reason) => break println!("stopped: {reason:?}"),
+    ///         _ => {}
+    ///     }
+    ///     poll.poll(&mut events, conn.timeout())?;
+    ///     for event in events.iter() {
+    ///         if event.token() == MQTT {
+    ///             conn.handle_ready(event.is_readable(), event.is_writable());
+    ///         }
+    ///     }
+    ///     conn.handle_timeout();
+    ///     while let Some(event) = conn.poll_event() {
+    ///         if let Event::Connected { .. } = event { /* subscribe, publish, ... */ }
+    ///     }
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dial(
+        &mut self,
+        registry: &Registry,
+        token: MioToken,
+        server: &ServerAddr,
+    ) -> io::Result<()> {
+        self.prepare_open()?;
+        self.take_open_action();
+        let opened = connect::open(server, &self.options).and_then(|(mut stream, _)| {
+            pump::register(registry, &mut stream, token)?;
+            Ok(stream)
+        });
+        match opened {
+            Ok(stream) => self.attach(registry, stream),
+            Err(e) => {
+                // The core picks the next server and the backoff delay; `take_error` keeps
+                // why (io::Error is not Clone: the copy keeps the kind and the message).
+                self.core.handle_open_failed(self.clock.now());
+                self.last_error = Some(io::Error::new(e.kind(), e.to_string()));
+                self.settle();
+                Err(e)
+            }
+        }
+    }
+
+    /// Refuses an invalid configuration or a stopped client, and closes the socket still
+    /// attached (a caller opening early replaces it).
+    fn prepare_open(&mut self) -> io::Result<()> {
         self.validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         if self.core.stop_reason().is_some() {
@@ -170,16 +278,24 @@ impl MqttConnection {
             pump::close(&reg, old);
             self.core.handle_closed(self.clock.now());
         }
-        let mut stream = pump::wrap(tcp, self.options.tls_config(), host)?;
-        pump::register(registry, &mut stream, token)?;
+        Ok(())
+    }
+
+    /// Starts the core and consumes its [`Action::Open`]: the core asked for a socket
+    /// (first connection, or a reconnection after its delay), or the caller opens one
+    /// early; either way the socket being opened is the one.
+    fn take_open_action(&mut self) {
         let now = self.clock.now();
         let _ = self.core.start(now);
-        // The core asked for a socket (first connection, or a reconnection after its
-        // delay), or the caller opens one early: either way this is the socket.
         if self.pending_action.is_none() {
             let _ = self.core.poll_action(now);
         }
         self.pending_action = None;
+    }
+
+    /// Hands a registered stream to the core, which queues CONNECT.
+    fn attach(&mut self, registry: &Registry, mut stream: Stream) -> io::Result<()> {
+        let now = self.clock.now();
         if let Err(e) = self.core.handle_opened(now) {
             let _ = registry.deregister(stream.tcp_mut());
             return Err(io::Error::new(io::ErrorKind::InvalidInput, e));

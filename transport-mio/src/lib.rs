@@ -4,8 +4,11 @@
 //! two layers:
 //!
 //! - [`MqttConnection`]: for people who run their own `mio::Poll`. Open it on a socket you
-//!   dialled under your token, feed it readiness events and timeouts, drain its events. No
-//!   thread, no hidden runtime.
+//!   dialled under your token, or let [`MqttConnection::dial`] reach the server the client
+//!   core asks for as the [`Client`] does (server lists with failover, `mqtt`/`mqtts`/`ws`/
+//!   `wss` URLs, HTTP CONNECT and SOCKS5 proxies; blocking up to the connect timeout per
+//!   step); feed it readiness events and timeouts, drain its events. No thread, no hidden
+//!   runtime.
 //! - [`Client`]: the blocking client with the seed library's API (`connect`, `on`,
 //!   `loop_start`, `publish`, `subscribe`, `reconnect`, `disconnect`, ...), a background I/O
 //!   thread that answers the protocol, reconnects by the [`ReconnectPolicy`] and runs
