@@ -291,9 +291,16 @@ impl<'a> TopicFilter<'a> {
     /// non-empty name free of wildcards and a non-empty filter [MQTT-4.8.2-1], [MQTT-4.8.2-2].
     /// (In 3.1.1 `$share` has no special meaning.)
     pub fn check_shared_v5(&self) -> Result<(), ValueError> {
-        if let Some(rest) = self.0.strip_prefix("$share/") {
-            let (share, filter) = rest.split_once('/').unwrap_or((rest, ""));
-            if share.is_empty() || share.contains(['+', '#']) || filter.is_empty() {
+        // On bytes: every byte tested is ASCII, and byte loops are smaller than the `char`
+        // pattern searches of `str` (issue 15: flash).
+        if let Some(rest) = self.0.as_bytes().strip_prefix(b"$share/") {
+            let mut parts = rest.splitn(2, |&b| b == b'/');
+            let share = parts.next().unwrap_or_default();
+            let filter = parts.next().unwrap_or_default();
+            if share.is_empty()
+                || share.iter().any(|&b| b == b'+' || b == b'#')
+                || filter.is_empty()
+            {
                 return Err(ValueError {
                     rule: rules::SHARED_SUBSCRIPTION,
                     what: crate::error::text("a shared subscription is $share/{name}/{filter} with a non-empty name free of wildcards"),
@@ -356,9 +363,16 @@ impl<'a> TopicFilter<'a> {
 }
 
 fn check_filter_levels(s: &str) -> Result<(), ValueError> {
-    let mut levels = s.split('/').peekable();
+    // On bytes, as `check_shared_v5`: '/', '+' and '#' are ASCII.
+    let mut levels = s.as_bytes().split(|&b| b == b'/').peekable();
     while let Some(level) = levels.next() {
-        if level.contains('#') && (level != "#" || levels.peek().is_some()) {
+        // One byte loop for both wildcards: smaller than two `memchr` calls.
+        let (mut hash, mut plus) = (false, false);
+        for &b in level {
+            hash |= b == b'#';
+            plus |= b == b'+';
+        }
+        if hash && (level != b"#" || levels.peek().is_some()) {
             return Err(ValueError {
                 rule: rules::FILTER_MULTI_LEVEL,
                 what: crate::error::text(
@@ -366,7 +380,7 @@ fn check_filter_levels(s: &str) -> Result<(), ValueError> {
                 ),
             });
         }
-        if level.contains('+') && level != "+" {
+        if plus && level != b"+" {
             return Err(ValueError {
                 rule: rules::FILTER_SINGLE_LEVEL,
                 what: crate::error::text("'+' must occupy an entire level of a topic filter"),
