@@ -327,38 +327,6 @@ impl Property<'_> {
         }
     }
 
-    /// The number of bytes this property takes when encoded.
-    pub(crate) fn encoded_len(&self) -> usize {
-        1 + match self {
-            Self::PayloadFormatIndicator(_)
-            | Self::RequestProblemInformation(_)
-            | Self::RequestResponseInformation(_)
-            | Self::MaximumQoS(_)
-            | Self::RetainAvailable(_)
-            | Self::WildcardSubscriptionAvailable(_)
-            | Self::SubscriptionIdentifierAvailable(_)
-            | Self::SharedSubscriptionAvailable(_) => 1,
-            Self::ServerKeepAlive(_)
-            | Self::ReceiveMaximum(_)
-            | Self::TopicAliasMaximum(_)
-            | Self::TopicAlias(_) => 2,
-            Self::MessageExpiryInterval(_)
-            | Self::SessionExpiryInterval(_)
-            | Self::WillDelayInterval(_)
-            | Self::MaximumPacketSize(_) => 4,
-            Self::SubscriptionIdentifier(v) => varint::len(*v),
-            Self::ContentType(s)
-            | Self::ResponseTopic(s)
-            | Self::AssignedClientIdentifier(s)
-            | Self::AuthenticationMethod(s)
-            | Self::ResponseInformation(s)
-            | Self::ServerReference(s)
-            | Self::ReasonString(s) => 2 + s.len(),
-            Self::CorrelationData(b) | Self::AuthenticationData(b) => 2 + b.len(),
-            Self::UserProperty(k, v) => 4 + k.len() + v.len(),
-        }
-    }
-
     /// Appends the encoded property; the value must have passed [`Property::check_value`].
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         out.push(self.id());
@@ -795,7 +763,13 @@ impl PropertiesBuf {
     /// Appends a property after checking its value range.
     pub fn push(&mut self, p: Property<'_>) -> Result<&mut Self, ValueError> {
         p.check_value()?;
-        if self.raw.len() + p.encoded_len() > varint::MAX as usize {
+        // Written, then measured and taken back if too long: no second match over the
+        // variants to measure first (issue 15: flash). A checked property is at most
+        // 1 + 2 * (2 + 65,535) bytes, so the list never holds much more than the limit.
+        let before = self.raw.len();
+        p.write(&mut self.raw);
+        if self.raw.len() > varint::MAX as usize {
+            self.raw.truncate(before);
             return Err(ValueError {
                 rule: rules::PACKET_TOO_LARGE,
                 what: crate::error::text(
@@ -803,7 +777,6 @@ impl PropertiesBuf {
                 ),
             });
         }
-        p.write(&mut self.raw);
         Ok(self)
     }
 
