@@ -36,6 +36,9 @@ pub(crate) trait Sink {
 }
 
 impl Sink for Vec<u8> {
+    // Without the speed paths every packet is written through here: one call per field is
+    // less code than a capacity check at each (issue 15: flash).
+    #[cfg_attr(not(feature = "fast-paths"), inline(never))]
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
     }
