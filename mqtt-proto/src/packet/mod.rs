@@ -547,13 +547,43 @@ impl Packet<'_> {
             out.extend_from_slice(&ack);
             return Ok(ack.len());
         }
+        #[cfg(feature = "fast-paths")]
+        if TO_SERVER {
+            self.encode_general_to_server(version, out)
+        } else {
+            self.encode_general_any(version, out)
+        }
+        #[cfg(not(feature = "fast-paths"))]
         self.encode_general::<TO_SERVER>(version, out)
     }
 
-    /// [`Packet::encode`] for every packet: validate and measure, then write. Out of line
-    /// (with `fast-paths`), so that the common case above does not pay for the registers and
-    /// stack of all the encoders.
-    #[cfg_attr(feature = "fast-paths", inline(never))]
+    /// [`Packet::encode_general`] for every packet. Out of line, so that the common case
+    /// above does not pay for the registers and stack of all the encoders; not generic, so
+    /// compiled once, here, whoever calls it (the instruction counts of the ops table).
+    #[cfg(feature = "fast-paths")]
+    #[inline(never)]
+    fn encode_general_any(
+        &self,
+        version: ProtocolVersion,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, EncodeError> {
+        self.encode_general::<false>(version, out)
+    }
+
+    /// [`Packet::encode_general`] for what a client sends, as `encode_general_any`.
+    #[cfg(feature = "fast-paths")]
+    #[inline(never)]
+    fn encode_general_to_server(
+        &self,
+        version: ProtocolVersion,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, EncodeError> {
+        self.encode_general::<true>(version, out)
+    }
+
+    /// [`Packet::encode`] for every packet (`TO_SERVER`: for what a client sends): validate
+    /// and measure, then write.
+    #[cfg_attr(feature = "fast-paths", inline(always))]
     fn encode_general<const TO_SERVER: bool>(
         &self,
         version: ProtocolVersion,
