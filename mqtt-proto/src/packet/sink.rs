@@ -6,17 +6,24 @@ use crate::properties::Properties;
 use crate::varint;
 
 /// A byte sink. Callers check lengths before writing, so writes never fail.
+///
+/// Without `fast-paths` every packet is written through these methods, each out of line: a
+/// call per field is less code than each field's writes inlined at every use (issue 15:
+/// flash). With it they stay inlined for the general path's speed.
 pub(crate) trait Sink {
     fn put(&mut self, bytes: &[u8]);
 
+    #[cfg_attr(not(feature = "fast-paths"), inline(never))]
     fn put_u8(&mut self, b: u8) {
         self.put(&[b]);
     }
 
+    #[cfg_attr(not(feature = "fast-paths"), inline(never))]
     fn put_u16(&mut self, v: u16) {
         self.put(&v.to_be_bytes());
     }
 
+    #[cfg_attr(not(feature = "fast-paths"), inline(never))]
     fn put_varint(&mut self, v: u32) {
         let mut buf = [0; 4];
         let n = varint::write(v, &mut buf);
@@ -24,11 +31,13 @@ pub(crate) trait Sink {
     }
 
     /// A length-prefixed field; its length was validated to fit in 16 bits.
+    #[cfg_attr(not(feature = "fast-paths"), inline(never))]
     fn put_prefixed(&mut self, bytes: &[u8]) {
         self.put_u16(bytes.len() as u16);
         self.put(bytes);
     }
 
+    #[cfg_attr(not(feature = "fast-paths"), inline(never))]
     fn put_properties(&mut self, p: &Properties<'_>) {
         self.put_varint(p.as_bytes().len() as u32);
         self.put(p.as_bytes());
@@ -36,8 +45,7 @@ pub(crate) trait Sink {
 }
 
 impl Sink for Vec<u8> {
-    // Without the speed paths every packet is written through here: one call per field is
-    // less code than a capacity check at each (issue 15: flash).
+    // See the trait: out of line without `fast-paths`.
     #[cfg_attr(not(feature = "fast-paths"), inline(never))]
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
