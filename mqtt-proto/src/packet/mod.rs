@@ -459,6 +459,9 @@ impl Packet<'_> {
     ///     Err(EncodeError::Invalid { rule, .. }) if rule == rules::PACKET_DIRECTION
     /// ));
     /// ```
+    // With `fast-paths`, inlined so that a PUBLISH or an ack is measured in place, without a
+    // call (the Session measures every packet it queues).
+    #[cfg_attr(feature = "fast-paths", inline)]
     pub fn encoded_len_to_server(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
         self.encoded_len_as::<true>(version)
     }
