@@ -284,10 +284,17 @@ fn decode_general<'a, const AT_CLIENT: bool>(
         PacketType::Connect => Packet::Connect(Connect::decode(body, v)?),
         PacketType::ConnAck => Packet::ConnAck(ConnAck::decode(body, v)?),
         PacketType::Publish => Packet::Publish(Publish::decode(h.flags, body, v)?),
-        PacketType::PubAck => Packet::PubAck(Ack::decode(PacketType::PubAck, body, v)?),
-        PacketType::PubRec => Packet::PubRec(Ack::decode(PacketType::PubRec, body, v)?),
-        PacketType::PubRel => Packet::PubRel(Ack::decode(PacketType::PubRel, body, v)?),
-        PacketType::PubComp => Packet::PubComp(Ack::decode(PacketType::PubComp, body, v)?),
+        t
+        @ (PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp) => {
+            // One call for the four acks (issue 15: flash).
+            let ack = Ack::decode(t, body, v)?;
+            match t {
+                PacketType::PubAck => Packet::PubAck(ack),
+                PacketType::PubRec => Packet::PubRec(ack),
+                PacketType::PubRel => Packet::PubRel(ack),
+                _ => Packet::PubComp(ack),
+            }
+        }
         PacketType::Subscribe => Packet::Subscribe(Subscribe::decode(body, v)?),
         PacketType::SubAck => Packet::SubAck(SubAck::decode(body, v)?),
         PacketType::Unsubscribe => Packet::Unsubscribe(Unsubscribe::decode(body, v)?),
