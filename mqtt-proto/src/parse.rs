@@ -6,7 +6,6 @@
 
 use nom::error::{ErrorKind, ParseError};
 use nom::number::complete::{be_u16, be_u32, be_u8};
-use nom::Parser;
 
 use crate::error::DecodeError;
 use crate::rule::rules;
@@ -90,7 +89,14 @@ pub(crate) fn varint(i: &[u8]) -> PResult<'_, u32> {
 
 /// Two-byte length followed by that many bytes (Binary Data, §1.5.6).
 pub(crate) fn binary(i: &[u8]) -> PResult<'_, &[u8]> {
-    nom::multi::length_data(be_u16).parse(i)
+    // By hand rather than nom's `length_data`, whose generic parser the optimiser inlines
+    // into its callers or not depending on what else the crate holds (issue 15: it went out
+    // of line, and decoding 5.0 properties took 0.4% more instructions).
+    let (i, len) = be_u16(i)?;
+    match i.split_at_checked(usize::from(len)) {
+        Some((data, rest)) => Ok((rest, data)),
+        None => Err(nom::Err::Error(PErr::from_error_kind(i, ErrorKind::Eof))),
+    }
 }
 
 /// UTF-8 Encoded String (§1.5.3 / §1.5.4): well-formed, and no U+0000.
