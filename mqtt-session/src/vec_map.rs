@@ -71,12 +71,15 @@ pub(crate) fn remove_at<T>(queue: &mut VecDeque<T>, index: usize) -> Option<T> {
 #[derive(Clone, Debug)]
 pub(crate) struct VecQueue<T> {
     /// Oldest first.
-    #[cfg(feature = "fast-paths")]
-    items: VecDeque<T>,
-    /// Oldest first.
-    #[cfg(not(feature = "fast-paths"))]
-    items: Vec<T>,
+    items: Storage<T>,
 }
+
+/// [`VecQueue`]'s storage (see there).
+#[cfg(feature = "fast-paths")]
+type Storage<T> = VecDeque<T>;
+/// [`VecQueue`]'s storage (see there).
+#[cfg(not(feature = "fast-paths"))]
+type Storage<T> = Vec<T>;
 
 impl<T> Default for VecQueue<T> {
     fn default() -> Self {
@@ -86,11 +89,9 @@ impl<T> Default for VecQueue<T> {
 
 impl<T> VecQueue<T> {
     pub(crate) const fn new() -> Self {
-        #[cfg(feature = "fast-paths")]
-        let items = VecDeque::new();
-        #[cfg(not(feature = "fast-paths"))]
-        let items = Vec::new();
-        Self { items }
+        Self {
+            items: Storage::new(),
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -239,19 +240,9 @@ impl<T> VecQueue<T> {
     }
 }
 
-#[cfg(feature = "fast-paths")]
 #[cold]
 #[inline(never)]
-fn grow<T>(items: &mut VecDeque<T>, first: usize, bound: usize) {
-    let len = items.len();
-    let room = bound.saturating_sub(len).max(1);
-    items.reserve_exact((len / 2).max(first).min(room));
-}
-
-#[cfg(not(feature = "fast-paths"))]
-#[cold]
-#[inline(never)]
-fn grow<T>(items: &mut Vec<T>, first: usize, bound: usize) {
+fn grow<T>(items: &mut Storage<T>, first: usize, bound: usize) {
     let len = items.len();
     let room = bound.saturating_sub(len).max(1);
     items.reserve_exact((len / 2).max(first).min(room));
