@@ -152,6 +152,8 @@ impl Session {
         match plan {
             None => {
                 self.push_outgoing(message);
+                #[cfg(feature = "fast-paths")]
+                self.transmit_new(topic, max, v);
                 self.pump();
             }
             Some(plan) => self.enqueue(plan, message),
@@ -201,7 +203,7 @@ impl Session {
                 if o.sent_on_connection {
                     continue;
                 }
-                transmit_outgoing(&mut self.tx, &mut self.aliases, o, max, v);
+                transmit_outgoing(&mut self.tx, &mut self.aliases, o, None, max, v);
                 self.unsent -= 1;
                 sent += 1;
             }
@@ -231,12 +233,31 @@ impl Session {
             if let Some(m) = self.queued.pop_front(self.now) {
                 self.push_outgoing(m);
                 if let Some(o) = self.outgoing.last_mut() {
-                    transmit_outgoing(&mut self.tx, &mut self.aliases, o, max, v);
+                    transmit_outgoing(&mut self.tx, &mut self.aliases, o, None, max, v);
                     self.unsent -= 1;
                 }
             }
         }
         self.unblock_if_room();
+    }
+
+    /// Sends the publish just put into the window, encoded from the caller's topic (validated
+    /// by the publish call: the stored copy need not be checked again, about 6% of a QoS 1
+    /// publish), when nothing is waiting to go before it: no other unsent entry of the window
+    /// and no unsent request, so the order on the wire is the one `pump` would give.
+    /// Otherwise `pump` sends it in turn.
+    #[cfg(feature = "fast-paths")]
+    fn transmit_new(&mut self, topic: TopicName<'_>, max: usize, v: ProtocolVersion) {
+        if self.state != SessionState::Connected
+            || self.unsent != 1
+            || self.requests.iter().any(|r| !r.sent_on_connection)
+        {
+            return;
+        }
+        if let Some(o) = self.outgoing.last_mut() {
+            transmit_outgoing(&mut self.tx, &mut self.aliases, o, Some(topic), max, v);
+            self.unsent -= 1;
+        }
     }
 
     pub(super) fn push_outgoing(&mut self, message: Message) {
@@ -288,7 +309,7 @@ impl Session {
         // `v311_retry_does_not_pile_up_while_the_transport_is_stalled`).
         if self.tx.is_empty() {
             for o in self.outgoing.iter_mut().filter(|o| o.sent_on_connection) {
-                transmit_outgoing(&mut self.tx, &mut self.aliases, o, max, v);
+                transmit_outgoing(&mut self.tx, &mut self.aliases, o, None, max, v);
             }
         }
         self.next_retry = self
@@ -429,11 +450,14 @@ impl Session {
 }
 
 /// Queues the PUBLISH (with DUP when it went out before, with the alias form chosen now) or
-/// the PUBREL of `o`, within the broker's Maximum Packet Size `max`.
+/// the PUBREL of `o`, within the broker's Maximum Packet Size `max`. `topic`: the message's
+/// topic when the caller holds it validated already (its first transmission, from the
+/// publish call), so the stored copy is not checked again.
 pub(super) fn transmit_outgoing(
     tx: &mut TransmitQueue,
     aliases: &mut OutgoingAliases,
     o: &mut Outgoing,
+    topic: Option<TopicName<'_>>,
     max: usize,
     v: ProtocolVersion,
 ) {
@@ -444,7 +468,7 @@ pub(super) fn transmit_outgoing(
                 dup: o.published_before,
                 qos: QosPid::new(m.qos, o.id),
                 retain: m.retain,
-                topic: m.topic_name(),
+                topic: topic.unwrap_or_else(|| m.topic_name()),
                 properties: m.properties(),
                 payload: m.payload(),
             };
