@@ -33,8 +33,8 @@ use std::vec;
 use std::vec::Vec;
 
 use mqtt_sansio_proto::ProtocolVersion;
+use mqtt_sansio_session::store::{check_owner, OwnedRecord, StoreError};
 use mqtt_sansio_session::store::{decode_record, encode_record, LiveRecords, Record, Store};
-use mqtt_sansio_session::store::{OwnedRecord, StoreError};
 
 const MAGIC: &[u8; 8] = b"MQTTSESS";
 const FORMAT: u8 = 1;
@@ -481,15 +481,7 @@ impl Store for FileStore {
     fn bind(&mut self, client_id: &str, version: ProtocolVersion) -> Result<(), StoreError> {
         self.check_writable()?;
         match &self.owner {
-            Some((id, _)) if id != client_id => Err(StoreError::OtherClient {
-                stored: id.clone(),
-                configured: client_id.to_string(),
-            }),
-            Some((_, v)) if *v != version => Err(StoreError::OtherVersion {
-                stored: *v,
-                configured: version,
-            }),
-            Some(_) => Ok(()),
+            Some((id, v)) => check_owner((id, *v), client_id, version),
             None => {
                 let header = encode_header(client_id, version, 0);
                 self.file.seek(SeekFrom::Start(0)).map_err(backend)?;

@@ -59,15 +59,7 @@ impl Store for MemoryStore {
                 self.owner = Some((client_id.to_string(), version));
                 Ok(())
             }
-            Some((id, _)) if id != client_id => Err(StoreError::OtherClient {
-                stored: id.clone(),
-                configured: client_id.to_string(),
-            }),
-            Some((_, v)) if *v != version => Err(StoreError::OtherVersion {
-                stored: *v,
-                configured: version,
-            }),
-            Some(_) => Ok(()),
+            Some((id, v)) => super::check_owner((id, *v), client_id, version),
         }
     }
 

@@ -133,6 +133,40 @@ pub trait Store {
     fn sync(&mut self) -> Result<(), StoreError>;
 }
 
+/// The check of [`Store::bind`] for a store that already names its session: `Ok` when
+/// `client_id` and `version` are the stored ones, else [`StoreError::OtherClient`] or
+/// [`StoreError::OtherVersion`]. For backends of their own, as [`MemoryStore`] and the file
+/// store of mqtt-sansio-client use it.
+///
+/// ```
+/// use mqtt_sansio_session::store::{check_owner, StoreError};
+/// use mqtt_sansio_session::mqtt_sansio_proto::ProtocolVersion::{V311, V5};
+///
+/// assert_eq!(check_owner(("sensor-1", V5), "sensor-1", V5), Ok(()));
+/// assert!(matches!(check_owner(("sensor-1", V5), "sensor-2", V5), Err(StoreError::OtherClient { .. })));
+/// assert!(matches!(check_owner(("sensor-1", V5), "sensor-1", V311), Err(StoreError::OtherVersion { .. })));
+/// ```
+pub fn check_owner(
+    stored: (&str, ProtocolVersion),
+    client_id: &str,
+    version: ProtocolVersion,
+) -> Result<(), StoreError> {
+    let (stored_id, stored_version) = stored;
+    if stored_id != client_id {
+        return Err(StoreError::OtherClient {
+            stored: stored_id.into(),
+            configured: client_id.into(),
+        });
+    }
+    if stored_version != version {
+        return Err(StoreError::OtherVersion {
+            stored: stored_version,
+            configured: version,
+        });
+    }
+    Ok(())
+}
+
 /// Why a store could not be used.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
